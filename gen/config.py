@@ -1,0 +1,384 @@
+"""One frozen description of a defa accelerator: shape, buffers, number formats, thresholds.
+
+This module imports nothing of the project; every other part reads it. Derived widths are
+properties computed here and only here, so the bit-true model (``sim/``) and the RTL (``rtl/``)
+agree on them by construction of the config, not by copying numbers.
+
+Number formats (all fixed point, two's complement where signed):
+
+* coordinates: a pixel coordinate ``px = ref*W + off - 0.5`` carries ``coord_frac_bits``
+  fraction bits. Offsets (in pixels) are signed words of ``offset_bits`` bits with the same
+  fraction; ``ref*W`` is precomputed per level, unsigned, same fraction.
+* probabilities: unsigned, ``prob_bits`` fraction bits, 1.0 representable (``prob_bits + 1``
+  bits wide).
+* coefficients ``c_k = prob * w_k`` (w_k the bilinear corner weight): unsigned,
+  ``coeff_bits`` fraction bits, 1.0 representable (``coeff_bits + 1`` bits wide).
+* values: signed ``value_bits`` integers with a per-channel (or per-head) float scale.
+* accumulators: signed ``acc_bits``; the config refuses a width that could overflow.
+* core output: signed, ``out_frac_bits`` fraction bits in units of the value scale, saturated
+  to ``out_bits``; one rounding (half up) from the accumulator.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+from dataclasses import dataclass
+from typing import Any
+
+__all__ = ["DefaConfig", "PRESETS", "preset", "parse_override"]
+
+_INT_RANGES: dict[str, tuple[int, int]] = {
+    "d_model": (1, 4096),
+    "heads": (1, 64),
+    "levels": (1, 8),
+    "points": (1, 16),
+    "lanes": (1, 1024),
+    "coord_frac_bits": (1, 12),
+    "offset_bits": (4, 24),
+    "prob_bits": (4, 16),
+    "coeff_bits": (4, 20),
+    "value_bits": (2, 16),
+    "weight_bits": (2, 16),
+    "acc_bits": (8, 64),
+    "out_frac_bits": (0, 16),
+    "importance_bits": (4, 32),
+    "queue_depth": (2, 1024),
+}
+_MAX_SIDE = 4096
+
+
+@dataclass(frozen=True)
+class DefaConfig:
+    """An accelerator. Construct from a preset with overrides: ``preset("tiny", lanes=4)``."""
+
+    d_model: int = 256
+    heads: int = 8
+    levels: int = 4
+    points: int = 4
+    #: MAC lanes per level sampler; must divide ``head_dim``. ``head_dim // lanes`` cycles per point.
+    lanes: int = 32
+    #: buffer capacity per level, ``(height, width)`` in pixels; a workload's shapes must fit.
+    max_shapes: tuple[tuple[int, int], ...] = ((100, 167), (50, 84), (25, 42), (13, 21))
+    coord_frac_bits: int = 8
+    offset_bits: int = 18
+    prob_bits: int = 12
+    coeff_bits: int = 12
+    value_bits: int = 8
+    weight_bits: int = 8
+    acc_bits: int = 32
+    out_frac_bits: int = 4
+    #: per-pixel FWP importance counter width (saturating), in units of 2**-coeff_bits.
+    importance_bits: int = 16
+    #: ``"channel"`` or ``"head"``: granularity of the value scales.
+    value_scale: str = "channel"
+    #: PAP: points with probability < tau_p are dropped (no renormalization).
+    tau_p: float = 0.02
+    #: FWP: pixels with importance < tau_f * (mean importance of their level) are masked.
+    tau_f: float = 0.1
+    #: depth of each per-level point queue.
+    queue_depth: int = 16
+
+    def __post_init__(self):
+        # Freeze list-valued input (from JSON or the CLI) into tuples so configs hash and compare.
+        if isinstance(self.max_shapes, list | tuple):
+            shapes = tuple(
+                tuple(s) if isinstance(s, list | tuple) else s for s in self.max_shapes
+            )
+            object.__setattr__(self, "max_shapes", shapes)
+        self._validate()
+
+    # -- validation ------------------------------------------------------------------------
+
+    def _validate(self):
+        for name, (lo, hi) in _INT_RANGES.items():
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise ValueError(f"{name} must be an integer in [{lo}, {hi}], got {value!r}")
+            if not lo <= value <= hi:
+                raise ValueError(f"{name}={value} is out of range: allowed [{lo}, {hi}]")
+        if self.d_model % self.heads:
+            raise ValueError(
+                f"d_model={self.d_model} must be divisible by heads={self.heads}: "
+                f"allowed d_model in multiples of {self.heads}"
+            )
+        if self.head_dim % self.lanes:
+            raise ValueError(
+                f"lanes={self.lanes} must divide head_dim={self.head_dim} (d_model/heads): "
+                f"allowed {_divisors(self.head_dim)}"
+            )
+        self._validate_shapes()
+        for name in ("tau_p", "tau_f"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                raise ValueError(f"{name} must be a number in [0, 1), got {value!r}")
+            if not (math.isfinite(value) and 0.0 <= value < 1.0):
+                raise ValueError(f"{name}={value} is out of range: allowed [0, 1)")
+        if self.value_scale not in ("channel", "head"):
+            raise ValueError(
+                f"value_scale={self.value_scale!r} is not allowed: use 'channel' or 'head'"
+            )
+        if self.queue_depth & (self.queue_depth - 1):
+            raise ValueError(f"queue_depth={self.queue_depth} must be a power of two in [2, 1024]")
+        need = self.min_offset_int_bits
+        if self.offset_bits - self.coord_frac_bits < need:
+            raise ValueError(
+                f"coord_frac_bits={self.coord_frac_bits} leaves offset_bits={self.offset_bits} with "
+                f"{self.offset_bits - self.coord_frac_bits} integer bits; the largest level side "
+                f"{self.max_side} needs {need}: allowed coord_frac_bits <= "
+                f"{self.offset_bits - need} (or raise offset_bits)"
+            )
+        shift = self.prob_bits + 2 * self.coord_frac_bits - self.coeff_bits
+        if shift < 0:
+            raise ValueError(
+                f"coeff_bits={self.coeff_bits} is wider than prob x weight carries "
+                f"(prob_bits + 2*coord_frac_bits = {self.prob_bits + 2 * self.coord_frac_bits}): "
+                f"allowed coeff_bits <= {self.prob_bits + 2 * self.coord_frac_bits}"
+            )
+        if self.out_frac_bits > self.coeff_bits:
+            raise ValueError(
+                f"out_frac_bits={self.out_frac_bits} is wider than the accumulator fraction "
+                f"coeff_bits={self.coeff_bits}: allowed [0, {self.coeff_bits}]"
+            )
+        if self.acc_bits < self.min_acc_bits:
+            raise ValueError(
+                f"acc_bits={self.acc_bits} can overflow: {self.levels}x{self.points} points of "
+                f"{self.value_bits}-bit values x {self.coeff_bits + 1}-bit coefficients need "
+                f"{self.min_acc_bits}: allowed [{self.min_acc_bits}, 64]"
+            )
+        if self.importance_bits < self.coeff_bits + 1:
+            raise ValueError(
+                f"importance_bits={self.importance_bits} cannot hold one full coefficient: "
+                f"allowed [{self.coeff_bits + 1}, 32]"
+            )
+
+    def _validate_shapes(self):
+        shapes = self.max_shapes
+        if not isinstance(shapes, tuple) or len(shapes) != self.levels:
+            n = len(shapes) if isinstance(shapes, tuple) else shapes
+            raise ValueError(
+                f"max_shapes must list one (height, width) per level: levels={self.levels}, "
+                f"got {n} shapes"
+            )
+        for level, shape in enumerate(shapes):
+            if not (isinstance(shape, tuple) and len(shape) == 2):
+                raise ValueError(f"max_shapes[{level}]={shape!r} must be a (height, width) pair")
+            for axis, side in zip(("height", "width"), shape, strict=True):
+                if isinstance(side, bool) or not isinstance(side, int):
+                    raise ValueError(
+                        f"max_shapes[{level}] {axis} must be an integer in [1, {_MAX_SIDE}], "
+                        f"got {side!r}"
+                    )
+                if not 1 <= side <= _MAX_SIDE:
+                    raise ValueError(
+                        f"max_shapes[{level}] {axis}={side} is out of range: "
+                        f"allowed [1, {_MAX_SIDE}]"
+                    )
+
+    def check_shapes(self, shapes) -> None:
+        """Raise ValueError unless ``shapes`` (L x (H, W)) fit this accelerator's buffers."""
+        shapes = [tuple(int(v) for v in s) for s in shapes]
+        if len(shapes) != self.levels:
+            raise ValueError(
+                f"shapes has {len(shapes)} levels; this accelerator has levels={self.levels}"
+            )
+        for level, ((h, w), (mh, mw)) in enumerate(zip(shapes, self.max_shapes, strict=True)):
+            if not (1 <= h <= mh and 1 <= w <= mw):
+                raise ValueError(
+                    f"shapes[{level}]=({h}, {w}) does not fit the level buffer: allowed height "
+                    f"[1, {mh}], width [1, {mw}] (max_shapes[{level}])"
+                )
+
+    # -- derived quantities ----------------------------------------------------------------
+
+    @property
+    def head_dim(self) -> int:
+        return self.d_model // self.heads
+
+    @property
+    def cycles_per_point(self) -> int:
+        return self.head_dim // self.lanes
+
+    @property
+    def points_per_head(self) -> int:
+        return self.levels * self.points
+
+    @property
+    def max_side(self) -> int:
+        return max(max(s) for s in self.max_shapes)
+
+    @property
+    def level_pixels(self) -> tuple[int, ...]:
+        return tuple(h * w for h, w in self.max_shapes)
+
+    @property
+    def min_offset_int_bits(self) -> int:
+        # A saturated offset must land off every map: 2**(int_bits-1) >= 2*max_side + 2.
+        return (2 * self.max_side + 2).bit_length() + 1
+
+    @property
+    def offset_min(self) -> int:
+        """Smallest offset word (raw, ``coord_frac_bits`` fraction)."""
+        return -(1 << (self.offset_bits - 1))
+
+    @property
+    def offset_max(self) -> int:
+        return (1 << (self.offset_bits - 1)) - 1
+
+    @property
+    def ref_bits(self) -> int:
+        """Unsigned width of ``ref*W`` (0 <= ref <= 1) with ``coord_frac_bits`` fraction."""
+        return (self.max_side << self.coord_frac_bits).bit_length()
+
+    @property
+    def coord_bits(self) -> int:
+        """Signed width of ``px = ref*W + off - 0.5``: never overflows."""
+        return max(self.ref_bits + 1, self.offset_bits) + 1
+
+    @property
+    def index_bits(self) -> tuple[int, ...]:
+        """Per level: signed width of the integer corner coordinate x0 or y0."""
+        return tuple(self.coord_bits - self.coord_frac_bits for _ in self.max_shapes)
+
+    @property
+    def prob_one(self) -> int:
+        return 1 << self.prob_bits
+
+    @property
+    def coeff_one(self) -> int:
+        return 1 << self.coeff_bits
+
+    @property
+    def coeff_shift(self) -> int:
+        """Right shift (with half-up rounding) from prob x w_x x w_y to a coefficient."""
+        return self.prob_bits + 2 * self.coord_frac_bits - self.coeff_bits
+
+    @property
+    def product_bits(self) -> int:
+        """Signed width of one coefficient x value product."""
+        return self.value_bits + self.coeff_bits + 1
+
+    @property
+    def min_acc_bits(self) -> int:
+        # Each point's four rounded coefficients sum to at most 1.0 + 2 ulp; the magnitude of a
+        # value is at most 2**(value_bits-1); levels*points such points per (query, head).
+        bound = self.points_per_head * (self.coeff_one + 2) * (1 << (self.value_bits - 1))
+        return bound.bit_length() + 1
+
+    @property
+    def out_shift(self) -> int:
+        return self.coeff_bits - self.out_frac_bits
+
+    @property
+    def out_bits(self) -> int:
+        """Signed width of a core output word (saturating)."""
+        return self.value_bits + self.out_frac_bits + 1
+
+    @property
+    def value_max(self) -> int:
+        return (1 << (self.value_bits - 1)) - 1
+
+    @property
+    def tau_p_q(self) -> int:
+        """tau_p in probability units (``prob_q < tau_p_q`` is pruned)."""
+        return math.floor(self.tau_p * self.prob_one + 0.5)
+
+    @property
+    def buffer_bits(self) -> int:
+        """Total level-buffer storage, in bits."""
+        return sum(self.level_pixels) * self.d_model * self.value_bits
+
+    # -- overrides and serialization -------------------------------------------------------
+
+    def replace(self, **overrides: Any) -> DefaConfig:
+        """A copy with ``overrides`` applied (validated). Unknown names raise ValueError."""
+        names = {f.name for f in dataclasses.fields(self)}
+        for key in overrides:
+            if key not in names:
+                raise ValueError(f"unknown config parameter {key!r}: allowed {sorted(names)}")
+        return dataclasses.replace(self, **overrides)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        d["max_shapes"] = [list(s) for s in self.max_shapes]
+        return d
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, sort_keys=True)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> DefaConfig:
+        if not isinstance(data, dict):
+            raise ValueError(f"a config must be a JSON object, got {type(data).__name__}")
+        return cls().replace(**data)
+
+    @classmethod
+    def from_json(cls, text: str) -> DefaConfig:
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as e:
+            raise ValueError(f"config JSON is malformed: {e}") from None
+        return cls.from_dict(data)
+
+    def describe(self) -> str:
+        return (
+            f"d_model={self.d_model} heads={self.heads} levels={self.levels} "
+            f"points={self.points} lanes={self.lanes} max_shapes={list(self.max_shapes)}"
+        )
+
+
+def _divisors(n: int) -> list[int]:
+    return [d for d in range(1, n + 1) if n % d == 0]
+
+
+_DETR = DefaConfig()
+
+PRESETS: dict[str, DefaConfig] = {
+    # Fast tests: every feature, small everything.
+    "tiny": _DETR.replace(
+        d_model=32,
+        heads=2,
+        levels=2,
+        points=2,
+        lanes=16,
+        max_shapes=((9, 11), (5, 6)),
+        offset_bits=14,
+        importance_bits=16,
+        queue_depth=4,
+    ),
+    # Sized for an ECP5-85F (ULX3S): 4 levels, buffers of 1360 pixels x 128 channels of int8
+    # (174 KB of the 468 KB of block RAM), 8 lanes per sampler.
+    "fpga": _DETR.replace(
+        d_model=128,
+        heads=4,
+        levels=4,
+        points=4,
+        lanes=8,
+        max_shapes=((32, 32), (16, 16), (8, 8), (4, 4)),
+        offset_bits=16,
+    ),
+    # Deformable DETR encoder at 800x1333 (ASIC-class, whole maps on chip).
+    "detr": _DETR,
+}
+
+
+def preset(name: str, **overrides: Any) -> DefaConfig:
+    """The preset ``name`` with ``overrides`` applied."""
+    if name not in PRESETS:
+        raise ValueError(f"unknown preset {name!r}: allowed {sorted(PRESETS)}")
+    return PRESETS[name].replace(**overrides)
+
+
+def parse_override(text: str) -> tuple[str, Any]:
+    """Parse one CLI ``key=value``; the value is JSON (``8``, ``0.05``, ``[[8,8],[4,4]]``)
+    or else a bare string (``value_scale=head``)."""
+    key, sep, raw = text.partition("=")
+    key = key.strip()
+    if not sep or not key:
+        raise ValueError(f"override {text!r} must look like key=value")
+    try:
+        value = json.loads(raw)
+    except json.JSONDecodeError:
+        value = raw.strip()
+    return key, value

@@ -1,0 +1,255 @@
+"""Bit-true fixed-point model of the MSDA core: the contract the RTL matches bit for bit.
+
+Every step below is integer arithmetic on the formats of ``gen.config.DefaConfig`` (F is
+``coord_frac_bits``); "round" is always half up, ``(x + 2**(s-1)) >> s``.
+
+1. Quantization at the boundary (what the projection units will hand over):
+   ``ref_w = round(ref_x * W * 2**F)`` per level (unsigned), ``off = sat(round(off_x * 2**F))``
+   in ``offset_bits`` (saturation is harmless: a saturated offset lands off every map),
+   ``prob = round(p * 2**prob_bits)``, values ``v = clip(round(x / scale))`` in
+   ``value_bits`` with one float scale per channel (or per head).
+2. Coordinates: ``px = ref_w + off - 2**(F-1)``; ``x0 = px >> F`` (floor); ``fx = px & (2**F-1)``.
+   Same for y. Corner k = (x0 + dx, y0 + dy), ordered (0,0), (1,0), (0,1), (1,1) as (dx, dy).
+3. Weights: ``wx = (2**F - fx, fx)``, ``wy = (2**F - fy, fy)``;
+   ``coeff_k = round(prob * wx * wy / 2**coeff_shift)`` (``coeff_bits`` fraction), 0 for a
+   corner off the map.
+4. PAP: a point with ``prob < tau_p_q`` is dropped (all its coefficients 0, counted pruned).
+   FWP: a masked pixel reads 0.
+5. Accumulate ``sum coeff_k * v[pixel_k, head, ch]`` over all corners, points and levels of a
+   (query, head) exactly (the config guarantees ``acc_bits`` never overflows), then one
+   rounding by ``coeff_bits - out_frac_bits`` and saturation to ``out_bits``.
+6. FWP importance counters: per pixel, the saturating sum of the coefficients of every kept
+   sample (any head) that touches it, in ``importance_bits``.
+
+This module never imports ``rtl/``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from gen.config import DefaConfig
+
+__all__ = [
+    "BitTrueResult",
+    "QuantizedCore",
+    "coefficients",
+    "coordinates",
+    "core",
+    "dequantize",
+    "quantize_core",
+    "quantize_values",
+    "round_shift",
+]
+
+_CHUNK = 4096
+
+
+def round_shift(x: np.ndarray, shift: int) -> np.ndarray:
+    """Round half up: ``(x + 2**(shift-1)) >> shift`` (identity for shift 0)."""
+    if shift == 0:
+        return x
+    return (x + (1 << (shift - 1))) >> shift
+
+
+def _round_to_int(x: np.ndarray, frac_bits: int) -> np.ndarray:
+    return np.floor(np.asarray(x, dtype=np.float64) * (1 << frac_bits) + 0.5).astype(np.int64)
+
+
+def _require_finite(name: str, array: np.ndarray):
+    if not np.all(np.isfinite(array)):
+        bad = np.argwhere(~np.isfinite(array))[0]
+        raise ValueError(f"{name} holds NaN or Inf (first at index {tuple(int(i) for i in bad)})")
+
+
+def _require_range(name: str, array: np.ndarray, lo: float, hi: float):
+    if array.size and (array.min() < lo or array.max() > hi):
+        raise ValueError(
+            f"{name} must lie in [{lo}, {hi}], got values in "
+            f"[{float(array.min())}, {float(array.max())}]"
+        )
+
+
+def quantize_values(cfg: DefaConfig, value: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """value (Nv, M, Dh) float -> (q int, scale (M, Dh) float) with ``value ~ q * scale``.
+
+    The scale maps the largest magnitude of each channel (``value_scale="channel"``) or head
+    (``"head"``) to the largest code; an all-zero channel gets scale 1.
+    """
+    value = np.asarray(value, dtype=np.float64)
+    _require_finite("value", value)
+    peak = np.abs(value).max(axis=0) if value.shape[0] else np.zeros(value.shape[1:])
+    if cfg.value_scale == "head":
+        peak = np.broadcast_to(peak.max(axis=1, keepdims=True), peak.shape)
+    scale = np.where(peak > 0, peak / cfg.value_max, 1.0)
+    q = np.clip(np.floor(value / scale + 0.5), -cfg.value_max, cfg.value_max).astype(np.int64)
+    return q, scale
+
+
+@dataclass(frozen=True)
+class QuantizedCore:
+    """Integer inputs of the core (see the module docstring for the formats)."""
+
+    value: np.ndarray  # (Nv, M, Dh) int64 codes
+    scale: np.ndarray  # (M, Dh) float64
+    shapes: np.ndarray  # (L, 2) int64, (H, W)
+    level_start: np.ndarray  # (L,) int64
+    ref_w: np.ndarray  # (Nq, L, 2) int64: (ref_x*W, ref_y*H), F fraction bits
+    offsets: np.ndarray  # (Nq, M, L, P, 2) int64 offset words
+    probs: np.ndarray  # (Nq, M, L, P) int64
+
+    @property
+    def queries(self) -> int:
+        return self.probs.shape[0]
+
+
+def quantize_core(
+    cfg: DefaConfig,
+    value: np.ndarray,
+    shapes,
+    level_start,
+    ref: np.ndarray,
+    offsets: np.ndarray,
+    probs: np.ndarray,
+) -> QuantizedCore:
+    """Check and quantize float core inputs.
+
+    value (Nv, M, Dh); ref (Nq, L, 2) in [0, 1]; offsets (Nq, M, L, P, 2) in pixels;
+    probs (Nq, M, L, P) in [0, 1]. Raises ValueError naming the first bad input.
+    """
+    shapes = np.asarray(shapes, dtype=np.int64)
+    level_start = np.asarray(level_start, dtype=np.int64)
+    cfg.check_shapes(shapes)
+    m, dh, lv, p = cfg.heads, cfg.head_dim, cfg.levels, cfg.points
+    value = np.asarray(value)
+    nv = int((shapes[:, 0] * shapes[:, 1]).sum())
+    if value.shape != (nv, m, dh):
+        raise ValueError(f"value must have shape (Nv={nv}, heads={m}, head_dim={dh}), got {value.shape}")
+    ref, offsets, probs = (np.asarray(a, dtype=np.float64) for a in (ref, offsets, probs))
+    nq = ref.shape[0] if ref.ndim else 0
+    for name, array, want in (
+        ("ref", ref, (nq, lv, 2)),
+        ("offsets", offsets, (nq, m, lv, p, 2)),
+        ("probs", probs, (nq, m, lv, p)),
+    ):
+        if array.shape != want:
+            raise ValueError(f"{name} must have shape {want}, got {array.shape}")
+        _require_finite(name, array)
+    _require_range("ref", ref, 0.0, 1.0)
+    _require_range("probs", probs, 0.0, 1.0)
+    expected_start = np.concatenate([[0], np.cumsum(shapes[:, 0] * shapes[:, 1])[:-1]])
+    if not np.array_equal(level_start, expected_start):
+        raise ValueError(
+            f"level_start={level_start.tolist()} is inconsistent with shapes: "
+            f"expected {expected_start.tolist()}"
+        )
+    value_q, scale = quantize_values(cfg, value)
+    f = cfg.coord_frac_bits
+    wh = np.stack([shapes[:, 1], shapes[:, 0]], -1).astype(np.float64)  # (L, 2) as (W, H)
+    ref_w = _round_to_int(ref * wh[None], f)
+    off_q = np.clip(_round_to_int(offsets, f), cfg.offset_min, cfg.offset_max)
+    prob_q = _round_to_int(probs, cfg.prob_bits)
+    return QuantizedCore(value_q, scale, shapes, level_start, ref_w, off_q, prob_q)
+
+
+def coordinates(cfg: DefaConfig, ref_w: np.ndarray, offset: np.ndarray):
+    """One axis: ``(i0, frac)`` with ``px = ref_w + offset - 0.5`` = ``i0 + frac / 2**F``."""
+    f = cfg.coord_frac_bits
+    px = ref_w + offset - (1 << (f - 1))
+    return px >> f, px & ((1 << f) - 1)
+
+
+def coefficients(cfg: DefaConfig, prob, fx, fy, valid) -> np.ndarray:
+    """Per-corner coefficients ``(..., 4)``; ``valid`` (..., 4) zeroes off-map corners."""
+    one = 1 << cfg.coord_frac_bits
+    prob, fx, fy = (np.asarray(a, dtype=np.int64) for a in (prob, fx, fy))
+    wx = np.stack([one - fx, fx, one - fx, fx], -1)
+    wy = np.stack([one - fy, one - fy, fy, fy], -1)
+    coeff = round_shift(prob[..., None] * wx * wy, cfg.coeff_shift)
+    return np.where(valid, coeff, 0)
+
+
+@dataclass(frozen=True)
+class BitTrueResult:
+    out: np.ndarray  # (Nq, M, Dh) int64 output words
+    importance: np.ndarray  # (Nv,) int64 saturated FWP counters
+    points_kept: int
+    points_pruned: int
+    points_off_map: int  # kept points with no corner on the map
+
+    def dequantize(self, cfg: DefaConfig, scale: np.ndarray) -> np.ndarray:
+        return dequantize(cfg, self.out, scale)
+
+
+def dequantize(cfg: DefaConfig, out: np.ndarray, scale: np.ndarray) -> np.ndarray:
+    """Output words (Nq, M, Dh) -> float (Nq, M*Dh)."""
+    real = out * scale[None] / (1 << cfg.out_frac_bits)
+    return real.reshape(out.shape[0], -1)
+
+
+def _level_samples(cfg: DefaConfig, qc: QuantizedCore, level: int, lo: int, hi: int, keep):
+    """Corner pixel indices (global) and coefficients of queries lo:hi at one level."""
+    height, width = (int(v) for v in qc.shapes[level])
+    x0, fx = coordinates(cfg, qc.ref_w[lo:hi, None, level, None, 0], qc.offsets[lo:hi, :, level, :, 0])
+    y0, fy = coordinates(cfg, qc.ref_w[lo:hi, None, level, None, 1], qc.offsets[lo:hi, :, level, :, 1])
+    xs = np.stack([x0, x0 + 1, x0, x0 + 1], -1)
+    ys = np.stack([y0, y0, y0 + 1, y0 + 1], -1)
+    valid = (xs >= 0) & (xs < width) & (ys >= 0) & (ys < height) & keep[..., None]
+    coeff = coefficients(cfg, qc.probs[lo:hi, :, level], fx, fy, valid)
+    index = np.where(valid, ys * width + xs, 0) + qc.level_start[level]
+    return index, coeff, valid
+
+
+def core(
+    cfg: DefaConfig,
+    qc: QuantizedCore,
+    *,
+    pap: bool = False,
+    pixel_mask: np.ndarray | None = None,
+) -> BitTrueResult:
+    """Run the bit-true core. ``pap`` prunes with ``cfg.tau_p``; ``pixel_mask`` (Nv bool, True =
+    kept) applies FWP."""
+    value = qc.value
+    nv = value.shape[0]
+    if pixel_mask is not None:
+        pixel_mask = np.asarray(pixel_mask)
+        if pixel_mask.shape != (nv,) or pixel_mask.dtype != np.bool_:
+            raise ValueError(
+                f"pixel_mask must be a bool array of shape ({nv},), got "
+                f"{pixel_mask.dtype} {pixel_mask.shape}"
+            )
+        value = np.where(pixel_mask[:, None, None], value, 0)
+    keep = qc.probs >= (cfg.tau_p_q if pap else 0)
+    # Every partial sum is an integer below 2**(min_acc_bits-1) <= 2**53, so float64 (with BLAS)
+    # is exact; past 53 bits fall back to int64.
+    exact_float = cfg.min_acc_bits <= 53
+    dtype = np.float64 if exact_float else np.int64
+    by_head = np.ascontiguousarray(value.transpose(1, 0, 2)).astype(dtype)  # (M, Nv, Dh)
+    nq, heads, head_dim = qc.queries, cfg.heads, cfg.head_dim
+    head_ix = np.arange(heads)[None, :, None]
+    acc = np.zeros((nq, heads, head_dim), dtype=dtype)
+    importance = np.zeros(nv, dtype=np.int64)
+    off_map = 0
+    for lo in range(0, nq, _CHUNK):
+        hi = min(nq, lo + _CHUNK)
+        for level in range(cfg.levels):
+            k = keep[lo:hi, :, level]
+            index, coeff, valid = _level_samples(cfg, qc, level, lo, hi, k)
+            off_map += int((k & ~valid.any(-1)).sum())
+            n = hi - lo
+            rows = index.reshape(n, heads, -1)
+            gathered = by_head[head_ix, rows]  # (n, M, P*4, Dh)
+            weights = coeff.reshape(n, heads, 1, -1).astype(dtype)
+            acc[lo:hi] += np.matmul(weights, gathered)[:, :, 0]
+            importance += np.bincount(index.ravel(), weights=coeff.ravel(), minlength=nv).astype(
+                np.int64
+            )
+    acc = acc.astype(np.int64)
+    out = round_shift(acc, cfg.out_shift)
+    lim = 1 << (cfg.out_bits - 1)
+    out = np.clip(out, -lim, lim - 1)
+    importance = np.minimum(importance, (1 << cfg.importance_bits) - 1)
+    kept = int(keep.sum())
+    return BitTrueResult(out, importance, kept, int(keep.size) - kept, off_map)

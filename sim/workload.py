@@ -1,0 +1,315 @@
+"""Workloads: what one MSDA core invocation sees, a seeded DETR-like generator, and a file format.
+
+A ``Workload`` holds the core's inputs for one image: the multi-scale ``value`` map
+(Nv, M, Dh), level ``shapes`` (L, 2) as (H, W) and ``level_start``, per-query reference points
+``ref`` (Nq, L, 2) normalized (x, y), ``offsets`` (Nq, M, L, P, 2) in pixels of each level and
+attention ``logits`` (Nq, M, L*P). Probabilities are ``softmax(logits)`` per (query, head).
+
+The file format is one ``.npz`` with exactly those arrays plus ``format`` (= "defa-workload")
+and ``version`` (= 1). ``load`` validates everything and raises ValueError naming the array.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from sim.golden import level_start_of, sampling_locations, softmax
+
+__all__ = ["Workload", "encoder", "decoder", "level_shapes", "load", "save", "FORMAT", "VERSION"]
+
+FORMAT = "defa-workload"
+VERSION = 1
+_ARRAYS = ("value", "shapes", "level_start", "ref", "offsets", "logits")
+
+
+@dataclass(frozen=True)
+class Workload:
+    value: np.ndarray
+    shapes: np.ndarray
+    level_start: np.ndarray
+    ref: np.ndarray
+    offsets: np.ndarray
+    logits: np.ndarray
+    name: str = field(default="workload", compare=False)
+
+    def __post_init__(self):
+        validate(self)
+
+    @property
+    def queries(self) -> int:
+        return self.ref.shape[0]
+
+    @property
+    def heads(self) -> int:
+        return self.value.shape[1]
+
+    @property
+    def head_dim(self) -> int:
+        return self.value.shape[2]
+
+    @property
+    def levels(self) -> int:
+        return self.shapes.shape[0]
+
+    @property
+    def points(self) -> int:
+        return self.offsets.shape[3]
+
+    @property
+    def probs(self) -> np.ndarray:
+        """(Nq, M, L, P) softmax over the L*P logits of each (query, head)."""
+        nq, m, lv, p = self.queries, self.heads, self.levels, self.points
+        return softmax(self.logits.astype(np.float64)).reshape(nq, m, lv, p)
+
+    @property
+    def locations(self) -> np.ndarray:
+        """(Nq, M, L, P, 2) normalized sampling locations."""
+        return sampling_locations(self.ref.astype(np.float64), self.offsets.astype(np.float64), self.shapes)
+
+    def describe(self) -> str:
+        shapes = ", ".join(f"{h}x{w}" for h, w in self.shapes)
+        return (
+            f"{self.name}: {self.queries} queries, {self.heads} heads x {self.head_dim} ch, "
+            f"{self.levels} levels ({shapes}), {self.points} points"
+        )
+
+
+def validate(w: Workload) -> None:
+    """Raise ValueError unless ``w`` is a consistent, finite workload."""
+    for name in _ARRAYS:
+        a = getattr(w, name)
+        if not isinstance(a, np.ndarray):
+            raise ValueError(f"workload array {name!r} must be a numpy array, got {type(a).__name__}")
+    for name in ("shapes", "level_start"):
+        a = getattr(w, name)
+        if not np.issubdtype(a.dtype, np.integer):
+            raise ValueError(f"workload array {name!r} must have an integer dtype, got {a.dtype}")
+    for name in ("value", "ref", "offsets", "logits"):
+        a = getattr(w, name)
+        if a.dtype not in (np.float32, np.float64):
+            raise ValueError(f"workload array {name!r} must be float32 or float64, got {a.dtype}")
+    if w.shapes.ndim != 2 or w.shapes.shape[1] != 2 or w.shapes.shape[0] < 1:
+        raise ValueError(f"workload array 'shapes' must have shape (L>=1, 2), got {w.shapes.shape}")
+    if np.any(w.shapes < 1):
+        raise ValueError(f"workload array 'shapes' must be >= 1, got {w.shapes.tolist()}")
+    lv = w.shapes.shape[0]
+    expected = level_start_of(w.shapes)
+    if w.level_start.shape != (lv,) or not np.array_equal(w.level_start, expected):
+        raise ValueError(
+            f"workload array 'level_start'={w.level_start.tolist()} is inconsistent with shapes: "
+            f"expected {expected.tolist()}"
+        )
+    nv = int((w.shapes[:, 0] * w.shapes[:, 1]).sum())
+    if w.value.ndim != 3 or w.value.shape[0] != nv:
+        raise ValueError(
+            f"workload array 'value' must have shape (Nv={nv}, heads, head_dim), got {w.value.shape}"
+        )
+    m = w.value.shape[1]
+    if w.ref.ndim != 3 or w.ref.shape[1:] != (lv, 2):
+        raise ValueError(f"workload array 'ref' must have shape (Nq, L={lv}, 2), got {w.ref.shape}")
+    nq = w.ref.shape[0]
+    if w.offsets.ndim != 5 or w.offsets.shape[:3] != (nq, m, lv) or w.offsets.shape[4] != 2:
+        raise ValueError(
+            f"workload array 'offsets' must have shape (Nq={nq}, heads={m}, L={lv}, P, 2), "
+            f"got {w.offsets.shape}"
+        )
+    p = w.offsets.shape[3]
+    if w.logits.shape != (nq, m, lv * p):
+        raise ValueError(
+            f"workload array 'logits' must have shape (Nq={nq}, heads={m}, L*P={lv * p}), "
+            f"got {w.logits.shape}"
+        )
+    for name in ("value", "ref", "offsets", "logits"):
+        a = getattr(w, name)
+        if not np.all(np.isfinite(a)):
+            bad = tuple(int(i) for i in np.argwhere(~np.isfinite(a))[0])
+            raise ValueError(f"workload array {name!r} holds NaN or Inf (first at index {bad})")
+    if w.ref.size and (w.ref.min() < 0 or w.ref.max() > 1):
+        raise ValueError(
+            f"workload array 'ref' must lie in [0, 1], got [{w.ref.min()}, {w.ref.max()}]"
+        )
+
+
+def save(w: Workload, path: str | Path) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    arrays = {name: getattr(w, name) for name in _ARRAYS}
+    np.savez_compressed(path, format=np.array(FORMAT), version=np.array(VERSION),
+                        name=np.array(w.name), **arrays)
+    return path
+
+
+def load(path: str | Path) -> Workload:
+    """Read and validate a workload file. Every defect raises ValueError naming it."""
+    path = Path(path)
+    try:
+        data = np.load(path, allow_pickle=False)
+    except FileNotFoundError:
+        raise ValueError(f"workload file {str(path)!r} does not exist") from None
+    except Exception as e:  # a truncated or foreign file
+        raise ValueError(f"workload file {str(path)!r} is not a readable .npz: {e}") from None
+    with data:
+        keys = set(data.files)
+        if "format" not in keys or str(data["format"]) != FORMAT:
+            raise ValueError(f"workload file {str(path)!r} is not a {FORMAT} file")
+        version = int(data["version"]) if "version" in keys else None
+        if version != VERSION:
+            raise ValueError(f"workload file {str(path)!r} has version {version}; supported: {VERSION}")
+        missing = [k for k in _ARRAYS if k not in keys]
+        if missing:
+            raise ValueError(f"workload file {str(path)!r} lacks arrays {missing}")
+        extra = sorted(keys - set(_ARRAYS) - {"format", "version", "name"})
+        if extra:
+            raise ValueError(f"workload file {str(path)!r} has unknown arrays {extra}")
+        arrays = {k: data[k] for k in _ARRAYS}
+        name = str(data["name"]) if "name" in keys else path.stem
+    return Workload(name=name, **arrays)
+
+
+# -- the synthetic generator ---------------------------------------------------------------
+
+
+def level_shapes(input_hw: tuple[int, int], strides=(8, 16, 32, 64)) -> np.ndarray:
+    """Feature-map shapes of a backbone with the given strides (ceil division, as ResNet)."""
+    h, w = input_hw
+    if h < 1 or w < 1:
+        raise ValueError(f"input_hw={input_hw} must be positive")
+    return np.array([[math.ceil(h / s), math.ceil(w / s)] for s in strides], dtype=np.int64)
+
+
+def _values(rng, shapes, heads, head_dim, outlier_rate, outlier_gain, smooth):
+    """Value maps: per-channel scales (log-normal), spatially smooth plus noise, rare outliers."""
+    channels = heads * head_dim
+    chan_scale = np.exp(rng.normal(0.0, 0.5, channels))
+    maps = []
+    for h, w in shapes:
+        base = rng.standard_normal((h, w, channels))
+        # A cheap low-pass: average with shifted copies, so neighbours are correlated.
+        for _ in range(smooth):
+            base = (base + np.roll(base, 1, 0) + np.roll(base, 1, 1) + np.roll(base, (1, 1), (0, 1))) / 2
+        base /= base.std() + 1e-12
+        maps.append(base.reshape(h * w, channels))
+    value = np.concatenate(maps) * chan_scale
+    outliers = rng.random(value.shape) < outlier_rate
+    value = np.where(outliers, value * outlier_gain, value)
+    return value.reshape(-1, heads, head_dim)
+
+
+def _offsets(rng, nq, heads, levels, points, spread):
+    """Deformable-DETR-like offsets: a ring of directions per head scaled by the point index,
+    times a per-level spread (pixels), plus Gaussian jitter."""
+    theta = np.arange(heads) * (2 * np.pi / heads)
+    ring = np.stack([np.cos(theta), np.sin(theta)], -1)
+    ring = ring / np.abs(ring).max(-1, keepdims=True)
+    ring = ring[:, None, None, :] * np.arange(1, points + 1)[None, None, :, None]
+    spread = np.asarray(spread, dtype=np.float64)[None, None, :, None, None]
+    jitter = rng.standard_normal((nq, heads, levels, points, 2))
+    return (ring[None] + jitter) * spread
+
+
+def _logits(rng, nq, heads, levels, points, spread, level_bias):
+    logits = rng.standard_normal((nq, heads, levels, points)) * spread
+    logits = logits + np.asarray(level_bias, dtype=np.float64)[None, None, :, None]
+    return logits.reshape(nq, heads, levels * points)
+
+
+def _check_common(heads, head_dim, points, strides, offset_spread, level_bias):
+    if heads < 1 or head_dim < 1 or points < 1:
+        raise ValueError(f"heads, head_dim and points must be >= 1, got {heads}, {head_dim}, {points}")
+    if len(offset_spread) != len(strides):
+        raise ValueError(f"offset_spread needs one entry per level ({len(strides)}), got {len(offset_spread)}")
+    if level_bias is not None and len(level_bias) != len(strides):
+        raise ValueError(f"level_bias needs one entry per level ({len(strides)}), got {len(level_bias)}")
+
+
+def encoder(
+    *,
+    input_hw=(800, 1333),
+    strides=(8, 16, 32, 64),
+    heads=8,
+    head_dim=32,
+    points=4,
+    seed=0,
+    offset_spread=(2.0, 1.5, 1.0, 0.75),
+    logit_spread=1.0,
+    level_bias=None,
+    outlier_rate=1e-4,
+    outlier_gain=4.0,
+    smooth=2,
+    dtype=np.float32,
+    queries: int | None = None,
+) -> Workload:
+    """An encoder layer: one query per pixel of every level, reference points on the pixel
+    grid of the query's own level (the same normalized point for all levels).
+    ``queries`` keeps only a seeded random subset of that many queries."""
+    _check_common(heads, head_dim, points, strides, offset_spread, level_bias)
+    rng = np.random.default_rng(seed)
+    shapes = level_shapes(input_hw, strides)
+    levels = len(strides)
+    centers = []
+    for h, w in shapes:
+        ys, xs = np.meshgrid((np.arange(h) + 0.5) / h, (np.arange(w) + 0.5) / w, indexing="ij")
+        centers.append(np.stack([xs.ravel(), ys.ravel()], -1))
+    ref = np.concatenate(centers)
+    if queries is not None:
+        if not 1 <= queries <= ref.shape[0]:
+            raise ValueError(f"queries={queries} is out of range: allowed [1, {ref.shape[0]}]")
+        ref = ref[np.sort(rng.choice(ref.shape[0], queries, replace=False))]
+    nq = ref.shape[0]
+    ref = np.repeat(ref[:, None, :], levels, axis=1)
+    value = _values(rng, shapes, heads, head_dim, outlier_rate, outlier_gain, smooth)
+    offsets = _offsets(rng, nq, heads, levels, points, offset_spread)
+    logits = _logits(rng, nq, heads, levels, points, logit_spread, level_bias or [0.0] * levels)
+    return Workload(
+        value=value.astype(dtype),
+        shapes=shapes,
+        level_start=level_start_of(shapes),
+        ref=ref.astype(dtype),
+        offsets=offsets.astype(dtype),
+        logits=logits.astype(dtype),
+        name=f"encoder-{input_hw[0]}x{input_hw[1]}-seed{seed}",
+    )
+
+
+def decoder(
+    *,
+    queries=300,
+    input_hw=(800, 1333),
+    strides=(8, 16, 32, 64),
+    heads=8,
+    head_dim=32,
+    points=4,
+    seed=0,
+    offset_spread=(4.0, 3.0, 2.0, 1.5),
+    logit_spread=1.5,
+    level_bias=None,
+    outlier_rate=1e-4,
+    outlier_gain=4.0,
+    smooth=2,
+    dtype=np.float32,
+) -> Workload:
+    """A decoder layer: ``queries`` object queries with reference points anywhere in (0, 1)."""
+    _check_common(heads, head_dim, points, strides, offset_spread, level_bias)
+    if queries < 1:
+        raise ValueError(f"queries={queries} must be >= 1")
+    rng = np.random.default_rng(seed)
+    shapes = level_shapes(input_hw, strides)
+    levels = len(strides)
+    ref = rng.random((queries, 1, 2))
+    ref = np.repeat(ref, levels, axis=1)
+    value = _values(rng, shapes, heads, head_dim, outlier_rate, outlier_gain, smooth)
+    offsets = _offsets(rng, queries, heads, levels, points, offset_spread)
+    logits = _logits(rng, queries, heads, levels, points, logit_spread, level_bias or [0.0] * levels)
+    return Workload(
+        value=value.astype(dtype),
+        shapes=shapes,
+        level_start=level_start_of(shapes),
+        ref=ref.astype(dtype),
+        offsets=offsets.astype(dtype),
+        logits=logits.astype(dtype),
+        name=f"decoder-{queries}q-seed{seed}",
+    )
