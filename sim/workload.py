@@ -19,7 +19,18 @@ import numpy as np
 
 from sim.golden import level_start_of, sampling_locations, softmax
 
-__all__ = ["Workload", "encoder", "decoder", "level_shapes", "load", "save", "FORMAT", "VERSION"]
+__all__ = [
+    "FORMAT",
+    "VERSION",
+    "Workload",
+    "decoder",
+    "encoder",
+    "fit_input",
+    "for_config",
+    "level_shapes",
+    "load",
+    "save",
+]
 
 FORMAT = "defa-workload"
 VERSION = 1
@@ -217,6 +228,13 @@ def _logits(rng, nq, heads, levels, points, spread, level_bias):
     return logits.reshape(nq, heads, levels * points)
 
 
+def _spread(offset_spread, strides, base):
+    """Default offset spread (pixels) per level: ``base`` at the finest, shrinking with level."""
+    if offset_spread is None:
+        return tuple(base / (1 + 0.5 * i) for i in range(len(strides)))
+    return tuple(offset_spread)
+
+
 def _check_common(heads, head_dim, points, strides, offset_spread, level_bias):
     if heads < 1 or head_dim < 1 or points < 1:
         raise ValueError(f"heads, head_dim and points must be >= 1, got {heads}, {head_dim}, {points}")
@@ -234,7 +252,7 @@ def encoder(
     head_dim=32,
     points=4,
     seed=0,
-    offset_spread=(2.0, 1.5, 1.0, 0.75),
+    offset_spread=None,
     logit_spread=1.0,
     level_bias=None,
     outlier_rate=1e-4,
@@ -246,6 +264,7 @@ def encoder(
     """An encoder layer: one query per pixel of every level, reference points on the pixel
     grid of the query's own level (the same normalized point for all levels).
     ``queries`` keeps only a seeded random subset of that many queries."""
+    offset_spread = _spread(offset_spread, strides, 2.0)
     _check_common(heads, head_dim, points, strides, offset_spread, level_bias)
     rng = np.random.default_rng(seed)
     shapes = level_shapes(input_hw, strides)
@@ -284,7 +303,7 @@ def decoder(
     head_dim=32,
     points=4,
     seed=0,
-    offset_spread=(4.0, 3.0, 2.0, 1.5),
+    offset_spread=None,
     logit_spread=1.5,
     level_bias=None,
     outlier_rate=1e-4,
@@ -293,6 +312,7 @@ def decoder(
     dtype=np.float32,
 ) -> Workload:
     """A decoder layer: ``queries`` object queries with reference points anywhere in (0, 1)."""
+    offset_spread = _spread(offset_spread, strides, 4.0)
     _check_common(heads, head_dim, points, strides, offset_spread, level_bias)
     if queries < 1:
         raise ValueError(f"queries={queries} must be >= 1")
@@ -313,3 +333,31 @@ def decoder(
         logits=logits.astype(dtype),
         name=f"decoder-{queries}q-seed{seed}",
     )
+
+
+def fit_input(max_shapes) -> tuple[int, int]:
+    """The largest image whose stride-8,16,32,... maps fit ``max_shapes`` (L x (H, W))."""
+    strides = [8 << i for i in range(len(max_shapes))]
+    h = min(mh * s for (mh, _), s in zip(max_shapes, strides, strict=True))
+    w = min(mw * s for (_, mw), s in zip(max_shapes, strides, strict=True))
+    return h, w
+
+
+def for_config(cfg, kind: str = "encoder", *, input_hw=None, **kwargs) -> Workload:
+    """A synthetic workload shaped for ``cfg`` (a ``DefaConfig``): its heads, head_dim, levels
+    and points; by default the largest input its buffers hold. Raises ValueError if the
+    level shapes do not fit."""
+    if kind not in ("encoder", "decoder"):
+        raise ValueError(f"kind={kind!r} is not allowed: use 'encoder' or 'decoder'")
+    input_hw = tuple(input_hw) if input_hw is not None else fit_input(cfg.max_shapes)
+    make = encoder if kind == "encoder" else decoder
+    w = make(
+        input_hw=input_hw,
+        strides=tuple(8 << i for i in range(cfg.levels)),
+        heads=cfg.heads,
+        head_dim=cfg.head_dim,
+        points=cfg.points,
+        **kwargs,
+    )
+    cfg.check_shapes(w.shapes)
+    return w

@@ -1,0 +1,97 @@
+"""Benchmarks that print figures. ``golden``: the float model, the bit-true model and the
+original C++ kernel (torch-ms-deform-attn, CPU) on one encoder workload, in one run."""
+
+from __future__ import annotations
+
+import os
+import platform
+import time
+
+import numpy as np
+
+from gen.config import preset
+from gen.demo import rel_l2
+from sim import bittrue, golden
+from sim import workload as wl
+
+__all__ = ["format_table", "golden_bench"]
+
+
+def _best_of(repeat: int, fn):
+    times, result = [], None
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        result = fn()
+        times.append(time.perf_counter() - t0)
+    return min(times), result
+
+
+def golden_bench(*, input_hw=(800, 1333), seed: int = 0, repeat: int = 3) -> dict:
+    if repeat < 1:
+        raise ValueError(f"repeat={repeat} is out of range: allowed >= 1")
+    try:
+        import torch
+        from torch_ms_deform_attn import ms_deform_attn
+    except ImportError as e:
+        raise ValueError(
+            f"the golden bench needs the oracles ({e.name} is missing): "
+            "pip install 'defa[oracles]' and torch-ms-deform-attn (see scripts/bootstrap.sh)"
+        ) from None
+    w = wl.encoder(input_hw=input_hw, seed=seed)
+    cfg = preset("detr").replace(max_shapes=tuple(tuple(int(v) for v in s) for s in w.shapes))
+    value = w.value.astype(np.float64)
+    probs, loc = w.probs, w.locations
+
+    t_float, ref = _best_of(repeat, lambda: golden.msda_core(value, w.shapes, w.level_start, loc, probs))
+
+    def run_bittrue():
+        qc = bittrue.quantize_core(cfg, w.value, w.shapes, w.level_start, w.ref, w.offsets, probs)
+        return bittrue.core(cfg, qc).dequantize(cfg, qc.scale)
+
+    t_bit, bit = _best_of(repeat, run_bittrue)
+
+    args = [
+        torch.from_numpy(value[None].astype(np.float32)),
+        torch.from_numpy(w.shapes),
+        torch.from_numpy(w.level_start),
+        torch.from_numpy(loc[None].astype(np.float32)),
+        torch.from_numpy(probs[None].astype(np.float32)),
+    ]
+    with torch.no_grad():
+        t_torch, out = _best_of(repeat, lambda: ms_deform_attn(*args))
+    torch_out = out[0].numpy().astype(np.float64)
+    return {
+        "workload": w.describe(),
+        "queries": w.queries,
+        "samples": w.queries * w.heads * w.levels * w.points,
+        "machine": f"{platform.machine()}, {os.cpu_count()} cores, torch threads {torch.get_num_threads()}",
+        "repeat": repeat,
+        "seconds": {"float_fp64": t_float, "bittrue": t_bit, "torch_ms_deform_attn_fp32": t_torch},
+        "ratios": {
+            "bittrue_over_float": t_bit / t_float,
+            "bittrue_over_torch": t_bit / t_torch,
+            "float_over_torch": t_float / t_torch,
+        },
+        "rel_l2": {
+            "bittrue_vs_float": rel_l2(bit, ref),
+            "torch_fp32_vs_float": rel_l2(torch_out, ref),
+        },
+        "bittrue_budget_seconds": 30.0,
+        "bittrue_error_budget": 0.015,
+    }
+
+
+
+def format_table(result: dict) -> str:
+    s, r, e = result["seconds"], result["ratios"], result["rel_l2"]
+    return "\n".join(
+        [
+            result["workload"],
+            f"float fp64      {s['float_fp64']:8.3f} s",
+            f"bit-true        {s['bittrue']:8.3f} s  ({r['bittrue_over_float']:.2f}x float, "
+            f"{r['bittrue_over_torch']:.2f}x torch)",
+            f"torch kernel    {s['torch_ms_deform_attn_fp32']:8.3f} s",
+            f"rel-L2 bit-true vs float {e['bittrue_vs_float']:.5f}, torch fp32 vs float "
+            f"{e['torch_fp32_vs_float']:.2e}",
+        ]
+    )

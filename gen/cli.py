@@ -1,0 +1,146 @@
+"""The ``defa`` command: configs, workloads, the demo and the benchmarks.
+
+Every subcommand that takes a config accepts ``--preset NAME``, ``--config FILE.json`` and any
+number of ``--set key=value`` overrides (values are JSON: ``--set lanes=8``,
+``--set 'max_shapes=[[8,8],[4,4]]'``). Errors in user input exit with status 2 and one line
+that names the parameter and its allowed range.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from gen.config import PRESETS, DefaConfig, parse_override, preset
+
+__all__ = ["main", "config_from_args"]
+
+
+def _add_config_args(p: argparse.ArgumentParser, default: str = "detr"):
+    p.add_argument("--preset", default=default, help=f"one of {sorted(PRESETS)} (default {default})")
+    p.add_argument("--config", metavar="FILE", help="a config JSON file (overrides the preset)")
+    p.add_argument(
+        "--set",
+        metavar="KEY=VALUE",
+        action="append",
+        default=[],
+        help="override one parameter; repeatable",
+    )
+
+
+def config_from_args(args: argparse.Namespace) -> DefaConfig:
+    cfg = preset(args.preset)
+    if args.config:
+        try:
+            text = Path(args.config).read_text()
+        except OSError as e:
+            raise ValueError(f"cannot read config file {args.config!r}: {e.strerror}") from None
+        cfg = cfg.replace(**DefaConfig.from_json(text).to_dict())
+    overrides = dict(parse_override(s) for s in args.set)
+    return cfg.replace(**overrides) if overrides else cfg
+
+
+def _hw(text: str) -> tuple[int, int]:
+    try:
+        h, w = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected HEIGHTxWIDTH such as 800x1333, got {text!r}") from None
+    if h < 1 or w < 1:
+        raise argparse.ArgumentTypeError(f"input size {text!r} must be positive")
+    return h, w
+
+
+def _cmd_config(args) -> int:
+    print(config_from_args(args).to_json())
+    return 0
+
+
+def _cmd_workload(args) -> int:
+    from sim import workload as wl
+
+    if args.check:
+        w = wl.load(args.check)
+        print(w.describe())
+        return 0
+    cfg = config_from_args(args)
+    kwargs = {"seed": args.seed}
+    if args.queries is not None:
+        kwargs["queries"] = args.queries
+    w = wl.for_config(cfg, args.kind, input_hw=args.input, **kwargs)
+    path = wl.save(w, args.output)
+    print(f"{w.describe()} -> {path}")
+    return 0
+
+
+def _cmd_demo(args) -> int:
+    from gen.demo import run_demo
+
+    report = run_demo(config_from_args(args), input_hw=args.input, seed=args.seed)
+    if args.json:
+        print(json.dumps(report, indent=2))
+    return 0
+
+
+def _cmd_bench(args) -> int:
+    from gen import bench
+
+    if args.what == "golden":
+        result = bench.golden_bench(input_hw=args.input, seed=args.seed, repeat=args.repeat)
+    else:  # argparse restricts the choices
+        raise AssertionError(args.what)
+    print(json.dumps(result, indent=2) if args.json else bench.format_table(result))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="defa",
+        description="Generator of multi-scale deformable attention accelerators (DEFA).",
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("config", help="print a config (preset + overrides) as JSON")
+    _add_config_args(p)
+    p.set_defaults(func=_cmd_config)
+
+    p = sub.add_parser("workload", help="generate a synthetic workload file, or check one")
+    _add_config_args(p)
+    p.add_argument("--kind", choices=("encoder", "decoder"), default="encoder")
+    p.add_argument("--input", type=_hw, metavar="HxW", help="image size (default: the largest that fits)")
+    p.add_argument("--queries", type=int, help="decoder queries, or an encoder subset")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("-o", "--output", default="build/workload.npz")
+    p.add_argument("--check", metavar="FILE", help="validate and describe a workload file")
+    p.set_defaults(func=_cmd_workload)
+
+    p = sub.add_parser("demo", help="run a workload through the models and print a report")
+    _add_config_args(p)
+    p.add_argument("--input", type=_hw, metavar="HxW", help="image size (default: the largest that fits)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--json", action="store_true", help="also print the report as JSON")
+    p.set_defaults(func=_cmd_demo)
+
+    p = sub.add_parser("bench", help="benchmarks that print figures")
+    p.add_argument("what", choices=("golden",), help="golden: float vs bit-true vs torch kernel")
+    p.add_argument("--input", type=_hw, default=(800, 1333), metavar="HxW")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--repeat", type=int, default=3, help="timed runs per model (min is reported)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=_cmd_bench)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except ValueError as e:
+        print(f"defa {args.command}: error: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

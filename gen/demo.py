@@ -1,0 +1,106 @@
+"""The main job: a realistic workload through the models, with a report.
+
+Today: the float golden model, the bit-true model (the RTL's contract) and both prunings.
+The RTL issues extend this with cycle-exact runs of the generated hardware.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+from rich.console import Console
+from rich.table import Table
+
+from gen.config import DefaConfig
+from sim import bittrue, golden
+from sim import workload as wl
+
+__all__ = ["rel_l2", "run_demo"]
+
+
+def rel_l2(got: np.ndarray, want: np.ndarray) -> float:
+    """Relative L2 error ``|got - want| / |want|``."""
+    den = float(np.linalg.norm(want))
+    return float(np.linalg.norm(got - want)) / den if den else float(np.linalg.norm(got))
+
+
+def run_demo(cfg: DefaConfig, *, input_hw=None, seed: int = 0, console: Console | None = None) -> dict:
+    console = console or Console()
+    t0 = time.perf_counter()
+    w = wl.for_config(cfg, "encoder", input_hw=input_hw, seed=seed)
+    console.print(f"[bold]defa demo[/] config: {cfg.describe()}")
+    console.print(f"workload {w.describe()}")
+    value = w.value.astype(np.float64)
+    probs, loc = w.probs, w.locations
+
+    dense = golden.msda_core(value, w.shapes, w.level_start, loc, probs)
+    qc = bittrue.quantize_core(cfg, w.value, w.shapes, w.level_start, w.ref, w.offsets, probs)
+    bt_dense = bittrue.core(cfg, qc)
+
+    # PAP at the config's tau_p.
+    float_pap = golden.msda_core(value, w.shapes, w.level_start, loc, probs, tau_p=cfg.tau_p)
+    bt_pap = bittrue.core(cfg, qc, pap=True)
+    kept = bt_pap.points_kept / (bt_pap.points_kept + bt_pap.points_pruned)
+
+    # FWP: the mask measured on this layer's samples (what the next layer would use).
+    importance = golden.pixel_importance(w.shapes, w.level_start, loc, probs, tau_p=cfg.tau_p)
+    mask = golden.fwp_mask(importance, w.shapes, w.level_start, cfg.tau_f)
+    float_both = golden.msda_core(
+        value, w.shapes, w.level_start, loc, probs, tau_p=cfg.tau_p, pixel_mask=mask
+    )
+    bt_mask = golden.fwp_mask(bt_pap.importance.astype(np.float64), w.shapes, w.level_start, cfg.tau_f)
+    bt_both = bittrue.core(cfg, qc, pap=True, pixel_mask=bt_mask)
+
+    nv = value.shape[0]
+    bytes_per_pixel = cfg.d_model * cfg.value_bits // 8
+    masked_per_level = []
+    for (h, wd), start in zip(w.shapes, w.level_start, strict=True):
+        masked_per_level.append(float(1.0 - bt_mask[start : start + h * wd].mean()))
+    report = {
+        "config": cfg.to_dict(),
+        "workload": w.describe(),
+        "queries": w.queries,
+        "rel_l2_bittrue_dense": rel_l2(bt_dense.dequantize(cfg, qc.scale), dense),
+        "pap": {
+            "tau_p": cfg.tau_p,
+            "kept_fraction": kept,
+            "rel_l2_float": rel_l2(float_pap, dense),
+            "rel_l2_bittrue": rel_l2(bt_pap.dequantize(cfg, qc.scale), dense),
+        },
+        "fwp": {
+            "tau_f": cfg.tau_f,
+            "masked_fraction": float(1.0 - bt_mask.mean()),
+            "masked_fraction_per_level": masked_per_level,
+            "rel_l2_float_pap_fwp": rel_l2(float_both, dense),
+            "rel_l2_bittrue_pap_fwp": rel_l2(bt_both.dequantize(cfg, qc.scale), dense),
+            "value_bytes_dense": nv * bytes_per_pixel,
+            "value_bytes_fwp": int(bt_mask.sum()) * bytes_per_pixel,
+        },
+        "points_off_map": bt_dense.points_off_map,
+        "seconds": time.perf_counter() - t0,
+    }
+
+    table = Table(title="float golden vs bit-true (the RTL contract), rel-L2 vs dense float")
+    table.add_column("run")
+    table.add_column("rel-L2", justify="right")
+    table.add_column("notes")
+    table.add_row("bit-true, dense", f"{report['rel_l2_bittrue_dense']:.4f}", "quantization only")
+    pap = report["pap"]
+    table.add_row("float, PAP", f"{pap['rel_l2_float']:.4f}", f"tau_p={cfg.tau_p}: {kept:.1%} points kept")
+    table.add_row("bit-true, PAP", f"{pap['rel_l2_bittrue']:.4f}", "")
+    fwp = report["fwp"]
+    per_level = ", ".join(f"{m:.0%}" for m in masked_per_level)
+    table.add_row(
+        "float, PAP+FWP",
+        f"{fwp['rel_l2_float_pap_fwp']:.4f}",
+        f"tau_f={cfg.tau_f}: {fwp['masked_fraction']:.1%} pixels masked ({per_level})",
+    )
+    table.add_row(
+        "bit-true, PAP+FWP",
+        f"{fwp['rel_l2_bittrue_pap_fwp']:.4f}",
+        f"value storage {fwp['value_bytes_fwp'] / 1e6:.2f} MB of {fwp['value_bytes_dense'] / 1e6:.2f} MB",
+    )
+    console.print(table)
+    console.print(f"{report['points_off_map']} points fell off the map; {report['seconds']:.1f} s")
+    return report
