@@ -25,6 +25,10 @@ def rel_l2(got: np.ndarray, want: np.ndarray) -> float:
     return float(np.linalg.norm(got - want)) / den if den else float(np.linalg.norm(got))
 
 
+def _size(n: int) -> str:
+    return f"{n / 1e6:.2f} MB" if n >= 1e6 else f"{n / 1e3:.1f} kB"
+
+
 def run_demo(cfg: DefaConfig, *, input_hw=None, seed: int = 0, console: Console | None = None) -> dict:
     console = console or Console()
     t0 = time.perf_counter()
@@ -99,7 +103,7 @@ def run_demo(cfg: DefaConfig, *, input_hw=None, seed: int = 0, console: Console 
     table.add_row(
         "bit-true, PAP+FWP",
         f"{fwp['rel_l2_bittrue_pap_fwp']:.4f}",
-        f"value storage {fwp['value_bytes_fwp'] / 1e6:.2f} MB of {fwp['value_bytes_dense'] / 1e6:.2f} MB",
+        f"value storage {_size(fwp['value_bytes_fwp'])} of {_size(fwp['value_bytes_dense'])}",
     )
     console.print(table)
     console.print(f"{report['points_off_map']} points fell off the map; {report['seconds']:.1f} s")

@@ -37,7 +37,7 @@ VERSION = 1
 _ARRAYS = ("value", "shapes", "level_start", "ref", "offsets", "logits")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Workload:
     value: np.ndarray
     shapes: np.ndarray
@@ -158,13 +158,21 @@ def load(path: str | Path) -> Workload:
     """Read and validate a workload file. Every defect raises ValueError naming it."""
     path = Path(path)
     try:
-        data = np.load(path, allow_pickle=False)
+        with open(path, "rb") as fh:
+            return _read(path, fh)
     except FileNotFoundError:
         raise ValueError(f"workload file {str(path)!r} does not exist") from None
+    except IsADirectoryError:
+        raise ValueError(f"workload file {str(path)!r} is a directory") from None
+
+
+def _read(path: Path, fh) -> Workload:
+    try:
+        data = np.load(fh, allow_pickle=False)
+        keys = set(data.files)
     except Exception as e:  # a truncated or foreign file
         raise ValueError(f"workload file {str(path)!r} is not a readable .npz: {e}") from None
     with data:
-        keys = set(data.files)
         if "format" not in keys or str(data["format"]) != FORMAT:
             raise ValueError(f"workload file {str(path)!r} is not a {FORMAT} file")
         version = int(data["version"]) if "version" in keys else None
@@ -176,7 +184,10 @@ def load(path: str | Path) -> Workload:
         extra = sorted(keys - set(_ARRAYS) - {"format", "version", "name"})
         if extra:
             raise ValueError(f"workload file {str(path)!r} has unknown arrays {extra}")
-        arrays = {k: data[k] for k in _ARRAYS}
+        try:
+            arrays = {k: data[k] for k in _ARRAYS}
+        except Exception as e:  # a damaged member
+            raise ValueError(f"workload file {str(path)!r} has a damaged array: {e}") from None
         name = str(data["name"]) if "name" in keys else path.stem
     return Workload(name=name, **arrays)
 

@@ -1,0 +1,47 @@
+import json
+import subprocess
+import sys
+
+import pytest
+
+from gen.cli import main
+
+
+def test_help_lists_subcommands():
+    out = subprocess.run([sys.executable, "-m", "gen.cli", "--help"], capture_output=True, text=True)
+    assert out.returncode == 0
+    for word in ("config", "workload", "demo", "bench"):
+        assert word in out.stdout
+
+
+def test_workload_generate_and_check(tmp_path, capsys):
+    path = tmp_path / "w.npz"
+    assert main(["workload", "--preset", "tiny", "--kind", "decoder", "--queries", "12",
+                 "--seed", "5", "-o", str(path)]) == 0
+    assert "12 queries" in capsys.readouterr().out
+    assert main(["workload", "--check", str(path)]) == 0
+    assert "decoder-12q-seed5" in capsys.readouterr().out
+    path.write_bytes(b"not a zip")
+    assert main(["workload", "--check", str(path)]) == 2
+    assert "not a readable .npz" in capsys.readouterr().err
+    assert main(["workload", "--preset", "tiny", "--input", "512x512", "-o", str(path)]) == 2
+    assert "does not fit the level buffer" in capsys.readouterr().err
+
+
+def test_demo_reports_on_the_tiny_preset(capsys):
+    assert main(["demo", "--preset", "tiny", "--json"]) == 0
+    out = capsys.readouterr().out
+    report = json.loads(out[out.index("{\n"):])
+    assert report["rel_l2_bittrue_dense"] < 0.03
+    assert 0.0 < report["pap"]["kept_fraction"] <= 1.0
+    assert report["fwp"]["value_bytes_fwp"] <= report["fwp"]["value_bytes_dense"]
+
+
+@pytest.mark.slow
+def test_bench_golden_prints_figures(capsys):
+    assert main(["bench", "golden", "--input", "128x160", "--repeat", "1", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert set(result["seconds"]) == {"float_fp64", "bittrue", "torch_ms_deform_attn_fp32"}
+    assert result["rel_l2"]["torch_fp32_vs_float"] < 1e-5
+    assert result["rel_l2"]["bittrue_vs_float"] < 0.015
+    assert main(["bench", "golden", "--repeat", "0"]) == 2
