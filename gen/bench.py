@@ -42,7 +42,9 @@ def golden_bench(*, input_hw=(800, 1333), seed: int = 0, repeat: int = 3) -> dic
     value = w.value.astype(np.float64)
     probs, loc = w.probs, w.locations
 
-    t_float, ref = _best_of(repeat, lambda: golden.msda_core(value, w.shapes, w.level_start, loc, probs))
+    t_float, ref = _best_of(
+        repeat, lambda: golden.msda_core(value, w.shapes, w.level_start, loc, probs)
+    )
 
     def run_bittrue():
         qc = bittrue.quantize_core(cfg, w.value, w.shapes, w.level_start, w.ref, w.offsets, probs)
@@ -64,7 +66,8 @@ def golden_bench(*, input_hw=(800, 1333), seed: int = 0, repeat: int = 3) -> dic
         "workload": w.describe(),
         "queries": w.queries,
         "samples": w.queries * w.heads * w.levels * w.points,
-        "machine": f"{platform.machine()}, {os.cpu_count()} cores, torch threads {torch.get_num_threads()}",
+        "machine": f"{platform.machine()}, {os.cpu_count()} cores, "
+        f"torch threads {torch.get_num_threads()}",
         "repeat": repeat,
         "seconds": {"float_fp64": t_float, "bittrue": t_bit, "torch_ms_deform_attn_fp32": t_torch},
         "ratios": {
@@ -79,7 +82,6 @@ def golden_bench(*, input_hw=(800, 1333), seed: int = 0, repeat: int = 3) -> dic
         "bittrue_budget_seconds": 30.0,
         "bittrue_error_budget": 0.015,
     }
-
 
 
 def format_table(result: dict) -> str:

@@ -19,7 +19,9 @@ __all__ = ["main", "config_from_args"]
 
 
 def _add_config_args(p: argparse.ArgumentParser, default: str = "detr"):
-    p.add_argument("--preset", default=default, help=f"one of {sorted(PRESETS)} (default {default})")
+    p.add_argument(
+        "--preset", default=default, help=f"one of {sorted(PRESETS)} (default {default})"
+    )
     p.add_argument("--config", metavar="FILE", help="a config JSON file (overrides the preset)")
     p.add_argument(
         "--set",
@@ -46,7 +48,9 @@ def _hw(text: str) -> tuple[int, int]:
     try:
         h, w = (int(v) for v in text.lower().split("x"))
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected HEIGHTxWIDTH such as 800x1333, got {text!r}") from None
+        raise argparse.ArgumentTypeError(
+            f"expected HEIGHTxWIDTH such as 800x1333, got {text!r}"
+        ) from None
     if h < 1 or w < 1:
         raise argparse.ArgumentTypeError(f"input size {text!r} must be positive")
     return h, w
@@ -108,7 +112,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("workload", help="generate a synthetic workload file, or check one")
     _add_config_args(p)
     p.add_argument("--kind", choices=("encoder", "decoder"), default="encoder")
-    p.add_argument("--input", type=_hw, metavar="HxW", help="image size (default: the largest that fits)")
+    p.add_argument(
+        "--input", type=_hw, metavar="HxW", help="image size (default: the largest that fits)"
+    )
     p.add_argument("--queries", type=int, help="decoder queries, or an encoder subset")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("-o", "--output", default="build/workload.npz")
@@ -117,7 +123,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("demo", help="run a workload through the models and print a report")
     _add_config_args(p)
-    p.add_argument("--input", type=_hw, metavar="HxW", help="image size (default: the largest that fits)")
+    p.add_argument(
+        "--input", type=_hw, metavar="HxW", help="image size (default: the largest that fits)"
+    )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json", action="store_true", help="also print the report as JSON")
     p.set_defaults(func=_cmd_demo)

@@ -57,7 +57,7 @@ class DefaConfig:
     heads: int = 8
     levels: int = 4
     points: int = 4
-    #: MAC lanes per level sampler; must divide ``head_dim``. ``head_dim // lanes`` cycles per point.
+    #: MAC lanes per level sampler; must divide ``head_dim``; ``head_dim // lanes`` cycles/point.
     lanes: int = 32
     #: buffer capacity per level, ``(height, width)`` in pixels; a workload's shapes must fit.
     max_shapes: tuple[tuple[int, int], ...] = ((100, 167), (50, 84), (25, 42), (13, 21))
@@ -83,9 +83,7 @@ class DefaConfig:
     def __post_init__(self):
         # Freeze list-valued input (from JSON or the CLI) into tuples so configs hash and compare.
         if isinstance(self.max_shapes, list | tuple):
-            shapes = tuple(
-                tuple(s) if isinstance(s, list | tuple) else s for s in self.max_shapes
-            )
+            shapes = tuple(tuple(s) if isinstance(s, list | tuple) else s for s in self.max_shapes)
             object.__setattr__(self, "max_shapes", shapes)
         self._validate()
 
@@ -124,7 +122,8 @@ class DefaConfig:
         need = self.min_offset_int_bits
         if self.offset_bits - self.coord_frac_bits < need:
             raise ValueError(
-                f"coord_frac_bits={self.coord_frac_bits} leaves offset_bits={self.offset_bits} with "
+                f"coord_frac_bits={self.coord_frac_bits} leaves "
+                f"offset_bits={self.offset_bits} with "
                 f"{self.offset_bits - self.coord_frac_bits} integer bits; the largest level side "
                 f"{self.max_side} needs {need}: allowed coord_frac_bits <= "
                 f"{self.offset_bits - need} (or raise offset_bits)"

@@ -29,7 +29,9 @@ def _size(n: int) -> str:
     return f"{n / 1e6:.2f} MB" if n >= 1e6 else f"{n / 1e3:.1f} kB"
 
 
-def run_demo(cfg: DefaConfig, *, input_hw=None, seed: int = 0, console: Console | None = None) -> dict:
+def run_demo(
+    cfg: DefaConfig, *, input_hw=None, seed: int = 0, console: Console | None = None
+) -> dict:
     console = console or Console()
     t0 = time.perf_counter()
     w = wl.for_config(cfg, "encoder", input_hw=input_hw, seed=seed)
@@ -53,7 +55,9 @@ def run_demo(cfg: DefaConfig, *, input_hw=None, seed: int = 0, console: Console 
     float_both = golden.msda_core(
         value, w.shapes, w.level_start, loc, probs, tau_p=cfg.tau_p, pixel_mask=mask
     )
-    bt_mask = golden.fwp_mask(bt_pap.importance.astype(np.float64), w.shapes, w.level_start, cfg.tau_f)
+    bt_mask = golden.fwp_mask(
+        bt_pap.importance.astype(np.float64), w.shapes, w.level_start, cfg.tau_f
+    )
     bt_both = bittrue.core(cfg, qc, pap=True, pixel_mask=bt_mask)
 
     nv = value.shape[0]
@@ -91,7 +95,9 @@ def run_demo(cfg: DefaConfig, *, input_hw=None, seed: int = 0, console: Console 
     table.add_column("notes")
     table.add_row("bit-true, dense", f"{report['rel_l2_bittrue_dense']:.4f}", "quantization only")
     pap = report["pap"]
-    table.add_row("float, PAP", f"{pap['rel_l2_float']:.4f}", f"tau_p={cfg.tau_p}: {kept:.1%} points kept")
+    table.add_row(
+        "float, PAP", f"{pap['rel_l2_float']:.4f}", f"tau_p={cfg.tau_p}: {kept:.1%} points kept"
+    )
     table.add_row("bit-true, PAP", f"{pap['rel_l2_bittrue']:.4f}", "")
     fwp = report["fwp"]
     per_level = ", ".join(f"{m:.0%}" for m in masked_per_level)

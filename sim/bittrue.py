@@ -126,7 +126,9 @@ def quantize_core(
     value = np.asarray(value)
     nv = int((shapes[:, 0] * shapes[:, 1]).sum())
     if value.shape != (nv, m, dh):
-        raise ValueError(f"value must have shape (Nv={nv}, heads={m}, head_dim={dh}), got {value.shape}")
+        raise ValueError(
+            f"value must have shape (Nv={nv}, heads={m}, head_dim={dh}), got {value.shape}"
+        )
     ref, offsets, probs = (np.asarray(a, dtype=np.float64) for a in (ref, offsets, probs))
     nq = ref.shape[0] if ref.ndim else 0
     for name, array, want in (
@@ -192,8 +194,12 @@ def dequantize(cfg: DefaConfig, out: np.ndarray, scale: np.ndarray) -> np.ndarra
 def _level_samples(cfg: DefaConfig, qc: QuantizedCore, level: int, lo: int, hi: int, keep):
     """Corner pixel indices (global) and coefficients of queries lo:hi at one level."""
     height, width = (int(v) for v in qc.shapes[level])
-    x0, fx = coordinates(cfg, qc.ref_w[lo:hi, None, level, None, 0], qc.offsets[lo:hi, :, level, :, 0])
-    y0, fy = coordinates(cfg, qc.ref_w[lo:hi, None, level, None, 1], qc.offsets[lo:hi, :, level, :, 1])
+    x0, fx = coordinates(
+        cfg, qc.ref_w[lo:hi, None, level, None, 0], qc.offsets[lo:hi, :, level, :, 0]
+    )
+    y0, fy = coordinates(
+        cfg, qc.ref_w[lo:hi, None, level, None, 1], qc.offsets[lo:hi, :, level, :, 1]
+    )
     xs = np.stack([x0, x0 + 1, x0, x0 + 1], -1)
     ys = np.stack([y0, y0, y0 + 1, y0 + 1], -1)
     valid = (xs >= 0) & (xs < width) & (ys >= 0) & (ys < height) & keep[..., None]

@@ -188,7 +188,9 @@ class LayerParams:
         return self.value_w.shape[0]
 
     @classmethod
-    def random(cls, d_model: int, heads: int, levels: int, points: int, seed: int, dtype=np.float64):
+    def random(
+        cls, d_model: int, heads: int, levels: int, points: int, seed: int, dtype=np.float64
+    ):
         """Deformable-DETR-like initialization: offsets start on a ring of directions per
         head growing with the point index; everything else small and random."""
         rng = np.random.default_rng(seed)

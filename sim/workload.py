@@ -79,7 +79,9 @@ class Workload:
     @property
     def locations(self) -> np.ndarray:
         """(Nq, M, L, P, 2) normalized sampling locations."""
-        return sampling_locations(self.ref.astype(np.float64), self.offsets.astype(np.float64), self.shapes)
+        return sampling_locations(
+            self.ref.astype(np.float64), self.offsets.astype(np.float64), self.shapes
+        )
 
     def describe(self) -> str:
         shapes = ", ".join(f"{h}x{w}" for h, w in self.shapes)
@@ -94,7 +96,9 @@ def validate(w: Workload) -> None:
     for name in _ARRAYS:
         a = getattr(w, name)
         if not isinstance(a, np.ndarray):
-            raise ValueError(f"workload array {name!r} must be a numpy array, got {type(a).__name__}")
+            raise ValueError(
+                f"workload array {name!r} must be a numpy array, got {type(a).__name__}"
+            )
     for name in ("shapes", "level_start"):
         a = getattr(w, name)
         if not np.issubdtype(a.dtype, np.integer):
@@ -117,7 +121,8 @@ def validate(w: Workload) -> None:
     nv = int((w.shapes[:, 0] * w.shapes[:, 1]).sum())
     if w.value.ndim != 3 or w.value.shape[0] != nv:
         raise ValueError(
-            f"workload array 'value' must have shape (Nv={nv}, heads, head_dim), got {w.value.shape}"
+            f"workload array 'value' must have shape (Nv={nv}, heads, head_dim), "
+            f"got {w.value.shape}"
         )
     m = w.value.shape[1]
     if w.ref.ndim != 3 or w.ref.shape[1:] != (lv, 2):
@@ -149,8 +154,9 @@ def save(w: Workload, path: str | Path) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     arrays = {name: getattr(w, name) for name in _ARRAYS}
-    np.savez_compressed(path, format=np.array(FORMAT), version=np.array(VERSION),
-                        name=np.array(w.name), **arrays)
+    np.savez_compressed(
+        path, format=np.array(FORMAT), version=np.array(VERSION), name=np.array(w.name), **arrays
+    )
     return path
 
 
@@ -177,7 +183,9 @@ def _read(path: Path, fh) -> Workload:
             raise ValueError(f"workload file {str(path)!r} is not a {FORMAT} file")
         version = int(data["version"]) if "version" in keys else None
         if version != VERSION:
-            raise ValueError(f"workload file {str(path)!r} has version {version}; supported: {VERSION}")
+            raise ValueError(
+                f"workload file {str(path)!r} has version {version}; supported: {VERSION}"
+            )
         missing = [k for k in _ARRAYS if k not in keys]
         if missing:
             raise ValueError(f"workload file {str(path)!r} lacks arrays {missing}")
@@ -212,7 +220,9 @@ def _values(rng, shapes, heads, head_dim, outlier_rate, outlier_gain, smooth):
         base = rng.standard_normal((h, w, channels))
         # A cheap low-pass: average with shifted copies, so neighbours are correlated.
         for _ in range(smooth):
-            base = (base + np.roll(base, 1, 0) + np.roll(base, 1, 1) + np.roll(base, (1, 1), (0, 1))) / 2
+            base = (
+                base + np.roll(base, 1, 0) + np.roll(base, 1, 1) + np.roll(base, (1, 1), (0, 1))
+            ) / 2
         base /= base.std() + 1e-12
         maps.append(base.reshape(h * w, channels))
     value = np.concatenate(maps) * chan_scale
@@ -248,11 +258,17 @@ def _spread(offset_spread, strides, base):
 
 def _check_common(heads, head_dim, points, strides, offset_spread, level_bias):
     if heads < 1 or head_dim < 1 or points < 1:
-        raise ValueError(f"heads, head_dim and points must be >= 1, got {heads}, {head_dim}, {points}")
+        raise ValueError(
+            f"heads, head_dim and points must be >= 1, got {heads}, {head_dim}, {points}"
+        )
     if len(offset_spread) != len(strides):
-        raise ValueError(f"offset_spread needs one entry per level ({len(strides)}), got {len(offset_spread)}")
+        raise ValueError(
+            f"offset_spread needs one entry per level ({len(strides)}), got {len(offset_spread)}"
+        )
     if level_bias is not None and len(level_bias) != len(strides):
-        raise ValueError(f"level_bias needs one entry per level ({len(strides)}), got {len(level_bias)}")
+        raise ValueError(
+            f"level_bias needs one entry per level ({len(strides)}), got {len(level_bias)}"
+        )
 
 
 def encoder(
@@ -334,7 +350,9 @@ def decoder(
     ref = np.repeat(ref, levels, axis=1)
     value = _values(rng, shapes, heads, head_dim, outlier_rate, outlier_gain, smooth)
     offsets = _offsets(rng, queries, heads, levels, points, offset_spread)
-    logits = _logits(rng, queries, heads, levels, points, logit_spread, level_bias or [0.0] * levels)
+    logits = _logits(
+        rng, queries, heads, levels, points, logit_spread, level_bias or [0.0] * levels
+    )
     return Workload(
         value=value.astype(dtype),
         shapes=shapes,

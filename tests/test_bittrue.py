@@ -9,9 +9,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from gen.config import preset
+from gen.demo import rel_l2
 from sim import bittrue, golden
 from sim import workload as wl
-from gen.demo import rel_l2
 
 
 def _scalar_core(cfg, qc, pap=False, pixel_mask=None):
@@ -61,7 +61,9 @@ def _scalar_core(cfg, qc, pap=False, pixel_mask=None):
 
 def _small_case(cfg, seed, queries=7, offset_scale=3.0):
     rng = np.random.default_rng(seed)
-    shapes = np.array([(rng.integers(1, mh + 1), rng.integers(1, mw + 1)) for mh, mw in cfg.max_shapes])
+    shapes = np.array(
+        [(rng.integers(1, mh + 1), rng.integers(1, mw + 1)) for mh, mw in cfg.max_shapes]
+    )
     ls = golden.level_start_of(shapes)
     nv = int((shapes[:, 0] * shapes[:, 1]).sum())
     value = rng.standard_normal((nv, cfg.heads, cfg.head_dim)) * rng.uniform(0.1, 3, cfg.head_dim)
@@ -74,8 +76,17 @@ def _small_case(cfg, seed, queries=7, offset_scale=3.0):
 
 CONFIGS = {
     "tiny": preset("tiny"),
-    "tiny-coarse": preset("tiny", coord_frac_bits=3, prob_bits=6, coeff_bits=5, out_frac_bits=0,
-                          value_bits=4, acc_bits=16, offset_bits=9, tau_p=0.1),
+    "tiny-coarse": preset(
+        "tiny",
+        coord_frac_bits=3,
+        prob_bits=6,
+        coeff_bits=5,
+        out_frac_bits=0,
+        value_bits=4,
+        acc_bits=16,
+        offset_bits=9,
+        tau_p=0.1,
+    ),
     "tiny-head-scale": preset("tiny", value_scale="head", out_frac_bits=12, tau_p=0.05),
 }
 
@@ -92,7 +103,9 @@ def test_vectorized_model_equals_scalar_contract(name, seed, pap):
         got = bittrue.core(cfg, qc, pap=pap, pixel_mask=pixel_mask)
         want_out, want_importance = _scalar_core(cfg, qc, pap, pixel_mask)
         np.testing.assert_array_equal(got.out, want_out, err_msg=f"{name} seed {seed}")
-        np.testing.assert_array_equal(got.importance, want_importance, err_msg=f"{name} seed {seed}")
+        np.testing.assert_array_equal(
+            got.importance, want_importance, err_msg=f"{name} seed {seed}"
+        )
 
 
 def test_quantization_of_the_boundary():
@@ -147,7 +160,9 @@ def test_all_ones_mask_equals_dense(seed):
     cfg = preset("tiny")
     qc = bittrue.quantize_core(cfg, *_small_case(cfg, seed))
     ones = np.ones(qc.value.shape[0], bool)
-    np.testing.assert_array_equal(bittrue.core(cfg, qc).out, bittrue.core(cfg, qc, pixel_mask=ones).out)
+    np.testing.assert_array_equal(
+        bittrue.core(cfg, qc).out, bittrue.core(cfg, qc, pixel_mask=ones).out
+    )
 
 
 @given(seed=st.integers(0, 2**32 - 1), pap=st.booleans())
@@ -183,7 +198,9 @@ def test_default_formats_reach_the_error_target_on_synthetic_workloads(seed):
     ):
         qc = bittrue.quantize_core(cfg, w.value, w.shapes, w.level_start, w.ref, w.offsets, w.probs)
         got = bittrue.core(cfg, qc).dequantize(cfg, qc.scale)
-        want = golden.msda_core(w.value.astype(np.float64), w.shapes, w.level_start, w.locations, w.probs)
+        want = golden.msda_core(
+            w.value.astype(np.float64), w.shapes, w.level_start, w.locations, w.probs
+        )
         err = rel_l2(got, want)
         print(f"{w.name}: rel-L2 {err:.5f}")
         assert err <= 0.015, f"{w.name}: rel-L2 {err}"
@@ -195,8 +212,9 @@ def test_outputs_saturate_instead_of_wrapping():
     value = np.full((2, 2, 16), 1.0)
     ref = np.full((1, 2, 2), 0.5)
     probs = np.ones((1, 2, 2, 2))  # four points at probability 1: output 4x the largest value
-    qc = bittrue.quantize_core(cfg, value, shapes, golden.level_start_of(shapes), ref,
-                               np.zeros((1, 2, 2, 2, 2)), probs)
+    qc = bittrue.quantize_core(
+        cfg, value, shapes, golden.level_start_of(shapes), ref, np.zeros((1, 2, 2, 2, 2)), probs
+    )
     out = bittrue.core(cfg, qc).out
     assert np.all(out == (1 << (cfg.out_bits - 1)) - 1)
 
@@ -207,7 +225,11 @@ BAD_INPUTS = [
     ("ref-inf", lambda c: c[3].__setitem__((0, 0, 0), np.inf), "ref holds NaN or Inf"),
     ("offsets", lambda c: c[4].__setitem__((0, 0, 0, 0, 0), -np.inf), "offsets holds NaN or Inf"),
     ("probs", lambda c: c[5].__setitem__((0, 0, 0, 0), 1.01), r"probs must lie in \[0.0, 1.0\]"),
-    ("probs-neg", lambda c: c[5].__setitem__((0, 0, 0, 0), -0.01), r"probs must lie in \[0.0, 1.0\]"),
+    (
+        "probs-neg",
+        lambda c: c[5].__setitem__((0, 0, 0, 0), -0.01),
+        r"probs must lie in \[0.0, 1.0\]",
+    ),
 ]
 
 

@@ -8,7 +8,9 @@ from gen.cli import main
 
 
 def test_help_lists_subcommands():
-    out = subprocess.run([sys.executable, "-m", "gen.cli", "--help"], capture_output=True, text=True)
+    out = subprocess.run(
+        [sys.executable, "-m", "gen.cli", "--help"], capture_output=True, text=True
+    )
     assert out.returncode == 0
     for word in ("config", "workload", "demo", "bench"):
         assert word in out.stdout
@@ -16,8 +18,24 @@ def test_help_lists_subcommands():
 
 def test_workload_generate_and_check(tmp_path, capsys):
     path = tmp_path / "w.npz"
-    assert main(["workload", "--preset", "tiny", "--kind", "decoder", "--queries", "12",
-                 "--seed", "5", "-o", str(path)]) == 0
+    assert (
+        main(
+            [
+                "workload",
+                "--preset",
+                "tiny",
+                "--kind",
+                "decoder",
+                "--queries",
+                "12",
+                "--seed",
+                "5",
+                "-o",
+                str(path),
+            ]
+        )
+        == 0
+    )
     assert "12 queries" in capsys.readouterr().out
     assert main(["workload", "--check", str(path)]) == 0
     assert "decoder-12q-seed5" in capsys.readouterr().out
@@ -31,7 +49,7 @@ def test_workload_generate_and_check(tmp_path, capsys):
 def test_demo_reports_on_the_tiny_preset(capsys):
     assert main(["demo", "--preset", "tiny", "--json"]) == 0
     out = capsys.readouterr().out
-    report = json.loads(out[out.index("{\n"):])
+    report = json.loads(out[out.index("{\n") :])
     assert report["rel_l2_bittrue_dense"] < 0.03
     assert 0.0 < report["pap"]["kept_fraction"] <= 1.0
     assert report["fwp"]["value_bytes_fwp"] <= report["fwp"]["value_bytes_dense"]

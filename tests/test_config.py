@@ -70,8 +70,14 @@ BAD = [
     ({"max_shapes": ((4, 4),)}, ["max_shapes", "levels=2", "got 1"]),
     ({"max_shapes": ((4, 4, 4), (2, 2))}, ["max_shapes[0]", "(height, width)"]),
     ({"coord_frac_bits": 0}, ["coord_frac_bits=0", "[1, 12]"]),
-    ({"coord_frac_bits": 10}, ["coord_frac_bits=10", "offset_bits=14", "allowed coord_frac_bits <= 8"]),
-    ({"coeff_bits": 20, "prob_bits": 4, "coord_frac_bits": 4, "offset_bits": 14}, ["coeff_bits=20", "<= 12"]),
+    (
+        {"coord_frac_bits": 10},
+        ["coord_frac_bits=10", "offset_bits=14", "allowed coord_frac_bits <= 8"],
+    ),
+    (
+        {"coeff_bits": 20, "prob_bits": 4, "coord_frac_bits": 4, "offset_bits": 14},
+        ["coeff_bits=20", "<= 12"],
+    ),
     ({"value_bits": 1}, ["value_bits=1", "[2, 16]"]),
     ({"weight_bits": 17}, ["weight_bits=17"]),
     ({"acc_bits": 20}, ["acc_bits=20", "overflow"]),

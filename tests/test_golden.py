@@ -35,7 +35,9 @@ def _case(rng, shapes, heads, head_dim, queries, points, spread=(-0.3, 1.3)):
 
 def _oracle(value, shapes, level_start, loc, weights, dtype):
     t = lambda a: torch.from_numpy(np.ascontiguousarray(a[None])).to(dtype)  # noqa: E731
-    out = ms_deform_attn(t(value), torch.from_numpy(shapes), torch.from_numpy(level_start), t(loc), t(weights))
+    out = ms_deform_attn(
+        t(value), torch.from_numpy(shapes), torch.from_numpy(level_start), t(loc), t(weights)
+    )
     return out[0].double().numpy()
 
 
@@ -117,7 +119,9 @@ def test_all_ones_fwp_mask_equals_dense_and_mask_reads_zero(seed):
     value, shapes, ls, loc, weights = _random_case(seed)
     ones = np.ones(value.shape[0], bool)
     dense = golden.msda_core(value, shapes, ls, loc, weights)
-    np.testing.assert_array_equal(golden.msda_core(value, shapes, ls, loc, weights, pixel_mask=ones), dense)
+    np.testing.assert_array_equal(
+        golden.msda_core(value, shapes, ls, loc, weights, pixel_mask=ones), dense
+    )
     mask = np.random.default_rng(seed).random(value.shape[0]) < 0.5
     zeroed = np.where(mask[:, None, None], value, 0.0)
     want = _oracle(zeroed, shapes, ls, loc, weights, torch.float64)
@@ -133,7 +137,10 @@ def test_pixel_importance_is_the_gradient_of_the_output_wrt_the_value():
     nv = value.shape[0]
     v = torch.ones((1, nv, 2, 1), dtype=torch.float64, requires_grad=True)
     out = ms_deform_attn(
-        v, torch.from_numpy(shapes), torch.from_numpy(ls), torch.from_numpy(loc[None]),
+        v,
+        torch.from_numpy(shapes),
+        torch.from_numpy(ls),
+        torch.from_numpy(loc[None]),
         torch.from_numpy(weights[None]),
     )
     out.sum().backward()
@@ -169,7 +176,9 @@ def test_layer_matches_transformers(dtype, tol):
     x = rng.standard_normal((nv, d_model)).astype(dtype)
     ref = rng.uniform(0, 1, (nq, levels, 2)).astype(dtype)
 
-    config = DeformableDetrConfig(d_model=d_model, num_feature_levels=levels, disable_custom_kernels=True)
+    config = DeformableDetrConfig(
+        d_model=d_model, num_feature_levels=levels, disable_custom_kernels=True
+    )
     layer = DeformableDetrMultiscaleDeformableAttention(config, num_heads=heads, n_points=points)
     tdtype = torch.float64 if dtype == np.float64 else torch.float32
     layer = layer.to(tdtype).eval()

@@ -35,7 +35,7 @@ def test_controls_do_what_they_say():
     peaky = wl.decoder(queries=400, seed=0, logit_spread=3.0)
     assert peaky.probs.max(axis=(2, 3)).mean() > 0.3
     skew = wl.decoder(queries=400, seed=0, level_bias=(3.0, 0.0, 0.0, 0.0))
-    assert skew.probs[:, :, 0].sum((-1)).mean() > 0.7
+    assert skew.probs[:, :, 0].sum(-1).mean() > 0.7
     wide = wl.decoder(queries=400, seed=0, offset_spread=(8.0, 8.0, 8.0, 8.0))
     narrow = wl.decoder(queries=400, seed=0, offset_spread=(1.0, 1.0, 1.0, 1.0))
     assert np.abs(wide.offsets).mean() > 4 * np.abs(narrow.offsets).mean()
@@ -70,7 +70,9 @@ def test_file_round_trip(tmp_path):
 
 def _spoiled(tmp_path, **changes):
     w = wl.decoder(queries=5, input_hw=(64, 64), seed=0)
-    arrays = {k: getattr(w, k) for k in ("value", "shapes", "level_start", "ref", "offsets", "logits")}
+    arrays = {
+        k: getattr(w, k) for k in ("value", "shapes", "level_start", "ref", "offsets", "logits")
+    }
     extra = {"format": np.array(wl.FORMAT), "version": np.array(wl.VERSION)}
     for key, v in changes.items():
         if v is None:
@@ -94,7 +96,11 @@ def _nan_at(a):
 BAD_FILES = [
     ("value shape", {"value": lambda a: a[:-1]}, r"'value' must have shape \(Nv=85"),
     ("level start", {"level_start": lambda a: a + 1}, "'level_start'.*inconsistent"),
-    ("shapes dtype", {"shapes": lambda a: a.astype(np.float32)}, "'shapes' must have an integer dtype"),
+    (
+        "shapes dtype",
+        {"shapes": lambda a: a.astype(np.float32)},
+        "'shapes' must have an integer dtype",
+    ),
     ("value dtype", {"value": lambda a: a.astype(np.int32)}, "'value' must be float32 or float64"),
     ("value NaN", {"value": _nan_at}, "'value' holds NaN or Inf"),
     ("offsets Inf", {"offsets": lambda a: a * np.inf}, "'offsets' holds NaN or Inf"),
