@@ -38,10 +38,12 @@ __all__ = [
     "coefficients",
     "coordinates",
     "core",
+    "corner_samples",
     "dequantize",
     "quantize_core",
     "quantize_values",
     "round_shift",
+    "sample_points",
 ]
 
 _CHUNK = 4096
@@ -191,21 +193,39 @@ def dequantize(cfg: DefaConfig, out: np.ndarray, scale: np.ndarray) -> np.ndarra
     return real.reshape(out.shape[0], -1)
 
 
-def _level_samples(cfg: DefaConfig, qc: QuantizedCore, level: int, lo: int, hi: int, keep):
-    """Corner pixel indices (global) and coefficients of queries lo:hi at one level."""
-    height, width = (int(v) for v in qc.shapes[level])
-    x0, fx = coordinates(
-        cfg, qc.ref_w[lo:hi, None, level, None, 0], qc.offsets[lo:hi, :, level, :, 0]
-    )
-    y0, fy = coordinates(
-        cfg, qc.ref_w[lo:hi, None, level, None, 1], qc.offsets[lo:hi, :, level, :, 1]
-    )
+def corner_samples(cfg: DefaConfig, height: int, width: int, ref_w, offsets, probs, keep):
+    """The four corners of points on one ``height x width`` map.
+
+    ref_w (..., 2) and offsets (..., 2) as (x, y) words, probs (...), keep (...) bool (False:
+    pruned). Returns ``(index, coeff, valid)``, each (..., 4), corners ordered (0,0), (1,0),
+    (0,1), (1,1) as (dx, dy): pixel indices ``y*W + x`` within the map (0 where off the map),
+    coefficients (0 off the map or pruned), and on-map flags (False where pruned).
+    """
+    x0, fx = coordinates(cfg, ref_w[..., 0], offsets[..., 0])
+    y0, fy = coordinates(cfg, ref_w[..., 1], offsets[..., 1])
     xs = np.stack([x0, x0 + 1, x0, x0 + 1], -1)
     ys = np.stack([y0, y0, y0 + 1, y0 + 1], -1)
     valid = (xs >= 0) & (xs < width) & (ys >= 0) & (ys < height) & keep[..., None]
-    coeff = coefficients(cfg, qc.probs[lo:hi, :, level], fx, fy, valid)
-    index = np.where(valid, ys * width + xs, 0) + qc.level_start[level]
-    return index, coeff, valid
+    coeff = coefficients(cfg, probs, fx, fy, valid)
+    return np.where(valid, ys * width + xs, 0), coeff, valid
+
+
+def sample_points(
+    cfg: DefaConfig, value_level, height: int, width: int, ref_w, offsets, probs, heads
+):
+    """What one level sampler emits: for N points, the un-rounded per-channel partial
+    ``sum_k coeff_k * v[corner_k, head]`` (N, head_dim) int64.
+
+    value_level (H*W, M, Dh) int codes of the level; ref_w (N, 2), offsets (N, 2), probs (N,),
+    heads (N,) integer words as the hardware receives them.
+    """
+    ref_w, offsets, probs, heads = (
+        np.asarray(a, dtype=np.int64) for a in (ref_w, offsets, probs, heads)
+    )
+    keep = np.ones(probs.shape, bool)
+    index, coeff, _ = corner_samples(cfg, height, width, ref_w, offsets, probs, keep)
+    corner_values = np.asarray(value_level, dtype=np.int64)[index, heads[:, None]]  # (N, 4, Dh)
+    return np.einsum("nk,nkd->nd", coeff, corner_values)
 
 
 def core(
@@ -242,7 +262,14 @@ def core(
         hi = min(nq, lo + _CHUNK)
         for level in range(cfg.levels):
             k = keep[lo:hi, :, level]
-            index, coeff, valid = _level_samples(cfg, qc, level, lo, hi, k)
+            height, width = (int(v) for v in qc.shapes[level])
+            ref_w = np.broadcast_to(
+                qc.ref_w[lo:hi, None, level, None], qc.offsets[lo:hi, :, level].shape
+            )
+            index, coeff, valid = corner_samples(
+                cfg, height, width, ref_w, qc.offsets[lo:hi, :, level], qc.probs[lo:hi, :, level], k
+            )
+            index = index + qc.level_start[level]
             off_map += int((k & ~valid.any(-1)).sum())
             n = hi - lo
             rows = index.reshape(n, heads, -1)
