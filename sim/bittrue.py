@@ -169,6 +169,7 @@ def coefficients(cfg: DefaConfig, prob, fx, fy, valid) -> np.ndarray:
     """Per-corner coefficients ``(..., 4)``; ``valid`` (..., 4) zeroes off-map corners."""
     one = 1 << cfg.coord_frac_bits
     prob, fx, fy = (np.asarray(a, dtype=np.int64) for a in (prob, fx, fy))
+    prob = np.minimum(prob, cfg.prob_one)  # a probability word above 1.0 counts as 1.0
     wx = np.stack([one - fx, fx, one - fx, fx], -1)
     wy = np.stack([one - fy, one - fy, fy, fy], -1)
     coeff = round_shift(prob[..., None] * wx * wy, cfg.coeff_shift)

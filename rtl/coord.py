@@ -1,0 +1,71 @@
+"""Coordinate unit: a sampling point's integer corner and fraction on one level, no division.
+
+Contract (``coord_frac_bits`` = F):
+
+* ``px = ref_x + off_x - 2**(F-1)`` (``ref_x`` is ``ref * W`` precomputed, ``off_x`` the offset in
+  pixels, both with F fraction bits); ``x0 = floor(px / 2**F)``, ``fx = px mod 2**F``; the same
+  for y with ``ref_y``, ``off_y`` and the height.
+* ``valid`` bit k (corner k = 2*dy + dx at (x0 + dx, y0 + dy)) is 1 when the corner lies on the
+  ``width x height`` map.
+* Latency 1: outputs are registered on cycles where ``en`` is high and hold otherwise.
+  Throughput one point per cycle.
+"""
+
+from __future__ import annotations
+
+from amaranth.hdl import Module, Signal, signed, unsigned
+from amaranth.lib import wiring
+from amaranth.lib.wiring import In, Out
+
+from gen.config import DefaConfig
+from rtl.layouts import side_bits
+
+__all__ = ["CoordinateUnit"]
+
+
+class CoordinateUnit(wiring.Component):
+    def __init__(self, cfg: DefaConfig):
+        self._cfg = cfg
+        f = cfg.coord_frac_bits
+        index = signed(cfg.coord_bits - f)
+        super().__init__(
+            {
+                "en": In(1),
+                "ref_x": In(unsigned(cfg.ref_bits)),
+                "ref_y": In(unsigned(cfg.ref_bits)),
+                "off_x": In(signed(cfg.offset_bits)),
+                "off_y": In(signed(cfg.offset_bits)),
+                "width": In(unsigned(side_bits(cfg))),
+                "height": In(unsigned(side_bits(cfg))),
+                "x0": Out(index),
+                "y0": Out(index),
+                "fx": Out(unsigned(f)),
+                "fy": Out(unsigned(f)),
+                "valid": Out(4),
+            }
+        )
+
+    latency = 1
+
+    def elaborate(self, platform):
+        cfg = self._cfg
+        f = cfg.coord_frac_bits
+        m = Module()
+        in_range = {}
+        for axis, ref, off, size, i0, frac in (
+            ("x", self.ref_x, self.off_x, self.width, self.x0, self.fx),
+            ("y", self.ref_y, self.off_y, self.height, self.y0, self.fy),
+        ):
+            pos = Signal(signed(cfg.coord_bits), name=f"p{axis}")
+            m.d.comb += pos.eq(ref + off - (1 << (f - 1)))
+            lo = Signal(signed(cfg.coord_bits - f), name=f"{axis}0_next")
+            m.d.comb += lo.eq(pos >> f)
+            # corner 0 at lo, corner 1 at lo + 1
+            in_range[axis] = ((lo >= 0) & (lo < size), (lo >= -1) & (lo < size - 1))
+            with m.If(self.en):
+                m.d.sync += [i0.eq(lo), frac.eq(pos[:f])]
+        with m.If(self.en):
+            for k in range(4):
+                dx, dy = k & 1, k >> 1
+                m.d.sync += self.valid[k].eq(in_range["x"][dx] & in_range["y"][dy])
+        return m

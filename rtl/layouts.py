@@ -1,0 +1,91 @@
+"""Stream payload layouts shared by the RTL blocks, all derived from one ``DefaConfig``.
+
+Corner and bank order, used everywhere: corner k = 2*dy + dx for (x0 + dx, y0 + dy); bank
+b = 2*(y mod 2) + (x mod 2).
+"""
+
+from __future__ import annotations
+
+from amaranth.hdl import signed, unsigned
+from amaranth.lib import data
+
+from gen.config import DefaConfig
+
+__all__ = [
+    "TAG_BITS",
+    "chunk_bits",
+    "head_bits",
+    "load_layout",
+    "partial_bits",
+    "partial_layout",
+    "point_layout",
+    "side_bits",
+]
+
+#: default width of the opaque tag a point carries through the sampler (ordering checks,
+#: query ids).
+TAG_BITS = 8
+
+
+def _bits_for(n: int) -> int:
+    """Bits of an unsigned index in range(n) (at least 1)."""
+    return max(1, (n - 1).bit_length())
+
+
+def head_bits(cfg: DefaConfig) -> int:
+    return _bits_for(cfg.heads)
+
+
+def chunk_bits(cfg: DefaConfig) -> int:
+    return _bits_for(cfg.cycles_per_point)
+
+
+def side_bits(cfg: DefaConfig) -> int:
+    """Unsigned width of a level height or width (1 .. max_side)."""
+    return cfg.max_side.bit_length()
+
+
+def partial_bits(cfg: DefaConfig) -> int:
+    """Signed width of one lane's partial: the sum of four coefficient x value products."""
+    return cfg.product_bits + 2
+
+
+def point_layout(cfg: DefaConfig, tag_bits: int = TAG_BITS) -> data.StructLayout:
+    """One sampling point of one head at one level, as the sampler receives it."""
+    return data.StructLayout(
+        {
+            "ref_x": unsigned(cfg.ref_bits),  # ref_x * W, coord_frac_bits fraction
+            "ref_y": unsigned(cfg.ref_bits),  # ref_y * H
+            "off_x": signed(cfg.offset_bits),  # offset in pixels, coord_frac_bits fraction
+            "off_y": signed(cfg.offset_bits),
+            "prob": unsigned(cfg.prob_bits + 1),  # prob_bits fraction; above 1.0 counts as 1.0
+            "head": unsigned(head_bits(cfg)),
+            "tag": unsigned(tag_bits),
+        }
+    )
+
+
+def partial_layout(cfg: DefaConfig, tag_bits: int = TAG_BITS) -> data.StructLayout:
+    """``lanes`` channels of one point's interpolated, probability-weighted head vector."""
+    return data.StructLayout(
+        {
+            "lanes": data.ArrayLayout(signed(partial_bits(cfg)), cfg.lanes),
+            "chunk": unsigned(chunk_bits(cfg)),  # channels [chunk*lanes, (chunk+1)*lanes)
+            "last": unsigned(1),  # the point's last chunk
+            "tag": unsigned(tag_bits),
+        }
+    )
+
+
+def load_layout(cfg: DefaConfig, level: int) -> data.StructLayout:
+    """One write into a level buffer: ``lanes`` channels of one head at pixel (x, y)."""
+    height, width = cfg.max_shapes[level]
+    return data.StructLayout(
+        {
+            "x": unsigned(_bits_for(width)),
+            "y": unsigned(_bits_for(height)),
+            "head": unsigned(head_bits(cfg)),
+            "chunk": unsigned(chunk_bits(cfg)),
+            "data": data.ArrayLayout(signed(cfg.value_bits), cfg.lanes),
+        }
+    )

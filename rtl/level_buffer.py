@@ -1,0 +1,100 @@
+"""Banked level buffer: one level's value map in four banks, so the 2x2 corners of any sample
+are read in the same cycle without conflict.
+
+Organization (documented for the loaders): pixel (x, y) lives in bank b = 2*(y mod 2) +
+(x mod 2); each bank word holds ``lanes`` channels (``value_bits`` each) of one head; a pixel of
+one head takes ``head_dim // lanes`` consecutive words (chunks); its word address in the bank is
+``(((y >> 1) * ceil(W_max / 2) + (x >> 1)) * heads + head) * chunks + chunk``. The row pitch is
+the buffer's ``W_max`` (a constant), so addressing needs no multiplier by the runtime width.
+Capacity: ``max_shapes[level]`` pixels x ``d_model`` channels.
+
+Read (``en``, ``x0``, ``y0``, ``head``, ``chunk``): ``data[b]`` is bank b's word for the corner of
+the 2x2 window at (x0, y0) that falls in bank b. Latency 2 (address register, synchronous
+read), advancing on cycles where ``en`` is high; one window per cycle. A corner outside the
+buffer reads address 0 of its bank: its data is defined but meaningless (its coefficient is 0).
+
+Load (stream): one word per cycle, always ready; a write outside ``max_shapes`` is dropped.
+Writes and reads may overlap; a read of a word written in the same cycle returns the old word.
+"""
+
+from __future__ import annotations
+
+from amaranth.hdl import Module, Signal, signed, unsigned
+from amaranth.lib import data, memory, stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from gen.config import DefaConfig
+from rtl.layouts import chunk_bits, head_bits, load_layout
+
+__all__ = ["LevelBuffer"]
+
+
+class LevelBuffer(wiring.Component):
+    latency = 2
+
+    def __init__(self, cfg: DefaConfig, level: int):
+        if not 0 <= level < cfg.levels:
+            raise ValueError(f"level={level} is out of range: allowed [0, {cfg.levels - 1}]")
+        self._cfg = cfg
+        self._level = level
+        height, width = cfg.max_shapes[level]
+        self.rows = (height + 1) // 2
+        self.pitch = (width + 1) // 2
+        self.chunks = cfg.cycles_per_point
+        self.depth = self.rows * self.pitch * cfg.heads * self.chunks
+        index = signed(cfg.coord_bits - cfg.coord_frac_bits)
+        word = data.ArrayLayout(signed(cfg.value_bits), cfg.lanes)
+        super().__init__(
+            {
+                "en": In(1),
+                "x0": In(index),
+                "y0": In(index),
+                "head": In(unsigned(head_bits(cfg))),
+                "chunk": In(unsigned(chunk_bits(cfg))),
+                "data": Out(data.ArrayLayout(word, 4)),
+                "load": In(stream.Signature(load_layout(cfg, level))),
+            }
+        )
+
+    def _address(self, row, col, head, chunk):
+        cfg = self._cfg
+        return ((row * self.pitch + col) * cfg.heads + head) * self.chunks + chunk
+
+    def elaborate(self, platform):
+        cfg = self._cfg
+        height, width = cfg.max_shapes[self._level]
+        m = Module()
+        word = data.ArrayLayout(signed(cfg.value_bits), cfg.lanes)
+        addr_bits = max(1, (self.depth - 1).bit_length())
+
+        load = self.load.payload
+        m.d.comb += self.load.ready.eq(1)
+        load_addr = Signal(addr_bits)
+        m.d.comb += load_addr.eq(self._address(load.y >> 1, load.x >> 1, load.head, load.chunk))
+        load_ok = (load.x < width) & (load.y < height)
+
+        for b in range(4):
+            bx, by = b & 1, b >> 1
+            bank = memory.Memory(shape=word, depth=self.depth, init=[])
+            m.submodules[f"bank{b}"] = bank
+            wr = bank.write_port()
+            m.d.comb += [
+                wr.addr.eq(load_addr),
+                wr.data.eq(load.data),
+                wr.en.eq(self.load.valid & load_ok & (load.x[0] == bx) & (load.y[0] == by)),
+            ]
+
+            # The corner of the window in this bank: x = x0 + (bx xor x0[0]), same for y.
+            cx = Signal(self.x0.shape(), name=f"cx{b}")
+            cy = Signal(self.y0.shape(), name=f"cy{b}")
+            m.d.comb += [cx.eq(self.x0 + (self.x0[0] ^ bx)), cy.eq(self.y0 + (self.y0[0] ^ by))]
+            inside = (cx >= 0) & (cx < width) & (cy >= 0) & (cy < height)
+            read_addr = Signal(addr_bits, name=f"read_addr{b}")
+            with m.If(self.en):
+                with m.If(inside):
+                    m.d.sync += read_addr.eq(self._address(cy[1:], cx[1:], self.head, self.chunk))
+                with m.Else():
+                    m.d.sync += read_addr.eq(0)
+            rd = bank.read_port()
+            m.d.comb += [rd.addr.eq(read_addr), rd.en.eq(self.en), self.data[b].eq(rd.data)]
+        return m

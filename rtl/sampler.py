@@ -1,0 +1,187 @@
+"""Grid-sampling unit of one level: sampling points in, probability-weighted bilinear head
+vectors out, ``lanes`` channels per cycle.
+
+Contract:
+
+* ``points`` (stream of ``point_layout``): a point of one head. ``partials`` (stream of
+  ``partial_layout``): for each point, ``head_dim // lanes`` beats (chunks) in channel order,
+  the last with ``last`` set, each carrying the point's ``tag``; lane i of chunk c is
+  ``sum_k coeff_k * v[corner_k, head, c*lanes + i]`` exactly as ``sim.bittrue.sample_points``
+  (no rounding here: the aggregation rounds once).
+* Order: outputs leave in the order points arrived; nothing is lost or duplicated under any
+  pattern of input gaps and output backpressure (``partials.ready`` low stalls the pipeline).
+* Throughput: one chunk per cycle, so one point per cycle when ``lanes == head_dim``
+  (initiation interval 1); ``points.ready`` is high on the last chunk of a point.
+* Latency: ``Sampler.latency`` (6) cycles from a point's acceptance to its first chunk on
+  ``partials`` when not stalled. Pipeline: A input register, B coordinates, C weights and
+  buffer addresses, D coefficients and buffer words, E products, F sums of four corners.
+* ``width``, ``height``: the level's shape (1 .. max_shapes[level]); hold them steady while
+  points are in flight. ``load``: writes the level buffer (see ``LevelBuffer``).
+"""
+
+from __future__ import annotations
+
+from amaranth.hdl import Module, Mux, Signal, signed, unsigned
+from amaranth.lib import stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from gen.config import DefaConfig
+from rtl.coeff import CoefficientUnit
+from rtl.coord import CoordinateUnit
+from rtl.layouts import (
+    TAG_BITS,
+    chunk_bits,
+    head_bits,
+    load_layout,
+    partial_bits,
+    partial_layout,
+    point_layout,
+    side_bits,
+)
+from rtl.level_buffer import LevelBuffer
+
+__all__ = ["Sampler"]
+
+
+class Sampler(wiring.Component):
+    #: cycles from acceptance of a point to its first output beat (no stalls)
+    latency = 1 + CoordinateUnit.latency + LevelBuffer.latency + 2
+
+    def __init__(self, cfg: DefaConfig, level: int = 0, *, tag_bits: int = TAG_BITS):
+        if not 0 <= level < cfg.levels:
+            raise ValueError(f"level={level} is out of range: allowed [0, {cfg.levels - 1}]")
+        if not 1 <= tag_bits <= 64:
+            raise ValueError(f"tag_bits={tag_bits} is out of range: allowed [1, 64]")
+        self._cfg = cfg
+        self._level = level
+        self._tag_bits = tag_bits
+        super().__init__(
+            {
+                "points": In(stream.Signature(point_layout(cfg, tag_bits))),
+                "partials": Out(stream.Signature(partial_layout(cfg, tag_bits))),
+                "load": In(stream.Signature(load_layout(cfg, level))),
+                "width": In(unsigned(side_bits(cfg))),
+                "height": In(unsigned(side_bits(cfg))),
+            }
+        )
+
+    @property
+    def cycles_per_point(self) -> int:
+        return self._cfg.cycles_per_point
+
+    def elaborate(self, platform):
+        cfg = self._cfg
+        chunks = cfg.cycles_per_point
+        m = Module()
+        m.submodules.coord = coord = CoordinateUnit(cfg)
+        m.submodules.coeff = coeff = CoefficientUnit(cfg)
+        m.submodules.buffer = buffer = LevelBuffer(cfg, self._level)
+        wiring.connect(m, wiring.flipped(self.load), buffer.load)
+
+        # The whole pipeline advances together unless the output holds a beat nobody takes.
+        advance = Signal()
+        m.d.comb += advance.eq(~self.partials.valid | self.partials.ready)
+        for unit in (coord, coeff, buffer):
+            m.d.comb += unit.en.eq(advance)
+
+        def stage(name, shape):
+            return Signal(shape, name=name)
+
+        # A: input register; a point is presented once per chunk.
+        chunk_count = Signal(unsigned(chunk_bits(cfg)))
+        last_chunk = chunk_count == chunks - 1
+        m.d.comb += self.points.ready.eq(advance & last_chunk)
+        point = self.points.payload
+        a = {
+            "valid": stage("a_valid", 1),
+            "point": Signal(point_layout(cfg, self._tag_bits), name="a_point"),
+            "chunk": stage("a_chunk", chunk_bits(cfg)),
+            "last": stage("a_last", 1),
+        }
+        with m.If(advance):
+            m.d.sync += [
+                a["valid"].eq(self.points.valid),
+                a["point"].eq(point),
+                a["chunk"].eq(chunk_count),
+                a["last"].eq(last_chunk),
+            ]
+            with m.If(self.points.valid):
+                m.d.sync += chunk_count.eq(Mux(last_chunk, 0, chunk_count + 1))
+
+        # B: coordinates (CoordinateUnit registers them).
+        m.d.comb += [
+            coord.ref_x.eq(a["point"].ref_x),
+            coord.ref_y.eq(a["point"].ref_y),
+            coord.off_x.eq(a["point"].off_x),
+            coord.off_y.eq(a["point"].off_y),
+            coord.width.eq(self.width),
+            coord.height.eq(self.height),
+        ]
+        tail = ("valid", "chunk", "last", "tag", "head", "prob")
+        carried = {
+            "valid": (1, a["valid"]),
+            "chunk": (chunk_bits(cfg), a["chunk"]),
+            "last": (1, a["last"]),
+            "tag": (self._tag_bits, a["point"].tag),
+            "head": (head_bits(cfg), a["point"].head),
+            "prob": (cfg.prob_bits + 1, a["point"].prob),
+        }
+        b = {}
+        with m.If(advance):
+            for key in tail:
+                width, src = carried[key]
+                b[key] = stage(f"b_{key}", width)
+                m.d.sync += b[key].eq(src)
+
+        # C: weights (CoefficientUnit stage 1) and buffer addresses (LevelBuffer stage 1).
+        m.d.comb += [
+            coeff.prob.eq(b["prob"]),
+            coeff.fx.eq(coord.fx),
+            coeff.fy.eq(coord.fy),
+            coeff.x_odd.eq(coord.x0[0]),
+            coeff.y_odd.eq(coord.y0[0]),
+            coeff.valid.eq(coord.valid),
+            buffer.x0.eq(coord.x0),
+            buffer.y0.eq(coord.y0),
+            buffer.head.eq(b["head"]),
+            buffer.chunk.eq(b["chunk"]),
+        ]
+        prev = b
+        for name in ("c", "d"):
+            cur = {}
+            with m.If(advance):
+                for key in ("valid", "chunk", "last", "tag"):
+                    cur[key] = Signal.like(prev[key], name=f"{name}_{key}")
+                    m.d.sync += cur[key].eq(prev[key])
+            prev = cur
+
+        # D -> E: four products per lane; E -> F: their sum.
+        products = [
+            [
+                Signal(signed(partial_bits(cfg)), name=f"e_product{bank}_{lane}")
+                for lane in range(cfg.lanes)
+            ]
+            for bank in range(4)
+        ]
+        e = {}
+        with m.If(advance):
+            for key in ("valid", "chunk", "last", "tag"):
+                e[key] = Signal.like(prev[key], name=f"e_{key}")
+                m.d.sync += e[key].eq(prev[key])
+            for bank in range(4):
+                for lane in range(cfg.lanes):
+                    m.d.sync += products[bank][lane].eq(coeff.coeff[bank] * buffer.data[bank][lane])
+
+        out = self.partials.payload
+        out_valid = Signal()
+        m.d.comb += self.partials.valid.eq(out_valid)
+        with m.If(advance):
+            m.d.sync += [
+                out_valid.eq(e["valid"]),
+                out.chunk.eq(e["chunk"]),
+                out.last.eq(e["last"]),
+                out.tag.eq(e["tag"]),
+            ]
+            for lane in range(cfg.lanes):
+                m.d.sync += out.lanes[lane].eq(sum(products[bank][lane] for bank in range(4)))
+        return m
