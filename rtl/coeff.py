@@ -69,7 +69,13 @@ class CoefficientUnit(wiring.Component):
                 m.d.comb += [dx.eq(self.x_odd ^ bx), dy.eq(self.y_odd ^ by)]
                 m.d.sync += [
                     weight_1[b].eq(Mux(dx, wx[1], wx[0]) * Mux(dy, wy[1], wy[0])),
-                    valid_1[b].eq(self.valid.bit_select(dy * 2 + dx, 1)),
+                    valid_1[b].eq(
+                        Mux(
+                            dy,
+                            Mux(dx, self.valid[3], self.valid[2]),
+                            Mux(dx, self.valid[1], self.valid[0]),
+                        )
+                    ),
                 ]
 
         # Stage 2: times the probability, one rounding.

@@ -26,22 +26,33 @@ from amaranth.lib.wiring import In, Out
 from gen.config import DefaConfig
 from rtl.layouts import chunk_bits, head_bits, load_layout
 
-__all__ = ["LevelBuffer"]
+__all__ = ["LevelBuffer", "buffer_geometry"]
+
+
+def buffer_geometry(cfg: DefaConfig, level: int) -> dict[str, int]:
+    """Rows, pitch (words per bank row, pixels), chunks and depth (words) of each bank."""
+    if not 0 <= level < cfg.levels:
+        raise ValueError(f"level={level} is out of range: allowed [0, {cfg.levels - 1}]")
+    height, width = cfg.max_shapes[level]
+    rows, pitch = (height + 1) // 2, (width + 1) // 2
+    chunks = cfg.cycles_per_point
+    return {
+        "rows": rows,
+        "pitch": pitch,
+        "chunks": chunks,
+        "depth": rows * pitch * cfg.heads * chunks,
+    }
 
 
 class LevelBuffer(wiring.Component):
     latency = 2
 
     def __init__(self, cfg: DefaConfig, level: int):
-        if not 0 <= level < cfg.levels:
-            raise ValueError(f"level={level} is out of range: allowed [0, {cfg.levels - 1}]")
+        geometry = buffer_geometry(cfg, level)
         self._cfg = cfg
         self._level = level
-        height, width = cfg.max_shapes[level]
-        self.rows = (height + 1) // 2
-        self.pitch = (width + 1) // 2
-        self.chunks = cfg.cycles_per_point
-        self.depth = self.rows * self.pitch * cfg.heads * self.chunks
+        self.rows, self.pitch = geometry["rows"], geometry["pitch"]
+        self.chunks, self.depth = geometry["chunks"], geometry["depth"]
         index = signed(cfg.coord_bits - cfg.coord_frac_bits)
         word = data.ArrayLayout(signed(cfg.value_bits), cfg.lanes)
         super().__init__(

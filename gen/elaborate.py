@@ -1,0 +1,114 @@
+"""Elaboration of RTL blocks to Verilog, with a manifest that tells testbenches and integrators
+how every port is laid out.
+
+The manifest (JSON) lists, per port, its direction and kind (``stream`` with ``valid``/
+``ready``/``payload``, or a plain ``wire``) and for payloads every leaf field as
+``{"offset", "width", "signed"}`` with arrays flattened to ``name.index``. Verilog port names
+follow Amaranth: ``points__valid``, ``points__payload``, ``clk``, ``rst``.
+Same config, same bytes: nothing time- or path-dependent is written.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from amaranth.back import verilog
+from amaranth.hdl import Shape
+from amaranth.lib import data, stream, wiring
+
+from gen.config import DefaConfig
+from rtl.level_buffer import buffer_geometry
+from rtl.sampler import Sampler
+
+__all__ = ["BLOCKS", "flatten_layout", "generate", "port_manifest"]
+
+
+def flatten_layout(shape, prefix: str = "", offset: int = 0) -> dict[str, dict]:
+    """Leaf fields of a layout (or plain shape) as ``name -> {offset, width, signed}``."""
+    if isinstance(shape, data.StructLayout):
+        fields = {}
+        for name, field in shape:
+            fields.update(flatten_layout(field.shape, f"{prefix}{name}.", offset + field.offset))
+        return fields
+    if isinstance(shape, data.ArrayLayout):
+        fields = {}
+        elem_width = Shape.cast(shape.elem_shape).width
+        for i in range(shape.length):
+            fields.update(
+                flatten_layout(shape.elem_shape, f"{prefix}{i}.", offset + i * elem_width)
+            )
+        return fields
+    s = Shape.cast(shape)
+    return {prefix.rstrip("."): {"offset": offset, "width": s.width, "signed": s.signed}}
+
+
+def port_manifest(component: wiring.Component) -> dict[str, dict]:
+    ports = {}
+    for name, member in component.signature.members.items():
+        direction = "in" if member.flow == wiring.In else "out"
+        if member.is_signature and isinstance(member.signature, stream.Signature):
+            payload = member.signature.members["payload"].shape
+            ports[name] = {
+                "kind": "stream",
+                "direction": direction,
+                "payload_width": Shape.cast(payload).width,
+                "fields": flatten_layout(payload),
+            }
+        elif member.is_port:
+            s = Shape.cast(member.shape)
+            ports[name] = {
+                "kind": "wire",
+                "direction": direction,
+                "width": s.width,
+                "signed": s.signed,
+            }
+        else:
+            raise NotImplementedError(f"port {name}: only streams and wires are described")
+    return ports
+
+
+def _sampler(cfg: DefaConfig, level: int):
+    top = Sampler(cfg, level)
+    extra = {
+        "level": level,
+        "latency": Sampler.latency,
+        "cycles_per_point": cfg.cycles_per_point,
+        "buffer": {
+            "banks": 4,
+            **buffer_geometry(cfg, level),
+            "word_bits": cfg.lanes * cfg.value_bits,
+        },
+    }
+    return top, extra
+
+
+BLOCKS = {"sampler": _sampler}
+
+
+def generate(
+    cfg: DefaConfig, out_dir: str | Path, *, block: str = "sampler", level: int = 0
+) -> dict:
+    """Write ``defa_<block>.v`` and ``defa_<block>.json`` (the manifest) into ``out_dir``.
+    Returns the manifest, with ``verilog`` and ``manifest`` paths added."""
+    if block not in BLOCKS:
+        raise ValueError(f"block={block!r} is not known: allowed {sorted(BLOCKS)}")
+    top, extra = BLOCKS[block](cfg, level)
+    name = f"defa_{block}"
+    text = verilog.convert(top, name=name, emit_src=False)
+    manifest = {
+        "block": block,
+        "top": name,
+        "config": cfg.to_dict(),
+        "clock": "clk",
+        "reset": "rst",
+        "ports": port_manifest(top),
+        **extra,
+    }
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    verilog_path = out_dir / f"{name}.v"
+    manifest_path = out_dir / f"{name}.json"
+    verilog_path.write_text(text)
+    manifest_path.write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+    return {**manifest, "verilog": str(verilog_path), "manifest": str(manifest_path)}
