@@ -48,7 +48,11 @@ class LevelBuffer(wiring.Component):
     latency = 2
 
     def __init__(self, cfg: DefaConfig, level: int):
-        geometry = buffer_geometry(cfg, level)
+        try:
+            geometry = buffer_geometry(cfg, level)
+        except ValueError:
+            self._MustUse__silence = True  # a refused component is not an unused one
+            raise
         self._cfg = cfg
         self._level = level
         self.rows, self.pitch = geometry["rows"], geometry["pitch"]

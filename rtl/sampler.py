@@ -12,8 +12,9 @@ Contract:
   pattern of input gaps and output backpressure (``partials.ready`` low stalls the pipeline).
 * Throughput: one chunk per cycle, so one point per cycle when ``lanes == head_dim``
   (initiation interval 1); ``points.ready`` is high on the last chunk of a point.
-* Latency: ``Sampler.latency`` (6) cycles from a point's acceptance to its first chunk on
-  ``partials`` when not stalled. Pipeline: A input register, B coordinates, C weights and
+* Latency: ``Sampler.latency`` (6) cycles from a point's acceptance (``points.ready``, which
+  comes with its last chunk) to its last beat on ``partials`` when not stalled; its first beat
+  leaves ``head_dim // lanes - 1`` cycles earlier. Pipeline: A input register, B coordinates, C weights and
   buffer addresses, D coefficients and buffer words, E products, F sums of four corners.
 * ``width``, ``height``: the level's shape (1 .. max_shapes[level]); hold them steady while
   points are in flight. ``load``: writes the level buffer (see ``LevelBuffer``).
@@ -44,14 +45,16 @@ __all__ = ["Sampler"]
 
 
 class Sampler(wiring.Component):
-    #: cycles from acceptance of a point to its first output beat (no stalls)
+    #: cycles from acceptance of a point to its last output beat (no stalls)
     latency = 1 + CoordinateUnit.latency + LevelBuffer.latency + 2
 
     def __init__(self, cfg: DefaConfig, level: int = 0, *, tag_bits: int = TAG_BITS):
-        if not 0 <= level < cfg.levels:
-            raise ValueError(f"level={level} is out of range: allowed [0, {cfg.levels - 1}]")
         if not 1 <= tag_bits <= 64:
+            self._MustUse__silence = True  # a refused component is not an unused one
             raise ValueError(f"tag_bits={tag_bits} is out of range: allowed [1, 64]")
+        if not 0 <= level < cfg.levels:
+            self._MustUse__silence = True
+            raise ValueError(f"level={level} is out of range: allowed [0, {cfg.levels - 1}]")
         self._cfg = cfg
         self._level = level
         self._tag_bits = tag_bits

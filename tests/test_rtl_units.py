@@ -1,0 +1,271 @@
+"""Each RTL block in the Amaranth simulator against the bit-true model (sim/), which was
+written separately from the same contract."""
+
+import numpy as np
+import pytest
+from amaranth.sim import Simulator
+
+from gen.config import preset
+from rtl.coeff import CoefficientUnit
+from rtl.coord import CoordinateUnit
+from rtl.level_buffer import LevelBuffer
+from rtl.sampler import Sampler
+from sim import bittrue
+
+CONFIGS = {
+    "tiny": preset("tiny"),
+    "odd": preset(
+        "tiny",
+        d_model=24,
+        heads=3,
+        levels=1,
+        points=3,
+        lanes=4,
+        max_shapes=((7, 13),),
+        coord_frac_bits=5,
+        prob_bits=9,
+        coeff_bits=10,
+        offset_bits=11,
+    ),
+}
+
+
+def _run(dut, *benches):
+    sim = Simulator(dut)
+    sim.add_clock(1e-6)
+    for bench in benches:
+        sim.add_testbench(bench)
+    sim.run()
+
+
+@pytest.mark.parametrize("name", sorted(CONFIGS))
+def test_coordinate_unit(name):
+    cfg = CONFIGS[name]
+    dut = CoordinateUnit(cfg)
+    rng = np.random.default_rng(1)
+    f = cfg.coord_frac_bits
+    n = 300
+    height, width = cfg.max_shapes[0]
+    ref = rng.integers(0, (cfg.max_side << f) + 1, (n, 2))
+    off = np.where(
+        rng.random((n, 2)) < 0.1,
+        rng.choice([cfg.offset_min, cfg.offset_max], (n, 2)),
+        rng.integers(-3 << f, 3 << f, (n, 2)),
+    )
+    sizes = rng.integers(1, [width + 1, height + 1], (n, 2))
+    x0, fx = bittrue.coordinates(cfg, ref[:, 0], off[:, 0])
+    y0, fy = bittrue.coordinates(cfg, ref[:, 1], off[:, 1])
+
+    async def bench(ctx):
+        ctx.set(dut.en, 1)
+        for i in range(n):
+            ctx.set(dut.ref_x, int(ref[i, 0]))
+            ctx.set(dut.ref_y, int(ref[i, 1]))
+            ctx.set(dut.off_x, int(off[i, 0]))
+            ctx.set(dut.off_y, int(off[i, 1]))
+            ctx.set(dut.width, int(sizes[i, 0]))
+            ctx.set(dut.height, int(sizes[i, 1]))
+            await ctx.tick()
+            got = [ctx.get(s) for s in (dut.x0, dut.y0, dut.fx, dut.fy, dut.valid)]
+            w, h = sizes[i]
+            valid = 0
+            for k in range(4):
+                x, y = x0[i] + (k & 1), y0[i] + (k >> 1)
+                valid |= int(0 <= x < w and 0 <= y < h) << k
+            assert got == [x0[i], y0[i], fx[i], fy[i], valid], f"point {i}"
+        # en low: outputs hold
+        ctx.set(dut.en, 0)
+        ctx.set(dut.off_x, 0)
+        await ctx.tick()
+        assert ctx.get(dut.x0) == x0[-1]
+
+    _run(dut, bench)
+
+
+@pytest.mark.parametrize("name", sorted(CONFIGS))
+def test_coefficient_unit_per_bank(name):
+    cfg = CONFIGS[name]
+    dut = CoefficientUnit(cfg)
+    rng = np.random.default_rng(2)
+    f = cfg.coord_frac_bits
+    n = 300
+    prob = rng.integers(0, 1 << (cfg.prob_bits + 1), n)  # includes words above 1.0
+    prob[:10] = 0
+    fx, fy = rng.integers(0, 1 << f, n), rng.integers(0, 1 << f, n)
+    fx[10:20] = 0
+    x_odd, y_odd = rng.integers(0, 2, n), rng.integers(0, 2, n)
+    valid = rng.random((n, 4)) < 0.8
+    want = bittrue.coefficients(cfg, prob, fx, fy, valid)  # per corner k = 2*dy + dx
+
+    async def bench(ctx):
+        ctx.set(dut.en, 1)
+        outputs = []
+        for i in range(n + dut.latency):
+            if i < n:
+                ctx.set(dut.prob, int(prob[i]))
+                ctx.set(dut.fx, int(fx[i]))
+                ctx.set(dut.fy, int(fy[i]))
+                ctx.set(dut.x_odd, int(x_odd[i]))
+                ctx.set(dut.y_odd, int(y_odd[i]))
+                ctx.set(dut.valid, int(sum(int(v) << k for k, v in enumerate(valid[i]))))
+            await ctx.tick()
+            if i >= dut.latency - 1:
+                outputs.append([ctx.get(dut.coeff[b]) for b in range(4)])
+        for i in range(n):
+            for b in range(4):
+                dx, dy = (b & 1) ^ x_odd[i], (b >> 1) ^ y_odd[i]
+                assert outputs[i][b] == want[i, 2 * dy + dx], f"point {i} bank {b}"
+
+    _run(dut, bench)
+
+
+@pytest.mark.parametrize("name", sorted(CONFIGS))
+def test_level_buffer_reads_four_corners_per_cycle(name):
+    cfg = CONFIGS[name]
+    dut = LevelBuffer(cfg, 0)
+    rng = np.random.default_rng(3)
+    height, width = cfg.max_shapes[0]
+    lanes, chunks = cfg.lanes, cfg.cycles_per_point
+    values = rng.integers(-128, 128, (height * width, cfg.heads, cfg.head_dim))
+    n = 200
+    x0 = rng.integers(-2, width + 1, n)
+    y0 = rng.integers(-2, height + 1, n)
+    head = rng.integers(0, cfg.heads, n)
+    chunk = rng.integers(0, chunks, n)
+
+    async def bench(ctx):
+        for y in range(height):
+            for x in range(width):
+                for h in range(cfg.heads):
+                    for c in range(chunks):
+                        words = values[y * width + x, h, c * lanes : (c + 1) * lanes]
+                        ctx.set(
+                            dut.load.payload,
+                            {
+                                "x": x,
+                                "y": y,
+                                "head": h,
+                                "chunk": c,
+                                "data": [int(v) for v in words],
+                            },
+                        )
+                        ctx.set(dut.load.valid, 1)
+                        await ctx.tick()
+        ctx.set(dut.load.valid, 0)
+        ctx.set(dut.en, 1)
+        got = []
+        for i in range(n + dut.latency):
+            if i < n:
+                ctx.set(dut.x0, int(x0[i]))
+                ctx.set(dut.y0, int(y0[i]))
+                ctx.set(dut.head, int(head[i]))
+                ctx.set(dut.chunk, int(chunk[i]))
+            await ctx.tick()
+            if i >= dut.latency - 1:
+                got.append([[int(v) for v in ctx.get(dut.data[b])] for b in range(4)])
+        for i in range(n):
+            for b in range(4):
+                x = x0[i] + ((b & 1) ^ (x0[i] & 1))
+                y = y0[i] + ((b >> 1) ^ (y0[i] & 1))
+                assert (x & 1, y & 1) == (b & 1, b >> 1)
+                if 0 <= x < width and 0 <= y < height:
+                    want = values[y * width + x, head[i], chunk[i] * lanes : (chunk[i] + 1) * lanes]
+                    assert got[i][b] == want.tolist(), f"read {i} bank {b}"
+
+    _run(dut, bench)
+
+
+@pytest.mark.parametrize("name,lanes", [("tiny", 16), ("tiny", 4), ("odd", 4)])
+def test_sampler_stream_with_gaps_and_backpressure(name, lanes):
+    cfg = CONFIGS[name].replace(lanes=lanes)
+    dut = Sampler(cfg, 0)
+    rng = np.random.default_rng(4)
+    height, width = cfg.max_shapes[0]
+    height, width = max(1, height - 1), width  # a map smaller than the buffer
+    f = cfg.coord_frac_bits
+    chunks = cfg.cycles_per_point
+    values = rng.integers(-128, 128, (height * width, cfg.heads, cfg.head_dim))
+    n = 60
+    ref = np.stack(
+        [rng.integers(0, (width << f) + 1, n), rng.integers(0, (height << f) + 1, n)], -1
+    )
+    off = rng.integers(-2 << f, 2 << f, (n, 2))
+    prob = rng.integers(0, cfg.prob_one + 1, n)
+    head = rng.integers(0, cfg.heads, n)
+    want = bittrue.sample_points(cfg, values, height, width, ref, off, prob, head)
+    got = []
+
+    async def producer(ctx):
+        ctx.set(dut.width, width)
+        ctx.set(dut.height, height)
+        for y in range(height):
+            for x in range(width):
+                for h in range(cfg.heads):
+                    for c in range(chunks):
+                        words = values[y * width + x, h, c * lanes : (c + 1) * lanes]
+                        ctx.set(
+                            dut.load.payload,
+                            {
+                                "x": x,
+                                "y": y,
+                                "head": h,
+                                "chunk": c,
+                                "data": [int(v) for v in words],
+                            },
+                        )
+                        ctx.set(dut.load.valid, 1)
+                        await ctx.tick()
+        ctx.set(dut.load.valid, 0)
+        for i in range(n):
+            while rng.random() < 0.3:
+                await ctx.tick()
+            ctx.set(
+                dut.points.payload,
+                {
+                    "ref_x": int(ref[i, 0]),
+                    "ref_y": int(ref[i, 1]),
+                    "off_x": int(off[i, 0]),
+                    "off_y": int(off[i, 1]),
+                    "prob": int(prob[i]),
+                    "head": int(head[i]),
+                    "tag": i,
+                },
+            )
+            ctx.set(dut.points.valid, 1)
+            await ctx.tick().until(dut.points.ready)
+            ctx.set(dut.points.valid, 0)
+
+    async def consumer(ctx):
+        while len(got) < n * chunks:
+            ready = rng.random() >= 0.3
+            ctx.set(dut.partials.ready, ready)
+            _, _, valid, payload = await ctx.tick().sample(dut.partials.valid, dut.partials.payload)
+            if ready and valid:
+                got.append(
+                    (payload.tag, payload.chunk, payload.last, [int(v) for v in payload.lanes])
+                )
+
+    _run(dut, producer, consumer)
+    for j, (tag, chunk, last, lanes_out) in enumerate(got):
+        i, c = divmod(j, chunks)
+        assert (tag, chunk if chunks > 1 else 0, last) == (
+            i,
+            c if chunks > 1 else 0,
+            c == chunks - 1,
+        )
+        assert lanes_out == want[i, c * lanes : (c + 1) * lanes].tolist(), f"point {i} chunk {c}"
+
+
+def test_constructor_errors():
+    cfg = preset("tiny")
+    with pytest.raises(ValueError, match=r"level=2 is out of range: allowed \[0, 1\]"):
+        Sampler(cfg, 2)
+    with pytest.raises(ValueError, match=r"tag_bits=0 is out of range"):
+        Sampler(cfg, 0, tag_bits=0)
+    with pytest.raises(ValueError, match="level=-1"):
+        LevelBuffer(cfg, -1)
+
+
+def test_latency_properties():
+    assert Sampler.latency == 6
+    assert CoordinateUnit.latency == 1 and CoefficientUnit.latency == 2 and LevelBuffer.latency == 2
