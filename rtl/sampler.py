@@ -14,8 +14,9 @@ Contract:
   (initiation interval 1); ``points.ready`` is high on the last chunk of a point.
 * Latency: ``Sampler.latency`` (6) cycles from a point's acceptance (``points.ready``, which
   comes with its last chunk) to its last beat on ``partials`` when not stalled; its first beat
-  leaves ``head_dim // lanes - 1`` cycles earlier. Pipeline: A input register, B coordinates, C weights and
-  buffer addresses, D coefficients and buffer words, E products, F sums of four corners.
+  leaves ``head_dim // lanes - 1`` cycles earlier. Pipeline: A input register, B coordinates,
+  C weights and buffer addresses, D coefficients and buffer words, E products, F sums of the
+  four corners.
 * ``width``, ``height``: the level's shape (1 .. max_shapes[level]); hold them steady while
   points are in flight. ``load``: writes the level buffer (see ``LevelBuffer``).
 """
