@@ -14,7 +14,7 @@ from gen.demo import rel_l2
 from sim import bittrue, golden
 from sim import workload as wl
 
-__all__ = ["format_table", "golden_bench"]
+__all__ = ["format_sampler", "format_table", "golden_bench", "sampler_bench"]
 
 
 def _best_of(repeat: int, fn):
@@ -97,3 +97,48 @@ def format_table(result: dict) -> str:
             f"{e['torch_fp32_vs_float']:.2e}",
         ]
     )
+
+
+def sampler_bench(cfg, *, seed: int = 1, points: int = 2000, level: int = 0) -> dict:
+    """The sampler RTL on Icarus and Verilator with no gaps and no backpressure (the cocotb
+    ``throughput`` test): cycles per point in steady state, latency, simulator speed."""
+    import json
+    import tempfile
+    from pathlib import Path
+
+    from tb.runner import SIMULATORS, run
+
+    if points < 10:
+        raise ValueError(f"points={points} is out of range: allowed >= 10")
+    result = {
+        "config": cfg.describe(),
+        "level": level,
+        "points": points,
+        "expected_cycles_per_point": cfg.cycles_per_point,
+        "simulators": {},
+    }
+    with tempfile.TemporaryDirectory() as tmp:
+        for simulator in SIMULATORS:
+            figures = Path(tmp) / f"{simulator}.json"
+            run(
+                cfg,
+                simulator,
+                test_module="tb.sampler_tb",
+                testcase="throughput",
+                level=level,
+                seed=seed,
+                env={"DEFA_RESULTS": str(figures), "DEFA_THROUGHPUT_POINTS": str(points)},
+            )
+            result["simulators"][simulator] = json.loads(figures.read_text())
+    return result
+
+
+def format_sampler(result: dict) -> str:
+    lines = [f"sampler ({result['config']}), level {result['level']}, {result['points']} points"]
+    for simulator, f in result["simulators"].items():
+        lines.append(
+            f"{simulator:10s} cycles/point {f['cycles_per_point']:.3f} (ideal "
+            f"{result['expected_cycles_per_point']}), latency {f['latency']} cycles, "
+            f"{f['cycles_per_s']:,.0f} cycles/s"
+        )
+    return "\n".join(lines)

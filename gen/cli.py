@@ -87,14 +87,33 @@ def _cmd_demo(args) -> int:
     return 0
 
 
+def _cmd_generate(args) -> int:
+    from gen.elaborate import generate
+    from gen.lint import lint
+
+    cfg = config_from_args(args)
+    out = generate(cfg, args.output, block=args.block, level=args.level)
+    print(f"{out['verilog']}\n{out['manifest']}")
+    if args.lint:
+        warnings = lint(out["verilog"])
+        if warnings:
+            print(f"verilator lint: {dict(warnings)}", file=sys.stderr)
+            return 1
+        print("verilator --lint-only -Wall: clean (waivers: gen/verilator.vlt)")
+    return 0
+
+
 def _cmd_bench(args) -> int:
     from gen import bench
 
     if args.what == "golden":
         result = bench.golden_bench(input_hw=args.input, seed=args.seed, repeat=args.repeat)
-    else:  # argparse restricts the choices
-        raise AssertionError(args.what)
-    print(json.dumps(result, indent=2) if args.json else bench.format_table(result))
+        text = bench.format_table
+    else:
+        cfg = config_from_args(args)
+        result = bench.sampler_bench(cfg, seed=args.seed, points=args.points)
+        text = bench.format_sampler
+    print(json.dumps(result, indent=2) if args.json else text(result))
     return 0
 
 
@@ -130,8 +149,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="also print the report as JSON")
     p.set_defaults(func=_cmd_demo)
 
+    p = sub.add_parser("generate", help="elaborate a block to Verilog with its manifest")
+    _add_config_args(p, default="tiny")
+    p.add_argument("--block", default="sampler", help="the block to generate (sampler)")
+    p.add_argument("--level", type=int, default=0, help="the level of a per-level block")
+    p.add_argument("-o", "--output", default="build/generated", help="output directory")
+    p.add_argument("--lint", action="store_true", help="run verilator --lint-only -Wall on it")
+    p.set_defaults(func=_cmd_generate)
+
     p = sub.add_parser("bench", help="benchmarks that print figures")
-    p.add_argument("what", choices=("golden",), help="golden: float vs bit-true vs torch kernel")
+    p.add_argument(
+        "what",
+        choices=("golden", "sampler"),
+        help="golden: float vs bit-true vs torch kernel (encoder workload); sampler: the "
+        "sampler RTL on Icarus and Verilator (config from --preset/--set, default tiny)",
+    )
+    _add_config_args(p, default="tiny")
+    p.add_argument("--points", type=int, default=2000, help="sampler: points streamed")
     p.add_argument("--input", type=_hw, default=(800, 1333), metavar="HxW")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--repeat", type=int, default=3, help="timed runs per model (min is reported)")

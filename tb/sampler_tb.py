@@ -174,6 +174,7 @@ class SamplerTB:
         ]
         pending = deque()  # (point index, chunk) beats still to come, in order
         sent, holding, start = 0, False, self.cycles
+        driven_valid = driven_ready = None
         limit = start + 40 * (n * CHUNKS + 50) + 1000
         rng = self.rng
         while sent < n or pending:
@@ -186,14 +187,17 @@ class SamplerTB:
                 if dut.partials__valid.value:
                     self.fail("partials valid right after reset")
                 pending.clear()
-                holding = False
+                holding, driven_valid = False, False
                 continue
             if not holding and sent < n and not (gap and rng.random() < gap):
                 dut.points__payload.value = words[sent]
                 holding = True
-            dut.points__valid.value = int(holding)
             ready = not (stall and rng.random() < stall)
-            dut.partials__ready.value = int(ready)
+            # Write a control signal only when it changes: every write costs a simulator call.
+            if holding != driven_valid:
+                dut.points__valid.value = driven_valid = holding
+            if ready != driven_ready:
+                dut.partials__ready.value = driven_ready = ready
             await ReadOnly()
             if holding and dut.points__ready.value:
                 if timing is not None and "first_in" not in timing:
@@ -291,7 +295,7 @@ async def throughput(dut):
     height, width = CFG.max_shapes[LEVEL]
     values = _random_values(tb.rng, height, width)
     await tb.load_map(values, height, width, gap=0.0)
-    n = 2000
+    n = int(os.environ.get("DEFA_THROUGHPUT_POINTS", "2000"))
     points = make_points(tb.rng, n, height, width)
     timing: dict[str, int] = {}
     cycles0, t0 = tb.cycles, time.perf_counter()

@@ -63,3 +63,28 @@ def test_bench_golden_prints_figures(capsys):
     assert result["rel_l2"]["torch_fp32_vs_float"] < 1e-5
     assert result["rel_l2"]["bittrue_vs_float"] < 0.015
     assert main(["bench", "golden", "--repeat", "0"]) == 2
+
+
+def test_generate_is_deterministic_and_lint_clean(tmp_path, capsys):
+    a, b = tmp_path / "a", tmp_path / "b"
+    assert main(["generate", "--preset", "tiny", "--set", "lanes=8", "-o", str(a), "--lint"]) == 0
+    assert "clean" in capsys.readouterr().out
+    assert main(["generate", "--preset", "tiny", "--set", "lanes=8", "-o", str(b)]) == 0
+    for name in ("defa_sampler.v", "defa_sampler.json"):
+        assert (a / name).read_bytes() == (b / name).read_bytes()
+    manifest = json.loads((a / "defa_sampler.json").read_text())
+    assert manifest["latency"] == 6 and manifest["cycles_per_point"] == 2
+    assert manifest["ports"]["points"]["fields"]["prob"]["width"] == 13
+    assert main(["generate", "--preset", "tiny", "--level", "5", "-o", str(a)]) == 2
+    assert "level=5 is out of range" in capsys.readouterr().err
+    assert main(["generate", "--block", "nope", "-o", str(a)]) == 2
+
+
+@pytest.mark.slow
+def test_bench_sampler_prints_figures(capsys):
+    assert main(["bench", "sampler", "--points", "300", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert set(result["simulators"]) == {"icarus", "verilator"}
+    for figures in result["simulators"].values():
+        assert figures["cycles_per_point"] == pytest.approx(1.0, abs=0.01)
+        assert figures["latency"] == 6 and figures["cycles_per_s"] > 0
