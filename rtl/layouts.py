@@ -72,6 +72,7 @@ def partial_layout(cfg: DefaConfig, tag_bits: int = TAG_BITS) -> data.StructLayo
             "lanes": data.ArrayLayout(signed(partial_bits(cfg)), cfg.lanes),
             "chunk": unsigned(chunk_bits(cfg)),  # channels [chunk*lanes, (chunk+1)*lanes)
             "last": unsigned(1),  # the point's last chunk
+            "off_map": unsigned(1),  # no corner of the point lies on the map
             "tag": unsigned(tag_bits),
         }
     )

@@ -17,6 +17,8 @@ Contract:
   leaves ``head_dim // lanes - 1`` cycles earlier. Pipeline: A input register, B coordinates,
   C weights and buffer addresses, D coefficients and buffer words, E products, F sums of the
   four corners.
+* ``off_map`` flags a point none of whose corners lies on the map; ``busy`` is high in cycles
+  where a chunk enters the pipeline.
 * ``width``, ``height``: the level's shape (1 .. max_shapes[level]); hold them steady while
   points are in flight. ``load``: writes the level buffer (see ``LevelBuffer``).
 """
@@ -66,6 +68,7 @@ class Sampler(wiring.Component):
                 "load": In(stream.Signature(load_layout(cfg, level))),
                 "width": In(unsigned(side_bits(cfg))),
                 "height": In(unsigned(side_bits(cfg))),
+                "busy": Out(1),
             }
         )
 
@@ -95,6 +98,7 @@ class Sampler(wiring.Component):
         chunk_count = Signal(unsigned(chunk_bits(cfg)))
         last_chunk = chunk_count == chunks - 1
         m.d.comb += self.points.ready.eq(advance & last_chunk)
+        m.d.comb += self.busy.eq(advance & self.points.valid)
         point = self.points.payload
         a = {
             "valid": stage("a_valid", 1),
@@ -150,12 +154,12 @@ class Sampler(wiring.Component):
             buffer.head.eq(b["head"]),
             buffer.chunk.eq(b["chunk"]),
         ]
-        prev = b
+        prev = {**b, "off_map": ~coord.valid.any()}
         for name in ("c", "d"):
             cur = {}
             with m.If(advance):
-                for key in ("valid", "chunk", "last", "tag"):
-                    cur[key] = Signal.like(prev[key], name=f"{name}_{key}")
+                for key in ("valid", "chunk", "last", "tag", "off_map"):
+                    cur[key] = Signal(prev[key].shape(), name=f"{name}_{key}")
                     m.d.sync += cur[key].eq(prev[key])
             prev = cur
 
@@ -169,8 +173,8 @@ class Sampler(wiring.Component):
         ]
         e = {}
         with m.If(advance):
-            for key in ("valid", "chunk", "last", "tag"):
-                e[key] = Signal.like(prev[key], name=f"e_{key}")
+            for key in ("valid", "chunk", "last", "tag", "off_map"):
+                e[key] = Signal(prev[key].shape(), name=f"e_{key}")
                 m.d.sync += e[key].eq(prev[key])
             for bank in range(4):
                 for lane in range(cfg.lanes):
@@ -184,6 +188,7 @@ class Sampler(wiring.Component):
                 out_valid.eq(e["valid"]),
                 out.chunk.eq(e["chunk"]),
                 out.last.eq(e["last"]),
+                out.off_map.eq(e["off_map"]),
                 out.tag.eq(e["tag"]),
             ]
             for lane in range(cfg.lanes):

@@ -77,12 +77,17 @@ def make_points(rng: np.random.Generator, n: int, height: int, width: int) -> di
     return {"ref": ref, "off": off, "prob": prob, "head": head}
 
 
-def expected_beats(values: np.ndarray, height: int, width: int, points: dict) -> np.ndarray:
-    """(N, chunks, lanes) partials the sampler must emit, from the bit-true model."""
+def expected_beats(values: np.ndarray, height: int, width: int, points: dict):
+    """(N, chunks, lanes) partials the sampler must emit and (N,) off-map flags, from the
+    bit-true model."""
     partials = bittrue.sample_points(
         CFG, values, height, width, points["ref"], points["off"], points["prob"], points["head"]
     )
-    return partials.reshape(-1, CHUNKS, CFG.lanes)
+    keep = np.ones(len(points["prob"]), bool)
+    _, _, valid = bittrue.corner_samples(
+        CFG, height, width, points["ref"], points["off"], points["prob"], keep
+    )
+    return partials.reshape(-1, CHUNKS, CFG.lanes), ~valid.any(-1)
 
 
 class SamplerTB:
@@ -151,12 +156,11 @@ class SamplerTB:
         await FallingEdge(dut.clk)
         dut.load__valid.value = 0
 
-    async def stream_points(
-        self, points, expected, *, gap=0.0, stall=0.0, reset_at=None, timing=None
-    ):
+    async def stream_points(self, points, model, *, gap=0.0, stall=0.0, reset_at=None, timing=None):
         """Send every point, check every beat in order. ``reset_at``: pulse reset after that
         many cycles (points in flight are dropped; the unaccepted one is sent again)."""
         dut = self.dut
+        partials, off_map = model
         n = len(points["prob"])
         words = [
             self.point.pack(
@@ -210,7 +214,7 @@ class SamplerTB:
                 if not pending:
                     self.fail("unexpected output beat")
                 index, chunk = pending.popleft()
-                self.check_beat(word, index, chunk, expected[index, chunk])
+                self.check_beat(word, index, chunk, partials[index, chunk], off_map[index])
                 if timing is not None:
                     timing.setdefault("first_out", self.cycles)
                     timing["last_out"] = self.cycles
@@ -220,17 +224,19 @@ class SamplerTB:
                 self.fail(f"hang: {sent}/{n} points accepted, {len(pending)} beats outstanding")
         return sent
 
-    def check_beat(self, word: int, index: int, chunk: int, want: np.ndarray):
+    def check_beat(self, word: int, index: int, chunk: int, want: np.ndarray, off_map: bool):
         got = {
             "tag": self.partial.unpack(word, "tag"),
             "chunk": self.partial.unpack(word, "chunk"),
             "last": self.partial.unpack(word, "last"),
+            "off_map": self.partial.unpack(word, "off_map"),
             "lanes": self.partial.unpack_array(word, "lanes"),
         }
         wanted = {
             "tag": index & TAG_MASK,
             "chunk": chunk if CHUNKS > 1 else 0,
             "last": int(chunk == CHUNKS - 1),
+            "off_map": int(off_map),
             "lanes": [int(v) for v in want],
         }
         if got != wanted:
