@@ -90,3 +90,64 @@ def load_layout(cfg: DefaConfig, level: int) -> data.StructLayout:
             "data": data.ArrayLayout(signed(cfg.value_bits), cfg.lanes),
         }
     )
+
+
+def job_layout(cfg: DefaConfig, tag_bits: int) -> data.StructLayout:
+    """One (query, head): its L*P points. ``tag`` identifies the query."""
+    lv, p = cfg.levels, cfg.points
+    return data.StructLayout(
+        {
+            "tag": unsigned(tag_bits),
+            "head": unsigned(head_bits(cfg)),
+            "ref_x": data.ArrayLayout(unsigned(cfg.ref_bits), lv),  # ref_x * W_l per level
+            "ref_y": data.ArrayLayout(unsigned(cfg.ref_bits), lv),
+            "off_x": data.ArrayLayout(data.ArrayLayout(signed(cfg.offset_bits), p), lv),
+            "off_y": data.ArrayLayout(data.ArrayLayout(signed(cfg.offset_bits), p), lv),
+            "prob": data.ArrayLayout(data.ArrayLayout(unsigned(cfg.prob_bits + 1), p), lv),
+        }
+    )
+
+
+def entry_layout(cfg: DefaConfig) -> data.StructLayout:
+    """A job's points at one level, with the PAP keep mask (at least one bit set)."""
+    p = cfg.points
+    return data.StructLayout(
+        {
+            "head": unsigned(head_bits(cfg)),
+            "ref_x": unsigned(cfg.ref_bits),
+            "ref_y": unsigned(cfg.ref_bits),
+            "off_x": data.ArrayLayout(signed(cfg.offset_bits), p),
+            "off_y": data.ArrayLayout(signed(cfg.offset_bits), p),
+            "prob": data.ArrayLayout(unsigned(cfg.prob_bits + 1), p),
+            "keep": unsigned(p),
+        }
+    )
+
+
+def descriptor_layout(cfg: DefaConfig, tag_bits: int) -> data.StructLayout:
+    """What a level's accumulator must emit for one job; ``empty``: no point kept there."""
+    return data.StructLayout(
+        {"tag": unsigned(tag_bits), "head": unsigned(head_bits(cfg)), "empty": unsigned(1)}
+    )
+
+
+def level_sum_layout(cfg: DefaConfig, tag_bits: int) -> data.StructLayout:
+    """A level's exact sum over its kept points of one job, all channels of the head."""
+    return data.StructLayout(
+        {
+            "tag": unsigned(tag_bits),
+            "head": unsigned(head_bits(cfg)),
+            "values": data.ArrayLayout(signed(cfg.acc_bits), cfg.head_dim),
+        }
+    )
+
+
+def output_layout(cfg: DefaConfig, tag_bits: int) -> data.StructLayout:
+    """One (query, head) of the core's output: rounded, saturated ``out_bits`` words."""
+    return data.StructLayout(
+        {
+            "tag": unsigned(tag_bits),
+            "head": unsigned(head_bits(cfg)),
+            "values": data.ArrayLayout(signed(cfg.out_bits), cfg.head_dim),
+        }
+    )

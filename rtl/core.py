@@ -1,0 +1,132 @@
+"""MSDA core: L level units in parallel behind a pruning dispatcher, joined by an aggregator.
+
+Contract:
+
+* ``jobs``: one (query, head) per beat with all its L*P points (``job_layout``); ``outputs``:
+  one rounded head vector per job, in job order (``output_layout``), bit-exact to
+  ``sim.bittrue.core`` (with ``pap=True`` and the same ``tau_p``). A job whose points are all
+  pruned yields zeros.
+* Throughput: the dispatcher takes one job per cycle while the per-level queues have room; level
+  l needs ``kept points x head_dim/lanes`` cycles per job, so the core runs at the pace of its
+  busiest level, and levels with fewer surviving points run ahead by up to ``queue_depth`` jobs.
+* ``load``: writes one word into the buffer of level ``level`` (a word outside that level's
+  buffer is dropped). ``widths``/``heights``: each level's current shape (CSRs); ``tau_p``: PAP
+  threshold in probability units (CSR). Hold them steady while jobs are in flight.
+* Counters (``counter_bits``, wrapping; ``clear`` zeroes them): ``cycles``, ``jobs_in``,
+  ``jobs_out``, ``points_kept``, ``points_pruned``, ``off_map`` (kept points entirely off the
+  map) and per level ``busy`` (a chunk entered the sampler) and ``stall`` (sampler output held).
+"""
+
+from __future__ import annotations
+
+from amaranth.hdl import Module, signed, unsigned
+from amaranth.lib import data, stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from gen.config import DefaConfig
+from rtl.aggregator import Aggregator
+from rtl.dispatcher import Dispatcher
+from rtl.layouts import chunk_bits, head_bits, job_layout, output_layout, side_bits
+from rtl.level_unit import LevelUnit
+
+__all__ = ["COUNTER_BITS", "Core", "core_load_layout"]
+
+COUNTER_BITS = 32
+
+
+def core_load_layout(cfg: DefaConfig) -> data.StructLayout:
+    max_h = max(h for h, _ in cfg.max_shapes)
+    max_w = max(w for _, w in cfg.max_shapes)
+    return data.StructLayout(
+        {
+            "level": unsigned(max(1, (cfg.levels - 1).bit_length())),
+            "x": unsigned(max(1, (max_w - 1).bit_length())),
+            "y": unsigned(max(1, (max_h - 1).bit_length())),
+            "head": unsigned(head_bits(cfg)),
+            "chunk": unsigned(chunk_bits(cfg)),
+            "data": data.ArrayLayout(signed(cfg.value_bits), cfg.lanes),
+        }
+    )
+
+
+class Core(wiring.Component):
+    def __init__(self, cfg: DefaConfig, *, tag_bits: int = 16):
+        if not 1 <= tag_bits <= 64:
+            self._MustUse__silence = True  # a refused component is not an unused one
+            raise ValueError(f"tag_bits={tag_bits} is out of range: allowed [1, 64]")
+        self._cfg = cfg
+        self._tag_bits = tag_bits
+        lv = cfg.levels
+        counter = unsigned(COUNTER_BITS)
+        super().__init__(
+            {
+                "jobs": In(stream.Signature(job_layout(cfg, tag_bits))),
+                "outputs": Out(stream.Signature(output_layout(cfg, tag_bits))),
+                "load": In(stream.Signature(core_load_layout(cfg))),
+                "widths": In(data.ArrayLayout(unsigned(side_bits(cfg)), lv)),
+                "heights": In(data.ArrayLayout(unsigned(side_bits(cfg)), lv)),
+                "tau_p": In(unsigned(cfg.prob_bits + 1)),
+                "clear": In(1),
+                "cycles": Out(counter),
+                "jobs_in": Out(counter),
+                "jobs_out": Out(counter),
+                "points_kept": Out(counter),
+                "points_pruned": Out(counter),
+                "off_map": Out(counter),
+                "busy": Out(data.ArrayLayout(counter, lv)),
+                "stall": Out(data.ArrayLayout(counter, lv)),
+            }
+        )
+
+    @property
+    def tag_bits(self) -> int:
+        return self._tag_bits
+
+    def elaborate(self, platform):
+        cfg = self._cfg
+        m = Module()
+        m.submodules.dispatcher = dispatcher = Dispatcher(cfg, self._tag_bits)
+        m.submodules.aggregator = aggregator = Aggregator(cfg, self._tag_bits)
+        wiring.connect(m, wiring.flipped(self.jobs), dispatcher.jobs)
+        wiring.connect(m, aggregator.outputs, wiring.flipped(self.outputs))
+        m.d.comb += [dispatcher.tau_p.eq(self.tau_p), self.load.ready.eq(1)]
+
+        load = self.load.payload
+        units = []
+        for level in range(cfg.levels):
+            unit = LevelUnit(cfg, level, self._tag_bits)
+            m.submodules[f"level{level}"] = unit
+            units.append(unit)
+            wiring.connect(m, dispatcher.entries[level], unit.entries)
+            wiring.connect(m, dispatcher.descriptors[level], unit.descriptors)
+            wiring.connect(m, unit.sums, aggregator.sums[level])
+            height, width = cfg.max_shapes[level]
+            m.d.comb += [
+                unit.width.eq(self.widths[level]),
+                unit.height.eq(self.heights[level]),
+                unit.load.valid.eq(
+                    self.load.valid & (load.level == level) & (load.x < width) & (load.y < height)
+                ),
+                unit.load.payload.x.eq(load.x),
+                unit.load.payload.y.eq(load.y),
+                unit.load.payload.head.eq(load.head),
+                unit.load.payload.chunk.eq(load.chunk),
+                unit.load.payload.data.eq(load.data),
+            ]
+
+        events = [
+            (self.cycles, 1),
+            (self.jobs_in, dispatcher.accepted),
+            (self.jobs_out, self.outputs.valid & self.outputs.ready),
+            (self.points_kept, dispatcher.accepted * dispatcher.kept),
+            (self.points_pruned, dispatcher.accepted * (cfg.points_per_head - dispatcher.kept)),
+            (self.off_map, sum(unit.off_map for unit in units)),
+        ]
+        for level, unit in enumerate(units):
+            events += [(self.busy[level], unit.busy), (self.stall[level], unit.stall)]
+        for counter, increment in events:
+            with m.If(self.clear):
+                m.d.sync += counter.eq(0)
+            with m.Else():
+                m.d.sync += counter.eq(counter + increment)
+        return m

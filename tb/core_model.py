@@ -1,0 +1,79 @@
+"""Stimulus and expectations for the core: jobs from quantized workloads, in (query, head)
+order, and what the bit-true model says must come out."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from gen.config import DefaConfig
+from sim import bittrue
+from sim import golden
+from sim import workload as wl
+
+__all__ = ["random_quantized", "workload_quantized", "jobs", "expected"]
+
+
+def jobs(qc: bittrue.QuantizedCore, tag_mask: int):
+    """One dict per (query, head), query-major, as ``job_layout`` fields (nested lists)."""
+    nq, m, lv, p = qc.probs.shape
+    for q in range(nq):
+        ref_x = [int(v) for v in qc.ref_w[q, :, 0]]
+        ref_y = [int(v) for v in qc.ref_w[q, :, 1]]
+        for h in range(m):
+            yield {
+                "tag": q & tag_mask,
+                "head": h,
+                "ref_x": ref_x,
+                "ref_y": ref_y,
+                "off_x": qc.offsets[q, h, :, :, 0].tolist(),
+                "off_y": qc.offsets[q, h, :, :, 1].tolist(),
+                "prob": qc.probs[q, h].tolist(),
+            }
+
+
+def expected(cfg: DefaConfig, qc: bittrue.QuantizedCore, pap: bool = True) -> bittrue.BitTrueResult:
+    return bittrue.core(cfg, qc, pap=pap)
+
+
+def random_quantized(
+    cfg: DefaConfig,
+    rng: np.random.Generator,
+    queries: int,
+    *,
+    shapes=None,
+    logit_spread: float = 2.0,
+    offset_scale: float = 3.0,
+):
+    """A random workload on random (or given) shapes within the buffers, quantized."""
+    if shapes is None:
+        shapes = [
+            (int(rng.integers(1, h + 1)), int(rng.integers(1, w + 1))) for h, w in cfg.max_shapes
+        ]
+    shapes = np.array(shapes, dtype=np.int64)
+    nv = int((shapes[:, 0] * shapes[:, 1]).sum())
+    value = rng.standard_normal((nv, cfg.heads, cfg.head_dim))
+    ref = rng.uniform(0, 1, (queries, cfg.levels, 2))
+    offsets = rng.standard_normal((queries, cfg.heads, cfg.levels, cfg.points, 2)) * offset_scale
+    logits = rng.standard_normal((queries, cfg.heads, cfg.levels * cfg.points)) * logit_spread
+    probs = golden.softmax(logits).reshape(queries, cfg.heads, cfg.levels, cfg.points)
+    return bittrue.quantize_core(
+        cfg, value, shapes, golden.level_start_of(shapes), ref, offsets, probs
+    )
+
+
+def workload_quantized(cfg: DefaConfig, w: wl.Workload) -> bittrue.QuantizedCore:
+    return bittrue.quantize_core(cfg, w.value, w.shapes, w.level_start, w.ref, w.offsets, w.probs)
+
+
+def load_words(cfg: DefaConfig, qc: bittrue.QuantizedCore):
+    """(level, x, y, head, chunk, data) for every buffer word of the workload's maps."""
+    lanes = cfg.lanes
+    for level, (h, w) in enumerate(qc.shapes):
+        start = int(qc.level_start[level])
+        for y in range(int(h)):
+            for x in range(int(w)):
+                pixel = qc.value[start + y * int(w) + x]
+                for head in range(cfg.heads):
+                    for chunk in range(cfg.cycles_per_point):
+                        data = pixel[head, chunk * lanes : (chunk + 1) * lanes]
+                        yield level, x, y, head, chunk, [int(v) for v in data]
