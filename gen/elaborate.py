@@ -18,6 +18,7 @@ from amaranth.hdl import Shape
 from amaranth.lib import data, stream, wiring
 
 from gen.config import DefaConfig
+from rtl.core import COUNTER_BITS, Core
 from rtl.level_buffer import buffer_geometry
 from rtl.sampler import Sampler
 
@@ -63,6 +64,8 @@ def port_manifest(component: wiring.Component) -> dict[str, dict]:
                 "width": s.width,
                 "signed": s.signed,
             }
+            if isinstance(member.shape, data.Layout):
+                ports[name]["fields"] = flatten_layout(member.shape)
         else:
             raise NotImplementedError(f"port {name}: only streams and wires are described")
     return ports
@@ -83,7 +86,21 @@ def _sampler(cfg: DefaConfig, level: int):
     return top, extra
 
 
-BLOCKS = {"sampler": _sampler}
+def _core(cfg: DefaConfig, level: int):
+    top = Core(cfg)
+    extra = {
+        "tag_bits": top.tag_bits,
+        "counter_bits": COUNTER_BITS,
+        "sampler_latency": Sampler.latency,
+        "cycles_per_point": cfg.cycles_per_point,
+        "buffers": [
+            {"level": lv, "banks": 4, **buffer_geometry(cfg, lv)} for lv in range(cfg.levels)
+        ],
+    }
+    return top, extra
+
+
+BLOCKS = {"sampler": _sampler, "core": _core}
 
 
 def generate(

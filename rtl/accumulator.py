@@ -69,10 +69,12 @@ class Accumulator(wiring.Component):
 
         # The channel sums after this beat: chunk `beat.chunk` updated, the others as they are.
         updated = []
+        chunk_hit = Signal(chunks)  # one-hot of the beat's chunk
+        m.d.comb += chunk_hit.eq(1 << beat.chunk if chunks > 1 else 1)
         for c in range(cfg.head_dim):
             chunk, lane = divmod(c, lanes)
             new = Signal(signed(cfg.acc_bits), name=f"sum{c}")
-            hit = (beat.chunk == chunk) if chunks > 1 else 1
+            hit = chunk_hit[chunk]
             base = Mux(fresh[chunk], 0, acc[c])
             m.d.comb += new.eq(Mux(hit, base + beat.lanes[lane], base))
             updated.append(new)
@@ -81,7 +83,7 @@ class Accumulator(wiring.Component):
             with m.If(job_done):
                 m.d.sync += fresh.eq((1 << chunks) - 1)
             with m.Else():
-                m.d.sync += fresh.eq(fresh & ~(1 << beat.chunk) if chunks > 1 else 0)
+                m.d.sync += fresh.eq(fresh & ~chunk_hit)
 
         out = Signal(sum_shape)
         m.d.comb += [out.tag.eq(desc.tag), out.head.eq(desc.head)]

@@ -19,7 +19,7 @@ Contract:
 
 from __future__ import annotations
 
-from amaranth.hdl import Module, signed, unsigned
+from amaranth.hdl import Module, Signal, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -92,6 +92,8 @@ class Core(wiring.Component):
         m.d.comb += [dispatcher.tau_p.eq(self.tau_p), self.load.ready.eq(1)]
 
         load = self.load.payload
+        level_hit = Signal(cfg.levels)  # one-hot of the load's level
+        m.d.comb += level_hit.eq(1 << load.level)
         units = []
         for level in range(cfg.levels):
             unit = LevelUnit(cfg, level, self._tag_bits)
@@ -105,7 +107,7 @@ class Core(wiring.Component):
                 unit.width.eq(self.widths[level]),
                 unit.height.eq(self.heights[level]),
                 unit.load.valid.eq(
-                    self.load.valid & (load.level == level) & (load.x < width) & (load.y < height)
+                    self.load.valid & level_hit[level] & (load.x < width) & (load.y < height)
                 ),
                 unit.load.payload.x.eq(load.x),
                 unit.load.payload.y.eq(load.y),

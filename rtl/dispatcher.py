@@ -70,7 +70,7 @@ class Dispatcher(wiring.Component):
                 entry.keep.eq(keep),
             ]
             desc = Signal(desc_shape, name=f"descriptor{level}")
-            m.d.comb += [desc.tag.eq(job.tag), desc.head.eq(job.head), desc.empty.eq(keep == 0)]
+            m.d.comb += [desc.tag.eq(job.tag), desc.head.eq(job.head), desc.empty.eq(~keep.any())]
             m.d.comb += [
                 entries.w_data.eq(entry.as_value()),
                 descriptors.w_data.eq(desc.as_value()),
@@ -91,7 +91,7 @@ class Dispatcher(wiring.Component):
         accept = Signal()
         m.d.comb += [accept.eq(self.jobs.valid & all_room), self.jobs.ready.eq(all_room)]
         for entries, descriptors, keep in writes:
-            m.d.comb += [entries.w_en.eq(accept & (keep != 0)), descriptors.w_en.eq(accept)]
+            m.d.comb += [entries.w_en.eq(accept & keep.any()), descriptors.w_en.eq(accept)]
         m.d.comb += [
             self.accepted.eq(accept),
             self.kept.eq(sum(k[p] for k in keep_bits for p in range(cfg.points))),

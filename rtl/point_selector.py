@@ -42,7 +42,7 @@ class PointSelector(wiring.Component):
         select = Signal(npts)  # one-hot
         m.d.comb += select.eq(remaining & -remaining)
         is_last = Signal()
-        m.d.comb += is_last.eq((remaining & ~select) == 0)
+        m.d.comb += is_last.eq(~(remaining & ~select).any())
 
         point = self.points.payload
         m.d.comb += [
@@ -58,11 +58,11 @@ class PointSelector(wiring.Component):
                     point.off_y.eq(entry.off_y[p]),
                     point.prob.eq(entry.prob[p]),
                 ]
-        m.d.comb += self.points.valid.eq(self.entries.valid & (remaining != 0))
+        m.d.comb += self.points.valid.eq(self.entries.valid & remaining.any())
         take = self.points.valid & self.points.ready
         # An entry without kept points (the dispatcher never queues one) is dropped, not stuck.
         m.d.comb += self.entries.ready.eq(
-            (take & is_last) | (self.entries.valid & (entry.keep == 0))
+            (take & is_last) | (self.entries.valid & ~entry.keep.any())
         )
         with m.If(take):
             m.d.sync += issued.eq(0)

@@ -6,8 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from gen.config import DefaConfig
-from sim import bittrue
-from sim import golden
+from sim import bittrue, golden
 from sim import workload as wl
 
 __all__ = ["random_quantized", "workload_quantized", "jobs", "expected"]
