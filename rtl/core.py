@@ -19,7 +19,7 @@ Contract:
 
 from __future__ import annotations
 
-from amaranth.hdl import Module, Signal, signed, unsigned
+from amaranth.hdl import Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -120,8 +120,12 @@ class Core(wiring.Component):
             (self.cycles, 1),
             (self.jobs_in, dispatcher.accepted),
             (self.jobs_out, self.outputs.valid & self.outputs.ready),
-            (self.points_kept, dispatcher.accepted * dispatcher.kept),
-            (self.points_pruned, dispatcher.accepted * (cfg.points_per_head - dispatcher.kept)),
+            # Mux, not a product: an idle job payload may be undefined in simulation.
+            (self.points_kept, Mux(dispatcher.accepted, dispatcher.kept, 0)),
+            (
+                self.points_pruned,
+                Mux(dispatcher.accepted, cfg.points_per_head - dispatcher.kept, 0),
+            ),
             (self.off_map, sum(unit.off_map for unit in units)),
         ]
         for level, unit in enumerate(units):

@@ -234,10 +234,12 @@ def core(
     qc: QuantizedCore,
     *,
     pap: bool = False,
+    tau_p_q: int | None = None,
     pixel_mask: np.ndarray | None = None,
 ) -> BitTrueResult:
-    """Run the bit-true core. ``pap`` prunes with ``cfg.tau_p``; ``pixel_mask`` (Nv bool, True =
-    kept) applies FWP."""
+    """Run the bit-true core. ``pap`` prunes with ``cfg.tau_p``, or with ``tau_p_q`` (an
+    integer threshold in probability units, as the CSR holds it) when given; ``pixel_mask``
+    (Nv bool, True = kept) applies FWP."""
     value = qc.value
     nv = value.shape[0]
     if pixel_mask is not None:
@@ -248,7 +250,9 @@ def core(
                 f"{pixel_mask.dtype} {pixel_mask.shape}"
             )
         value = np.where(pixel_mask[:, None, None], value, 0)
-    keep = qc.probs >= (cfg.tau_p_q if pap else 0)
+    if tau_p_q is None:
+        tau_p_q = cfg.tau_p_q if pap else 0
+    keep = qc.probs >= tau_p_q
     # Every partial sum is an integer below 2**(min_acc_bits-1) <= 2**53, so float64 (with BLAS)
     # is exact; past 53 bits fall back to int64.
     exact_float = cfg.min_acc_bits <= 53

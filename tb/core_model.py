@@ -30,8 +30,9 @@ def jobs(qc: bittrue.QuantizedCore, tag_mask: int):
             }
 
 
-def expected(cfg: DefaConfig, qc: bittrue.QuantizedCore, pap: bool = True) -> bittrue.BitTrueResult:
-    return bittrue.core(cfg, qc, pap=pap)
+def expected(cfg: DefaConfig, qc: bittrue.QuantizedCore, tau_p_q: int) -> bittrue.BitTrueResult:
+    """The bit-true core with PAP at the CSR value ``tau_p_q`` (0: dense)."""
+    return bittrue.core(cfg, qc, tau_p_q=tau_p_q)
 
 
 def random_quantized(

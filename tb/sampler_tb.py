@@ -19,15 +19,12 @@ from pathlib import Path
 
 import cocotb
 import numpy as np
-from cocotb.clock import Clock
 from cocotb.triggers import FallingEdge, ReadOnly
 
-from gen.config import DefaConfig
 from sim import bittrue
-from tb.payload import Payload
+from tb.harness import Harness, load_manifest
 
-MANIFEST = json.loads(Path(os.environ["DEFA_MANIFEST"]).read_text())
-CFG = DefaConfig.from_dict(MANIFEST["config"])
+MANIFEST, CFG = load_manifest()
 LEVEL = MANIFEST["level"]
 CHUNKS = CFG.cycles_per_point
 TAG_MASK = (1 << MANIFEST["ports"]["points"]["fields"]["tag"]["width"]) - 1
@@ -90,39 +87,16 @@ def expected_beats(values: np.ndarray, height: int, width: int, points: dict):
     return partials.reshape(-1, CHUNKS, CFG.lanes), ~valid.any(-1)
 
 
-class SamplerTB:
+class SamplerTB(Harness):
     """Owns the clock, reset and the three streams of one ``defa_sampler`` instance."""
 
     def __init__(self, dut, seed: int):
-        self.dut = dut
-        self.seed = seed
-        self.rng = np.random.default_rng(seed)
-        ports = MANIFEST["ports"]
-        self.point = Payload(ports["points"]["fields"])
-        self.partial = Payload(ports["partials"]["fields"])
-        self.load_word = Payload(ports["load"]["fields"])
-        self.cycles = 0
-
-    async def start(self):
-        Clock(self.dut.clk, 10, unit="ns").start()
-        self.dut.points__valid.value = 0
-        self.dut.load__valid.value = 0
-        self.dut.partials__ready.value = 0
-        await self.reset()
-
-    async def reset(self, cycles: int = 2):
-        await FallingEdge(self.dut.clk)
-        self.dut.rst.value = 1
-        self.dut.points__valid.value = 0
-        for _ in range(cycles):
-            await FallingEdge(self.dut.clk)
-        self.dut.rst.value = 0
-
-    def fail(self, message: str):
-        run_seed = os.environ.get("COCOTB_RANDOM_SEED", "?")
-        raise AssertionError(
-            f"{message} (run seed {run_seed}, test seed {self.seed}, cycle {self.cycles})"
+        super().__init__(
+            dut, MANIFEST, seed, idle=("points__valid", "load__valid", "partials__ready")
         )
+        self.point = self.payload("points")
+        self.partial = self.payload("partials")
+        self.load_word = self.payload("load")
 
     async def load_map(self, values: np.ndarray, height: int, width: int, gap: float = 0.2):
         """Write a (H*W, M, Dh) map through the load stream, in random order, with gaps."""

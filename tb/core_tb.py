@@ -1,0 +1,233 @@
+"""cocotb regression of the generated core (``defa_core``) against the bit-true model.
+
+Environment: ``DEFA_MANIFEST``; ``DEFA_JOBS`` (jobs in the random test, default 2000);
+``DEFA_RESULTS`` (where ``measure`` writes its figures); ``DEFA_WORKLOAD`` (a workload file
+for ``measure``; default: a random one) and ``DEFA_TAU_P`` (its threshold, probability units).
+
+Every output (tag, head, all channels) is compared with ``sim.bittrue.core``; the counters
+(jobs, kept, pruned, off-map points) with the model's statistics.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections import deque
+from pathlib import Path
+
+import cocotb
+from cocotb.triggers import FallingEdge, ReadOnly
+
+from sim import workload as wl
+from tb import core_model
+from tb.harness import Harness, load_manifest
+
+MANIFEST, CFG = load_manifest()
+TAG_MASK = (1 << MANIFEST["tag_bits"]) - 1
+
+
+def _flatten(prefix: str, value, out: dict):
+    if isinstance(value, list):
+        for i, v in enumerate(value):
+            _flatten(f"{prefix}.{i}", v, out)
+    else:
+        out[prefix] = int(value)
+
+
+def job_fields(job: dict) -> dict[str, int]:
+    """A job's nested fields as the manifest's leaf names (``off_x.1.3``: level 1, point 3)."""
+    out: dict[str, int] = {}
+    for key, value in job.items():
+        _flatten(key, value, out)
+    return out
+
+
+class CoreTB(Harness):
+    def __init__(self, dut, seed: int):
+        super().__init__(
+            dut, MANIFEST, seed, idle=("jobs__valid", "load__valid", "outputs__ready", "clear")
+        )
+        self.job = self.payload("jobs")
+        self.output = self.payload("outputs")
+        self.load_word = self.payload("load")
+
+    async def configure(self, qc, tau_p: int):
+        """Level shapes and tau_p CSRs, then every map word through the load stream."""
+        dut = self.dut
+        await FallingEdge(dut.clk)
+        widths = self.manifest["ports"]["widths"]["fields"]
+        dut.widths.value = sum(
+            int(w) << widths[str(i)]["offset"] for i, (_, w) in enumerate(qc.shapes)
+        )
+        dut.heights.value = sum(
+            int(h) << widths[str(i)]["offset"] for i, (h, _) in enumerate(qc.shapes)
+        )
+        dut.tau_p.value = tau_p
+        for level, x, y, head, chunk, words in core_model.load_words(CFG, qc):
+            await FallingEdge(dut.clk)
+            dut.load__payload.value = self.load_word.pack(
+                {
+                    "level": level,
+                    "x": x,
+                    "y": y,
+                    "head": head,
+                    "chunk": chunk,
+                    **self.load_word.pack_array("data", words),
+                }
+            )
+            dut.load__valid.value = 1
+        await FallingEdge(dut.clk)
+        dut.load__valid.value = 0
+
+    async def clear_counters(self):
+        await FallingEdge(self.dut.clk)
+        self.dut.clear.value = 1
+        await FallingEdge(self.dut.clk)
+        self.dut.clear.value = 0
+
+    def counters(self) -> dict[str, int]:
+        dut = self.dut
+        names = ("cycles", "jobs_in", "jobs_out", "points_kept", "points_pruned", "off_map")
+        for n in (*names, "busy", "stall"):
+            if not getattr(dut, n).value.is_resolvable:
+                self.fail(f"counter {n} is not 0/1: {getattr(dut, n).value}")
+        result = {n: getattr(dut, n).value.to_unsigned() for n in names}
+        for name in ("busy", "stall"):
+            word = getattr(dut, name).value.to_unsigned()
+            bits = self.manifest["counter_bits"]
+            result[name] = [(word >> (i * bits)) & ((1 << bits) - 1) for i in range(CFG.levels)]
+        return result
+
+    async def stream_jobs(self, qc, want, *, gap=0.0, stall=0.0, reset_at=None):
+        """Send every job of ``qc``, compare every output with ``want`` (a BitTrueResult).
+        Returns the counters as they stand after the last output (``cycles`` counts the clock
+        edges from the counter clear up to and including the one that took the last output)."""
+        dut = self.dut
+        words = [self.job.pack(job_fields(job)) for job in core_model.jobs(qc, TAG_MASK)]
+        n = len(words)
+        heads = CFG.heads
+        pending = deque()
+        sent, holding, start = 0, False, self.cycles
+        driven_valid = driven_ready = None
+        limit = start + 40 * (n * CFG.points_per_head * CFG.cycles_per_point + 100) + 1000
+        rng = self.rng
+        while sent < n or pending:
+            await FallingEdge(dut.clk)
+            self.cycles += 1
+            if reset_at is not None and self.cycles - start == reset_at:
+                await self.reset()
+                await ReadOnly()
+                if dut.outputs__valid.value:
+                    self.fail("output valid right after reset")
+                pending.clear()
+                holding, driven_valid = False, False
+                continue
+            if not holding and sent < n and not (gap and rng.random() < gap):
+                dut.jobs__payload.value = words[sent]
+                holding = True
+            ready = not (stall and rng.random() < stall)
+            if holding != driven_valid:
+                dut.jobs__valid.value = driven_valid = holding
+            if ready != driven_ready:
+                dut.outputs__ready.value = driven_ready = ready
+            await ReadOnly()
+            if holding and dut.jobs__ready.value:
+                pending.append(sent)
+                sent += 1
+                holding = False
+            if ready and dut.outputs__valid.value:
+                word = dut.outputs__payload.value.to_unsigned()
+                if not pending:
+                    self.fail("unexpected output")
+                index = pending.popleft()
+                q, h = divmod(index, heads)
+                got = (
+                    self.output.unpack(word, "tag"),
+                    self.output.unpack(word, "head"),
+                    self.output.unpack_array(word, "values"),
+                )
+                wanted = (q & TAG_MASK, h, [int(v) for v in want.out[q, h]])
+                if got != wanted:
+                    self.fail(f"job {index} (query {q}, head {h}): got {got}, want {wanted}")
+            if self.cycles > limit:
+                self.fail(f"hang: {sent}/{n} jobs accepted, {len(pending)} outputs outstanding")
+        # Counters after the clock edge that took the last output.
+        await FallingEdge(dut.clk)
+        dut.outputs__ready.value = 0
+        return self.counters()
+
+    def check_counters(self, counters, want, jobs: int):
+        expect = {
+            "jobs_in": jobs,
+            "jobs_out": jobs,
+            "points_kept": want.points_kept,
+            "points_pruned": want.points_pruned,
+            "off_map": want.points_off_map,
+        }
+        got = {k: counters[k] for k in expect}
+        if got != expect:
+            self.fail(f"counters {got}, want {expect}")
+
+
+def _phase_tau(kind: str) -> int:
+    """The tau_p CSR value of a phase."""
+    return {
+        "dense": 0,
+        "all": (1 << (CFG.prob_bits + 1)) - 1,  # above every probability: everything pruned
+    }.get(kind, CFG.tau_p_q)
+
+
+@cocotb.test()
+async def random_jobs(dut):
+    """DEFA_JOBS jobs over phases: PAP at the config's tau_p, dense, everything pruned and
+    level-skewed attention; random shapes, gaps and backpressure; counters checked."""
+    tb = CoreTB(dut, cocotb.RANDOM_SEED)
+    await tb.start()
+    total = int(os.environ.get("DEFA_JOBS", "2000"))
+    phases = ["pap", "dense", "pap", "all", "pap"]
+    queries = max(1, -(-total // (len(phases) * CFG.heads)))
+    for i, kind in enumerate(phases):
+        tau = _phase_tau(kind)
+        spread = 4.0 if i == 4 else 2.0  # the last phase: peaky attention, many points pruned
+        qc = core_model.random_quantized(CFG, tb.rng, queries, logit_spread=spread)
+        want = core_model.expected(CFG, qc, tau)
+        gap, stall = (float(v) for v in tb.rng.choice([0.0, 0.2, 0.6], 2))
+        shapes = qc.shapes.tolist()
+        dut._log.info(f"phase {kind}: {queries} queries, shapes {shapes}, gap {gap}, stall {stall}")
+        await tb.configure(qc, tau)
+        await tb.clear_counters()
+        counters = await tb.stream_jobs(qc, want, gap=gap, stall=stall)
+        tb.check_counters(counters, want, queries * CFG.heads)
+
+
+@cocotb.test()
+async def reset_mid_stream(dut):
+    """Reset with jobs in flight: nothing from before comes out; the rest is exact."""
+    tb = CoreTB(dut, cocotb.RANDOM_SEED + 1)
+    await tb.start()
+    qc = core_model.random_quantized(CFG, tb.rng, 12)
+    want = core_model.expected(CFG, qc, CFG.tau_p_q)
+    await tb.configure(qc, CFG.tau_p_q)
+    for reset_at in (5, 23):
+        await tb.stream_jobs(qc, want, gap=0.3, stall=0.3, reset_at=reset_at)
+
+
+@cocotb.test()
+async def measure(dut):
+    """No gaps, no backpressure: the cycle counters for one workload (for the cycle model
+    and the benchmark)."""
+    tb = CoreTB(dut, cocotb.RANDOM_SEED + 2)
+    await tb.start()
+    if os.environ.get("DEFA_WORKLOAD"):
+        qc = core_model.workload_quantized(CFG, wl.load(os.environ["DEFA_WORKLOAD"]))
+    else:
+        qc = core_model.random_quantized(CFG, tb.rng, 40)
+    tau = int(os.environ.get("DEFA_TAU_P", str(CFG.tau_p_q)))
+    want = core_model.expected(CFG, qc, tau)
+    await tb.configure(qc, tau)
+    await tb.clear_counters()
+    counters = await tb.stream_jobs(qc, want)
+    tb.check_counters(counters, want, qc.queries * CFG.heads)
+    dut._log.info(f"measure: {counters}")
+    if os.environ.get("DEFA_RESULTS"):
+        Path(os.environ["DEFA_RESULTS"]).write_text(json.dumps(counters))
