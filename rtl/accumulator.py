@@ -60,11 +60,13 @@ class Accumulator(wiring.Component):
         room = queue.w_rdy
         busy_job = self.descriptors.valid & ~desc.empty
         take = Signal()
+        ends_job = beat.last & beat.tag  # this beat completes the job's sum
         m.d.comb += [
-            self.partials.ready.eq(room & busy_job),
+            # Only the beat that emits needs room in the queue.
+            self.partials.ready.eq(busy_job & (room | ~ends_job)),
             take.eq(self.partials.valid & self.partials.ready),
         ]
-        job_done = take & beat.last & beat.tag
+        job_done = take & ends_job
         emit_empty = self.descriptors.valid & desc.empty & room
 
         # The channel sums after this beat: chunk `beat.chunk` updated, the others as they are.

@@ -1,0 +1,107 @@
+"""Cycle model of the core: predicts the RTL's cycle count from a workload and a config.
+
+The model follows each (query, head) job through the core at job granularity, with the
+timing the RTL documents (``rtl/core.py`` and its blocks):
+
+* the dispatcher accepts at most one job per cycle, and only while every level's entry and
+  descriptor queue (``queue_depth`` each) has room;
+* a queue makes a written item readable two cycles later (Amaranth's ``SyncFIFOBuffered``);
+* level l's sampler takes one chunk per cycle: a job with k kept points there occupies it for
+  ``k * head_dim/lanes`` cycles, back to back with the previous job; the last beat of a point
+  leaves ``SAMPLER_LATENCY`` cycles after the point was accepted;
+* the accumulator takes a job's beats only once the previous job's sum is out (jobs in order),
+  emits one level sum per cycle at most, the sum of a job with no kept point as soon as its
+  descriptor is readable, and holds the emitting beat while its output queue is full; a held
+  beat freezes the sampler pipeline;
+* the aggregator joins one job per cycle when all level sums are readable; its output
+  register adds one cycle.
+
+``predict`` returns the cycle count the core's ``cycles`` counter shows after the last output
+when jobs are offered back to back and outputs are always taken (the cocotb ``measure`` test),
+plus per-level busy cycles and the ideal count (kept points / levels, in chunks).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from gen.config import DefaConfig
+
+__all__ = ["FIFO_LATENCY", "SAMPLER_LATENCY", "kept_points", "predict"]
+
+FIFO_LATENCY = 2
+SAMPLER_LATENCY = 6
+#: cycles between the counter clear and the first job offered, plus the output's edge
+_OFFSET = 2
+
+
+def kept_points(probs_q: np.ndarray, tau_p_q: int) -> np.ndarray:
+    """(J, L) kept points per job and level, jobs in (query, head) order, from integer
+    probabilities (Nq, M, L, P) and the PAP threshold in probability units."""
+    keep = probs_q >= tau_p_q
+    nq, m, lv, _ = probs_q.shape
+    return keep.sum(-1).reshape(nq * m, lv)
+
+
+def predict(cfg: DefaConfig, kept: np.ndarray) -> dict:
+    """Cycles of the core for jobs with ``kept`` (J, L) surviving points."""
+    kept = np.asarray(kept, dtype=np.int64)
+    jobs, levels = kept.shape
+    if levels != cfg.levels:
+        raise ValueError(f"kept has {levels} levels; the config has levels={cfg.levels}")
+    if jobs == 0:
+        return {"cycles": 0, "busy": [0] * levels, "ideal": 0, "jobs": 0}
+    chunks = cfg.cycles_per_point
+    # A queue of depth D is a (D-1)-deep FIFO plus an output register: item n may be written
+    # once item n-(D-1) has moved to the register, i.e. is visible to the reader.
+    room = cfg.queue_depth - 1
+    q, s = FIFO_LATENCY, SAMPLER_LATENCY
+    accept = np.zeros(jobs, dtype=np.int64)
+    emit = np.zeros((levels, jobs), dtype=np.int64)  # a level sum is written to its queue
+    desc_visible = np.zeros((levels, jobs), dtype=np.int64)
+    sum_visible = np.zeros((levels, jobs), dtype=np.int64)
+    take = np.zeros(jobs, dtype=np.int64)  # the aggregator joins a job
+    entry_visible: list[list[int]] = [[] for _ in range(levels)]  # per non-empty entry
+    sampler_free = [0] * levels  # first cycle the selector may present a new point
+    prev_accept = -1
+    for j in range(jobs):
+        a = prev_accept + 1
+        for lv in range(levels):
+            if j >= room:
+                a = max(a, desc_visible[lv, j - room])
+            seen = entry_visible[lv]
+            if len(seen) >= room:
+                a = max(a, seen[len(seen) - room])
+        accept[j] = prev_accept = a
+        for lv in range(levels):
+            k = kept[j, lv]
+            after_previous = emit[lv, j - 1] + 1 if j else 0
+            desc_visible[lv, j] = max(a + q, after_previous)
+            sum_room = sum_visible[lv, j - room] if j >= room else 0
+            if k:
+                start = max(a + q, sampler_free[lv])
+                entry_visible[lv].append(start)
+                last_accept = start + k * chunks - 1
+                # The first beat waits until the previous job's sum is out (the accumulator
+                # takes jobs in order), the last one for room in the sum queue; either wait
+                # freezes the sampler pipeline.
+                wait_first = max(0, after_previous - (start + s))
+                wait_last = max(0, sum_room - (last_accept + s + wait_first))
+                e = last_accept + s + wait_first + wait_last
+                sampler_free[lv] = last_accept + 1 + wait_first + wait_last
+            else:
+                e = max(desc_visible[lv, j], sum_room)
+            emit[lv, j] = e
+        t = int(emit[:, j].max()) + q
+        if j:
+            t = max(t, take[j - 1] + 1)
+        take[j] = t
+        for lv in range(levels):
+            sum_visible[lv, j] = max(emit[lv, j] + q, take[j - 1] + 1 if j else 0)
+    busy = (kept.sum(0) * chunks).tolist()
+    return {
+        "cycles": int(take[-1]) + 1 + _OFFSET,
+        "busy": busy,
+        "ideal": int(np.ceil(kept.sum() * chunks / levels)),
+        "jobs": jobs,
+    }
