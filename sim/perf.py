@@ -35,6 +35,39 @@ SAMPLER_LATENCY = 6
 _OFFSET = 2
 
 
+class _Pipeline:
+    """A sampler pipeline that advances on every cycle but the frozen ones (output held)."""
+
+    def __init__(self, latency: int):
+        self.latency = latency
+        self.frozen: set[int] = set()
+
+    def free(self, t: int) -> int:
+        """The first cycle >= t in which the pipeline can accept a chunk."""
+        while t in self.frozen:
+            t += 1
+        return t
+
+    def after(self, t: int, n: int) -> int:
+        """The n-th acceptance cycle after the one at t (acceptances skip frozen cycles)."""
+        for _ in range(n):
+            t = self.free(t + 1)
+        return t
+
+    def emerge(self, t: int) -> int:
+        """The cycle a chunk accepted at t is valid at the output."""
+        c, moved = t, 0
+        while moved < self.latency:
+            if c not in self.frozen:
+                moved += 1
+            c += 1
+        return c
+
+    def freeze(self, start: int, end: int):
+        """The output holds a beat from ``start`` until ``end`` (exclusive)."""
+        self.frozen.update(range(start, end))
+
+
 def kept_points(probs_q: np.ndarray, tau_p_q: int) -> np.ndarray:
     """(J, L) kept points per job and level, jobs in (query, head) order, from integer
     probabilities (Nq, M, L, P) and the PAP threshold in probability units."""
@@ -55,7 +88,7 @@ def predict(cfg: DefaConfig, kept: np.ndarray) -> dict:
     # A queue of depth D is a (D-1)-deep FIFO plus an output register: item n may be written
     # once item n-(D-1) has moved to the register, i.e. is visible to the reader.
     room = cfg.queue_depth - 1
-    q, s = FIFO_LATENCY, SAMPLER_LATENCY
+    q = FIFO_LATENCY
     accept = np.zeros(jobs, dtype=np.int64)
     emit = np.zeros((levels, jobs), dtype=np.int64)  # a level sum is written to its queue
     desc_visible = np.zeros((levels, jobs), dtype=np.int64)
@@ -63,6 +96,7 @@ def predict(cfg: DefaConfig, kept: np.ndarray) -> dict:
     take = np.zeros(jobs, dtype=np.int64)  # the aggregator joins a job
     entry_visible: list[list[int]] = [[] for _ in range(levels)]  # per non-empty entry
     sampler_free = [0] * levels  # first cycle the selector may present a new point
+    pipes = [_Pipeline(SAMPLER_LATENCY) for _ in range(levels)]
     prev_accept = -1
     for j in range(jobs):
         a = prev_accept + 1
@@ -81,14 +115,18 @@ def predict(cfg: DefaConfig, kept: np.ndarray) -> dict:
             if k:
                 start = max(a + q, sampler_free[lv])
                 entry_visible[lv].append(start)
-                last_accept = start + k * chunks - 1
+                pipe = pipes[lv]
+                first_accept = pipe.free(start)
+                last_accept = pipe.after(first_accept, k * chunks - 1)
                 # The first beat waits until the previous job's sum is out (the accumulator
-                # takes jobs in order), the last one for room in the sum queue; either wait
-                # freezes the sampler pipeline.
-                wait_first = max(0, after_previous - (start + s))
-                wait_last = max(0, sum_room - (last_accept + s + wait_first))
-                e = last_accept + s + wait_first + wait_last
-                sampler_free[lv] = last_accept + 1 + wait_first + wait_last
+                # takes jobs in order), the last one for room in the sum queue; a waiting beat
+                # freezes the sampler pipeline, and with it every point inside or arriving.
+                first_beat = pipe.emerge(first_accept)
+                pipe.freeze(first_beat, after_previous)
+                last_beat = pipe.emerge(last_accept)
+                pipe.freeze(last_beat, sum_room)
+                e = max(last_beat, sum_room)
+                sampler_free[lv] = last_accept + 1
             else:
                 e = max(desc_visible[lv, j], sum_room)
             emit[lv, j] = e
