@@ -14,7 +14,14 @@ from gen.demo import rel_l2
 from sim import bittrue, golden
 from sim import workload as wl
 
-__all__ = ["format_sampler", "format_table", "golden_bench", "sampler_bench"]
+__all__ = [
+    "core_bench",
+    "format_core",
+    "format_sampler",
+    "format_table",
+    "golden_bench",
+    "sampler_bench",
+]
 
 
 def _best_of(repeat: int, fn):
@@ -141,4 +148,92 @@ def format_sampler(result: dict) -> str:
             f"{result['expected_cycles_per_point']}), latency {f['latency']} cycles, "
             f"{f['cycles_per_s']:,.0f} cycles/s"
         )
+    return "\n".join(lines)
+
+
+def core_bench(
+    *, input_hw=(200, 334), seed: int = 0, tau_p: float | None = None, simulator: str = "verilator"
+) -> dict:
+    """The core RTL on a scaled encoder workload, dense and with PAP: RTL cycles (the core's
+    own counter; every output is also checked bit-exact), ideal cycles (kept points / level
+    units), utilization, the cycle model's prediction, and cycles(pruned)/cycles(dense)."""
+    import json
+    import tempfile
+    from pathlib import Path
+
+    from sim import perf
+    from tb.runner import run
+
+    w = wl.encoder(input_hw=input_hw, seed=seed)
+    shapes = tuple(tuple(int(v) for v in s) for s in w.shapes)
+    cfg = preset("detr", max_shapes=shapes)
+    if tau_p is not None:
+        cfg = cfg.replace(tau_p=tau_p)
+    qc = bittrue.quantize_core(cfg, w.value, w.shapes, w.level_start, w.ref, w.offsets, w.probs)
+    total_points = int(qc.probs.size)
+    result = {
+        "workload": w.describe(),
+        "config": cfg.describe(),
+        "simulator": simulator,
+        "tau_p": cfg.tau_p,
+        "runs": {},
+    }
+    with tempfile.TemporaryDirectory() as tmp:
+        path = wl.save(w, Path(tmp) / "workload.npz")
+        for name, tau in (("dense", 0), ("pap", cfg.tau_p_q)):
+            figures = Path(tmp) / f"{name}.json"
+            t0 = time.perf_counter()
+            run(
+                cfg,
+                simulator,
+                test_module="tb.core_tb",
+                block="core",
+                testcase="measure",
+                seed=seed + 1,
+                env={
+                    "DEFA_WORKLOAD": str(path),
+                    "DEFA_TAU_P": str(tau),
+                    "DEFA_RESULTS": str(figures),
+                },
+            )
+            rtl = json.loads(figures.read_text())
+            model = perf.predict(cfg, perf.kept_points(qc.probs, tau))
+            kept = rtl["points_kept"]
+            ideal = kept * cfg.cycles_per_point / cfg.levels
+            result["runs"][name] = {
+                "cycles": rtl["cycles"],
+                "ideal_cycles": ideal,
+                "utilization": ideal / rtl["cycles"],
+                "model_cycles": model["cycles"],
+                "model_error": model["cycles"] / rtl["cycles"] - 1,
+                "kept_fraction": kept / total_points,
+                "busy_per_level": rtl["busy"],
+                "stall_per_level": rtl["stall"],
+                "jobs": rtl["jobs_out"],
+                "off_map_points": rtl["off_map"],
+                "wall_seconds": time.perf_counter() - t0,
+            }
+    dense, pap = result["runs"]["dense"], result["runs"]["pap"]
+    result["pruned_over_dense_cycles"] = pap["cycles"] / dense["cycles"]
+    result["kept_fraction"] = pap["kept_fraction"]
+    result["targets"] = {
+        "utilization_dense_min": 0.95,
+        "utilization_pap_min": 0.90,
+        "pruned_over_dense_max": pap["kept_fraction"] + 0.05,
+    }
+    return result
+
+
+def format_core(result: dict) -> str:
+    lines = [result["workload"], result["config"]]
+    for name, r in result["runs"].items():
+        lines.append(
+            f"{name:6s} cycles {r['cycles']:7d} ideal {r['ideal_cycles']:9.1f} utilization "
+            f"{r['utilization']:.3f} model {r['model_cycles']} ({r['model_error']:+.2%}) kept "
+            f"{r['kept_fraction']:.3f} busy/level {r['busy_per_level']}"
+        )
+    lines.append(
+        f"cycles(pruned)/cycles(dense) {result['pruned_over_dense_cycles']:.3f} vs kept fraction "
+        f"{result['kept_fraction']:.3f}"
+    )
     return "\n".join(lines)

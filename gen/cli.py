@@ -109,6 +109,9 @@ def _cmd_bench(args) -> int:
     if args.what == "golden":
         result = bench.golden_bench(input_hw=args.input, seed=args.seed, repeat=args.repeat)
         text = bench.format_table
+    elif args.what == "core":
+        result = bench.core_bench(input_hw=args.core_input, seed=args.seed, tau_p=args.tau_p)
+        text = bench.format_core
     else:
         cfg = config_from_args(args)
         result = bench.sampler_bench(cfg, seed=args.seed, points=args.points)
@@ -160,13 +163,16 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("bench", help="benchmarks that print figures")
     p.add_argument(
         "what",
-        choices=("golden", "sampler"),
+        choices=("golden", "sampler", "core"),
         help="golden: float vs bit-true vs torch kernel (encoder workload); sampler: the "
-        "sampler RTL on Icarus and Verilator (config from --preset/--set, default tiny)",
+        "sampler RTL on Icarus and Verilator (config from --preset/--set, default tiny); core: "
+        "the core RTL (detr formats) on a scaled encoder workload, dense and with PAP",
     )
     _add_config_args(p, default="tiny")
     p.add_argument("--points", type=int, default=2000, help="sampler: points streamed")
-    p.add_argument("--input", type=_hw, default=(800, 1333), metavar="HxW")
+    p.add_argument("--input", type=_hw, default=(800, 1333), metavar="HxW", help="golden input")
+    p.add_argument("--core-input", type=_hw, default=(200, 334), metavar="HxW", help="core input")
+    p.add_argument("--tau-p", type=float, help="core: PAP threshold (default: the config's)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--repeat", type=int, default=3, help="timed runs per model (min is reported)")
     p.add_argument("--json", action="store_true")
