@@ -152,7 +152,12 @@ def format_sampler(result: dict) -> str:
 
 
 def core_bench(
-    *, input_hw=(200, 334), seed: int = 0, tau_p: float | None = None, simulator: str = "verilator"
+    cfg=None,
+    *,
+    input_hw=(200, 334),
+    seed: int = 0,
+    tau_p: float | None = None,
+    simulator: str = "verilator",
 ) -> dict:
     """The core RTL on a scaled encoder workload, dense and with PAP: RTL cycles (the core's
     own counter; every output is also checked bit-exact), ideal cycles (kept points / level
@@ -164,9 +169,12 @@ def core_bench(
     from sim import perf
     from tb.runner import run
 
-    w = wl.encoder(input_hw=input_hw, seed=seed)
-    shapes = tuple(tuple(int(v) for v in s) for s in w.shapes)
-    cfg = preset("detr", max_shapes=shapes)
+    if cfg is None:  # the detr formats with buffers sized to the workload's maps
+        w = wl.encoder(input_hw=input_hw, seed=seed)
+        shapes = tuple(tuple(int(v) for v in s) for s in w.shapes)
+        cfg = preset("detr", max_shapes=shapes)
+    else:
+        w = wl.for_config(cfg, "encoder", input_hw=input_hw, seed=seed)
     if tau_p is not None:
         cfg = cfg.replace(tau_p=tau_p)
     qc = bittrue.quantize_core(cfg, w.value, w.shapes, w.level_start, w.ref, w.offsets, w.probs)

@@ -81,7 +81,9 @@ def _cmd_workload(args) -> int:
 def _cmd_demo(args) -> int:
     from gen.demo import run_demo
 
-    report = run_demo(config_from_args(args), input_hw=args.input, seed=args.seed)
+    report = run_demo(
+        config_from_args(args), input_hw=args.input, seed=args.seed, rtl=not args.no_rtl
+    )
     if args.json:
         print(json.dumps(report, indent=2))
     return 0
@@ -150,6 +152,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json", action="store_true", help="also print the report as JSON")
+    p.add_argument("--no-rtl", action="store_true", help="models only: skip the core RTL run")
     p.set_defaults(func=_cmd_demo)
 
     p = sub.add_parser("generate", help="elaborate a block to Verilog with its manifest")

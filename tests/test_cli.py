@@ -47,7 +47,7 @@ def test_workload_generate_and_check(tmp_path, capsys):
 
 
 def test_demo_reports_on_the_tiny_preset(capsys):
-    assert main(["demo", "--preset", "tiny", "--json"]) == 0
+    assert main(["demo", "--preset", "tiny", "--json"]) == 0  # includes the core RTL run
     out = capsys.readouterr().out
     report = json.loads(out[out.index("{\n") :])
     assert report["rel_l2_bittrue_dense"] < 0.03
@@ -88,3 +88,17 @@ def test_bench_sampler_prints_figures(capsys):
     for figures in result["simulators"].values():
         assert figures["cycles_per_point"] == pytest.approx(1.0, abs=0.01)
         assert figures["latency"] == 6 and figures["cycles_per_s"] > 0
+
+
+@pytest.mark.slow
+def test_bench_core_prints_figures(capsys):
+    """A small scaled encoder through the detr-format core: dense utilization near 1, PAP
+    cycles follow the kept fraction, the model agrees with the RTL counter."""
+    assert main(["bench", "core", "--core-input", "64x96", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    dense, pap = result["runs"]["dense"], result["runs"]["pap"]
+    assert dense["kept_fraction"] == 1.0 and pap["kept_fraction"] < 1.0
+    for run in (dense, pap):
+        assert abs(run["model_error"]) <= 0.02
+        assert 0 < run["utilization"] <= 1.0
+    assert result["pruned_over_dense_cycles"] <= pap["kept_fraction"] + 0.2

@@ -14,8 +14,15 @@ from tb import core_model
 from tb.runner import run
 
 SMALL4 = preset(
-    "tiny", d_model=64, heads=4, levels=4, points=4, lanes=16,
-    max_shapes=((12, 16), (6, 8), (3, 4), (2, 2)), queue_depth=8, offset_bits=15,
+    "tiny",
+    d_model=64,
+    heads=4,
+    levels=4,
+    points=4,
+    lanes=16,
+    max_shapes=((12, 16), (6, 8), (3, 4), (2, 2)),
+    queue_depth=8,
+    offset_bits=15,
 )
 
 CASES = [
@@ -23,11 +30,21 @@ CASES = [
     ("tiny-encoder-dense", preset("tiny"), "encoder", {"seed": 1}, 0),
     ("tiny-encoder-pruned", preset("tiny"), "encoder", {"seed": 2, "logit_spread": 3.0}, None),
     ("tiny-lanes4-decoder", preset("tiny", lanes=4), "decoder", {"queries": 80, "seed": 3}, None),
-    ("small4-skewed-levels", SMALL4, "decoder",
-     {"queries": 60, "seed": 4, "level_bias": (2.5, 0.0, -1.0, -2.0)}, None),
+    (
+        "small4-skewed-levels",
+        SMALL4,
+        "decoder",
+        {"queries": 60, "seed": 4, "level_bias": (2.5, 0.0, -1.0, -2.0)},
+        None,
+    ),
     ("small4-encoder-heavy-pap", SMALL4, "encoder", {"seed": 5, "logit_spread": 2.5}, 400),
-    ("tiny-depth2-decoder", preset("tiny", queue_depth=2), "decoder",
-     {"queries": 100, "seed": 6, "logit_spread": 2.0}, None),
+    (
+        "tiny-depth2-decoder",
+        preset("tiny", queue_depth=2),
+        "decoder",
+        {"queries": 100, "seed": 6, "logit_spread": 2.0},
+        None,
+    ),
 ]
 
 
@@ -38,8 +55,15 @@ def test_cycle_model_matches_rtl(name, cfg, kind, options, tau, tmp_path):
     path = wl.save(w, tmp_path / "w.npz")
     tau = cfg.tau_p_q if tau is None else tau
     results = tmp_path / "measure.json"
-    run(cfg, "verilator", test_module="tb.core_tb", block="core", testcase="measure", seed=1,
-        env={"DEFA_WORKLOAD": str(path), "DEFA_TAU_P": str(tau), "DEFA_RESULTS": str(results)})
+    run(
+        cfg,
+        "verilator",
+        test_module="tb.core_tb",
+        block="core",
+        testcase="measure",
+        seed=1,
+        env={"DEFA_WORKLOAD": str(path), "DEFA_TAU_P": str(tau), "DEFA_RESULTS": str(results)},
+    )
     rtl = json.loads(results.read_text())
     qc = core_model.workload_quantized(cfg, w)
     model = perf.predict(cfg, perf.kept_points(qc.probs, tau))

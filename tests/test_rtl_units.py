@@ -269,3 +269,124 @@ def test_constructor_errors():
 def test_latency_properties():
     assert Sampler.latency == 6
     assert CoordinateUnit.latency == 1 and CoefficientUnit.latency == 2 and LevelBuffer.latency == 2
+
+
+def test_point_selector_issues_kept_points_in_order():
+    from rtl.point_selector import PointSelector
+
+    cfg = preset("tiny", points=4, queue_depth=4)
+    dut = PointSelector(cfg)
+    rng = np.random.default_rng(5)
+    entries = []
+    for i in range(40):
+        keep = int(rng.integers(0 if i % 7 == 0 else 1, 16))  # now and then an empty entry
+        entries.append(
+            {
+                "head": int(rng.integers(0, 2)),
+                "ref_x": i,
+                "ref_y": 2 * i,
+                "off_x": [int(v) for v in rng.integers(-100, 100, 4)],
+                "off_y": [int(v) for v in rng.integers(-100, 100, 4)],
+                "prob": [int(v) for v in rng.integers(0, 4097, 4)],
+                "keep": keep,
+            }
+        )
+    want = []
+    for e in entries:
+        kept = [p for p in range(4) if e["keep"] >> p & 1]
+        for n, p in enumerate(kept):
+            want.append(
+                (
+                    e["ref_x"],
+                    e["off_x"][p],
+                    e["off_y"][p],
+                    e["prob"][p],
+                    e["head"],
+                    int(n == len(kept) - 1),
+                )
+            )
+    got = []
+
+    async def producer(ctx):
+        for e in entries:
+            ctx.set(dut.entries.payload, e)
+            ctx.set(dut.entries.valid, 1)
+            await ctx.tick().until(dut.entries.ready)
+        ctx.set(dut.entries.valid, 0)
+
+    async def consumer(ctx):
+        while len(got) < len(want):
+            ready = rng.random() < 0.7
+            ctx.set(dut.points.ready, ready)
+            _, _, valid, p = await ctx.tick().sample(dut.points.valid, dut.points.payload)
+            if valid and ready:
+                got.append((p.ref_x, p.off_x, p.off_y, p.prob, p.head, p.tag))
+
+    _run(dut, producer, consumer)
+    assert got == want
+
+
+def test_dispatcher_prunes_and_splits_by_level():
+    from rtl.dispatcher import Dispatcher
+
+    cfg = preset("tiny", queue_depth=4)
+    dut = Dispatcher(cfg, tag_bits=8)
+    tau = 1000
+    jobs = []
+    rng = np.random.default_rng(6)
+    for i in range(12):
+        probs = rng.choice([0, 500, 1000, 4096], (2, 2)).tolist()
+        jobs.append(
+            {
+                "tag": i,
+                "head": i & 1,
+                "ref_x": [i, i + 1],
+                "ref_y": [0, 1],
+                "off_x": [[1, 2], [3, 4]],
+                "off_y": [[5, 6], [7, 8]],
+                "prob": probs,
+            }
+        )
+    seen = {lv: [] for lv in range(2)}
+    descs = {lv: [] for lv in range(2)}
+    kept_total = []
+
+    async def producer(ctx):
+        ctx.set(dut.tau_p, tau)
+        for job in jobs:
+            ctx.set(dut.jobs.payload, job)
+            ctx.set(dut.jobs.valid, 1)
+            kept, _ = await ctx.tick().sample(dut.kept, dut.accepted).until(dut.jobs.ready)
+            kept_total.append(kept)
+        ctx.set(dut.jobs.valid, 0)
+
+    async def drain(ctx):
+        for lv in range(2):
+            ctx.set(dut.entries[lv].ready, 1)
+            ctx.set(dut.descriptors[lv].ready, 1)
+        for _ in range(60):
+            _, _, *vals = await ctx.tick().sample(
+                *(
+                    s
+                    for lv in range(2)
+                    for s in (
+                        dut.entries[lv].valid,
+                        dut.entries[lv].payload,
+                        dut.descriptors[lv].valid,
+                        dut.descriptors[lv].payload,
+                    )
+                )
+            )
+            for lv in range(2):
+                ev, ep, dv, dp = vals[4 * lv : 4 * lv + 4]
+                if ev:
+                    seen[lv].append((ep.ref_x, ep.keep))
+                if dv:
+                    descs[lv].append((dp.tag, dp.empty))
+
+    _run(dut, producer, drain)
+    for lv in range(2):
+        keep = [sum((p >= tau) << k for k, p in enumerate(job["prob"][lv])) for job in jobs]
+        assert descs[lv] == [(job["tag"], int(k == 0)) for job, k in zip(jobs, keep, strict=True)]
+        assert seen[lv] == [(job["ref_x"][lv], k) for job, k in zip(jobs, keep, strict=True) if k]
+    assert kept_total == [sum(p >= tau for row in job["prob"] for p in row) for job in jobs]
