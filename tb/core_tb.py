@@ -120,7 +120,7 @@ class CoreTB(Harness):
                 if dut.outputs__valid.value:
                     self.fail("output valid right after reset")
                 pending.clear()
-                holding, driven_valid = False, False
+                holding, driven_valid, driven_ready = False, None, None
                 continue
             if not holding and sent < n and not (gap and rng.random() < gap):
                 dut.jobs__payload.value = words[sent]

@@ -41,10 +41,12 @@ class Harness:
         Clock(self.dut.clk, 10, unit="ns").start()
         for name in self._idle:
             getattr(self.dut, name).value = 0
+        await FallingEdge(self.dut.clk)
         await self.reset()
 
     async def reset(self, cycles: int = 2):
-        await FallingEdge(self.dut.clk)
+        """Assert reset now (call it where signals may be written, e.g. after a falling
+        edge) with every input stream idle, for ``cycles`` cycles."""
         self.dut.rst.value = 1
         for name in self._idle:
             getattr(self.dut, name).value = 0

@@ -165,7 +165,7 @@ class SamplerTB(Harness):
                 if dut.partials__valid.value:
                     self.fail("partials valid right after reset")
                 pending.clear()
-                holding, driven_valid = False, False
+                holding, driven_valid, driven_ready = False, None, None
                 continue
             if not holding and sent < n and not (gap and rng.random() < gap):
                 dut.points__payload.value = words[sent]
