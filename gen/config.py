@@ -45,6 +45,11 @@ _INT_RANGES: dict[str, tuple[int, int]] = {
     "out_frac_bits": (0, 16),
     "importance_bits": (4, 32),
     "queue_depth": (2, 1024),
+    "logit_bits": (4, 32),
+    "logit_frac_bits": (0, 16),
+    "exp_frac_bits": (2, 12),
+    "exp_bits": (4, 24),
+    "recip_bits": (2, 14),
 }
 _MAX_SIDE = 4096
 
@@ -79,6 +84,15 @@ class DefaConfig:
     tau_f: float = 0.1
     #: depth of each per-level point queue.
     queue_depth: int = 16
+    #: softmax: attention logits are signed ``logit_bits`` words with ``logit_frac_bits``
+    #: fraction; exponents are resolved to ``2**-exp_frac_bits`` (a table of that many
+    #: entries per octave) with ``exp_bits`` bits; the sum is normalized to ``recip_bits``
+    #: bits for a reciprocal table.
+    logit_bits: int = 16
+    logit_frac_bits: int = 8
+    exp_frac_bits: int = 8
+    exp_bits: int = 15
+    recip_bits: int = 10
 
     def __post_init__(self):
         # Freeze list-valued input (from JSON or the CLI) into tuples so configs hash and compare.
@@ -145,6 +159,21 @@ class DefaConfig:
                 f"acc_bits={self.acc_bits} can overflow: {self.levels}x{self.points} points of "
                 f"{self.value_bits}-bit values x {self.coeff_bits + 1}-bit coefficients need "
                 f"{self.min_acc_bits}: allowed [{self.min_acc_bits}, 64]"
+            )
+        if self.logit_frac_bits >= self.logit_bits:
+            raise ValueError(
+                f"logit_frac_bits={self.logit_frac_bits} is not narrower than the word "
+                f"logit_bits={self.logit_bits}: allowed [0, {self.logit_bits - 1}]"
+            )
+        if self.prob_bits > self.exp_bits:
+            raise ValueError(
+                f"prob_bits={self.prob_bits} is finer than the exponentials carry "
+                f"(exp_bits={self.exp_bits}): allowed prob_bits <= exp_bits"
+            )
+        if self.recip_bits > self.exp_bits:
+            raise ValueError(
+                f"recip_bits={self.recip_bits} is wider than exp_bits={self.exp_bits}: "
+                f"allowed [2, {self.exp_bits}]"
             )
         if self.importance_bits < self.coeff_bits + 1:
             raise ValueError(

@@ -42,8 +42,12 @@ __all__ = [
     "dequantize",
     "quantize_core",
     "quantize_values",
+    "exp_table",
+    "quantize_logits",
+    "recip_table",
     "round_shift",
     "sample_points",
+    "softmax",
 ]
 
 _CHUNK = 4096
@@ -291,3 +295,61 @@ def core(
     importance = np.minimum(importance, (1 << cfg.importance_bits) - 1)
     kept = int(keep.sum())
     return BitTrueResult(out, importance, kept, int(keep.size) - kept, off_map)
+
+
+# -- softmax ---------------------------------------------------------------------------------
+
+#: log2(e) with 16 fraction bits: exponents are computed in base 2.
+LOG2E_BITS = 16
+LOG2E_Q = round(np.log2(np.e) * (1 << LOG2E_BITS))
+
+
+def quantize_logits(cfg: DefaConfig, logits: np.ndarray) -> np.ndarray:
+    """Float logits -> signed ``logit_bits`` words with ``logit_frac_bits`` fraction
+    (round half up, saturating)."""
+    logits = np.asarray(logits, dtype=np.float64)
+    _require_finite("logits", logits)
+    top = (1 << (cfg.logit_bits - 1)) - 1
+    return np.clip(_round_to_int(logits, cfg.logit_frac_bits), -top - 1, top)
+
+
+def exp_table(cfg: DefaConfig) -> np.ndarray:
+    """``round(2**exp_bits * 2**(-f / 2**exp_frac_bits))`` for every fraction f."""
+    f = np.arange(1 << cfg.exp_frac_bits)
+    return np.floor((1 << cfg.exp_bits) * 2.0 ** (-f / (1 << cfg.exp_frac_bits)) + 0.5).astype(
+        np.int64
+    )
+
+
+def recip_table(cfg: DefaConfig) -> np.ndarray:
+    """For a normalized sum ``mant`` in [2**M, 2**(M+1)) (M = recip_bits), the reciprocal of
+    its interval's midpoint: ``round(2**(2M+1) / (2*mant + 1))``."""
+    m = cfg.recip_bits
+    mant = (1 << m) + np.arange(1 << m)
+    return ((1 << (2 * m + 2)) // (2 * mant + 1) + 1) >> 1
+
+
+def softmax(cfg: DefaConfig, logits_q: np.ndarray) -> np.ndarray:
+    """The bit-true softmax over the last axis: logit words -> probability words
+    (``prob_bits`` fraction). Steps (T = exp_frac_bits, X = exp_bits, M = recip_bits):
+
+    1. ``d = max(l) - l``; ``t = round(d * log2(e))`` with T fraction bits
+       (``LOG2E_Q`` has 16);
+    2. ``e = EXP[t mod 2**T] >> (t >> T)`` (0 beyond X shifts); the largest logit gets 2**X;
+    3. ``S = sum(e)``; with n the position of its leading one, ``mant = S >> (n - M)`` and
+       ``r = RECIP[mant - 2**M]``;
+    4. ``prob = min(round(e * r / 2**(M + n - prob_bits)), 2**prob_bits)``.
+    """
+    logit = np.asarray(logits_q, dtype=np.int64)
+    t_shift = LOG2E_BITS + cfg.logit_frac_bits - cfg.exp_frac_bits
+    d = logit.max(axis=-1, keepdims=True) - logit
+    t = round_shift(d * LOG2E_Q, t_shift)
+    t = np.minimum(t, (cfg.exp_bits + 1) << cfg.exp_frac_bits)
+    e = exp_table(cfg)[t & ((1 << cfg.exp_frac_bits) - 1)] >> (t >> cfg.exp_frac_bits)
+    total = e.sum(axis=-1, keepdims=True)
+    n = np.floor(np.log2(total)).astype(np.int64)  # exact for integers below 2**53
+    mant = total >> (n - cfg.recip_bits)
+    r = recip_table(cfg)[mant - (1 << cfg.recip_bits)]
+    shift = cfg.recip_bits + n - cfg.prob_bits  # >= 1: the config keeps prob_bits <= exp_bits
+    prob = (e * r + (np.int64(1) << (shift - 1))) >> shift
+    return np.minimum(prob, cfg.prob_one)
