@@ -167,6 +167,7 @@ def core_bench(
     from pathlib import Path
 
     from sim import perf
+    from tb import core_model
     from tb.runner import run
 
     if cfg is None:  # the detr formats with buffers sized to the workload's maps
@@ -177,7 +178,7 @@ def core_bench(
         w = wl.for_config(cfg, "encoder", input_hw=input_hw, seed=seed)
     if tau_p is not None:
         cfg = cfg.replace(tau_p=tau_p)
-    qc = bittrue.quantize_core(cfg, w.value, w.shapes, w.level_start, w.ref, w.offsets, w.probs)
+    qc = core_model.workload_quantized(cfg, w)  # through the fused softmax when it is on
     total_points = int(qc.probs.size)
     result = {
         "workload": w.describe(),

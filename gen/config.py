@@ -88,6 +88,9 @@ class DefaConfig:
     #: fraction; exponents are resolved to ``2**-exp_frac_bits`` (a table of that many
     #: entries per octave) with ``exp_bits`` bits; the sum is normalized to ``recip_bits``
     #: bits for a reciprocal table.
+    #: the core takes attention logits and computes the softmax itself (DEFA's fused
+    #: softmax); False: it takes probabilities.
+    softmax: bool = True
     logit_bits: int = 16
     logit_frac_bits: int = 8
     exp_frac_bits: int = 8
@@ -127,6 +130,8 @@ class DefaConfig:
                 raise ValueError(f"{name} must be a number in [0, 1), got {value!r}")
             if not (math.isfinite(value) and 0.0 <= value < 1.0):
                 raise ValueError(f"{name}={value} is out of range: allowed [0, 1)")
+        if not isinstance(self.softmax, bool):
+            raise ValueError(f"softmax must be true or false, got {self.softmax!r}")
         if self.value_scale not in ("channel", "head"):
             raise ValueError(
                 f"value_scale={self.value_scale!r} is not allowed: use 'channel' or 'head'"

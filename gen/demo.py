@@ -48,6 +48,11 @@ def run_demo(
     dense = golden.msda_core(value, w.shapes, w.level_start, loc, probs)
     qc = bittrue.quantize_core(cfg, w.value, w.shapes, w.level_start, w.ref, w.offsets, probs)
     bt_dense = bittrue.core(cfg, qc)
+    # The same through the fused fixed-point softmax (logits in, as the core takes them).
+    qc_softmax = bittrue.quantize_core(
+        cfg, w.value, w.shapes, w.level_start, w.ref, w.offsets, logits=w.logits
+    )
+    bt_softmax = bittrue.core(cfg, qc_softmax)
 
     # PAP at the config's tau_p.
     float_pap = golden.msda_core(value, w.shapes, w.level_start, loc, probs, tau_p=cfg.tau_p)
@@ -75,6 +80,7 @@ def run_demo(
         "workload": w.describe(),
         "queries": w.queries,
         "rel_l2_bittrue_dense": rel_l2(bt_dense.dequantize(cfg, qc.scale), dense),
+        "rel_l2_bittrue_softmax_dense": rel_l2(bt_softmax.dequantize(cfg, qc.scale), dense),
         "pap": {
             "tau_p": cfg.tau_p,
             "kept_fraction": kept,
@@ -99,6 +105,11 @@ def run_demo(
     table.add_column("rel-L2", justify="right")
     table.add_column("notes")
     table.add_row("bit-true, dense", f"{report['rel_l2_bittrue_dense']:.4f}", "quantization only")
+    table.add_row(
+        "bit-true, dense, fixed-point softmax",
+        f"{report['rel_l2_bittrue_softmax_dense']:.4f}",
+        "logits in, as the core takes them",
+    )
     pap = report["pap"]
     table.add_row(
         "float, PAP", f"{pap['rel_l2_float']:.4f}", f"tau_p={cfg.tau_p}: {kept:.1%} points kept"

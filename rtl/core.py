@@ -2,10 +2,12 @@
 
 Contract:
 
-* ``jobs``: one (query, head) per beat with all its L*P points (``job_layout``); ``outputs``:
-  one rounded head vector per job, in job order (``output_layout``), bit-exact to
-  ``sim.bittrue.core`` (with ``pap=True`` and the same ``tau_p``). A job whose points are all
-  pruned yields zeros.
+* ``jobs``: one (query, head) per beat with all its L*P points (``job_layout``): attention
+  logits when ``cfg.softmax`` (the fused ``SoftmaxUnit`` turns them into probabilities,
+  ``SoftmaxUnit.latency`` cycles, one job per cycle), else probabilities. ``outputs``: one
+  rounded head vector per job, in job order (``output_layout``), bit-exact to
+  ``sim.bittrue.core`` (with the same ``tau_p``). A job whose points are all pruned yields
+  zeros.
 * Throughput: the dispatcher takes one job per cycle while the per-level queues have room; level
   l needs ``kept points x head_dim/lanes`` cycles per job, so the core runs at the pace of its
   busiest level, and levels with fewer surviving points run ahead by up to ``queue_depth`` jobs.
@@ -28,6 +30,7 @@ from rtl.aggregator import Aggregator
 from rtl.dispatcher import Dispatcher
 from rtl.layouts import chunk_bits, head_bits, job_layout, output_layout, side_bits
 from rtl.level_unit import LevelUnit
+from rtl.softmax import SoftmaxUnit
 
 __all__ = ["COUNTER_BITS", "Core", "core_load_layout"]
 
@@ -82,12 +85,47 @@ class Core(wiring.Component):
     def tag_bits(self) -> int:
         return self._tag_bits
 
+    def _fuse_softmax(self, m, dispatcher):
+        """Logits -> SoftmaxUnit -> dispatcher; the rest of the job rides along as its tag."""
+        cfg = self._cfg
+        plain = job_layout(cfg, self._tag_bits, probs=True)
+        rest = data.StructLayout({n: f.shape for n, f in plain if n != "prob"})
+        m.submodules.softmax = softmax = SoftmaxUnit(cfg, tag_bits=rest.size)
+        job = self.jobs.payload
+        carried = Signal(rest)
+        for name, _ in rest:
+            m.d.comb += carried[name].eq(job[name])
+        npts = cfg.points
+        m.d.comb += [
+            softmax.logits.payload.tag.eq(carried.as_value()),
+            softmax.logits.valid.eq(self.jobs.valid),
+            self.jobs.ready.eq(softmax.logits.ready),
+        ]
+        for level in range(cfg.levels):
+            for p in range(npts):
+                m.d.comb += softmax.logits.payload.values[level * npts + p].eq(job.logit[level][p])
+        back = data.View(rest, softmax.probs.payload.tag)
+        for name, _ in rest:
+            m.d.comb += dispatcher.jobs.payload[name].eq(back[name])
+        for level in range(cfg.levels):
+            for p in range(npts):
+                m.d.comb += dispatcher.jobs.payload.prob[level][p].eq(
+                    softmax.probs.payload.values[level * npts + p]
+                )
+        m.d.comb += [
+            dispatcher.jobs.valid.eq(softmax.probs.valid),
+            softmax.probs.ready.eq(dispatcher.jobs.ready),
+        ]
+
     def elaborate(self, platform):
         cfg = self._cfg
         m = Module()
         m.submodules.dispatcher = dispatcher = Dispatcher(cfg, self._tag_bits)
         m.submodules.aggregator = aggregator = Aggregator(cfg, self._tag_bits)
-        wiring.connect(m, wiring.flipped(self.jobs), dispatcher.jobs)
+        if cfg.softmax:
+            self._fuse_softmax(m, dispatcher)
+        else:
+            wiring.connect(m, wiring.flipped(self.jobs), dispatcher.jobs)
         wiring.connect(m, aggregator.outputs, wiring.flipped(self.outputs))
         m.d.comb += [dispatcher.tau_p.eq(self.tau_p), self.load.ready.eq(1)]
 

@@ -32,7 +32,7 @@ class Dispatcher(wiring.Component):
         lv = cfg.levels
         super().__init__(
             {
-                "jobs": In(stream.Signature(job_layout(cfg, tag_bits))),
+                "jobs": In(stream.Signature(job_layout(cfg, tag_bits, probs=True))),
                 "tau_p": In(unsigned(cfg.prob_bits + 1)),
                 "entries": Out(stream.Signature(entry_layout(cfg))).array(lv),
                 "descriptors": Out(stream.Signature(descriptor_layout(cfg, tag_bits))).array(lv),

@@ -92,9 +92,18 @@ def load_layout(cfg: DefaConfig, level: int) -> data.StructLayout:
     )
 
 
-def job_layout(cfg: DefaConfig, tag_bits: int) -> data.StructLayout:
-    """One (query, head): its L*P points. ``tag`` identifies the query."""
+def job_layout(cfg: DefaConfig, tag_bits: int, *, probs: bool | None = None) -> data.StructLayout:
+    """One (query, head): its L*P points. ``tag`` identifies the query. With
+    ``cfg.softmax`` (unless ``probs`` says otherwise) the points carry attention logits
+    (``logit``, signed ``logit_bits``), else probabilities (``prob``)."""
     lv, p = cfg.levels, cfg.points
+    if probs is None:
+        probs = not cfg.softmax
+    weight = (
+        {"prob": data.ArrayLayout(data.ArrayLayout(unsigned(cfg.prob_bits + 1), p), lv)}
+        if probs
+        else {"logit": data.ArrayLayout(data.ArrayLayout(signed(cfg.logit_bits), p), lv)}
+    )
     return data.StructLayout(
         {
             "tag": unsigned(tag_bits),
@@ -103,7 +112,7 @@ def job_layout(cfg: DefaConfig, tag_bits: int) -> data.StructLayout:
             "ref_y": data.ArrayLayout(unsigned(cfg.ref_bits), lv),
             "off_x": data.ArrayLayout(data.ArrayLayout(signed(cfg.offset_bits), p), lv),
             "off_y": data.ArrayLayout(data.ArrayLayout(signed(cfg.offset_bits), p), lv),
-            "prob": data.ArrayLayout(data.ArrayLayout(unsigned(cfg.prob_bits + 1), p), lv),
+            **weight,
         }
     )
 

@@ -17,8 +17,9 @@ from __future__ import annotations
 
 import math
 
-from amaranth.hdl import Array, Const, Module, Mux, Signal, signed, unsigned
+from amaranth.hdl import Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, stream, wiring
+from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from gen.config import DefaConfig
@@ -97,17 +98,32 @@ class SoftmaxUnit(wiring.Component):
         # 1: the inputs and their maximum.
         logit_1 = regs("logit", signed(cfg.logit_bits))
         top_1 = Signal(signed(cfg.logit_bits))
-        best = self.logits.payload.values[0]
-        for k in range(1, n):
-            v = self.logits.payload.values[k]
-            best = Mux(v > best, v, best)
+        # A balanced tree of comparisons, each level a named signal (shared, not re-expanded).
+        level = [self.logits.payload.values[k] for k in range(n)]
+        depth = 0
+        while len(level) > 1:
+            nxt = []
+            for i in range(0, len(level) - 1, 2):
+                a, b = level[i], level[i + 1]
+                w = Signal(signed(cfg.logit_bits), name=f"max{depth}_{i // 2}")
+                m.d.comb += w.eq(Mux(a > b, a, b))
+                nxt.append(w)
+            if len(level) % 2:
+                nxt.append(level[-1])
+            level, depth = nxt, depth + 1
+        best = level[0]
         # 2: base-2 exponents, clamped where everything shifts out.
         t_shift = LOG2E_BITS + cfg.logit_frac_bits - t_frac
         t_max = (x_bits + 1) << t_frac
         t_2 = regs("t", unsigned(t_max.bit_length()))
         # 3: exponentials.
         e_3 = regs("e", unsigned(x_bits + 1))
-        table = Array(Const(v, x_bits + 1) for v in _exp_table(cfg))
+        # Tables are ROMs with asynchronous read ports (LUT ROM on an FPGA; a plain array for
+        # simulators, which compile a multiplexer of constants very slowly).
+        m.submodules.exp_table = exp_rom = Memory(
+            shape=unsigned(x_bits + 1), depth=1 << t_frac, init=_exp_table(cfg)
+        )
+        exp_ports = [exp_rom.read_port(domain="comb") for _ in range(n)]
         # 4: the sum.
         sum_bits = (n << x_bits).bit_length()
         e_4 = regs("e4_", unsigned(x_bits + 1))
@@ -121,7 +137,10 @@ class SoftmaxUnit(wiring.Component):
         e_6 = regs("e6_", unsigned(x_bits + 1))
         lead_6 = Signal(range(sum_bits))
         recip_6 = Signal(m_bits + 1)
-        recip = Array(Const(v, m_bits + 1) for v in _recip_table(cfg))
+        m.submodules.recip_table = recip_rom = Memory(
+            shape=unsigned(m_bits + 1), depth=1 << m_bits, init=_recip_table(cfg)
+        )
+        recip_port = recip_rom.read_port(domain="comb")
         # 7: probabilities.
         out = self.probs.payload.values
 
@@ -134,8 +153,8 @@ class SoftmaxUnit(wiring.Component):
                 t = (d * LOG2E_Q + (1 << (t_shift - 1))) >> t_shift
                 m.d.sync += t_2[k].eq(Mux(t > t_max, t_max, t))
             for k in range(n):
-                frac = t_2[k][:t_frac]
-                m.d.sync += e_3[k].eq(table[frac] >> t_2[k][t_frac:])
+                m.d.comb += exp_ports[k].addr.eq(t_2[k][:t_frac])
+                m.d.sync += e_3[k].eq(exp_ports[k].data >> t_2[k][t_frac:])
             m.d.sync += [e_4[k].eq(e_3[k]) for k in range(n)]
             m.d.sync += total_4.eq(sum(e_3))
             m.d.sync += [e_5[k].eq(e_4[k]) for k in range(n)]
@@ -146,7 +165,8 @@ class SoftmaxUnit(wiring.Component):
                         index_5.eq((total_4 >> (pos - m_bits))[:m_bits]),
                     ]
             m.d.sync += [e_6[k].eq(e_5[k]) for k in range(n)]
-            m.d.sync += [lead_6.eq(lead_5), recip_6.eq(recip[index_5])]
+            m.d.comb += recip_port.addr.eq(index_5)
+            m.d.sync += [lead_6.eq(lead_5), recip_6.eq(recip_port.data)]
             for k in range(n):
                 product = Signal(unsigned(x_bits + m_bits + 2), name=f"product{k}")
                 m.d.comb += product.eq(e_6[k] * recip_6)
@@ -156,5 +176,7 @@ class SoftmaxUnit(wiring.Component):
                         shift = m_bits + pos - cfg.prob_bits
                         with m.Case(pos):
                             m.d.comb += prob.eq((product + (1 << (shift - 1))) >> shift)
+                    with m.Default():  # unreachable: the leading one is never below X
+                        m.d.comb += prob.eq(0)
                 m.d.sync += out[k].eq(Mux(prob > cfg.prob_one, cfg.prob_one, prob))
         return m

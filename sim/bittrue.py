@@ -105,6 +105,7 @@ class QuantizedCore:
     ref_w: np.ndarray  # (Nq, L, 2) int64: (ref_x*W, ref_y*H), F fraction bits
     offsets: np.ndarray  # (Nq, M, L, P, 2) int64 offset words
     probs: np.ndarray  # (Nq, M, L, P) int64
+    logits: np.ndarray | None = None  # (Nq, M, L, P) int64 logit words, when given
 
     @property
     def queries(self) -> int:
@@ -118,13 +119,19 @@ def quantize_core(
     level_start,
     ref: np.ndarray,
     offsets: np.ndarray,
-    probs: np.ndarray,
+    probs: np.ndarray | None = None,
+    *,
+    logits: np.ndarray | None = None,
 ) -> QuantizedCore:
     """Check and quantize float core inputs.
 
-    value (Nv, M, Dh); ref (Nq, L, 2) in [0, 1]; offsets (Nq, M, L, P, 2) in pixels;
-    probs (Nq, M, L, P) in [0, 1]. Raises ValueError naming the first bad input.
+    value (Nv, M, Dh); ref (Nq, L, 2) in [0, 1]; offsets (Nq, M, L, P, 2) in pixels; and
+    either probs (Nq, M, L, P) in [0, 1], or attention logits (Nq, M, L*P), which are
+    quantized and put through the bit-true ``softmax`` (kept in ``QuantizedCore.logits``).
+    Raises ValueError naming the first bad input.
     """
+    if (probs is None) == (logits is None):
+        raise ValueError("give either probs or logits to quantize_core, not both or neither")
     shapes = np.asarray(shapes, dtype=np.int64)
     level_start = np.asarray(level_start, dtype=np.int64)
     cfg.check_shapes(shapes)
@@ -135,8 +142,17 @@ def quantize_core(
         raise ValueError(
             f"value must have shape (Nv={nv}, heads={m}, head_dim={dh}), got {value.shape}"
         )
-    ref, offsets, probs = (np.asarray(a, dtype=np.float64) for a in (ref, offsets, probs))
+    ref, offsets = (np.asarray(a, dtype=np.float64) for a in (ref, offsets))
     nq = ref.shape[0] if ref.ndim else 0
+    logits_q = None
+    if logits is not None:
+        logits = np.asarray(logits, dtype=np.float64)
+        if logits.shape != (nq, m, lv * p):
+            raise ValueError(f"logits must have shape {(nq, m, lv * p)}, got {logits.shape}")
+        logits_q = quantize_logits(cfg, logits).reshape(nq, m, lv, p)
+        probs = softmax(cfg, logits_q.reshape(nq, m, lv * p)).reshape(nq, m, lv, p)
+        probs = probs / cfg.prob_one  # exact: re-quantized below to the same words
+    probs = np.asarray(probs, dtype=np.float64)
     for name, array, want in (
         ("ref", ref, (nq, lv, 2)),
         ("offsets", offsets, (nq, m, lv, p, 2)),
@@ -159,7 +175,7 @@ def quantize_core(
     ref_w = _round_to_int(ref * wh[None], f)
     off_q = np.clip(_round_to_int(offsets, f), cfg.offset_min, cfg.offset_max)
     prob_q = _round_to_int(probs, cfg.prob_bits)
-    return QuantizedCore(value_q, scale, shapes, level_start, ref_w, off_q, prob_q)
+    return QuantizedCore(value_q, scale, shapes, level_start, ref_w, off_q, prob_q, logits_q)
 
 
 def coordinates(cfg: DefaConfig, ref_w: np.ndarray, offset: np.ndarray):

@@ -3,6 +3,8 @@
 The model follows each (query, head) job through the core at job granularity, with the
 timing the RTL documents (``rtl/core.py`` and its blocks):
 
+* with ``cfg.softmax`` a job reaches the dispatcher ``SOFTMAX_LATENCY`` cycles after it is
+  offered (the softmax unit takes one job per cycle and holds when the dispatcher does);
 * the dispatcher accepts at most one job per cycle, and only while every level's entry and
   descriptor queue (``queue_depth`` each) has room;
 * a queue makes a written item readable two cycles later (Amaranth's ``SyncFIFOBuffered``);
@@ -27,10 +29,12 @@ import numpy as np
 
 from gen.config import DefaConfig
 
-__all__ = ["FIFO_LATENCY", "SAMPLER_LATENCY", "kept_points", "predict"]
+__all__ = ["FIFO_LATENCY", "SAMPLER_LATENCY", "SOFTMAX_LATENCY", "kept_points", "predict"]
 
 FIFO_LATENCY = 2
 SAMPLER_LATENCY = 6
+#: the fused softmax delays every job by its pipeline (one job per cycle, so only the start)
+SOFTMAX_LATENCY = 7
 #: cycles between the counter clear and the first job offered, plus the output's edge
 _OFFSET = 2
 
@@ -97,7 +101,7 @@ def predict(cfg: DefaConfig, kept: np.ndarray) -> dict:
     entry_visible: list[list[int]] = [[] for _ in range(levels)]  # per non-empty entry
     sampler_free = [0] * levels  # first cycle the selector may present a new point
     pipes = [_Pipeline(SAMPLER_LATENCY) for _ in range(levels)]
-    prev_accept = -1
+    prev_accept = (SOFTMAX_LATENCY if cfg.softmax else 0) - 1
     for j in range(jobs):
         a = prev_accept + 1
         for lv in range(levels):

@@ -26,7 +26,11 @@ def jobs(qc: bittrue.QuantizedCore, tag_mask: int):
                 "ref_y": ref_y,
                 "off_x": qc.offsets[q, h, :, :, 0].tolist(),
                 "off_y": qc.offsets[q, h, :, :, 1].tolist(),
-                "prob": qc.probs[q, h].tolist(),
+                **(
+                    {"logit": qc.logits[q, h].tolist()}
+                    if qc.logits is not None
+                    else {"prob": qc.probs[q, h].tolist()}
+                ),
             }
 
 
@@ -55,14 +59,19 @@ def random_quantized(
     ref = rng.uniform(0, 1, (queries, cfg.levels, 2))
     offsets = rng.standard_normal((queries, cfg.heads, cfg.levels, cfg.points, 2)) * offset_scale
     logits = rng.standard_normal((queries, cfg.heads, cfg.levels * cfg.points)) * logit_spread
+    ls = golden.level_start_of(shapes)
+    if cfg.softmax:
+        return bittrue.quantize_core(cfg, value, shapes, ls, ref, offsets, logits=logits)
     probs = golden.softmax(logits).reshape(queries, cfg.heads, cfg.levels, cfg.points)
-    return bittrue.quantize_core(
-        cfg, value, shapes, golden.level_start_of(shapes), ref, offsets, probs
-    )
+    return bittrue.quantize_core(cfg, value, shapes, ls, ref, offsets, probs)
 
 
 def workload_quantized(cfg: DefaConfig, w: wl.Workload) -> bittrue.QuantizedCore:
-    return bittrue.quantize_core(cfg, w.value, w.shapes, w.level_start, w.ref, w.offsets, w.probs)
+    """The workload as the core sees it: logits when the config fuses the softmax."""
+    args = (cfg, w.value, w.shapes, w.level_start, w.ref, w.offsets)
+    if cfg.softmax:
+        return bittrue.quantize_core(*args, logits=w.logits)
+    return bittrue.quantize_core(*args, w.probs)
 
 
 def load_words(cfg: DefaConfig, qc: bittrue.QuantizedCore):
