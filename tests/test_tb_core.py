@@ -1,7 +1,8 @@
 """The generated core on Icarus and Verilator, bit-exact against the bit-true model
-(tb/core_tb.py): PAP at the config's threshold, dense, everything pruned and peaky
-attention; random shapes, valid gaps, ready backpressure, reset in mid-stream; counters.
-Over the parametrized runs, more than 1e5 output transactions are checked."""
+(tb/core_tb.py): the fused softmax (logits in) or probabilities in; PAP at the config's
+threshold, dense, everything pruned and peaky attention; random shapes, valid gaps, ready
+backpressure, reset in mid-stream; counters. Over the parametrized runs, more than 1e5
+output transactions are checked."""
 
 import json
 
@@ -31,6 +32,8 @@ RUNS = [
     ("tiny", preset("tiny"), "verilator", 60000),
     ("tiny-lanes4", preset("tiny", lanes=4, queue_depth=8), "verilator", 20000),
     ("odd", ODD, "verilator", 20000),
+    # probabilities in (no fused softmax)
+    ("tiny-probs", preset("tiny", softmax=False), "verilator", 10000),
     ("tiny", preset("tiny"), "icarus", 3000),
     ("odd", ODD, "icarus", 1500),
 ]
