@@ -30,6 +30,21 @@ CONFIGS = {
 }
 
 
+async def _load_map(ctx, load, cfg, values, height, width):
+    """Write a (H*W, M, Dh) map word by word through a level buffer's load stream."""
+    lanes = cfg.lanes
+    for y in range(height):
+        for x in range(width):
+            for h in range(cfg.heads):
+                for c in range(cfg.cycles_per_point):
+                    words = values[y * width + x, h, c * lanes : (c + 1) * lanes]
+                    data = [int(v) for v in words]
+                    ctx.set(load.payload, {"x": x, "y": y, "head": h, "chunk": c, "data": data})
+                    ctx.set(load.valid, 1)
+                    await ctx.tick()
+    ctx.set(load.valid, 0)
+
+
 def _run(dut, *benches):
     sim = Simulator(dut)
     sim.add_clock(1e-6)
@@ -134,24 +149,7 @@ def test_level_buffer_reads_four_corners_per_cycle(name):
     chunk = rng.integers(0, chunks, n)
 
     async def bench(ctx):
-        for y in range(height):
-            for x in range(width):
-                for h in range(cfg.heads):
-                    for c in range(chunks):
-                        words = values[y * width + x, h, c * lanes : (c + 1) * lanes]
-                        ctx.set(
-                            dut.load.payload,
-                            {
-                                "x": x,
-                                "y": y,
-                                "head": h,
-                                "chunk": c,
-                                "data": [int(v) for v in words],
-                            },
-                        )
-                        ctx.set(dut.load.valid, 1)
-                        await ctx.tick()
-        ctx.set(dut.load.valid, 0)
+        await _load_map(ctx, dut.load, cfg, values, height, width)
         ctx.set(dut.en, 1)
         got = []
         for i in range(n + dut.latency):
@@ -198,24 +196,7 @@ def test_sampler_stream_with_gaps_and_backpressure(name, lanes):
     async def producer(ctx):
         ctx.set(dut.width, width)
         ctx.set(dut.height, height)
-        for y in range(height):
-            for x in range(width):
-                for h in range(cfg.heads):
-                    for c in range(chunks):
-                        words = values[y * width + x, h, c * lanes : (c + 1) * lanes]
-                        ctx.set(
-                            dut.load.payload,
-                            {
-                                "x": x,
-                                "y": y,
-                                "head": h,
-                                "chunk": c,
-                                "data": [int(v) for v in words],
-                            },
-                        )
-                        ctx.set(dut.load.valid, 1)
-                        await ctx.tick()
-        ctx.set(dut.load.valid, 0)
+        await _load_map(ctx, dut.load, cfg, values, height, width)
         for i in range(n):
             while rng.random() < 0.3:
                 await ctx.tick()
