@@ -12,11 +12,10 @@ from __future__ import annotations
 
 import json
 import os
-from collections import deque
 from pathlib import Path
 
 import cocotb
-from cocotb.triggers import FallingEdge, ReadOnly
+from cocotb.triggers import FallingEdge
 
 from sim import workload as wl
 from tb import core_model
@@ -104,53 +103,29 @@ class CoreTB(Harness):
         edges from the counter clear up to and including the one that took the last output)."""
         dut = self.dut
         words = [self.job.pack(job_fields(job)) for job in core_model.jobs(qc, TAG_MASK)]
-        n = len(words)
         heads = CFG.heads
-        pending = deque()
-        sent, holding, start = 0, False, self.cycles
-        driven_valid = driven_ready = None
-        limit = start + 40 * (n * CFG.points_per_head * CFG.cycles_per_point + 100) + 1000
-        rng = self.rng
-        while sent < n or pending:
-            await FallingEdge(dut.clk)
-            self.cycles += 1
-            if reset_at is not None and self.cycles - start == reset_at:
-                await self.reset()
-                await ReadOnly()
-                if dut.outputs__valid.value:
-                    self.fail("output valid right after reset")
-                pending.clear()
-                holding, driven_valid, driven_ready = False, None, None
-                continue
-            if not holding and sent < n and not (gap and rng.random() < gap):
-                dut.jobs__payload.value = words[sent]
-                holding = True
-            ready = not (stall and rng.random() < stall)
-            if holding != driven_valid:
-                dut.jobs__valid.value = driven_valid = holding
-            if ready != driven_ready:
-                dut.outputs__ready.value = driven_ready = ready
-            await ReadOnly()
-            if holding and dut.jobs__ready.value:
-                pending.append(sent)
-                sent += 1
-                holding = False
-            if ready and dut.outputs__valid.value:
-                word = dut.outputs__payload.value.to_unsigned()
-                if not pending:
-                    self.fail("unexpected output")
-                index = pending.popleft()
-                q, h = divmod(index, heads)
-                got = (
-                    self.output.unpack(word, "tag"),
-                    self.output.unpack(word, "head"),
-                    self.output.unpack_array(word, "values"),
-                )
-                wanted = (q & TAG_MASK, h, [int(v) for v in want.out[q, h]])
-                if got != wanted:
-                    self.fail(f"job {index} (query {q}, head {h}): got {got}, want {wanted}")
-            if self.cycles > limit:
-                self.fail(f"hang: {sent}/{n} jobs accepted, {len(pending)} outputs outstanding")
+
+        def check(word, index, _beat):
+            q, h = divmod(index, heads)
+            got = (
+                self.output.unpack(word, "tag"),
+                self.output.unpack(word, "head"),
+                self.output.unpack_array(word, "values"),
+            )
+            wanted = (q & TAG_MASK, h, [int(v) for v in want.out[q, h]])
+            if got != wanted:
+                self.fail(f"job {index} (query {q}, head {h}): got {got}, want {wanted}")
+
+        await self.stream(
+            words,
+            source="jobs",
+            sink="outputs",
+            beats=1,
+            on_beat=check,
+            gap=gap,
+            stall=stall,
+            reset_at=reset_at,
+        )
         # Counters after the clock edge that took the last output.
         await FallingEdge(dut.clk)
         dut.outputs__ready.value = 0

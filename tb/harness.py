@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import json
 import os
+from collections import deque
 from pathlib import Path
 
 import numpy as np
 from cocotb.clock import Clock
-from cocotb.triggers import FallingEdge
+from cocotb.triggers import FallingEdge, ReadOnly
 
 from gen.config import DefaConfig
 from tb.payload import Payload
@@ -59,3 +60,75 @@ class Harness:
         raise AssertionError(
             f"{message} (run seed {run_seed}, test seed {self.seed}, cycle {self.cycles})"
         )
+
+    async def stream(
+        self,
+        words: list[int],
+        *,
+        source: str,
+        sink: str,
+        beats: int,
+        on_beat,
+        gap: float = 0.0,
+        stall: float = 0.0,
+        reset_at: int | None = None,
+        timing: dict | None = None,
+    ) -> None:
+        """Offer ``words`` on stream ``source`` (valid gaps at rate ``gap``) while taking
+        stream ``sink`` (ready low at rate ``stall``); every item yields ``beats`` output beats,
+        in order, each handed to ``on_beat(word, item, beat)``. ``reset_at``: pulse reset that
+        many cycles in (items in flight are dropped; the one on offer is offered again).
+        ``timing`` receives the cycles of the first acceptance, first and last output beat and
+        the last beat of the first item."""
+        dut = self.dut
+        in_valid, in_ready = getattr(dut, f"{source}__valid"), getattr(dut, f"{source}__ready")
+        in_payload = getattr(dut, f"{source}__payload")
+        out_valid, out_ready = getattr(dut, f"{sink}__valid"), getattr(dut, f"{sink}__ready")
+        out_payload = getattr(dut, f"{sink}__payload")
+        n = len(words)
+        pending: deque[tuple[int, int]] = deque()  # (item, beat) still to come, in order
+        sent, holding, start = 0, False, self.cycles
+        driven_valid = driven_ready = None
+        limit = start + 40 * (n * beats + 50) + 1000
+        rng = self.rng
+        while sent < n or pending:
+            await FallingEdge(dut.clk)
+            self.cycles += 1
+            if reset_at is not None and self.cycles - start == reset_at:
+                await self.reset()
+                await ReadOnly()
+                if out_valid.value:
+                    self.fail(f"{sink} valid right after reset")
+                pending.clear()
+                holding, driven_valid, driven_ready = False, None, None
+                continue
+            if not holding and sent < n and not (gap and rng.random() < gap):
+                in_payload.value = words[sent]
+                holding = True
+            ready = not (stall and rng.random() < stall)
+            # Write a control signal only when it changes: every write costs a simulator call.
+            if holding != driven_valid:
+                in_valid.value = driven_valid = holding
+            if ready != driven_ready:
+                out_ready.value = driven_ready = ready
+            await ReadOnly()
+            if holding and in_ready.value:
+                if timing is not None:
+                    timing.setdefault("first_in", self.cycles)
+                pending.extend((sent, b) for b in range(beats))
+                sent += 1
+                holding = False
+            if ready and out_valid.value:
+                if not pending:
+                    self.fail(f"unexpected beat on {sink}")
+                item, beat = pending.popleft()
+                on_beat(out_payload.value.to_unsigned(), item, beat)
+                if timing is not None:
+                    timing.setdefault("first_out", self.cycles)
+                    timing["last_out"] = self.cycles
+                    if item == 0 and beat == beats - 1:
+                        timing["first_item_done"] = self.cycles
+            if self.cycles > limit:
+                self.fail(
+                    f"hang: {sent}/{n} accepted on {source}, {len(pending)} beats outstanding"
+                )

@@ -14,7 +14,6 @@ from __future__ import annotations
 import json
 import os
 import time
-from collections import deque
 from pathlib import Path
 
 import cocotb
@@ -133,7 +132,6 @@ class SamplerTB(Harness):
     async def stream_points(self, points, model, *, gap=0.0, stall=0.0, reset_at=None, timing=None):
         """Send every point, check every beat in order. ``reset_at``: pulse reset after that
         many cycles (points in flight are dropped; the unaccepted one is sent again)."""
-        dut = self.dut
         partials, off_map = model
         n = len(points["prob"])
         words = [
@@ -150,53 +148,17 @@ class SamplerTB(Harness):
             )
             for i in range(n)
         ]
-        pending = deque()  # (point index, chunk) beats still to come, in order
-        sent, holding, start = 0, False, self.cycles
-        driven_valid = driven_ready = None
-        limit = start + 40 * (n * CHUNKS + 50) + 1000
-        rng = self.rng
-        while sent < n or pending:
-            await FallingEdge(dut.clk)
-            self.cycles += 1
-            if reset_at is not None and self.cycles - start == reset_at:
-                dut.points__valid.value = 0
-                await self.reset()
-                await ReadOnly()
-                if dut.partials__valid.value:
-                    self.fail("partials valid right after reset")
-                pending.clear()
-                holding, driven_valid, driven_ready = False, None, None
-                continue
-            if not holding and sent < n and not (gap and rng.random() < gap):
-                dut.points__payload.value = words[sent]
-                holding = True
-            ready = not (stall and rng.random() < stall)
-            # Write a control signal only when it changes: every write costs a simulator call.
-            if holding != driven_valid:
-                dut.points__valid.value = driven_valid = holding
-            if ready != driven_ready:
-                dut.partials__ready.value = driven_ready = ready
-            await ReadOnly()
-            if holding and dut.points__ready.value:
-                if timing is not None and "first_in" not in timing:
-                    timing["first_in"] = self.cycles
-                pending.extend((sent, c) for c in range(CHUNKS))
-                sent += 1
-                holding = False
-            if ready and dut.partials__valid.value:
-                word = dut.partials__payload.value.to_unsigned()
-                if not pending:
-                    self.fail("unexpected output beat")
-                index, chunk = pending.popleft()
-                self.check_beat(word, index, chunk, partials[index, chunk], off_map[index])
-                if timing is not None:
-                    timing.setdefault("first_out", self.cycles)
-                    timing["last_out"] = self.cycles
-                    if index == 0 and chunk == CHUNKS - 1:
-                        timing["first_point_done"] = self.cycles
-            if self.cycles > limit:
-                self.fail(f"hang: {sent}/{n} points accepted, {len(pending)} beats outstanding")
-        return sent
+        await self.stream(
+            words,
+            source="points",
+            sink="partials",
+            beats=CHUNKS,
+            on_beat=lambda word, i, c: self.check_beat(word, i, c, partials[i, c], off_map[i]),
+            gap=gap,
+            stall=stall,
+            reset_at=reset_at,
+            timing=timing,
+        )
 
     def check_beat(self, word: int, index: int, chunk: int, want: np.ndarray, off_map: bool):
         got = {
@@ -284,7 +246,7 @@ async def throughput(dut):
     result = {
         "points": n,
         "cycles_per_point": (timing["last_out"] - timing["first_out"] + 1) / n,
-        "latency": timing["first_point_done"] - timing["first_in"],
+        "latency": timing["first_item_done"] - timing["first_in"],
         "cycles": tb.cycles - cycles0,
         "wall_s": wall,
         "cycles_per_s": (tb.cycles - cycles0) / wall,
