@@ -11,8 +11,8 @@ Every step below is integer arithmetic on the formats of ``gen.config.DefaConfig
 2. Coordinates: ``px = ref_w + off - 2**(F-1)``; ``x0 = px >> F`` (floor); ``fx = px & (2**F-1)``.
    Same for y. Corner k = (x0 + dx, y0 + dy), ordered (0,0), (1,0), (0,1), (1,1) as (dx, dy).
 3. Weights: ``wx = (2**F - fx, fx)``, ``wy = (2**F - fy, fy)``;
-   ``coeff_k = round(prob * wx * wy / 2**coeff_shift)`` (``coeff_bits`` fraction), 0 for a
-   corner off the map.
+   ``coeff_k = round(min(prob, 1.0) * wx * wy / 2**coeff_shift)`` (``coeff_bits`` fraction),
+   0 for a corner off the map.
 4. PAP: a point with ``prob < tau_p_q`` is dropped (all its coefficients 0, counted pruned).
    FWP: a masked pixel reads 0.
 5. Accumulate ``sum coeff_k * v[pixel_k, head, ch]`` over all corners, points and levels of a
@@ -20,6 +20,8 @@ Every step below is integer arithmetic on the formats of ``gen.config.DefaConfig
    rounding by ``coeff_bits - out_frac_bits`` and saturation to ``out_bits``.
 6. FWP importance counters: per pixel, the saturating sum of the coefficients of every kept
    sample (any head) that touches it, in ``importance_bits``.
+7. ``softmax``: when the core takes attention logits, their probabilities come from the
+   fixed-point softmax below (``quantize_core(..., logits=...)``).
 
 This module never imports ``rtl/``.
 """
