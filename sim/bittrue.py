@@ -33,6 +33,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from gen.config import DefaConfig
+from sim.golden import level_start_of
 
 __all__ = [
     "BitTrueResult",
@@ -146,26 +147,29 @@ def quantize_core(
         )
     ref, offsets = (np.asarray(a, dtype=np.float64) for a in (ref, offsets))
     nq = ref.shape[0] if ref.ndim else 0
-    logits_q = None
     if logits is not None:
         logits = np.asarray(logits, dtype=np.float64)
-        if logits.shape != (nq, m, lv * p):
-            raise ValueError(f"logits must have shape {(nq, m, lv * p)}, got {logits.shape}")
-        logits_q = quantize_logits(cfg, logits).reshape(nq, m, lv, p)
-        probs = softmax(cfg, logits_q.reshape(nq, m, lv * p)).reshape(nq, m, lv, p)
-        probs = probs / cfg.prob_one  # exact: re-quantized below to the same words
-    probs = np.asarray(probs, dtype=np.float64)
+        weights_check = ("logits", logits, (nq, m, lv * p))
+    else:
+        probs = np.asarray(probs, dtype=np.float64)
+        weights_check = ("probs", probs, (nq, m, lv, p))
     for name, array, want in (
         ("ref", ref, (nq, lv, 2)),
         ("offsets", offsets, (nq, m, lv, p, 2)),
-        ("probs", probs, (nq, m, lv, p)),
+        weights_check,
     ):
         if array.shape != want:
             raise ValueError(f"{name} must have shape {want}, got {array.shape}")
         _require_finite(name, array)
     _require_range("ref", ref, 0.0, 1.0)
-    _require_range("probs", probs, 0.0, 1.0)
-    expected_start = np.concatenate([[0], np.cumsum(shapes[:, 0] * shapes[:, 1])[:-1]])
+    logits_q = None
+    if logits is not None:
+        logits_q = quantize_logits(cfg, logits).reshape(nq, m, lv, p)
+        prob_q = softmax(cfg, logits_q.reshape(nq, m, lv * p)).reshape(nq, m, lv, p)
+    else:
+        _require_range("probs", probs, 0.0, 1.0)
+        prob_q = _round_to_int(probs, cfg.prob_bits)
+    expected_start = level_start_of(shapes)
     if not np.array_equal(level_start, expected_start):
         raise ValueError(
             f"level_start={level_start.tolist()} is inconsistent with shapes: "
@@ -176,7 +180,6 @@ def quantize_core(
     wh = np.stack([shapes[:, 1], shapes[:, 0]], -1).astype(np.float64)  # (L, 2) as (W, H)
     ref_w = _round_to_int(ref * wh[None], f)
     off_q = np.clip(_round_to_int(offsets, f), cfg.offset_min, cfg.offset_max)
-    prob_q = _round_to_int(probs, cfg.prob_bits)
     return QuantizedCore(value_q, scale, shapes, level_start, ref_w, off_q, prob_q, logits_q)
 
 
