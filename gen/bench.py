@@ -3,16 +3,21 @@ original C++ kernel (torch-ms-deform-attn, CPU) on one encoder workload, in one 
 
 from __future__ import annotations
 
+import json
 import os
 import platform
+import tempfile
 import time
+from pathlib import Path
 
 import numpy as np
 
 from gen.config import preset
 from gen.demo import rel_l2
-from sim import bittrue, golden
+from sim import bittrue, golden, perf
 from sim import workload as wl
+from tb import core_model
+from tb.runner import SIMULATORS, run
 
 __all__ = [
     "core_bench",
@@ -109,11 +114,6 @@ def format_table(result: dict) -> str:
 def sampler_bench(cfg, *, seed: int = 1, points: int = 2000, level: int = 0) -> dict:
     """The sampler RTL on Icarus and Verilator with no gaps and no backpressure (the cocotb
     ``throughput`` test): cycles per point in steady state, latency, simulator speed."""
-    import json
-    import tempfile
-    from pathlib import Path
-
-    from tb.runner import SIMULATORS, run
 
     if points < 10:
         raise ValueError(f"points={points} is out of range: allowed >= 10")
@@ -162,13 +162,6 @@ def core_bench(
     """The core RTL on a scaled encoder workload, dense and with PAP: RTL cycles (the core's
     own counter; every output is also checked bit-exact), ideal cycles (kept points / level
     units), utilization, the cycle model's prediction, and cycles(pruned)/cycles(dense)."""
-    import json
-    import tempfile
-    from pathlib import Path
-
-    from sim import perf
-    from tb import core_model
-    from tb.runner import run
 
     if cfg is None:  # the detr formats with buffers sized to the workload's maps
         w = wl.encoder(input_hw=input_hw, seed=seed)
