@@ -50,6 +50,7 @@ _INT_RANGES: dict[str, tuple[int, int]] = {
     "exp_frac_bits": (2, 12),
     "exp_bits": (4, 24),
     "recip_bits": (2, 14),
+    "tau_f_bits": (2, 16),
 }
 _MAX_SIDE = 4096
 
@@ -82,6 +83,8 @@ class DefaConfig:
     tau_p: float = 0.02
     #: FWP: pixels with importance < tau_f * (mean importance of their level) are masked.
     tau_f: float = 0.1
+    #: fraction bits of the tau_f CSR (``tau_f_q = round(tau_f * 2**tau_f_bits)``).
+    tau_f_bits: int = 8
     #: depth of each per-level point queue.
     queue_depth: int = 16
     #: softmax: attention logits are signed ``logit_bits`` words with ``logit_frac_bits``
@@ -179,6 +182,12 @@ class DefaConfig:
             raise ValueError(
                 f"recip_bits={self.recip_bits} is wider than exp_bits={self.exp_bits}: "
                 f"allowed [2, {self.exp_bits}]"
+            )
+        if self.tau_f_q >= 1 << self.tau_f_bits:
+            raise ValueError(
+                f"tau_f={self.tau_f} rounds to 1.0 with tau_f_bits={self.tau_f_bits}: allowed "
+                f"tau_f < {((1 << self.tau_f_bits) - 0.5) / (1 << self.tau_f_bits)} "
+                f"(or raise tau_f_bits)"
             )
         if self.importance_bits < self.coeff_bits + 1:
             raise ValueError(
@@ -316,6 +325,11 @@ class DefaConfig:
     def tau_p_q(self) -> int:
         """tau_p in probability units (``prob_q < tau_p_q`` is pruned)."""
         return math.floor(self.tau_p * self.prob_one + 0.5)
+
+    @property
+    def tau_f_q(self) -> int:
+        """tau_f in ``2**-tau_f_bits`` units, as the CSR holds it."""
+        return math.floor(self.tau_f * (1 << self.tau_f_bits) + 0.5)
 
     @property
     def buffer_bits(self) -> int:

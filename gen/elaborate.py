@@ -19,6 +19,7 @@ from amaranth.lib import data, stream, wiring
 
 from gen.config import DefaConfig
 from rtl.core import COUNTER_BITS, Core
+from rtl.layouts import FwpOp
 from rtl.level_buffer import buffer_geometry
 from rtl.sampler import Sampler
 
@@ -96,6 +97,7 @@ def _core(cfg: DefaConfig, level: int):
         "buffers": [
             {"level": lv, "banks": 4, **buffer_geometry(cfg, lv)} for lv in range(cfg.levels)
         ],
+        "fwp_ops": {op.name: op.value for op in FwpOp},
     }
     return top, extra
 

@@ -14,21 +14,37 @@ Contract:
 * ``load``: writes one word into the buffer of level ``level`` (a word outside that level's
   buffer is dropped). ``widths``/``heights``: each level's current shape (CSRs); ``tau_p``: PAP
   threshold in probability units (CSR). Hold them steady while jobs are in flight.
+* FWP (``ImportanceMap`` per level): the samplers count each pixel's importance as they go;
+  ``fwp`` takes commands (``fwp_command_layout``): CLEAR and DERIVE act on every level in
+  parallel, READ and MASK on pixel (x, y) of ``level`` (< ``levels``). A command waits until
+  every accepted job has left on ``outputs``, holds new jobs back meanwhile, and completes
+  with ``fwp.ready``; READ answers on ``fwp_result`` first. ``tau_f``: the DERIVE threshold
+  (CSR, ``tau_f_bits`` fraction). A masked pixel reads 0, and a load into it is not stored.
 * Counters (``counter_bits``, wrapping; ``clear`` zeroes them): ``cycles``, ``jobs_in``,
   ``jobs_out``, ``points_kept``, ``points_pruned``, ``off_map`` (kept points entirely off the
-  map) and per level ``busy`` (a chunk entered the sampler) and ``stall`` (sampler output held).
+  map), ``pixels_masked`` (by DERIVE), ``loads_masked`` (load words not stored) and per level
+  ``busy`` (a chunk entered the sampler) and ``stall`` (sampler output held).
 """
 
 from __future__ import annotations
 
-from amaranth.hdl import Module, Mux, Signal, signed, unsigned
+from amaranth.hdl import Cat, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from gen.config import DefaConfig
 from rtl.aggregator import Aggregator
 from rtl.dispatcher import Dispatcher
-from rtl.layouts import chunk_bits, head_bits, job_layout, output_layout, side_bits
+from rtl.layouts import (
+    FwpOp,
+    chunk_bits,
+    fwp_command_layout,
+    fwp_result_layout,
+    head_bits,
+    job_layout,
+    output_layout,
+    side_bits,
+)
 from rtl.level_unit import LevelUnit
 from rtl.softmax import SoftmaxUnit
 
@@ -70,12 +86,17 @@ class Core(wiring.Component):
                 "heights": In(data.ArrayLayout(unsigned(side_bits(cfg)), lv)),
                 "tau_p": In(unsigned(cfg.prob_bits + 1)),
                 "clear": In(1),
+                "fwp": In(stream.Signature(fwp_command_layout(cfg))),
+                "fwp_result": Out(stream.Signature(fwp_result_layout(cfg))),
+                "tau_f": In(unsigned(cfg.tau_f_bits)),
                 "cycles": Out(counter),
                 "jobs_in": Out(counter),
                 "jobs_out": Out(counter),
                 "points_kept": Out(counter),
                 "points_pruned": Out(counter),
                 "off_map": Out(counter),
+                "pixels_masked": Out(counter),
+                "loads_masked": Out(counter),
                 "busy": Out(data.ArrayLayout(counter, lv)),
                 "stall": Out(data.ArrayLayout(counter, lv)),
             }
@@ -85,7 +106,7 @@ class Core(wiring.Component):
     def tag_bits(self) -> int:
         return self._tag_bits
 
-    def _fuse_softmax(self, m, dispatcher):
+    def _fuse_softmax(self, m, dispatcher, admit):
         """Logits -> SoftmaxUnit -> dispatcher; the rest of the job rides along as its tag."""
         cfg = self._cfg
         plain = job_layout(cfg, self._tag_bits, probs=True)
@@ -98,8 +119,8 @@ class Core(wiring.Component):
         npts = cfg.points
         m.d.comb += [
             softmax.logits.payload.tag.eq(carried.as_value()),
-            softmax.logits.valid.eq(self.jobs.valid),
-            self.jobs.ready.eq(softmax.logits.ready),
+            softmax.logits.valid.eq(self.jobs.valid & admit),
+            self.jobs.ready.eq(softmax.logits.ready & admit),
         ]
         for level in range(cfg.levels):
             for p in range(npts):
@@ -117,15 +138,54 @@ class Core(wiring.Component):
             softmax.probs.ready.eq(dispatcher.jobs.ready),
         ]
 
+    def _fwp(self, m, units):
+        """FWP commands: wait until no job is in flight, then run them on their levels."""
+        in_flight = Signal(16)  # jobs accepted and not yet out (far fewer fit in the core)
+        job_in = self.jobs.valid & self.jobs.ready
+        job_out = self.outputs.valid & self.outputs.ready
+        m.d.sync += in_flight.eq(in_flight + job_in - job_out)
+        cmd = self.fwp.payload
+        every_level = (cmd.op == FwpOp.CLEAR) | (cmd.op == FwpOp.DERIVE)
+        go = self.fwp.valid & (in_flight == 0)
+        finished = []
+        for level, unit in enumerate(units):
+            done = Signal(name=f"fwp_done{level}")  # this level has finished the command
+            target = every_level | (cmd.level == level)
+            m.d.comb += [
+                unit.tau_f.eq(self.tau_f),
+                unit.fwp.valid.eq(go & target & ~done),
+                unit.fwp.payload.op.eq(cmd.op),
+                unit.fwp.payload.x.eq(cmd.x),
+                unit.fwp.payload.y.eq(cmd.y),
+                unit.fwp.payload.keep.eq(cmd.keep),
+                unit.fwp_result.ready.eq(self.fwp_result.ready),
+            ]
+            with m.If(self.fwp.ready):
+                m.d.sync += done.eq(0)
+            with m.Elif(unit.fwp.valid & unit.fwp.ready):
+                m.d.sync += done.eq(1)
+            finished.append(~target | done | unit.fwp.ready)
+            with m.If(unit.fwp_result.valid):
+                m.d.comb += [
+                    self.fwp_result.valid.eq(1),
+                    self.fwp_result.payload.eq(unit.fwp_result.payload),
+                ]
+        m.d.comb += self.fwp.ready.eq(go & Cat(*finished).all())
+
     def elaborate(self, platform):
         cfg = self._cfg
         m = Module()
         m.submodules.dispatcher = dispatcher = Dispatcher(cfg, self._tag_bits)
         m.submodules.aggregator = aggregator = Aggregator(cfg, self._tag_bits)
+        admit = ~self.fwp.valid  # an FWP command holds new jobs back
         if cfg.softmax:
-            self._fuse_softmax(m, dispatcher)
+            self._fuse_softmax(m, dispatcher, admit)
         else:
-            wiring.connect(m, wiring.flipped(self.jobs), dispatcher.jobs)
+            m.d.comb += [
+                dispatcher.jobs.payload.eq(self.jobs.payload),
+                dispatcher.jobs.valid.eq(self.jobs.valid & admit),
+                self.jobs.ready.eq(dispatcher.jobs.ready & admit),
+            ]
         wiring.connect(m, aggregator.outputs, wiring.flipped(self.outputs))
         m.d.comb += [dispatcher.tau_p.eq(self.tau_p), self.load.ready.eq(1)]
 
@@ -154,6 +214,7 @@ class Core(wiring.Component):
                 unit.load.payload.data.eq(load.data),
             ]
 
+        self._fwp(m, units)
         events = [
             (self.cycles, 1),
             (self.jobs_in, dispatcher.accepted),
@@ -165,6 +226,8 @@ class Core(wiring.Component):
                 Mux(dispatcher.accepted, cfg.points_per_head - dispatcher.kept, 0),
             ),
             (self.off_map, sum(unit.off_map for unit in units)),
+            (self.pixels_masked, sum(unit.masked for unit in units)),
+            (self.loads_masked, sum(unit.load_masked for unit in units)),
         ]
         for level, unit in enumerate(units):
             events += [(self.busy[level], unit.busy), (self.stall[level], unit.stall)]

@@ -7,13 +7,16 @@ b = 2*(y mod 2) + (x mod 2).
 from __future__ import annotations
 
 from amaranth.hdl import signed, unsigned
-from amaranth.lib import data
+from amaranth.lib import data, enum
 
 from gen.config import DefaConfig
 
 __all__ = [
     "TAG_BITS",
+    "FwpOp",
     "chunk_bits",
+    "fwp_command_layout",
+    "fwp_result_layout",
     "head_bits",
     "load_layout",
     "partial_bits",
@@ -160,3 +163,42 @@ def output_layout(cfg: DefaConfig, tag_bits: int) -> data.StructLayout:
             "values": data.ArrayLayout(signed(cfg.out_bits), cfg.head_dim),
         }
     )
+
+
+class FwpOp(enum.Enum, shape=2):
+    """FWP commands (see ``ImportanceMap``)."""
+
+    #: importance counters to 0, mask to all kept
+    CLEAR = 0
+    #: mask from the counters and tau_f, then counters to 0 (closes a layer)
+    DERIVE = 1
+    #: one pixel's counter and mask bit, on the result stream
+    READ = 2
+    #: set one pixel's mask bit (``keep``)
+    MASK = 3
+
+
+def fwp_command_layout(cfg: DefaConfig, level: int | None = None) -> data.StructLayout:
+    """An FWP command for one level's map (``level`` given) or for the core (with a ``level``
+    field; CLEAR and DERIVE act on every level). ``x``, ``y``, ``keep``: READ/MASK operands."""
+    if level is None:
+        height = max(h for h, _ in cfg.max_shapes)
+        width = max(w for _, w in cfg.max_shapes)
+        fields = {"level": unsigned(_bits_for(cfg.levels))}
+    else:
+        height, width = cfg.max_shapes[level]
+        fields = {}
+    return data.StructLayout(
+        {
+            "op": FwpOp,
+            **fields,
+            "x": unsigned(_bits_for(width)),
+            "y": unsigned(_bits_for(height)),
+            "keep": unsigned(1),
+        }
+    )
+
+
+def fwp_result_layout(cfg: DefaConfig) -> data.StructLayout:
+    """What READ returns: the pixel's saturated importance counter and its mask bit."""
+    return data.StructLayout({"importance": unsigned(cfg.importance_bits), "keep": unsigned(1)})

@@ -7,6 +7,7 @@ a job with no kept point at this level costs no sampler cycle.
 
 Status: ``busy`` (a chunk entered the sampler this cycle), ``stall`` (the sampler holds a
 result the accumulator cannot take), ``off_map`` (a kept point fell entirely off the map).
+FWP (``fwp``, ``fwp_result``, ``tau_f``, ``masked``, ``load_masked``): the sampler's.
 """
 
 from __future__ import annotations
@@ -17,7 +18,15 @@ from amaranth.lib.wiring import In, Out
 
 from gen.config import DefaConfig
 from rtl.accumulator import Accumulator
-from rtl.layouts import descriptor_layout, entry_layout, level_sum_layout, load_layout, side_bits
+from rtl.layouts import (
+    descriptor_layout,
+    entry_layout,
+    fwp_command_layout,
+    fwp_result_layout,
+    level_sum_layout,
+    load_layout,
+    side_bits,
+)
 from rtl.point_selector import PointSelector
 from rtl.sampler import Sampler
 
@@ -40,6 +49,11 @@ class LevelUnit(wiring.Component):
                 "busy": Out(1),
                 "stall": Out(1),
                 "off_map": Out(1),
+                "fwp": In(stream.Signature(fwp_command_layout(cfg, level))),
+                "fwp_result": Out(stream.Signature(fwp_result_layout(cfg))),
+                "tau_f": In(unsigned(cfg.tau_f_bits)),
+                "masked": Out(range(5)),
+                "load_masked": Out(1),
             }
         )
 
@@ -55,7 +69,12 @@ class LevelUnit(wiring.Component):
         wiring.connect(m, wiring.flipped(self.descriptors), accumulator.descriptors)
         wiring.connect(m, accumulator.sums, wiring.flipped(self.sums))
         wiring.connect(m, wiring.flipped(self.load), sampler.load)
+        wiring.connect(m, wiring.flipped(self.fwp), sampler.fwp)
+        wiring.connect(m, sampler.fwp_result, wiring.flipped(self.fwp_result))
         m.d.comb += [
+            sampler.tau_f.eq(self.tau_f),
+            self.masked.eq(sampler.masked),
+            self.load_masked.eq(sampler.load_masked),
             sampler.width.eq(self.width),
             sampler.height.eq(self.height),
             self.busy.eq(sampler.busy),

@@ -20,21 +20,31 @@ Contract:
 * ``off_map`` flags a point none of whose corners lies on the map; ``busy`` is high in cycles
   where a chunk enters the pipeline.
 * ``width``, ``height``: the level's shape (1 .. max_shapes[level]); hold them steady while
-  points are in flight. ``load``: writes the level buffer (see ``LevelBuffer``).
+  points are in flight. ``load``: writes the level buffer (see ``LevelBuffer``) one cycle
+  after acceptance, unless FWP masks the pixel: then the word is not stored and
+  ``load_masked`` pulses.
+* FWP (see ``ImportanceMap``): every point updates the importance counters of its four
+  corners with its coefficients; a masked corner reads as 0. An ``fwp`` command waits for the
+  pipeline to drain, holds new points back (at a point boundary) until it is done, and
+  completes with ``fwp.ready``; READ answers on ``fwp_result``. ``masked`` counts the pixels
+  DERIVE masks, per cycle.
 """
 
 from __future__ import annotations
 
-from amaranth.hdl import Module, Mux, Signal, signed, unsigned
+from amaranth.hdl import Cat, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from gen.config import DefaConfig
 from rtl.coeff import CoefficientUnit
 from rtl.coord import CoordinateUnit
+from rtl.importance_map import ImportanceMap
 from rtl.layouts import (
     TAG_BITS,
     chunk_bits,
+    fwp_command_layout,
+    fwp_result_layout,
     head_bits,
     load_layout,
     partial_bits,
@@ -69,6 +79,11 @@ class Sampler(wiring.Component):
                 "width": In(unsigned(side_bits(cfg))),
                 "height": In(unsigned(side_bits(cfg))),
                 "busy": Out(1),
+                "fwp": In(stream.Signature(fwp_command_layout(cfg, level))),
+                "fwp_result": Out(stream.Signature(fwp_result_layout(cfg))),
+                "tau_f": In(unsigned(cfg.tau_f_bits)),
+                "masked": Out(range(5)),
+                "load_masked": Out(1),
             }
         )
 
@@ -83,22 +98,48 @@ class Sampler(wiring.Component):
         m.submodules.coord = coord = CoordinateUnit(cfg)
         m.submodules.coeff = coeff = CoefficientUnit(cfg)
         m.submodules.buffer = buffer = LevelBuffer(cfg, self._level)
-        wiring.connect(m, wiring.flipped(self.load), buffer.load)
+        m.submodules.fwp = fwp = ImportanceMap(cfg, self._level)
+        m.d.comb += [
+            fwp.width.eq(self.width),
+            fwp.height.eq(self.height),
+            fwp.tau_f.eq(self.tau_f),
+            self.masked.eq(fwp.masked),
+        ]
+        wiring.connect(m, fwp.result, wiring.flipped(self.fwp_result))
+
+        # Loads: the pixel's mask bit is probed while the word waits one cycle.
+        load = Signal(self.load.payload.shape())
+        load_valid = Signal()
+        height, width = self._cfg.max_shapes[self._level]
+        m.d.sync += [load.eq(self.load.payload), load_valid.eq(self.load.valid)]
+        m.d.comb += [
+            self.load.ready.eq(1),
+            fwp.probe_x.eq(self.load.payload.x),
+            fwp.probe_y.eq(self.load.payload.y),
+            buffer.load.payload.eq(load),
+            buffer.load.valid.eq(load_valid & fwp.probe_keep),
+            self.load_masked.eq(
+                load_valid & ~fwp.probe_keep & (load.x < width) & (load.y < height)
+            ),
+        ]
 
         # The whole pipeline advances together unless the output holds a beat nobody takes.
         advance = Signal()
         m.d.comb += advance.eq(~self.partials.valid | self.partials.ready)
-        for unit in (coord, coeff, buffer):
+        for unit in (coord, coeff, buffer, fwp):
             m.d.comb += unit.en.eq(advance)
 
         def stage(name, shape):
             return Signal(shape, name=name)
 
         # A: input register; a point is presented once per chunk.
+        # An FWP command holds new points back from the next point boundary on.
         chunk_count = Signal(unsigned(chunk_bits(cfg)))
         last_chunk = chunk_count == chunks - 1
-        m.d.comb += self.points.ready.eq(advance & last_chunk)
-        m.d.comb += self.busy.eq(advance & self.points.valid)
+        take = Signal()
+        m.d.comb += take.eq(self.points.valid & ~(self.fwp.valid & (chunk_count == 0)))
+        m.d.comb += self.points.ready.eq(advance & last_chunk & take)
+        m.d.comb += self.busy.eq(advance & take)
         point = self.points.payload
         a = {
             "valid": stage("a_valid", 1),
@@ -108,12 +149,12 @@ class Sampler(wiring.Component):
         }
         with m.If(advance):
             m.d.sync += [
-                a["valid"].eq(self.points.valid),
+                a["valid"].eq(take),
                 a["point"].eq(point),
                 a["chunk"].eq(chunk_count),
                 a["last"].eq(last_chunk),
             ]
-            with m.If(self.points.valid):
+            with m.If(take):
                 m.d.sync += chunk_count.eq(Mux(last_chunk, 0, chunk_count + 1))
 
         # B: coordinates (CoordinateUnit registers them).
@@ -153,8 +194,12 @@ class Sampler(wiring.Component):
             buffer.y0.eq(coord.y0),
             buffer.head.eq(b["head"]),
             buffer.chunk.eq(b["chunk"]),
+            fwp.x0.eq(coord.x0),
+            fwp.y0.eq(coord.y0),
+            fwp.update.eq(b["valid"] & (b["chunk"] == 0)),
         ]
         prev = {**b, "off_map": ~coord.valid.any()}
+        stages = []
         for name in ("c", "d"):
             cur = {}
             with m.If(advance):
@@ -162,6 +207,7 @@ class Sampler(wiring.Component):
                     cur[key] = Signal(prev[key].shape(), name=f"{name}_{key}")
                     m.d.sync += cur[key].eq(prev[key])
             prev = cur
+            stages.append(cur)
 
         # D -> E: four products per lane; E -> F: their sum.
         products = [
@@ -177,8 +223,9 @@ class Sampler(wiring.Component):
                 e[key] = Signal(prev[key].shape(), name=f"e_{key}")
                 m.d.sync += e[key].eq(prev[key])
             for bank in range(4):
+                kept = Mux(fwp.keep[bank], coeff.coeff[bank], 0)  # a masked pixel reads 0
                 for lane in range(cfg.lanes):
-                    m.d.sync += products[bank][lane].eq(coeff.coeff[bank] * buffer.data[bank][lane])
+                    m.d.sync += products[bank][lane].eq(kept * buffer.data[bank][lane])
 
         out = self.partials.payload
         out_valid = Signal()
@@ -193,4 +240,14 @@ class Sampler(wiring.Component):
             ]
             for lane in range(cfg.lanes):
                 m.d.sync += out.lanes[lane].eq(sum(products[bank][lane] for bank in range(4)))
+
+        # FWP commands run once nothing is in flight.
+        pipeline = [a["valid"], b["valid"], *(s["valid"] for s in stages), e["valid"], out_valid]
+        idle = ~Cat(*pipeline).any() & (chunk_count == 0)
+        m.d.comb += [fwp.coeff[bank].eq(coeff.coeff[bank]) for bank in range(4)]
+        m.d.comb += [
+            fwp.command.payload.eq(self.fwp.payload),
+            fwp.command.valid.eq(self.fwp.valid & idle),
+            self.fwp.ready.eq(fwp.command.ready),
+        ]
         return m

@@ -20,7 +20,10 @@ Every step below is integer arithmetic on the formats of ``gen.config.DefaConfig
    rounding by ``coeff_bits - out_frac_bits`` and saturation to ``out_bits``.
 6. FWP importance counters: per pixel, the saturating sum of the coefficients of every kept
    sample (any head) that touches it, in ``importance_bits``.
-7. ``softmax``: when the core takes attention logits, their probabilities come from the
+7. FWP mask (``fwp_mask``): a pixel is kept iff ``importance * N * 2**T >= tau_f_q * S``, with
+   S the sum of its level's (saturated) counters, N the level's pixel count and T
+   ``tau_f_bits``: ``importance >= tau_f x mean``, exactly, in integers.
+8. ``softmax``: when the core takes attention logits, their probabilities come from the
    fixed-point softmax below (``quantize_core(..., logits=...)``).
 
 This module never imports ``rtl/``.
@@ -43,6 +46,8 @@ __all__ = [
     "core",
     "corner_samples",
     "dequantize",
+    "fwp_mask",
+    "fwp_threshold",
     "quantize_core",
     "quantize_values",
     "exp_table",
@@ -316,6 +321,40 @@ def core(
     importance = np.minimum(importance, (1 << cfg.importance_bits) - 1)
     kept = int(keep.sum())
     return BitTrueResult(out, importance, kept, int(keep.size) - kept, off_map)
+
+
+# -- FWP mask ---------------------------------------------------------------------------------
+
+
+def fwp_threshold(cfg: DefaConfig, total: int, pixels: int, tau_f_q: int | None = None) -> int:
+    """The smallest importance a pixel of a level keeps: ``ceil(tau_f_q * S / (N * 2**T))``
+    for the level's counter sum S over N pixels (``importance >= threshold`` is the rule of
+    the module docstring, step 7)."""
+    if tau_f_q is None:
+        tau_f_q = cfg.tau_f_q
+    if not 0 <= tau_f_q < 1 << cfg.tau_f_bits:
+        raise ValueError(
+            f"tau_f_q={tau_f_q} is out of range: allowed [0, {(1 << cfg.tau_f_bits) - 1}]"
+        )
+    if pixels < 1:
+        raise ValueError(f"pixels={pixels} is out of range: allowed >= 1")
+    return -(-(tau_f_q * int(total)) // (pixels << cfg.tau_f_bits))
+
+
+def fwp_mask(cfg: DefaConfig, importance: np.ndarray, shapes, tau_f_q: int | None = None):
+    """Pixels kept by FWP (Nv bool) from the saturated importance counters of all levels."""
+    shapes = np.asarray(shapes, dtype=np.int64)
+    importance = np.asarray(importance, dtype=np.int64)
+    starts = level_start_of(shapes)
+    nv = int((shapes[:, 0] * shapes[:, 1]).sum())
+    if importance.shape != (nv,):
+        raise ValueError(f"importance must have shape ({nv},), got {importance.shape}")
+    keep = np.ones(nv, dtype=bool)
+    for (height, width), start in zip(shapes, starts, strict=True):
+        n = int(height * width)
+        part = importance[start : start + n]
+        keep[start : start + n] = part >= fwp_threshold(cfg, int(part.sum()), n, tau_f_q)
+    return keep
 
 
 # -- softmax ---------------------------------------------------------------------------------

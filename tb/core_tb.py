@@ -5,7 +5,8 @@ Environment: ``DEFA_MANIFEST``; ``DEFA_JOBS`` (jobs in the random test, default 
 for ``measure``; default: a random one) and ``DEFA_TAU_P`` (its threshold, probability units).
 
 Every output (tag, head, all channels) is compared with ``sim.bittrue.core``; the counters
-(jobs, kept, pruned, off-map points) with the model's statistics.
+(jobs, kept, pruned, off-map points, masked pixels and loads) with the model's statistics, and
+the FWP importance counters and mask bits (read back with READ) with the model's.
 """
 
 from __future__ import annotations
@@ -15,8 +16,10 @@ import os
 from pathlib import Path
 
 import cocotb
-from cocotb.triggers import FallingEdge
+import numpy as np
+from cocotb.triggers import FallingEdge, ReadOnly
 
+from sim import bittrue
 from sim import workload as wl
 from tb import core_model
 from tb.harness import Harness, load_manifest
@@ -44,14 +47,20 @@ def job_fields(job: dict) -> dict[str, int]:
 class CoreTB(Harness):
     def __init__(self, dut, seed: int):
         super().__init__(
-            dut, MANIFEST, seed, idle=("jobs__valid", "load__valid", "outputs__ready", "clear")
+            dut,
+            MANIFEST,
+            seed,
+            idle=("jobs__valid", "load__valid", "outputs__ready", "clear", "fwp__valid"),
         )
         self.job = self.payload("jobs")
+        self.fwp_word = self.payload("fwp")
+        self.fwp_answer = self.payload("fwp_result")
+        self.ops = MANIFEST["fwp_ops"]
         self.output = self.payload("outputs")
         self.load_word = self.payload("load")
 
-    async def configure(self, qc, tau_p: int):
-        """Level shapes and tau_p CSRs, then every map word through the load stream."""
+    async def configure(self, qc, tau_p: int, tau_f: int = CFG.tau_f_q):
+        """Level shapes, tau_p and tau_f CSRs, then every map word through the load stream."""
         dut = self.dut
         await FallingEdge(dut.clk)
         widths = self.manifest["ports"]["widths"]["fields"]
@@ -62,6 +71,7 @@ class CoreTB(Harness):
             int(h) << widths[str(i)]["offset"] for i, (h, _) in enumerate(qc.shapes)
         )
         dut.tau_p.value = tau_p
+        dut.tau_f.value = tau_f
         for level, x, y, head, chunk, words in core_model.load_words(CFG, qc):
             await FallingEdge(dut.clk)
             dut.load__payload.value = self.load_word.pack(
@@ -84,9 +94,46 @@ class CoreTB(Harness):
         await FallingEdge(self.dut.clk)
         self.dut.clear.value = 0
 
+    async def command(self, op: str, *, level=0, x=0, y=0, keep=0, limit=100_000):
+        """Run one FWP command; returns (result fields or None, cycles until completion)."""
+        dut = self.dut
+        await FallingEdge(dut.clk)
+        fields = {"op": self.ops[op], "level": level, "x": x, "y": y, "keep": keep}
+        dut.fwp__payload.value = self.fwp_word.pack(fields)
+        dut.fwp__valid.value = 1
+        dut.fwp_result__ready.value = 1
+        result, cycles = None, 0
+        while True:
+            cycles += 1
+            await ReadOnly()
+            if dut.fwp_result__valid.value:
+                if result is not None:
+                    self.fail(f"FWP {fields}: a second result")
+                word = dut.fwp_result__payload.value.to_unsigned()
+                result = {k: self.fwp_answer.unpack(word, k) for k in ("importance", "keep")}
+            if dut.fwp__ready.value:
+                break
+            if cycles >= limit:
+                self.fail(f"hang: FWP command {fields} not done after {limit} cycles")
+            await FallingEdge(dut.clk)
+        await FallingEdge(dut.clk)
+        dut.fwp__valid.value = 0
+        if (op == "READ") != (result is not None):
+            self.fail(f"FWP {fields}: result {result}")
+        return result, cycles
+
     def counters(self) -> dict[str, int]:
         dut = self.dut
-        names = ("cycles", "jobs_in", "jobs_out", "points_kept", "points_pruned", "off_map")
+        names = (
+            "cycles",
+            "jobs_in",
+            "jobs_out",
+            "points_kept",
+            "points_pruned",
+            "off_map",
+            "pixels_masked",
+            "loads_masked",
+        )
         for n in (*names, "busy", "stall"):
             if not getattr(dut, n).value.is_resolvable:
                 self.fail(f"counter {n} is not 0/1: {getattr(dut, n).value}")
@@ -173,6 +220,78 @@ async def random_jobs(dut):
         await tb.clear_counters()
         counters = await tb.stream_jobs(qc, want, gap=gap, stall=stall)
         tb.check_counters(counters, want, queries * CFG.heads)
+
+
+def _pixels(shapes):
+    """(level, x, y, index) of every pixel, index into the model's flat value map."""
+    start = 0
+    for level, (h, w) in enumerate(shapes):
+        for y in range(int(h)):
+            for x in range(int(w)):
+                yield level, x, y, start + y * int(w) + x
+        start += int(h * w)
+
+
+@cocotb.test()
+async def fwp_layers(dut):
+    """Consecutive layers on one token set with FWP, on the full buffers and on random shapes:
+    each layer's importance counters (read back pixel by pixel) and outputs against the
+    model; DERIVE's mask (read back, and the pixels_masked counter) against
+    ``bittrue.fwp_mask``; the next layer loads through the mask (loads_masked counted) and
+    reads masked pixels as 0. One layer takes a loaded random mask instead; tau_f varies, up
+    to masking most pixels."""
+    tb = CoreTB(dut, cocotb.RANDOM_SEED + 3)
+    await tb.start()
+    queries = max(1, int(os.environ.get("DEFA_FWP_QUERIES", "24")))
+    one = 1 << CFG.tau_f_bits
+    for shapes in (np.array(CFG.max_shapes), None):
+        _, clear_cycles = await tb.command("CLEAR")
+        keep = None
+        for layer, tau_f in enumerate((CFG.tau_f_q, one // 2, one - 1, CFG.tau_f_q)):
+            qc = core_model.random_quantized(CFG, tb.rng, queries, shapes=shapes)
+            shapes = qc.shapes
+            keep = await _fwp_layer(tb, qc, layer, tau_f, keep)
+        dut._log.info(f"CLEAR took {clear_cycles} cycles")
+        for level, x, y, index in _pixels(shapes):  # after DERIVE: the mask, counters at 0
+            got, _ = await tb.command("READ", level=level, x=x, y=y)
+            if got != {"importance": 0, "keep": int(keep[index])}:
+                tb.fail(f"after DERIVE: pixel ({x}, {y}) of level {level}: {got}, {keep[index]}")
+
+
+async def _fwp_layer(tb: CoreTB, qc, layer: int, tau_f: int, keep):
+    """One layer through the current mask (``keep``; None: all kept); returns the next."""
+    nv = qc.value.shape[0]
+    if keep is None:
+        keep = np.ones(nv, dtype=bool)
+    if layer == 2:  # a loaded mask instead of the derived one
+        keep = tb.rng.random(nv) < 0.6
+        for level, x, y, index in _pixels(qc.shapes):
+            await tb.command("MASK", level=level, x=x, y=y, keep=int(keep[index]))
+    want = bittrue.core(CFG, qc, tau_p_q=CFG.tau_p_q, pixel_mask=keep)
+    await tb.clear_counters()
+    await tb.configure(qc, CFG.tau_p_q, tau_f)
+    gap, stall = (float(v) for v in tb.rng.choice([0.0, 0.3], 2))
+    counters = await tb.stream_jobs(qc, want, gap=gap, stall=stall)
+    tb.check_counters(counters, want, qc.queries * CFG.heads)
+    words_per_pixel = CFG.heads * CFG.cycles_per_point
+    if counters["loads_masked"] != int((~keep).sum()) * words_per_pixel:
+        tb.fail(f"layer {layer}: loads_masked {counters['loads_masked']}, mask {keep}")
+    for level, x, y, index in _pixels(qc.shapes):
+        got, _ = await tb.command("READ", level=level, x=x, y=y)
+        wanted = {"importance": int(want.importance[index]), "keep": int(keep[index])}
+        if got != wanted:
+            tb.fail(f"layer {layer}: pixel ({x}, {y}) of level {level}: {got}, want {wanted}")
+    before = tb.counters()["pixels_masked"]
+    _, derive_cycles = await tb.command("DERIVE")
+    keep = bittrue.fwp_mask(CFG, want.importance, qc.shapes, tau_f)
+    masked = tb.counters()["pixels_masked"] - before
+    tb.dut._log.info(
+        f"layer {layer}: shapes {qc.shapes.tolist()}, tau_f {tau_f}/{1 << CFG.tau_f_bits}, "
+        f"{int((~keep).sum())}/{nv} pixels masked, DERIVE took {derive_cycles} cycles"
+    )
+    if masked != int((~keep).sum()):
+        tb.fail(f"layer {layer}: pixels_masked {masked}, want {int((~keep).sum())}")
+    return keep
 
 
 @cocotb.test()

@@ -51,6 +51,6 @@ def test_core_regression(name, cfg, simulator, jobs, tmp_path):
         seed=21,
         env={"DEFA_JOBS": str(jobs), "DEFA_RESULTS": str(results)},
     )
-    assert outcome["tests"] == 3
+    assert outcome["tests"] == 4
     counters = json.loads(results.read_text())
     assert counters["jobs_out"] == counters["jobs_in"] > 0

@@ -1,0 +1,319 @@
+"""FWP state of one level: per-pixel importance counters and the pixel mask, banked like the
+level buffer (pixel (x, y) in bank b = 2*(y mod 2) + (x mod 2), word address
+``(y >> 1) * pitch + (x >> 1)``), so the sampler reads and updates the four corners of a
+window in one cycle.
+
+Contract:
+
+* Sampler side, advancing on cycles where ``en`` is high (like ``LevelBuffer``): the window
+  (``x0``, ``y0``) and ``update`` at cycle t; at t + ``latency`` (2) ``keep[b]`` is the mask
+  bit of the window's corner in bank b, and ``coeff[b]`` must carry that corner's coefficient
+  (0 for a corner off the map): with ``update`` set, the corner's counter becomes
+  ``min(counter + coeff, 2**importance_bits - 1)``. One window per cycle: a counter read in
+  the cycle another window writes it sees the new value (write-through), so back-to-back
+  updates of one pixel all count.
+* Load side: ``probe_x``, ``probe_y`` at cycle t; ``probe_keep`` (that pixel's mask bit) at
+  t + 1.
+* Commands (``command`` stream of ``FwpOp``): one at a time, ``command.ready`` is raised when
+  it is done; ``active`` is high meanwhile, and the sampler side must be idle then.
+
+  - CLEAR (``rows*pitch`` cycles and a few): every counter to 0, every mask bit to 1 (kept).
+  - DERIVE (``2*rows*pitch + importance_bits`` cycles and a few): S = the sum of the counters of
+    the pixels inside the level's current shape (``width`` x ``height``), then
+    ``threshold = ceil(tau_f * S / (W*H * 2**tau_f_bits))`` by a restoring division (one
+    quotient bit per cycle), then a pixel inside is kept iff its counter >= threshold (pixels
+    outside are kept), and every counter returns to 0 for the next layer. ``masked`` counts
+    the pixels masked, as they are written (0..4 per cycle).
+  - READ: ``result`` carries the pixel's counter and mask bit; the command completes when the
+    result is taken. A pixel outside the buffer reads counter 0, kept.
+  - MASK: sets the pixel's mask bit to ``keep`` (a pixel outside the buffer is ignored).
+* Memory contents survive reset: CLEAR after power-up on an ASIC (FPGA bitstreams and
+  simulation start cleared).
+"""
+
+from __future__ import annotations
+
+from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed, unsigned
+from amaranth.lib import data, enum, memory, stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from gen.config import DefaConfig
+from rtl.layouts import FwpOp, fwp_command_layout, fwp_result_layout, side_bits
+from rtl.level_buffer import buffer_geometry
+
+__all__ = ["ImportanceMap"]
+
+
+class _Pass(enum.Enum, shape=2):
+    CLEAR = 0  # counters to 0, mask to 1
+    SUM = 1  # DERIVE's first scan: sum the counters
+    MASK = 2  # DERIVE's second scan: mask bits from the threshold, counters to 0
+
+
+class ImportanceMap(wiring.Component):
+    latency = 2
+
+    def __init__(self, cfg: DefaConfig, level: int):
+        try:
+            geometry = buffer_geometry(cfg, level)
+        except ValueError:
+            self._MustUse__silence = True  # a refused component is not an unused one
+            raise
+        self._cfg = cfg
+        self._level = level
+        self.rows, self.pitch = geometry["rows"], geometry["pitch"]
+        self.depth = self.rows * self.pitch
+        index = signed(cfg.coord_bits - cfg.coord_frac_bits)
+        command = fwp_command_layout(cfg, level)
+        super().__init__(
+            {
+                "en": In(1),
+                "x0": In(index),
+                "y0": In(index),
+                "update": In(1),
+                "coeff": In(data.ArrayLayout(unsigned(cfg.coeff_bits + 1), 4)),
+                "keep": Out(4),
+                "probe_x": In(command["x"].shape),
+                "probe_y": In(command["y"].shape),
+                "probe_keep": Out(1),
+                "command": In(stream.Signature(command)),
+                "result": Out(stream.Signature(fwp_result_layout(cfg))),
+                "width": In(unsigned(side_bits(cfg))),
+                "height": In(unsigned(side_bits(cfg))),
+                "tau_f": In(unsigned(cfg.tau_f_bits)),
+                "masked": Out(range(5)),
+                "active": Out(1),
+            }
+        )
+
+    @property
+    def quotient_bits(self) -> int:
+        return self._cfg.importance_bits + 1
+
+    def elaborate(self, platform):
+        cfg = self._cfg
+        height, width = cfg.max_shapes[self._level]
+        ib, tb = cfg.importance_bits, cfg.tau_f_bits
+        top = (1 << ib) - 1
+        m = Module()
+        addr_bits = max(1, (self.depth - 1).bit_length())
+
+        def address(row, col):  # word address within a bank of pixel (2*col + bx, 2*row + by)
+            return row * self.pitch + col
+
+        cmd = self.command.payload
+        cmd_inside = (cmd.x < width) & (cmd.y < height)
+        cmd_bank = Cat(cmd.x[0], cmd.y[0])
+
+        # Scan: every word address once, with its (row, col), for CLEAR and DERIVE.
+        scan_addr = Signal(addr_bits)
+        scan_row = Signal(range(self.rows))
+        scan_col = Signal(range(self.pitch))
+        scan_done = Signal()
+        issuing = Signal()
+        scan_pass = Signal(_Pass)
+
+        step = Signal()  # the read pipeline advances
+        m.d.comb += step.eq(Mux(self.active, 1, self.en))
+        read_issue = Signal()  # READ puts the command's address into the pipeline
+        mask_write = Signal()  # MASK writes the command's mask bit
+
+        # Stage 1 (address registered), stage 2 (data out of the memories).
+        s1 = {
+            "valid": Signal(name="s1_valid"),
+            "row": Signal.like(scan_row, name="s1_row"),
+            "col": Signal.like(scan_col, name="s1_col"),
+            "update": Signal(name="s1_update"),
+        }
+        s2 = {key: Signal.like(sig, name=f"s2_{key}") for key, sig in s1.items()}
+        with m.If(step):
+            m.d.sync += [
+                s1["valid"].eq(issuing),
+                s1["row"].eq(scan_row),
+                s1["col"].eq(scan_col),
+                s1["update"].eq(self.update & ~self.active),
+            ]
+            m.d.sync += [s2[key].eq(s1[key]) for key in s1]
+
+        threshold = Signal(self.quotient_bits)
+        level_sum = Signal(ib + (4 * self.depth).bit_length())
+        pixels = Signal(2 * side_bits(cfg))
+        sum_terms = []
+        masked_now = []
+        result_data = Signal(fwp_result_layout(cfg))
+
+        probe_bank = Signal(2)  # the probed pixel's bank, one cycle later with its mask bit
+        m.d.sync += probe_bank.eq(Cat(self.probe_x[0], self.probe_y[0]))
+
+        for b in range(4):
+            bx, by = b & 1, b >> 1
+            counters = memory.Memory(shape=unsigned(ib), depth=self.depth, init=[])
+            mask = memory.Memory(shape=1, depth=self.depth, init=[1] * self.depth)
+            m.submodules[f"counters{b}"] = counters
+            m.submodules[f"mask{b}"] = mask
+            count_wr = counters.write_port()
+            count_rd = counters.read_port(transparent_for=(count_wr,))
+            mask_wr = mask.write_port()
+            mask_rd = mask.read_port()
+            probe_rd = mask.read_port()
+
+            # The corner of the sampler's window in this bank (as in LevelBuffer).
+            cx = Signal(self.x0.shape(), name=f"cx{b}")
+            cy = Signal(self.y0.shape(), name=f"cy{b}")
+            m.d.comb += [cx.eq(self.x0 + (self.x0[0] ^ bx)), cy.eq(self.y0 + (self.y0[0] ^ by))]
+            corner_inside = (cx >= 0) & (cx < width) & (cy >= 0) & (cy < height)
+
+            read_addr = Signal(addr_bits, name=f"read_addr{b}")
+            data_addr = Signal(addr_bits, name=f"data_addr{b}")
+            with m.If(step):
+                with m.If(issuing):
+                    m.d.sync += read_addr.eq(scan_addr)
+                with m.Elif(read_issue):
+                    m.d.sync += read_addr.eq(address(cmd.y[1:], cmd.x[1:]))
+                with m.Elif(corner_inside):
+                    m.d.sync += read_addr.eq(address(cy[1:], cx[1:]))
+                with m.Else():
+                    m.d.sync += read_addr.eq(0)
+                m.d.sync += data_addr.eq(read_addr)
+            m.d.comb += [
+                count_rd.addr.eq(read_addr),
+                count_rd.en.eq(step),
+                mask_rd.addr.eq(read_addr),
+                mask_rd.en.eq(step),
+                self.keep[b].eq(mask_rd.data),
+                probe_rd.addr.eq(address(self.probe_y[1:], self.probe_x[1:])),
+            ]
+
+            # Stage 2: the pixel of this bank at the scanned (row, col), and what to write.
+            x = Cat(Const(bx, 1), s2["col"])
+            y = Cat(Const(by, 1), s2["row"])
+            inside = (x < self.width) & (y < self.height)
+            scanned = s2["valid"] & self.active
+            total = count_rd.data + self.coeff[b]
+            kept = ~inside | (count_rd.data >= threshold)
+            m.d.comb += count_wr.addr.eq(data_addr)
+            with m.If(scanned):
+                with m.If(scan_pass != _Pass.SUM):  # CLEAR or the mask pass: counters to 0
+                    m.d.comb += [count_wr.en.eq(1), count_wr.data.eq(0)]
+                    m.d.comb += [mask_wr.addr.eq(data_addr), mask_wr.en.eq(1)]
+                    m.d.comb += mask_wr.data.eq(Mux(scan_pass == _Pass.MASK, kept, 1))
+            with m.Elif(self.en & s2["update"] & (self.coeff[b] != 0)):
+                m.d.comb += [
+                    count_wr.en.eq(1),
+                    count_wr.data.eq(Mux(total > top, top, total)),
+                ]
+            with m.If(mask_write & (cmd_bank == b)):
+                m.d.comb += [
+                    mask_wr.addr.eq(address(cmd.y[1:], cmd.x[1:])),
+                    mask_wr.data.eq(cmd.keep),
+                    mask_wr.en.eq(cmd_inside),
+                ]
+            sum_terms.append(Mux(scanned & inside, count_rd.data, 0))
+            masked_now.append(scanned & (scan_pass == _Pass.MASK) & ~kept)
+            with m.If(cmd_bank == b):
+                m.d.comb += [
+                    result_data.importance.eq(Mux(cmd_inside, count_rd.data, 0)),
+                    result_data.keep.eq(~cmd_inside | mask_rd.data),
+                ]
+            with m.If(probe_bank == b):
+                m.d.comb += self.probe_keep.eq(probe_rd.data)
+
+        m.d.comb += self.masked.eq(sum(masked_now))
+
+        # Division state: remainder and shifted divisor.
+        qb = self.quotient_bits
+        numerator = Signal(level_sum.shape().width + tb + 1)
+        divisor = Signal(pixels.shape().width + tb + qb)
+        count = Signal(range(qb + 1))
+
+        def start_scan(kind):
+            m.d.sync += [
+                scan_pass.eq(kind),
+                scan_addr.eq(0),
+                scan_row.eq(0),
+                scan_col.eq(0),
+                scan_done.eq(0),
+            ]
+
+        with m.FSM() as fsm:
+            with m.State("IDLE"):
+                with m.If(self.command.valid):
+                    with m.Switch(cmd.op):
+                        with m.Case(FwpOp.CLEAR):
+                            start_scan(_Pass.CLEAR)
+                            m.next = "SCAN"
+                        with m.Case(FwpOp.DERIVE):
+                            start_scan(_Pass.SUM)
+                            m.d.sync += level_sum.eq(0)
+                            m.next = "SCAN"
+                        with m.Case(FwpOp.READ):
+                            m.next = "READ"
+                        with m.Case(FwpOp.MASK):
+                            m.next = "WRITE"
+            with m.State("SCAN"):
+                with m.If(~scan_done):
+                    m.d.sync += scan_addr.eq(scan_addr + 1)
+                    with m.If(scan_col == self.pitch - 1):
+                        m.d.sync += [scan_col.eq(0), scan_row.eq(scan_row + 1)]
+                        with m.If(scan_row == self.rows - 1):
+                            m.d.sync += scan_done.eq(1)
+                    with m.Else():
+                        m.d.sync += scan_col.eq(scan_col + 1)
+                with m.If(scan_pass == _Pass.SUM):
+                    m.d.sync += level_sum.eq(level_sum + sum(sum_terms))
+                with m.If(scan_done & ~s1["valid"] & ~s2["valid"]):
+                    with m.If(scan_pass == _Pass.SUM):
+                        m.next = "PRODUCTS"
+                    with m.Else():
+                        m.next = "DONE"
+            with m.State("PRODUCTS"):
+                m.d.sync += [
+                    pixels.eq(self.width * self.height),
+                    numerator.eq(self.tau_f * level_sum),
+                ]
+                m.next = "SETUP"
+            with m.State("SETUP"):
+                m.d.sync += [
+                    numerator.eq(numerator + (pixels << tb) - 1),
+                    divisor.eq(pixels << (tb + qb - 1)),
+                    threshold.eq(0),
+                    count.eq(qb),
+                ]
+                m.next = "DIVIDE"
+            with m.State("DIVIDE"):
+                fits = numerator >= divisor
+                m.d.sync += [
+                    threshold.eq(Cat(fits, threshold[:-1])),
+                    divisor.eq(divisor >> 1),
+                    count.eq(count - 1),
+                ]
+                with m.If(fits):
+                    m.d.sync += numerator.eq(numerator - divisor)
+                with m.If(count == 1):
+                    start_scan(_Pass.MASK)
+                    m.next = "SCAN"
+            with m.State("READ"):
+                m.next = "READ_WAIT"
+            with m.State("READ_WAIT"):
+                m.next = "READ_DATA"
+            with m.State("READ_DATA"):
+                m.d.sync += self.result.payload.eq(result_data)
+                m.next = "RESULT"
+            with m.State("RESULT"):
+                with m.If(self.result.ready):
+                    m.next = "DONE"
+            with m.State("WRITE"):
+                m.next = "DONE"
+            with m.State("DONE"):
+                m.next = "IDLE"
+        # Outputs decode the state outside the FSM's case statement: plain assignments start
+        # defined in every simulator (Icarus may never run an always block over an idle state).
+        m.d.comb += [
+            self.active.eq(~fsm.ongoing("IDLE")),
+            issuing.eq(fsm.ongoing("SCAN") & ~scan_done),
+            read_issue.eq(fsm.ongoing("READ")),
+            self.result.valid.eq(fsm.ongoing("RESULT")),
+            mask_write.eq(fsm.ongoing("WRITE")),
+            self.command.ready.eq(fsm.ongoing("DONE")),
+        ]
+        return m
