@@ -178,6 +178,7 @@ def core_bench(
         "config": cfg.describe(),
         "simulator": simulator,
         "tau_p": cfg.tau_p,
+        "tau_f": cfg.tau_f,
         "runs": {},
     }
     with tempfile.TemporaryDirectory() as tmp:
@@ -213,6 +214,9 @@ def core_bench(
                 "stall_per_level": rtl["stall"],
                 "jobs": rtl["jobs_out"],
                 "off_map_points": rtl["off_map"],
+                "fwp_pixels_masked": rtl["pixels_masked"],
+                "fwp_masked_fraction": rtl["pixels_masked"] / rtl["pixels"],
+                "fwp_derive_cycles": rtl["derive_cycles"],
                 "wall_seconds": time.perf_counter() - t0,
             }
     dense, pap = result["runs"]["dense"], result["runs"]["pap"]
@@ -238,4 +242,10 @@ def format_core(result: dict) -> str:
         f"cycles(pruned)/cycles(dense) {result['pruned_over_dense_cycles']:.3f} vs kept fraction "
         f"{result['kept_fraction']:.3f}"
     )
+    for name, r in result["runs"].items():
+        lines.append(
+            f"FWP after {name}: DERIVE masked {r['fwp_pixels_masked']} pixels "
+            f"({r['fwp_masked_fraction']:.1%}, tau_f {result['tau_f']}) in "
+            f"{r['fwp_derive_cycles']} cycles"
+        )
     return "\n".join(lines)

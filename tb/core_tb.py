@@ -59,6 +59,11 @@ class CoreTB(Harness):
         self.output = self.payload("outputs")
         self.load_word = self.payload("load")
 
+    async def start(self):
+        """Clock, reset, then CLEAR: FWP memories keep what earlier tests left in them."""
+        await super().start()
+        await self.command("CLEAR")
+
     async def configure(self, qc, tau_p: int, tau_f: int = CFG.tau_f_q):
         """Level shapes, tau_p and tau_f CSRs, then every map word through the load stream."""
         dut = self.dut
@@ -245,7 +250,7 @@ async def fwp_layers(dut):
     queries = max(1, int(os.environ.get("DEFA_FWP_QUERIES", "24")))
     one = 1 << CFG.tau_f_bits
     for shapes in (np.array(CFG.max_shapes), None):
-        _, clear_cycles = await tb.command("CLEAR")
+        _, clear_cycles = await tb.command("CLEAR")  # again: the second set starts afresh
         keep = None
         for layer, tau_f in enumerate((CFG.tau_f_q, one // 2, one - 1, CFG.tau_f_q)):
             qc = core_model.random_quantized(CFG, tb.rng, queries, shapes=shapes)
@@ -309,7 +314,7 @@ async def reset_mid_stream(dut):
 @cocotb.test()
 async def measure(dut):
     """No gaps, no backpressure: the cycle counters for one workload (for the cycle model
-    and the benchmark)."""
+    and the benchmark), then FWP's DERIVE on its importance (mask checked against the model)."""
     tb = CoreTB(dut, cocotb.RANDOM_SEED + 2)
     await tb.start()
     if os.environ.get("DEFA_WORKLOAD"):
@@ -322,6 +327,14 @@ async def measure(dut):
     await tb.clear_counters()
     counters = await tb.stream_jobs(qc, want)
     tb.check_counters(counters, want, qc.queries * CFG.heads)
+    _, derive_cycles = await tb.command("DERIVE")
+    masked = tb.counters()["pixels_masked"]
+    want_masked = int((~bittrue.fwp_mask(CFG, want.importance, qc.shapes)).sum())
+    if masked != want_masked:
+        tb.fail(f"DERIVE masked {masked} pixels, the model {want_masked}")
+    counters.update(
+        pixels_masked=masked, pixels=int(qc.value.shape[0]), derive_cycles=derive_cycles
+    )
     dut._log.info(f"measure: {counters}")
     if os.environ.get("DEFA_RESULTS"):
         Path(os.environ["DEFA_RESULTS"]).write_text(json.dumps(counters))

@@ -91,7 +91,10 @@ class SamplerTB(Harness):
 
     def __init__(self, dut, seed: int):
         super().__init__(
-            dut, MANIFEST, seed, idle=("points__valid", "load__valid", "partials__ready")
+            dut,
+            MANIFEST,
+            seed,
+            idle=("points__valid", "load__valid", "partials__ready", "fwp__valid"),
         )
         self.point = self.payload("points")
         self.partial = self.payload("partials")

@@ -256,3 +256,49 @@ def test_bad_shapes_are_refused():
     qc = bittrue.quantize_core(cfg, value, shapes, ls, ref, offsets, probs)
     with pytest.raises(ValueError, match="pixel_mask must be a bool array"):
         bittrue.core(cfg, qc, pixel_mask=np.ones(3, bool))
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_fwp_mask_is_the_float_rule_in_integers(seed):
+    """bittrue.fwp_mask keeps exactly the pixels golden.fwp_mask keeps at the same tau_f (a
+    multiple of 2**-tau_f_bits, so both compare the same rational numbers), counters drawn so
+    that ties with the threshold occur."""
+    rng = np.random.default_rng(seed)
+    cfg = preset("tiny", tau_f_bits=int(rng.integers(2, 12)))
+    shapes = np.array([(int(rng.integers(1, 10)), int(rng.integers(1, 12))), (1, 1)])
+    nv = int((shapes[:, 0] * shapes[:, 1]).sum())
+    importance = rng.integers(0, 8, nv) * int(rng.integers(1, 5000))
+    for tau_f_q in (0, 1, int(rng.integers(0, 1 << cfg.tau_f_bits)), (1 << cfg.tau_f_bits) - 1):
+        keep = bittrue.fwp_mask(cfg, importance, shapes, tau_f_q)
+        tau = tau_f_q / (1 << cfg.tau_f_bits)
+        # Exact rationals: importance >= tau * sum / n  <=>  importance * n * 2**T >= tau_q * sum;
+        # the float rule agrees wherever it is not within rounding of a tie.
+        want = np.ones(nv, dtype=bool)
+        start = 0
+        for h, w in shapes:
+            n = int(h * w)
+            part = [int(v) for v in importance[start : start + n]]
+            total = sum(part)
+            want[start : start + n] = [
+                v * n * (1 << cfg.tau_f_bits) >= tau_f_q * total for v in part
+            ]
+            float_rule = np.array(part) >= tau * (total / n)
+            ties = np.isclose(np.array(part, dtype=float), tau * total / n)
+            np.testing.assert_array_equal(float_rule[~ties], want[start : start + n][~ties])
+            start += n
+        np.testing.assert_array_equal(keep, want, err_msg=f"seed {seed}, tau_f_q {tau_f_q}")
+    assert bittrue.fwp_mask(cfg, importance, shapes, 0).all()
+    assert bittrue.fwp_mask(cfg, np.zeros(nv, np.int64), shapes, 255 % (1 << cfg.tau_f_bits)).all()
+
+
+def test_fwp_threshold_and_mask_refuse_bad_input():
+    cfg = preset("tiny")
+    with pytest.raises(ValueError, match=r"tau_f_q=256 is out of range: allowed \[0, 255\]"):
+        bittrue.fwp_threshold(cfg, 10, 4, 256)
+    with pytest.raises(ValueError, match=r"pixels=0 is out of range"):
+        bittrue.fwp_threshold(cfg, 10, 0)
+    with pytest.raises(ValueError, match=r"importance must have shape \(7,\)"):
+        bittrue.fwp_mask(cfg, np.zeros(6), [(2, 3), (1, 1)])
+    assert bittrue.fwp_threshold(cfg, 100, 10, 128) == 5  # 0.5 x mean 10
+    assert bittrue.fwp_threshold(cfg, 101, 10, 128) == 6  # 0.5 x 10.1, rounded up
+    assert bittrue.fwp_threshold(cfg, 1000, 10, 0) == 0

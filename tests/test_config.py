@@ -86,6 +86,8 @@ BAD = [
     ({"tau_p": -0.1}, ["tau_p=-0.1", "[0, 1)"]),
     ({"tau_f": float("nan")}, ["tau_f=nan", "[0, 1)"]),
     ({"tau_f": "0.1"}, ["tau_f", "number"]),
+    ({"tau_f_bits": 1}, ["tau_f_bits=1", "[2, 16]"]),
+    ({"tau_f": 0.999}, ["tau_f=0.999", "tau_f_bits=8", "tau_f < 0.998"]),
     ({"queue_depth": 6}, ["queue_depth=6", "power of two"]),
     ({"queue_depth": 1}, ["queue_depth=1", "[2, 1024]"]),
     ({"importance_bits": 8}, ["importance_bits=8", "[13, 32]"]),
