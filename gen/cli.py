@@ -96,12 +96,49 @@ def _cmd_generate(args) -> int:
     cfg = config_from_args(args)
     out = generate(cfg, args.output, block=args.block, level=args.level)
     print(f"{out['verilog']}\n{out['manifest']}")
+    if args.block == "top":
+        from gen.artifacts import write_artifacts
+
+        for path in write_artifacts(out, args.output, split=args.split):
+            print(path)
     if args.lint:
         warnings = lint(out["verilog"])
         if warnings:
             print(f"verilator lint: {dict(warnings)}", file=sys.stderr)
             return 1
         print("verilator --lint-only -Wall: clean (waivers: gen/verilator.vlt)")
+    return 0
+
+
+def _cmd_synth(args) -> int:
+    from gen.progress import steps
+    from gen.synth import ToolMissing, format_synth, synth
+
+    cfg = config_from_args(args)
+    out = Path(args.output or f"build/synth/{args.preset}")
+    try:
+        with steps(f"defa synth {args.preset}", quiet=args.quiet) as step:
+            result = synth(
+                cfg,
+                out,
+                device=args.device,
+                freq_mhz=args.freq,
+                dsp=args.dsp,
+                pnr=not args.no_pnr,
+                xilinx=not args.no_xilinx,
+                seed=args.seed,
+                step=step,
+            )
+    except ToolMissing as e:
+        print(f"defa synth: error: {e}", file=sys.stderr)
+        return 3
+    except RuntimeError as e:
+        print(f"defa synth: error: {e}", file=sys.stderr)
+        return 1
+    result["preset"] = args.preset
+    result["config"] = cfg.to_dict()
+    (out / "synth.json").write_text(json.dumps(result, indent=2, sort_keys=True) + "\n")
+    print(json.dumps(result, indent=2, sort_keys=True) if args.json else format_synth(result))
     return 0
 
 
@@ -155,13 +192,39 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-rtl", action="store_true", help="models only: skip the core RTL run")
     p.set_defaults(func=_cmd_demo)
 
-    p = sub.add_parser("generate", help="elaborate a block to Verilog with its manifest")
+    p = sub.add_parser(
+        "generate",
+        help="Verilog of the accelerator (or one block) with its manifest; for the top also a "
+        "C header and a Python module with the register map, and a markdown report",
+    )
     _add_config_args(p, default="tiny")
-    p.add_argument("--block", default="sampler", help="the block to generate (sampler)")
+    p.add_argument("--block", default="top", help="top (default), core or sampler")
+    p.add_argument("--split", action="store_true", help="also one Verilog file per module")
     p.add_argument("--level", type=int, default=0, help="the level of a per-level block")
     p.add_argument("-o", "--output", default="build/generated", help="output directory")
     p.add_argument("--lint", action="store_true", help="run verilator --lint-only -Wall on it")
     p.set_defaults(func=_cmd_generate)
+
+    p = sub.add_parser(
+        "synth",
+        help="out-of-context ECP5 synthesis + place and route (Fmax, resources) and a Xilinx "
+        "7-series resource estimate, with the YoWASP tools",
+    )
+    _add_config_args(p, default="tiny")
+    p.add_argument("--device", default="LFE5U-85F", help="ECP5 part (default LFE5U-85F)")
+    p.add_argument("--freq", type=float, default=200.0, help="target clock in MHz (default 200)")
+    p.add_argument(
+        "--dsp",
+        default="samplers",
+        help="which multipliers use DSP blocks: samplers (default), all, none",
+    )
+    p.add_argument("--no-pnr", action="store_true", help="synthesis only (no Fmax)")
+    p.add_argument("--no-xilinx", action="store_true", help="skip the Xilinx estimate")
+    p.add_argument("--seed", type=int, default=1, help="nextpnr placement seed")
+    p.add_argument("-o", "--output", help="work directory (default build/synth/PRESET)")
+    p.add_argument("--quiet", action="store_true", help="no progress output")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=_cmd_synth)
 
     p = sub.add_parser("bench", help="benchmarks that print figures")
     p.add_argument(

@@ -10,6 +10,7 @@ Same config, same bytes: nothing time- or path-dependent is written.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -19,9 +20,12 @@ from amaranth.lib import data, stream, wiring
 
 from gen.config import DefaConfig
 from rtl.core import COUNTER_BITS, Core
+from rtl.csr_bank import config_hash, csr_addr_bits, csr_map
 from rtl.layouts import FwpOp
 from rtl.level_buffer import buffer_geometry
 from rtl.sampler import Sampler
+from rtl.softmax import SoftmaxUnit
+from rtl.top import Top
 
 __all__ = ["BLOCKS", "flatten_layout", "generate", "port_manifest"]
 
@@ -67,8 +71,11 @@ def port_manifest(component: wiring.Component) -> dict[str, dict]:
             }
             if isinstance(member.shape, data.Layout):
                 ports[name]["fields"] = flatten_layout(member.shape)
+        elif member.is_signature:  # a plain bus (the register bus): its wires, flattened
+            sub = port_manifest(member.signature.create())  # directions as this block sees them
+            ports[name] = {"kind": "bus", "direction": direction, "members": sub}
         else:
-            raise NotImplementedError(f"port {name}: only streams and wires are described")
+            raise NotImplementedError(f"port {name}: only streams, buses and wires are described")
     return ports
 
 
@@ -89,8 +96,12 @@ def _sampler(cfg: DefaConfig, level: int):
 
 def _core(cfg: DefaConfig, level: int):
     top = Core(cfg)
-    extra = {
-        "tag_bits": top.tag_bits,
+    return top, _core_extra(cfg, top.tag_bits)
+
+
+def _core_extra(cfg: DefaConfig, tag_bits: int) -> dict:
+    return {
+        "tag_bits": tag_bits,
         "counter_bits": COUNTER_BITS,
         "sampler_latency": Sampler.latency,
         "cycles_per_point": cfg.cycles_per_point,
@@ -99,17 +110,29 @@ def _core(cfg: DefaConfig, level: int):
         ],
         "fwp_ops": {op.name: op.value for op in FwpOp},
     }
+
+
+def _top(cfg: DefaConfig, level: int):
+    top = Top(cfg)
+    extra = {
+        **_core_extra(cfg, top.tag_bits),
+        "softmax_latency": SoftmaxUnit.latency if cfg.softmax else 0,
+        "config_hash": f"{config_hash(cfg):08x}",
+        "csr": [dataclasses.asdict(r) for r in csr_map(cfg)],
+        "csr_addr_bits": csr_addr_bits(cfg),
+    }
     return top, extra
 
 
-BLOCKS = {"sampler": _sampler, "core": _core}
+BLOCKS = {"top": _top, "core": _core, "sampler": _sampler}
 
 
 def generate(
     cfg: DefaConfig, out_dir: str | Path, *, block: str = "sampler", level: int = 0
 ) -> dict:
     """Write ``defa_<block>.v`` and ``defa_<block>.json`` (the manifest) into ``out_dir``.
-    Returns the manifest, with ``verilog`` and ``manifest`` paths added."""
+    Returns the manifest, with ``verilog`` and ``manifest`` paths added. (``defa generate``
+    adds the C header, Python module and report for the top: ``gen.artifacts``.)"""
     if block not in BLOCKS:
         raise ValueError(f"block={block!r} is not known: allowed {sorted(BLOCKS)}")
     top, extra = BLOCKS[block](cfg, level)

@@ -67,15 +67,16 @@ def test_bench_golden_prints_figures(capsys):
 
 def test_generate_is_deterministic_and_lint_clean(tmp_path, capsys):
     a, b = tmp_path / "a", tmp_path / "b"
-    assert main(["generate", "--preset", "tiny", "--set", "lanes=8", "-o", str(a), "--lint"]) == 0
+    sampler = ["generate", "--block", "sampler", "--preset", "tiny", "--set", "lanes=8"]
+    assert main([*sampler, "-o", str(a), "--lint"]) == 0
     assert "clean" in capsys.readouterr().out
-    assert main(["generate", "--preset", "tiny", "--set", "lanes=8", "-o", str(b)]) == 0
+    assert main([*sampler, "-o", str(b)]) == 0
     for name in ("defa_sampler.v", "defa_sampler.json"):
         assert (a / name).read_bytes() == (b / name).read_bytes()
     manifest = json.loads((a / "defa_sampler.json").read_text())
     assert manifest["latency"] == 6 and manifest["cycles_per_point"] == 2
     assert manifest["ports"]["points"]["fields"]["prob"]["width"] == 13
-    assert main(["generate", "--preset", "tiny", "--level", "5", "-o", str(a)]) == 2
+    assert main(["generate", "--block", "sampler", "--level", "5", "-o", str(a)]) == 2
     assert "level=5 is out of range" in capsys.readouterr().err
     assert main(["generate", "--block", "nope", "-o", str(a)]) == 2
 

@@ -36,3 +36,9 @@ def test_every_waiver_has_a_reason():
             rule = line.split("-rule")[1].split()[0]
             above = "\n".join(lines[max(0, i - 4) : i])
             assert f"// {rule}:" in above, f"waiver of {rule} has no reason above it"
+
+
+def test_top_is_lint_clean(tmp_path):
+    out = generate(preset("tiny"), tmp_path, block="top")
+    assert lint(out["verilog"]) == {}
+    assert set(lint(out["verilog"], waivers=False)) <= WAIVED

