@@ -2,7 +2,9 @@
 
 Contract: when every level has its next sum, ``out = sat((sum_l + 2**(s-1)) >> s)`` per
 channel, ``s = coeff_bits - out_frac_bits``, saturated to ``out_bits`` (``sim.bittrue.core``);
-the tag and head come with it. Output register: latency 1, throughput one job per cycle.
+the tag and head come with it. Throughput one job per cycle; latency ``Aggregator.latency(cfg)``
+(4 for up to 4 levels): input register, the sum (a tree, a register every two levels), the
+rounding, the saturation. ``outputs.ready`` low holds the whole pipeline.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from amaranth.lib.wiring import In, Out
 
 from gen.config import DefaConfig
 from rtl.layouts import level_sum_layout, output_layout
+from rtl.stages import Stages, tree_stages
 
 __all__ = ["Aggregator"]
 
@@ -27,34 +30,52 @@ class Aggregator(wiring.Component):
             }
         )
 
+    @staticmethod
+    def latency(cfg: DefaConfig) -> int:
+        return 1 + tree_stages(cfg.levels) + 2
+
     def elaborate(self, platform):
         cfg = self._cfg
         m = Module()
-        all_valid = Signal()
-        m.d.comb += all_valid.eq(Cat(*(s.valid for s in self.sums)).all())
+        advance = Signal()
+        m.d.comb += advance.eq(~self.outputs.valid | self.outputs.ready)
         load = Signal()
-        m.d.comb += load.eq(all_valid & (~self.outputs.valid | self.outputs.ready))
+        m.d.comb += load.eq(Cat(*(s.valid for s in self.sums)).all() & advance)
         for s in self.sums:
             m.d.comb += s.ready.eq(load)
-        with m.If(self.outputs.ready):
-            m.d.sync += self.outputs.valid.eq(0)
-        out = self.outputs.payload
+        st = Stages(m, advance)
         shift = cfg.out_shift
         half = (1 << (shift - 1)) if shift else 0
         top = (1 << (cfg.out_bits - 1)) - 1
-        wide = cfg.acc_bits + cfg.levels.bit_length()
-        with m.If(load):
-            m.d.sync += [
-                self.outputs.valid.eq(1),
-                out.tag.eq(self.sums[0].payload.tag),
-                out.head.eq(self.sums[0].payload.head),
+        wide = signed(cfg.acc_bits + cfg.levels.bit_length())
+        first = self.sums[0].payload
+        rounded = []
+        for c in range(cfg.head_dim):
+            parts = [
+                st.reg(s.payload.values[c], signed(cfg.acc_bits), f"part{level}_{c}")
+                for level, s in enumerate(self.sums)
             ]
+            total, _ = st.tree(parts, lambda a, b: a + b, wide, f"total{c}_")
+            rounded.append(st.reg((total + half) >> shift, wide, f"rounded{c}"))
+        out = self.outputs.payload
+        with m.If(advance):
             for c in range(cfg.head_dim):
-                total = Signal(signed(wide), name=f"total{c}")
-                m.d.comb += total.eq(sum(s.payload.values[c] for s in self.sums))
-                rounded = Signal(signed(wide), name=f"rounded{c}")
-                m.d.comb += rounded.eq((total + half) >> shift)
+                value = rounded[c]
                 m.d.sync += out.values[c].eq(
-                    Mux(rounded > top, top, Mux(rounded < -top - 1, -top - 1, rounded))
+                    Mux(value > top, top, Mux(value < -top - 1, -top - 1, value))
                 )
+        depth = self.latency(cfg)
+        valid = [st.reg(load, 1, "valid0")]
+        tag = [st.reg(first.tag, first.tag.shape(), "tag0")]
+        head = [st.reg(first.head, first.head.shape(), "head0")]
+        for i in range(1, depth - 1):
+            valid.append(st.reg(valid[-1], 1, f"valid{i}"))
+            tag.append(st.reg(tag[-1], tag[-1].shape(), f"tag{i}"))
+            head.append(st.reg(head[-1], head[-1].shape(), f"head{i}"))
+        with m.If(advance):
+            m.d.sync += [
+                self.outputs.valid.eq(valid[-1]),
+                out.tag.eq(tag[-1]),
+                out.head.eq(head[-1]),
+            ]
         return m

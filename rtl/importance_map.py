@@ -6,12 +6,12 @@ window in one cycle.
 Contract:
 
 * Sampler side, advancing on cycles where ``en`` is high (like ``LevelBuffer``): the window
-  (``x0``, ``y0``) and ``update`` at cycle t; at t + ``latency`` (2) ``keep[b]`` is the mask
+  (``x0``, ``y0``) and ``update`` at cycle t; at t + ``latency`` (3) ``keep[b]`` is the mask
   bit of the window's corner in bank b, and ``coeff[b]`` must carry that corner's coefficient
   (0 for a corner off the map): with ``update`` set, the corner's counter becomes
-  ``min(counter + coeff, 2**importance_bits - 1)``. One window per cycle: a counter read in
-  the cycle another window writes it sees the new value (write-through), so back-to-back
-  updates of one pixel all count.
+  ``min(counter + coeff, 2**importance_bits - 1)``. One window per cycle, and back-to-back
+  updates of one pixel all count: the previous window's write is forwarded, older ones reach
+  the read through the memory's write-through port.
 * Load side: ``probe_x``, ``probe_y`` at cycle t; ``probe_keep`` (that pixel's mask bit) at
   t + 1.
 * Commands (``command`` stream of ``FwpOp``): one at a time, ``command.ready`` is raised when
@@ -51,7 +51,7 @@ class _Pass(enum.Enum, shape=2):
 
 
 class ImportanceMap(wiring.Component):
-    latency = 2
+    latency = 3
 
     def __init__(self, cfg: DefaConfig, level: int):
         try:
@@ -118,7 +118,7 @@ class ImportanceMap(wiring.Component):
         read_issue = Signal()  # READ puts the command's address into the pipeline
         mask_write = Signal()  # MASK writes the command's mask bit
 
-        # Stage 1 (address registered), stage 2 (data out of the memories).
+        # Stage 1 (address registered), stage 2 (memory read), stage 3 (read data registered).
         s1 = {
             "valid": Signal(name="s1_valid"),
             "row": Signal.like(scan_row, name="s1_row"),
@@ -126,6 +126,7 @@ class ImportanceMap(wiring.Component):
             "update": Signal(name="s1_update"),
         }
         s2 = {key: Signal.like(sig, name=f"s2_{key}") for key, sig in s1.items()}
+        s3 = {key: Signal.like(sig, name=f"s3_{key}") for key, sig in s1.items()}
         with m.If(step):
             m.d.sync += [
                 s1["valid"].eq(issuing),
@@ -134,6 +135,7 @@ class ImportanceMap(wiring.Component):
                 s1["update"].eq(self.update & ~self.active),
             ]
             m.d.sync += [s2[key].eq(s1[key]) for key in s1]
+            m.d.sync += [s3[key].eq(s2[key]) for key in s1]
 
         threshold = Signal(self.quotient_bits)
         level_sum = Signal(ib + (4 * self.depth).bit_length())
@@ -164,7 +166,10 @@ class ImportanceMap(wiring.Component):
             corner_inside = (cx >= 0) & (cx < width) & (cy >= 0) & (cy < height)
 
             read_addr = Signal(addr_bits, name=f"read_addr{b}")
+            mem_addr = Signal(addr_bits, name=f"mem_addr{b}")
             data_addr = Signal(addr_bits, name=f"data_addr{b}")
+            count_q = Signal(ib, name=f"count{b}")  # the read, registered (stage 3)
+            mask_q = Signal(name=f"mask{b}")
             with m.If(step):
                 with m.If(issuing):
                     m.d.sync += read_addr.eq(scan_addr)
@@ -174,46 +179,64 @@ class ImportanceMap(wiring.Component):
                     m.d.sync += read_addr.eq(address(cy[1:], cx[1:]))
                 with m.Else():
                     m.d.sync += read_addr.eq(0)
-                m.d.sync += data_addr.eq(read_addr)
+                m.d.sync += [
+                    mem_addr.eq(read_addr),
+                    data_addr.eq(mem_addr),
+                    count_q.eq(count_rd.data),
+                    mask_q.eq(mask_rd.data),
+                ]
             m.d.comb += [
                 count_rd.addr.eq(read_addr),
                 count_rd.en.eq(step),
                 mask_rd.addr.eq(read_addr),
                 mask_rd.en.eq(step),
-                self.keep[b].eq(mask_rd.data),
+                self.keep[b].eq(mask_q),
                 probe_rd.addr.eq(address(self.probe_y[1:], self.probe_x[1:])),
             ]
 
-            # Stage 2: the pixel of this bank at the scanned (row, col), and what to write.
-            x = Cat(Const(bx, 1), s2["col"])
-            y = Cat(Const(by, 1), s2["row"])
+            # Stage 3: the pixel of this bank at the scanned (row, col), and what to write. The
+            # previous window's write is one step too late for this read: forward it (older
+            # writes reach the read through the write-through port).
+            last_addr = Signal(addr_bits, name=f"last_addr{b}")
+            last_value = Signal(ib, name=f"last_value{b}")
+            last_valid = Signal(name=f"last_valid{b}")
+            current = Signal(ib, name=f"current{b}")
+            m.d.comb += current.eq(Mux(last_valid & (last_addr == data_addr), last_value, count_q))
+            x = Cat(Const(bx, 1), s3["col"])
+            y = Cat(Const(by, 1), s3["row"])
             inside = (x < self.width) & (y < self.height)
-            scanned = s2["valid"] & self.active
-            total = count_rd.data + self.coeff[b]
-            kept = ~inside | (count_rd.data >= threshold)
+            scanned = s3["valid"] & self.active
+            total = current + self.coeff[b]
+            updated = Signal(ib, name=f"updated{b}")
+            m.d.comb += updated.eq(Mux(total > top, top, total))
+            updating = self.en & s3["update"] & (self.coeff[b] != 0) & ~self.active
+            with m.If(step):
+                m.d.sync += [
+                    last_valid.eq(updating),
+                    last_addr.eq(data_addr),
+                    last_value.eq(updated),
+                ]
+            kept = ~inside | (count_q >= threshold)
             m.d.comb += count_wr.addr.eq(data_addr)
             with m.If(scanned):
                 with m.If(scan_pass != _Pass.SUM):  # CLEAR or the mask pass: counters to 0
                     m.d.comb += [count_wr.en.eq(1), count_wr.data.eq(0)]
                     m.d.comb += [mask_wr.addr.eq(data_addr), mask_wr.en.eq(1)]
                     m.d.comb += mask_wr.data.eq(Mux(scan_pass == _Pass.MASK, kept, 1))
-            with m.Elif(self.en & s2["update"] & (self.coeff[b] != 0)):
-                m.d.comb += [
-                    count_wr.en.eq(1),
-                    count_wr.data.eq(Mux(total > top, top, total)),
-                ]
+            with m.Elif(updating):
+                m.d.comb += [count_wr.en.eq(1), count_wr.data.eq(updated)]
             with m.If(mask_write & (cmd_bank == b)):
                 m.d.comb += [
                     mask_wr.addr.eq(address(cmd.y[1:], cmd.x[1:])),
                     mask_wr.data.eq(cmd.keep),
                     mask_wr.en.eq(cmd_inside),
                 ]
-            sum_terms.append(Mux(scanned & inside, count_rd.data, 0))
+            sum_terms.append(Mux(scanned & inside, count_q, 0))
             masked_now.append(scanned & (scan_pass == _Pass.MASK) & ~kept)
             with m.If(cmd_bank == b):
                 m.d.comb += [
-                    result_data.importance.eq(Mux(cmd_inside, count_rd.data, 0)),
-                    result_data.keep.eq(~cmd_inside | mask_rd.data),
+                    result_data.importance.eq(Mux(cmd_inside, count_q, 0)),
+                    result_data.keep.eq(~cmd_inside | mask_q),
                 ]
             with m.If(probe_bank == b):
                 m.d.comb += self.probe_keep.eq(probe_rd.data)
@@ -261,7 +284,7 @@ class ImportanceMap(wiring.Component):
                         m.d.sync += scan_col.eq(scan_col + 1)
                 with m.If(scan_pass == _Pass.SUM):
                     m.d.sync += level_sum.eq(level_sum + sum(sum_terms))
-                with m.If(scan_done & ~s1["valid"] & ~s2["valid"]):
+                with m.If(scan_done & ~s1["valid"] & ~s2["valid"] & ~s3["valid"]):
                     with m.If(scan_pass == _Pass.SUM):
                         m.next = "PRODUCTS"
                     with m.Else():
@@ -295,6 +318,8 @@ class ImportanceMap(wiring.Component):
             with m.State("READ"):
                 m.next = "READ_WAIT"
             with m.State("READ_WAIT"):
+                m.next = "READ_WAIT2"
+            with m.State("READ_WAIT2"):
                 m.next = "READ_DATA"
             with m.State("READ_DATA"):
                 m.d.sync += self.result.payload.eq(result_data)

@@ -9,8 +9,9 @@ the buffer's ``W_max`` (a constant), so addressing needs no multiplier by the ru
 Capacity: ``max_shapes[level]`` pixels x ``d_model`` channels.
 
 Read (``en``, ``x0``, ``y0``, ``head``, ``chunk``): ``data[b]`` is bank b's word for the corner of
-the 2x2 window at (x0, y0) that falls in bank b. Latency 2 (address register, synchronous
-read), advancing on cycles where ``en`` is high; one window per cycle. A corner outside the
+the 2x2 window at (x0, y0) that falls in bank b. Latency 3 (address register, synchronous
+read, output register: a block RAM's clock-to-output is most of an ECP5 cycle), advancing on
+cycles where ``en`` is high; one window per cycle. A corner outside the
 buffer reads address 0 of its bank: its data is defined but meaningless (its coefficient is 0).
 
 Load (stream): one word per cycle, always ready; a write outside ``max_shapes`` is dropped.
@@ -45,7 +46,7 @@ def buffer_geometry(cfg: DefaConfig, level: int) -> dict[str, int]:
 
 
 class LevelBuffer(wiring.Component):
-    latency = 2
+    latency = 3
 
     def __init__(self, cfg: DefaConfig, level: int):
         try:
@@ -111,5 +112,7 @@ class LevelBuffer(wiring.Component):
                 with m.Else():
                     m.d.sync += read_addr.eq(0)
             rd = bank.read_port()
-            m.d.comb += [rd.addr.eq(read_addr), rd.en.eq(self.en), self.data[b].eq(rd.data)]
+            m.d.comb += [rd.addr.eq(read_addr), rd.en.eq(self.en)]
+            with m.If(self.en):
+                m.d.sync += self.data[b].eq(rd.data)
         return m

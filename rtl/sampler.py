@@ -12,11 +12,11 @@ Contract:
   pattern of input gaps and output backpressure (``partials.ready`` low stalls the pipeline).
 * Throughput: one chunk per cycle, so one point per cycle when ``lanes == head_dim``
   (initiation interval 1); ``points.ready`` is high on the last chunk of a point.
-* Latency: ``Sampler.latency`` (6) cycles from a point's acceptance (``points.ready``, which
+* Latency: ``Sampler.latency`` (7) cycles from a point's acceptance (``points.ready``, which
   comes with its last chunk) to its last beat on ``partials`` when not stalled; its first beat
   leaves ``head_dim // lanes - 1`` cycles earlier. Pipeline: A input register, B coordinates,
-  C weights and buffer addresses, D coefficients and buffer words, E products, F sums of the
-  four corners.
+  C weights and buffer addresses, D coefficients and buffer read, D2 buffer words (and the
+  coefficients delayed to meet them), E products, F sums of the four corners.
 * ``off_map`` flags a point none of whose corners lies on the map; ``busy`` is high in cycles
   where a chunk enters the pipeline.
 * ``width``, ``height``: the level's shape (1 .. max_shapes[level]); hold them steady while
@@ -200,7 +200,7 @@ class Sampler(wiring.Component):
         ]
         prev = {**b, "off_map": ~coord.valid.any()}
         stages = []
-        for name in ("c", "d"):
+        for name in [f"c{i}" for i in range(LevelBuffer.latency)]:
             cur = {}
             with m.If(advance):
                 for key in ("valid", "chunk", "last", "tag", "off_map"):
@@ -209,7 +209,18 @@ class Sampler(wiring.Component):
             prev = cur
             stages.append(cur)
 
-        # D -> E: four products per lane; E -> F: their sum.
+        # The coefficients wait for the buffer words (the buffer's output register).
+        delayed = [coeff.coeff[bank] for bank in range(4)]
+        for i in range(LevelBuffer.latency - CoefficientUnit.latency):
+            nxt = []
+            for bank in range(4):
+                r = Signal.like(delayed[bank], name=f"coeff{bank}_d{i}")
+                with m.If(advance):
+                    m.d.sync += r.eq(delayed[bank])
+                nxt.append(r)
+            delayed = nxt
+
+        # D2 -> E: four products per lane; E -> F: their sum.
         products = [
             [
                 Signal(signed(partial_bits(cfg)), name=f"e_product{bank}_{lane}")
@@ -223,7 +234,7 @@ class Sampler(wiring.Component):
                 e[key] = Signal(prev[key].shape(), name=f"e_{key}")
                 m.d.sync += e[key].eq(prev[key])
             for bank in range(4):
-                kept = Mux(fwp.keep[bank], coeff.coeff[bank], 0)  # a masked pixel reads 0
+                kept = Mux(fwp.keep[bank], delayed[bank], 0)  # a masked pixel reads 0
                 for lane in range(cfg.lanes):
                     m.d.sync += products[bank][lane].eq(kept * buffer.data[bank][lane])
 
@@ -244,7 +255,7 @@ class Sampler(wiring.Component):
         # FWP commands run once nothing is in flight.
         pipeline = [a["valid"], b["valid"], *(s["valid"] for s in stages), e["valid"], out_valid]
         idle = ~Cat(*pipeline).any() & (chunk_count == 0)
-        m.d.comb += [fwp.coeff[bank].eq(coeff.coeff[bank]) for bank in range(4)]
+        m.d.comb += [fwp.coeff[bank].eq(delayed[bank]) for bank in range(4)]
         m.d.comb += [
             fwp.command.payload.eq(self.fwp.payload),
             fwp.command.valid.eq(self.fwp.valid & idle),

@@ -9,8 +9,12 @@ Contract:
   fraction); ``2**-frac`` from a table, the integer part as a right shift; one sum; its
   reciprocal from a table indexed by the sum normalized to ``recip_bits`` bits; one multiply
   and one rounding per probability.
-* Throughput one head per cycle (initiation interval 1); latency ``SoftmaxUnit.latency`` (7)
-  cycles; ``probs.ready`` low stalls the whole pipeline (no loss under backpressure).
+* Throughput one head per cycle (initiation interval 1); latency ``softmax_latency(cfg)``
+  cycles (16 for 4 points per head, 18 for 16); ``probs.ready`` low stalls the whole
+  pipeline (no loss under backpressure).
+* Timing: every stage is at most two adder (or comparator) levels, a table read, a shift or a
+  multiply; the tables' outputs are registered twice (a block RAM's clock-to-output is most
+  of an ECP5 cycle).
 """
 
 from __future__ import annotations
@@ -23,8 +27,9 @@ from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from gen.config import DefaConfig
+from rtl.stages import Stages, tree_stages
 
-__all__ = ["SoftmaxUnit"]
+__all__ = ["SoftmaxUnit", "softmax_latency"]
 
 LOG2E_BITS = 16
 LOG2E_Q = round(math.log2(math.e) * (1 << LOG2E_BITS))
@@ -40,12 +45,24 @@ def _recip_table(cfg: DefaConfig) -> list[int]:
     return [(((1 << (2 * m + 2)) // (2 * mant + 1)) + 1) >> 1 for mant in range(1 << m, 2 << m)]
 
 
-class SoftmaxUnit(wiring.Component):
-    latency = 7
+def _log2e_terms() -> list[int]:
+    return [b for b in range(LOG2E_Q.bit_length()) if LOG2E_Q >> b & 1]
 
+
+def softmax_latency(cfg: DefaConfig) -> int:
+    """Cycles from a head's acceptance to its probabilities (no stall)."""
+    n = cfg.points_per_head
+    exponent = tree_stages(len(_log2e_terms()) + 1)  # d * log2(e) + rounding, as shifts
+    # input, max tree, d, exponent, clamp, table (2), shift, sum, normalize, reciprocal
+    # table (2), multiply, round, clamp
+    return 1 + tree_stages(n) + 1 + exponent + 1 + 2 + 1 + tree_stages(n) + 1 + 2 + 1 + 1 + 1
+
+
+class SoftmaxUnit(wiring.Component):
     def __init__(self, cfg: DefaConfig, *, tag_bits: int = 8):
         self._cfg = cfg
         self._tag_bits = tag_bits
+        self.latency = softmax_latency(cfg)
         n = cfg.points_per_head
         super().__init__(
             {
@@ -80,6 +97,77 @@ class SoftmaxUnit(wiring.Component):
         advance = Signal()
         m.d.comb += advance.eq(~self.probs.valid | self.probs.ready)
         m.d.comb += self.logits.ready.eq(advance)
+        st = Stages(m, advance)
+        ks = range(n)
+
+        # Input register, then the maximum (a tree of comparisons).
+        logit = [
+            st.reg(self.logits.payload.values[k], signed(cfg.logit_bits), f"logit{k}") for k in ks
+        ]
+        top, max_stages = st.tree(
+            logit, lambda a, b: Mux(a > b, a, b), signed(cfg.logit_bits), "max"
+        )
+        logit = [st.delay(logit[k], max_stages, f"logit{k}") for k in ks]
+        # d = max - l, then t = round(d * log2(e)) from shifted copies of d, then the clamp.
+        d = [st.reg(top - logit[k], unsigned(cfg.logit_bits + 1), f"d{k}") for k in ks]
+        t_shift = LOG2E_BITS + cfg.logit_frac_bits - t_frac
+        t_max = (x_bits + 1) << t_frac
+        wide = unsigned(cfg.logit_bits + 1 + LOG2E_Q.bit_length() + 1)
+        t = []
+        for k in ks:
+            terms = [d[k] << b for b in _log2e_terms()] + [1 << (t_shift - 1)]
+            total, _ = st.tree(terms, lambda a, b: a + b, wide, f"t{k}_")
+            whole = total >> t_shift
+            t.append(
+                st.reg(Mux(whole > t_max, t_max, whole), unsigned(t_max.bit_length()), f"t{k}")
+            )
+        # Exponentials: 2**-frac from the table (registered twice), the integer part shifts.
+        # Tables are ROMs with asynchronous read ports (LUT ROM or block RAM on an FPGA; a plain
+        # array for simulators, which compile a multiplexer of constants very slowly).
+        m.submodules.exp_table = exp_rom = Memory(
+            shape=unsigned(x_bits + 1), depth=1 << t_frac, init=_exp_table(cfg)
+        )
+        e = []
+        for k in ks:
+            port = exp_rom.read_port(domain="comb")
+            m.d.comb += port.addr.eq(t[k][:t_frac])
+            frac = st.delay(port.data, 2, f"exp{k}")
+            shift = st.delay(t[k][t_frac:], 2, f"shift{k}")
+            e.append(st.reg(frac >> shift, unsigned(x_bits + 1), f"e{k}"))
+        # The sum, then its leading one (in [X, sum_bits): the largest logit gives 2**X).
+        sum_bits = (n << x_bits).bit_length()
+        total, sum_stages = st.tree(e, lambda a, b: a + b, unsigned(sum_bits), "sum")
+        e = [st.delay(e[k], sum_stages, f"e{k}") for k in ks]
+        lead = Signal(range(sum_bits))
+        index = Signal(m_bits)
+        with m.If(advance):
+            for pos in range(x_bits, sum_bits):  # the highest set bit wins (last assignment)
+                with m.If(total[pos]):
+                    m.d.sync += [lead.eq(pos), index.eq((total >> (pos - m_bits))[:m_bits])]
+        e = [st.delay(e[k], 1, f"e{k}n") for k in ks]
+        # The reciprocal of the normalized sum (table, registered twice), then the products.
+        m.submodules.recip_table = recip_rom = Memory(
+            shape=unsigned(m_bits + 1), depth=1 << m_bits, init=_recip_table(cfg)
+        )
+        recip_port = recip_rom.read_port(domain="comb")
+        m.d.comb += recip_port.addr.eq(index)
+        recip = st.delay(recip_port.data, 2, "recip")
+        lead = st.delay(lead, 3, "lead")
+        e = [st.delay(e[k], 2, f"e{k}r") for k in ks]
+        product = [st.reg(e[k] * recip, unsigned(x_bits + m_bits + 2), f"product{k}") for k in ks]
+        # One rounding by the sum's scale, then the clamp to 1.0.
+        out = self.probs.payload.values
+        for k in ks:
+            prob = Signal(unsigned(x_bits + m_bits + 2), name=f"prob{k}")
+            with m.If(advance):
+                with m.Switch(lead):
+                    for pos in range(x_bits, sum_bits):
+                        shift = m_bits + pos - cfg.prob_bits
+                        with m.Case(pos):
+                            m.d.sync += prob.eq((product[k] + (1 << (shift - 1))) >> shift)
+                    with m.Default():  # unreachable: the leading one is never below X
+                        m.d.sync += prob.eq(0)
+                m.d.sync += out[k].eq(Mux(prob > cfg.prob_one, cfg.prob_one, prob))
 
         valid = [Signal(name=f"valid{i}") for i in range(self.latency)]
         tags = [Signal(self._tag_bits, name=f"tag{i}") for i in range(self.latency)]
@@ -87,96 +175,5 @@ class SoftmaxUnit(wiring.Component):
             m.d.sync += [valid[0].eq(self.logits.valid), tags[0].eq(self.logits.payload.tag)]
             for i in range(1, self.latency):
                 m.d.sync += [valid[i].eq(valid[i - 1]), tags[i].eq(tags[i - 1])]
-        m.d.comb += [
-            self.probs.valid.eq(valid[-1]),
-            self.probs.payload.tag.eq(tags[-1]),
-        ]
-
-        def regs(name, shape):
-            return [Signal(shape, name=f"{name}{k}") for k in range(n)]
-
-        # 1: the inputs and their maximum.
-        logit_1 = regs("logit", signed(cfg.logit_bits))
-        top_1 = Signal(signed(cfg.logit_bits))
-        # A balanced tree of comparisons, each level a named signal (shared, not re-expanded).
-        level = [self.logits.payload.values[k] for k in range(n)]
-        depth = 0
-        while len(level) > 1:
-            nxt = []
-            for i in range(0, len(level) - 1, 2):
-                a, b = level[i], level[i + 1]
-                w = Signal(signed(cfg.logit_bits), name=f"max{depth}_{i // 2}")
-                m.d.comb += w.eq(Mux(a > b, a, b))
-                nxt.append(w)
-            if len(level) % 2:
-                nxt.append(level[-1])
-            level, depth = nxt, depth + 1
-        best = level[0]
-        # 2: base-2 exponents, clamped where everything shifts out.
-        t_shift = LOG2E_BITS + cfg.logit_frac_bits - t_frac
-        t_max = (x_bits + 1) << t_frac
-        t_2 = regs("t", unsigned(t_max.bit_length()))
-        # 3: exponentials.
-        e_3 = regs("e", unsigned(x_bits + 1))
-        # Tables are ROMs with asynchronous read ports (LUT ROM on an FPGA; a plain array for
-        # simulators, which compile a multiplexer of constants very slowly).
-        m.submodules.exp_table = exp_rom = Memory(
-            shape=unsigned(x_bits + 1), depth=1 << t_frac, init=_exp_table(cfg)
-        )
-        exp_ports = [exp_rom.read_port(domain="comb") for _ in range(n)]
-        # 4: the sum.
-        sum_bits = (n << x_bits).bit_length()
-        e_4 = regs("e4_", unsigned(x_bits + 1))
-        total_4 = Signal(sum_bits)
-        # 5: normalization. The largest logit contributes 2**X, so the leading one of the sum
-        # lies in [X, sum_bits).
-        e_5 = regs("e5_", unsigned(x_bits + 1))
-        lead_5 = Signal(range(sum_bits))
-        index_5 = Signal(m_bits)
-        # 6: the reciprocal.
-        e_6 = regs("e6_", unsigned(x_bits + 1))
-        lead_6 = Signal(range(sum_bits))
-        recip_6 = Signal(m_bits + 1)
-        m.submodules.recip_table = recip_rom = Memory(
-            shape=unsigned(m_bits + 1), depth=1 << m_bits, init=_recip_table(cfg)
-        )
-        recip_port = recip_rom.read_port(domain="comb")
-        # 7: probabilities.
-        out = self.probs.payload.values
-
-        with m.If(advance):
-            m.d.sync += top_1.eq(best)
-            m.d.sync += [logit_1[k].eq(self.logits.payload.values[k]) for k in range(n)]
-            for k in range(n):
-                d = Signal(unsigned(cfg.logit_bits + 1), name=f"d{k}")
-                m.d.comb += d.eq(top_1 - logit_1[k])
-                t = (d * LOG2E_Q + (1 << (t_shift - 1))) >> t_shift
-                m.d.sync += t_2[k].eq(Mux(t > t_max, t_max, t))
-            for k in range(n):
-                m.d.comb += exp_ports[k].addr.eq(t_2[k][:t_frac])
-                m.d.sync += e_3[k].eq(exp_ports[k].data >> t_2[k][t_frac:])
-            m.d.sync += [e_4[k].eq(e_3[k]) for k in range(n)]
-            m.d.sync += total_4.eq(sum(e_3))
-            m.d.sync += [e_5[k].eq(e_4[k]) for k in range(n)]
-            for pos in range(x_bits, sum_bits):  # the highest set bit wins (last assignment)
-                with m.If(total_4[pos]):
-                    m.d.sync += [
-                        lead_5.eq(pos),
-                        index_5.eq((total_4 >> (pos - m_bits))[:m_bits]),
-                    ]
-            m.d.sync += [e_6[k].eq(e_5[k]) for k in range(n)]
-            m.d.comb += recip_port.addr.eq(index_5)
-            m.d.sync += [lead_6.eq(lead_5), recip_6.eq(recip_port.data)]
-            for k in range(n):
-                product = Signal(unsigned(x_bits + m_bits + 2), name=f"product{k}")
-                m.d.comb += product.eq(e_6[k] * recip_6)
-                prob = Signal(unsigned(x_bits + m_bits + 2), name=f"prob{k}")
-                with m.Switch(lead_6):
-                    for pos in range(x_bits, sum_bits):
-                        shift = m_bits + pos - cfg.prob_bits
-                        with m.Case(pos):
-                            m.d.comb += prob.eq((product + (1 << (shift - 1))) >> shift)
-                    with m.Default():  # unreachable: the leading one is never below X
-                        m.d.comb += prob.eq(0)
-                m.d.sync += out[k].eq(Mux(prob > cfg.prob_one, cfg.prob_one, prob))
+        m.d.comb += [self.probs.valid.eq(valid[-1]), self.probs.payload.tag.eq(tags[-1])]
         return m

@@ -3,8 +3,8 @@
 The model follows each (query, head) job through the core at job granularity, with the
 timing the RTL documents (``rtl/core.py`` and its blocks):
 
-* with ``cfg.softmax`` a job reaches the dispatcher ``SOFTMAX_LATENCY`` cycles after it is
-  offered (the softmax unit takes one job per cycle and holds when the dispatcher does);
+* with ``cfg.softmax`` a job reaches the dispatcher ``softmax_latency(cfg)`` cycles after it
+  is offered (the softmax unit takes one job per cycle and holds when the dispatcher does);
 * the dispatcher accepts at most one job per cycle, and only while every level's entry and
   descriptor queue (``queue_depth`` each) has room;
 * a queue makes a written item readable two cycles later (Amaranth's ``SyncFIFOBuffered``);
@@ -15,8 +15,8 @@ timing the RTL documents (``rtl/core.py`` and its blocks):
   emits one level sum per cycle at most, the sum of a job with no kept point as soon as its
   descriptor is readable, and holds the emitting beat while its output queue is full; a held
   beat freezes the sampler pipeline;
-* the aggregator joins one job per cycle when all level sums are readable; its output
-  register adds one cycle.
+* the aggregator joins one job per cycle when all level sums are readable; its pipeline adds
+  ``aggregator_latency(cfg)`` cycles.
 
 ``predict`` returns the cycle count the core's ``cycles`` counter shows after the last output
 when jobs are offered back to back and outputs are always taken (the cocotb ``measure`` test),
@@ -29,12 +29,36 @@ import numpy as np
 
 from gen.config import DefaConfig
 
-__all__ = ["FIFO_LATENCY", "SAMPLER_LATENCY", "SOFTMAX_LATENCY", "kept_points", "predict"]
+__all__ = [
+    "FIFO_LATENCY",
+    "SAMPLER_LATENCY",
+    "aggregator_latency",
+    "kept_points",
+    "predict",
+    "softmax_latency",
+]
 
 FIFO_LATENCY = 2
-SAMPLER_LATENCY = 6
-#: the fused softmax delays every job by its pipeline (one job per cycle, so only the start)
-SOFTMAX_LATENCY = 7
+SAMPLER_LATENCY = 7
+
+
+def _tree(n: int) -> int:
+    """Register stages of the RTL's reduction trees: one per two levels, at least one."""
+    return max(1, -(-((n - 1).bit_length()) // 2))
+
+
+def aggregator_latency(cfg: DefaConfig) -> int:
+    """Input register, the sum over levels, rounding, saturation."""
+    return 3 + _tree(cfg.levels)
+
+
+def softmax_latency(cfg: DefaConfig) -> int:
+    """The fused softmax's pipeline depth (it delays only the start: one job per cycle): 14
+    stages plus two reduction trees over the L*P logits (maximum, sum) of one register stage
+    per two tree levels each."""
+    return 14 + 2 * _tree(cfg.points_per_head)
+
+
 #: cycles between the counter clear and the first job offered, plus the output's edge
 _OFFSET = 2
 
@@ -101,7 +125,7 @@ def predict(cfg: DefaConfig, kept: np.ndarray) -> dict:
     entry_visible: list[list[int]] = [[] for _ in range(levels)]  # per non-empty entry
     sampler_free = [0] * levels  # first cycle the selector may present a new point
     pipes = [_Pipeline(SAMPLER_LATENCY) for _ in range(levels)]
-    prev_accept = (SOFTMAX_LATENCY if cfg.softmax else 0) - 1
+    prev_accept = (softmax_latency(cfg) if cfg.softmax else 0) - 1
     for j in range(jobs):
         a = prev_accept + 1
         for lv in range(levels):
@@ -142,7 +166,7 @@ def predict(cfg: DefaConfig, kept: np.ndarray) -> dict:
             sum_visible[lv, j] = max(emit[lv, j] + q, take[j - 1] + 1 if j else 0)
     busy = (kept.sum(0) * chunks).tolist()
     return {
-        "cycles": int(take[-1]) + 1 + _OFFSET,
+        "cycles": int(take[-1]) + aggregator_latency(cfg) + _OFFSET,
         "busy": busy,
         "ideal": int(np.ceil(kept.sum() * chunks / levels)),
         "jobs": jobs,

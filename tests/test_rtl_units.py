@@ -248,8 +248,8 @@ def test_constructor_errors():
 
 
 def test_latency_properties():
-    assert Sampler.latency == 6
-    assert CoordinateUnit.latency == 1 and CoefficientUnit.latency == 2 and LevelBuffer.latency == 2
+    assert Sampler.latency == 7
+    assert CoordinateUnit.latency == 1 and CoefficientUnit.latency == 2 and LevelBuffer.latency == 3
 
 
 def test_point_selector_issues_kept_points_in_order():

@@ -1,0 +1,55 @@
+"""Pipeline registers that advance together, and balanced reduction trees with a register
+every two levels: the building blocks that keep every stage to a short path."""
+
+from __future__ import annotations
+
+from amaranth.hdl import Module, Signal
+
+__all__ = ["Stages", "tree_stages"]
+
+
+def _tree_depth(n: int) -> int:
+    return max(0, (n - 1).bit_length())
+
+
+def tree_stages(n: int) -> int:
+    """Register stages of a reduction tree over n inputs: one every two levels (at least 1)."""
+    return max(1, -(-_tree_depth(n) // 2))
+
+
+class Stages:
+    """Registers that advance together (``advance``), counted."""
+
+    def __init__(self, m: Module, advance):
+        self.m, self.advance, self.count = m, advance, 0
+
+    def reg(self, value, shape, name: str) -> Signal:
+        r = Signal(shape, name=name)
+        with self.m.If(self.advance):
+            self.m.d.sync += r.eq(value)
+        return r
+
+    def delay(self, sig: Signal, cycles: int, name: str) -> Signal:
+        for i in range(cycles):
+            sig = self.reg(sig, sig.shape(), f"{name}_d{i}")
+        return sig
+
+    def tree(self, values, op, shape, name: str):
+        """Reduce ``values`` with ``op`` in a balanced tree, a register every two levels and
+        at the end; returns (result, register stages)."""
+        level, depth, stages = list(values), 0, 0
+        while len(level) > 1:
+            nxt = []
+            for i in range(0, len(level) - 1, 2):
+                w = Signal(shape, name=f"{name}{depth}_{i // 2}")
+                self.m.d.comb += w.eq(op(level[i], level[i + 1]))
+                nxt.append(w)
+            if len(level) % 2:
+                nxt.append(level[-1])
+            level, depth = nxt, depth + 1
+            if depth % 2 == 0 or len(level) == 1:
+                level = [self.reg(v, shape, f"{name}{depth}r{j}") for j, v in enumerate(level)]
+                stages += 1
+        if stages == 0:
+            level, stages = [self.reg(level[0], shape, f"{name}r")], 1
+        return level[0], stages
