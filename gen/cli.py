@@ -138,6 +138,10 @@ def _cmd_synth(args) -> int:
     result["preset"] = args.preset
     result["config"] = cfg.to_dict()
     (out / "synth.json").write_text(json.dumps(result, indent=2, sort_keys=True) + "\n")
+    if args.record:
+        from gen.synth import record_baseline
+
+        record_baseline(Path(args.record), args.preset, result)
     print(json.dumps(result, indent=2, sort_keys=True) if args.json else format_synth(result))
     return 0
 
@@ -223,6 +227,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=1, help="nextpnr placement seed")
     p.add_argument("-o", "--output", help="work directory (default build/synth/PRESET)")
     p.add_argument("--quiet", action="store_true", help="no progress output")
+    p.add_argument(
+        "--record", metavar="FILE", help="store the figures as this preset's baseline in FILE"
+    )
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=_cmd_synth)
 

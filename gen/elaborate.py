@@ -21,10 +21,12 @@ from amaranth.lib import data, stream, wiring
 from gen.config import DefaConfig
 from rtl.core import COUNTER_BITS, Core
 from rtl.csr_bank import config_hash, csr_addr_bits, csr_map
+from rtl.host_link import OPCODES
 from rtl.layouts import FwpOp
 from rtl.level_buffer import buffer_geometry
+from rtl.linked import Linked
 from rtl.sampler import Sampler
-from rtl.softmax import SoftmaxUnit
+from rtl.softmax import softmax_latency
 from rtl.top import Top
 
 __all__ = ["BLOCKS", "flatten_layout", "generate", "port_manifest"]
@@ -112,19 +114,36 @@ def _core_extra(cfg: DefaConfig, tag_bits: int) -> dict:
     }
 
 
-def _top(cfg: DefaConfig, level: int):
-    top = Top(cfg)
-    extra = {
-        **_core_extra(cfg, top.tag_bits),
-        "softmax_latency": SoftmaxUnit.latency if cfg.softmax else 0,
+def _top_extra(cfg: DefaConfig, tag_bits: int) -> dict:
+    return {
+        **_core_extra(cfg, tag_bits),
+        "softmax_latency": softmax_latency(cfg) if cfg.softmax else 0,
         "config_hash": f"{config_hash(cfg):08x}",
         "csr": [dataclasses.asdict(r) for r in csr_map(cfg)],
         "csr_addr_bits": csr_addr_bits(cfg),
     }
+
+
+def _top(cfg: DefaConfig, level: int):
+    top = Top(cfg)
+    return top, _top_extra(cfg, top.tag_bits)
+
+
+def _linked(cfg: DefaConfig, level: int):
+    top = Linked(cfg)
+    layouts = {**top.link.inputs, **top.link.outputs_}
+    extra = _top_extra(cfg, top.tag_bits)
+    extra["link"] = {
+        "opcodes": OPCODES,
+        "streams": {
+            name: {"payload_width": lay.size, "fields": flatten_layout(lay)}
+            for name, lay in layouts.items()
+        },
+    }
     return top, extra
 
 
-BLOCKS = {"top": _top, "core": _core, "sampler": _sampler}
+BLOCKS = {"top": _top, "core": _core, "sampler": _sampler, "linked": _linked}
 
 
 def generate(

