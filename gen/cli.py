@@ -146,6 +146,28 @@ def _cmd_synth(args) -> int:
     return 0
 
 
+def _cmd_build(args) -> int:
+    from fpga.ulx3s import build
+    from gen.progress import steps
+    from gen.synth import ToolMissing, _pnr_summary
+
+    cfg = config_from_args(args)
+    out = Path(args.output or f"build/{args.board}-{args.preset}")
+    try:
+        with steps(f"defa build {args.board}", quiet=args.quiet) as step:
+            step("elaborate, synthesize, place and route, pack (amaranth-boards + YoWASP)")
+            paths = build(cfg, out, board=args.board, baud=args.baud)
+    except ToolMissing as e:
+        print(f"defa build: error: {e}", file=sys.stderr)
+        return 3
+    report = _pnr_summary(json.loads(Path(paths["report"]).read_text()))
+    print(f"bitstream {paths['bitstream']}")
+    print(f"Fmax {report['fmax_mhz']:.1f} MHz (board clock 25 MHz); host link {args.baud} baud")
+    print("host side: fpga/host.py (Device + SerialTransport) with the manifest of")
+    print(f"  defa generate --block linked --preset {args.preset}")
+    return 0
+
+
 def _cmd_bench(args) -> int:
     from gen import bench
 
@@ -232,6 +254,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=_cmd_synth)
+
+    p = sub.add_parser(
+        "build", help="a bitstream for a board: the accelerator behind a UART host link"
+    )
+    _add_config_args(p, default="tiny")
+    p.add_argument("--board", default="ulx3s-85f", help="ulx3s-85f (Radiona ULX3S, ECP5-85F)")
+    p.add_argument("--baud", type=int, default=115200, help="UART baud rate (default 115200)")
+    p.add_argument("-o", "--output", help="build directory (default build/BOARD-PRESET)")
+    p.add_argument("--quiet", action="store_true", help="no progress output")
+    p.set_defaults(func=_cmd_build)
 
     p = sub.add_parser("bench", help="benchmarks that print figures")
     p.add_argument(

@@ -33,6 +33,7 @@ from gen.elaborate import generate
 
 __all__ = [
     "check_baseline",
+    "dsp_premap",
     "record_baseline",
     "DEVICES",
     "ECP5_TOTALS",
@@ -104,6 +105,23 @@ def _prepare(verilog: Path, top: str, dsp: str) -> list[str]:
     if mark:
         steps.append(f"setattr -set defa_dsp 1 {mark}")
     return steps + ["flatten", "opt_clean -purge"]
+
+
+def dsp_premap(top: str, dsp: str = "samplers") -> list[str]:
+    """Yosys commands that put the chosen multipliers on MULT18X18D blocks before a standard
+    ``synth_ecp5 -nodsp`` (how board builds through amaranth-boards use this flow)."""
+    mark = {"samplers": "*.sampler/t:$mul", "all": "t:$mul"}[dsp]
+    return [
+        f"hierarchy -top {top}",
+        "proc",
+        f"setattr -set defa_dsp 1 {mark}",
+        "flatten",
+        "opt_clean -purge",
+        "techmap -map +/mul2dsp.v -map +/lattice/dsp_map_18x18.v -D DSP_A_MAXWIDTH=18 "
+        "-D DSP_B_MAXWIDTH=18 -D DSP_A_MINWIDTH=2 -D DSP_B_MINWIDTH=2 -D DSP_NAME=$__MUL18X18 "
+        "a:defa_dsp",
+        "chtype -set $mul t:$__soft_mul",
+    ]
 
 
 def ecp5_script(verilog: Path, top: str, dsp: str = "samplers") -> str:

