@@ -168,6 +168,42 @@ def _cmd_build(args) -> int:
     return 0
 
 
+def _cmd_sweep(args) -> int:
+    from gen.progress import steps
+    from gen.sweep import pareto, parse_vary, plot, sweep
+    from gen.synth import ToolMissing
+
+    base = config_from_args(args)
+    grid = parse_vary(args.vary)
+    if not grid:
+        raise ValueError("give at least one --vary name=value1,value2")
+    out = Path(args.output)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        with steps("defa sweep", quiet=args.quiet) as step:
+            rows = sweep(
+                base,
+                grid,
+                out,
+                out.with_suffix(".work"),
+                synthesize=not args.no_synth,
+                pnr=args.pnr,
+                seed=args.seed,
+                progress=step,
+            )
+    except ToolMissing as e:
+        print(f"defa sweep: error: {e}", file=sys.stderr)
+        return 3
+    speed = "jobs_per_s" if args.pnr else "jobs_per_mcycle"
+    print(f"{len(rows)} points in {out}")
+    if not args.no_synth:
+        for row in pareto(rows, speed=speed, cost="lut4"):
+            print(f"  pareto: {row['params']}: {speed} {row[speed]}, LUT4 {row['lut4']}")
+        picture = plot(rows, out.with_suffix(".png"))
+        print(f"plot {picture}" if picture else "plot: install matplotlib (defa[plots])")
+    return 0
+
+
 def _cmd_bench(args) -> int:
     from gen import bench
 
@@ -241,8 +277,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--freq", type=float, default=200.0, help="target clock in MHz (default 200)")
     p.add_argument(
         "--dsp",
-        default="samplers",
-        help="which multipliers use DSP blocks: samplers (default), all, none",
+        default="datapath",
+        help="which multipliers use DSP blocks: datapath (default: samplers and softmax), "
+        "all, none",
     )
     p.add_argument("--no-pnr", action="store_true", help="synthesis only (no Fmax)")
     p.add_argument("--no-xilinx", action="store_true", help="skip the Xilinx estimate")
@@ -264,6 +301,26 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", help="build directory (default build/BOARD-PRESET)")
     p.add_argument("--quiet", action="store_true", help="no progress output")
     p.set_defaults(func=_cmd_build)
+
+    p = sub.add_parser(
+        "sweep",
+        help="design-space sweep: cycle-model throughput x Fmax against FPGA resources (CSV, "
+        "Pareto plot); a rerun skips the points already in the CSV",
+    )
+    _add_config_args(p, default="fpga")
+    p.add_argument(
+        "--vary",
+        metavar="NAME=V1,V2",
+        action="append",
+        default=[],
+        help="a parameter and its values; repeatable (every combination is run)",
+    )
+    p.add_argument("-o", "--output", default="build/sweep.csv", help="CSV (appended to)")
+    p.add_argument("--pnr", action="store_true", help="also place and route (Fmax; slow)")
+    p.add_argument("--no-synth", action="store_true", help="cycle model only")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--quiet", action="store_true", help="no progress output")
+    p.set_defaults(func=_cmd_sweep)
 
     p = sub.add_parser("bench", help="benchmarks that print figures")
     p.add_argument(

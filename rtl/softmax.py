@@ -121,17 +121,21 @@ class SoftmaxUnit(wiring.Component):
             t.append(
                 st.reg(Mux(whole > t_max, t_max, whole), unsigned(t_max.bit_length()), f"t{k}")
             )
-        # Exponentials: 2**-frac from the table (registered twice), the integer part shifts.
-        # Tables are ROMs with asynchronous read ports (LUT ROM or block RAM on an FPGA; a plain
-        # array for simulators, which compile a multiplexer of constants very slowly).
-        m.submodules.exp_table = exp_rom = Memory(
-            shape=unsigned(x_bits + 1), depth=1 << t_frac, init=_exp_table(cfg)
-        )
+        # Exponentials: 2**-frac from a table (a synchronous read, registered again: a block
+        # RAM on an FPGA, one per two points), the integer part shifts.
         e = []
         for k in ks:
-            port = exp_rom.read_port(domain="comb")
-            m.d.comb += port.addr.eq(t[k][:t_frac])
-            frac = st.delay(port.data, 2, f"exp{k}")
+            if k % 2 == 0:
+                exp_rom = Memory(
+                    shape=unsigned(x_bits + 1),
+                    depth=1 << t_frac,
+                    init=_exp_table(cfg),
+                    attrs={"ram_style": "block"},
+                )
+                m.submodules[f"exp_table{k // 2}"] = exp_rom
+            port = exp_rom.read_port(domain="sync")
+            m.d.comb += [port.addr.eq(t[k][:t_frac]), port.en.eq(advance)]
+            frac = st.delay(port.data, 1, f"exp{k}")
             shift = st.delay(t[k][t_frac:], 2, f"shift{k}")
             e.append(st.reg(frac >> shift, unsigned(x_bits + 1), f"e{k}"))
         # The sum, then its leading one (in [X, sum_bits): the largest logit gives 2**X).
@@ -147,11 +151,14 @@ class SoftmaxUnit(wiring.Component):
         e = [st.delay(e[k], 1, f"e{k}n") for k in ks]
         # The reciprocal of the normalized sum (table, registered twice), then the products.
         m.submodules.recip_table = recip_rom = Memory(
-            shape=unsigned(m_bits + 1), depth=1 << m_bits, init=_recip_table(cfg)
+            shape=unsigned(m_bits + 1),
+            depth=1 << m_bits,
+            init=_recip_table(cfg),
+            attrs={"ram_style": "block"},
         )
-        recip_port = recip_rom.read_port(domain="comb")
-        m.d.comb += recip_port.addr.eq(index)
-        recip = st.delay(recip_port.data, 2, "recip")
+        recip_port = recip_rom.read_port(domain="sync")
+        m.d.comb += [recip_port.addr.eq(index), recip_port.en.eq(advance)]
+        recip = st.delay(recip_port.data, 1, "recip")
         lead = st.delay(lead, 3, "lead")
         e = [st.delay(e[k], 2, f"e{k}r") for k in ks]
         product = [st.reg(e[k] * recip, unsigned(x_bits + m_bits + 2), f"product{k}") for k in ks]

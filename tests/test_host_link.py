@@ -152,7 +152,8 @@ def test_board_top_prepares_for_the_ulx3s(tmp_path):
         synth_opts="-nodsp",
     )
     script = plan.files["defa_ulx3s.ys"]
-    assert "setattr -set defa_dsp 1 *.sampler/t:$mul" in script and "-nodsp" in script
+    assert "setattr -set defa_dsp 1 *.sampler/t:$mul *.softmax/t:$mul" in script
+    assert "-nodsp" in script
     assert "LOCATE COMP" in plan.files["defa_ulx3s.lpf"]
     with pytest.raises(ValueError, match="baud=10000000 is out of range"):
         BoardTop(preset("tiny"), baud=10_000_000)

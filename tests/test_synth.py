@@ -21,9 +21,10 @@ def test_tiny_synthesis_matches_its_baseline(tmp_path):
     result = flow.synth(preset("tiny"), tmp_path, pnr=False, xilinx=True, timeout=900)
     problems = flow.check_baseline(baseline["presets"]["tiny"], result, baseline["tolerance"])
     assert not problems, f"{problems}; figures {result}"
-    # The samplers' value x coefficient products, and only they, are on DSP blocks.
+    # The samplers' value x coefficient products and the softmax's products, and only they,
+    # are on DSP blocks.
     cfg = preset("tiny")
-    assert result["ecp5"]["dsp"] == 4 * cfg.lanes * cfg.levels
+    assert result["ecp5"]["dsp"] == 4 * cfg.lanes * cfg.levels + cfg.points_per_head
     assert (tmp_path / "ecp5.json").stat().st_size > 0
 
 
@@ -49,7 +50,7 @@ def test_missing_tool_names_its_package(monkeypatch, tmp_path, capsys):
 @pytest.mark.parametrize(
     "args,words",
     [
-        (["--dsp", "some"], ["dsp='some'", "samplers"]),
+        (["--dsp", "some"], ["dsp='some'", "datapath"]),
         (["--device", "LFE5U-12F"], ["device='LFE5U-12F'", "LFE5U-85F"]),
         (["--freq", "0"], ["freq_mhz=0.0", "[1, 1000]"]),
     ],
