@@ -85,7 +85,7 @@ def _sampler(cfg: DefaConfig, level: int):
     top = Sampler(cfg, level)
     extra = {
         "level": level,
-        "latency": Sampler.latency,
+        "latency": top.latency,
         "cycles_per_point": cfg.cycles_per_point,
         "buffer": {
             "banks": 4,
@@ -105,7 +105,7 @@ def _core_extra(cfg: DefaConfig, tag_bits: int) -> dict:
     return {
         "tag_bits": tag_bits,
         "counter_bits": COUNTER_BITS,
-        "sampler_latency": Sampler.latency,
+        "sampler_latency": Sampler.latency_of(cfg),
         "cycles_per_point": cfg.cycles_per_point,
         "buffers": [
             {"level": lv, "banks": 4, **buffer_geometry(cfg, lv)} for lv in range(cfg.levels)

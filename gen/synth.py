@@ -272,6 +272,8 @@ def synth(
             f"{freq_mhz:g}",
             "--seed",
             str(seed),
+            "--router",
+            "router2",  # far faster than router1 on designs this dense
             "--report",
             "nextpnr.json",
             "-l",

@@ -9,26 +9,35 @@ Contract (F = ``coord_frac_bits``):
 * Output ``coeff[b]`` is the coefficient of the corner held by bank b = 2*(y mod 2) + (x mod 2):
   the corner with dx = bx xor (x0 mod 2), dy = by xor (y0 mod 2). Inputs ``x_odd``, ``y_odd`` are
   the low bits of x0 and y0.
-* Latency 2 (product of the weights, then times the probability), advancing on cycles where
-  ``en`` is high. Throughput one point per cycle.
+* Latency ``CoefficientUnit.latency_of(cfg)`` (8 for F = 8), advancing on cycles where ``en``
+  is high; throughput one point per cycle. Products are shift-and-add trees with a register
+  every two adder levels, and only three of them per point: ``py = p*fy``, then
+  ``c(1,1) = py*fx`` and ``c(1,0) = (p*2**F - py)*fx``; the other two corners are
+  differences (``c(0,dy) = row_dy * 2**F - c(1,dy)``). All exact, one rounding at the end.
 """
 
 from __future__ import annotations
 
-from amaranth.hdl import Module, Mux, Signal, unsigned
+from amaranth.hdl import Cat, Module, Mux, Signal, unsigned
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
 from gen.config import DefaConfig
+from rtl.stages import Stages, tree_stages
 
 __all__ = ["CoefficientUnit"]
 
 
 class CoefficientUnit(wiring.Component):
-    latency = 2
+    @staticmethod
+    def latency_of(cfg: DefaConfig) -> int:
+        """Input register, p*fy, the row difference, the products with fx, the column
+        differences, rounding and bank order."""
+        return 1 + 2 * tree_stages(cfg.coord_frac_bits) + 3
 
     def __init__(self, cfg: DefaConfig):
         self._cfg = cfg
+        self.latency = self.latency_of(cfg)
         f = cfg.coord_frac_bits
         super().__init__(
             {
@@ -46,43 +55,51 @@ class CoefficientUnit(wiring.Component):
     def elaborate(self, platform):
         cfg = self._cfg
         f = cfg.coord_frac_bits
-        one = 1 << f
         m = Module()
+        st = Stages(m, self.en)
+        pw = cfg.prob_bits + 1
+        wide = unsigned(pw + 2 * f + 1)
 
-        prob = Signal(unsigned(cfg.prob_bits + 1))
-        m.d.comb += prob.eq(Mux(self.prob > cfg.prob_one, cfg.prob_one, self.prob))
-        wx = (Signal(unsigned(f + 1), name="wx0"), Signal(unsigned(f + 1), name="wx1"))
-        wy = (Signal(unsigned(f + 1), name="wy0"), Signal(unsigned(f + 1), name="wy1"))
-        m.d.comb += [wx[0].eq(one - self.fx), wx[1].eq(self.fx)]
-        m.d.comb += [wy[0].eq(one - self.fy), wy[1].eq(self.fy)]
+        def times(value, bits, name):
+            """value * bits as a tree of shifted copies (one per bit of ``bits``)."""
+            terms = [Mux(bits[i], value << i, 0) for i in range(f)]
+            return st.tree(terms, lambda a, b: a + b, wide, name)
 
-        # Stage 1: per bank, the weight of the corner that bank holds.
-        prob_1 = Signal.like(prob)
-        weight_1 = [Signal(unsigned(2 * f + 2), name=f"weight{b}") for b in range(4)]
-        valid_1 = Signal(4)
-        with m.If(self.en):
-            m.d.sync += prob_1.eq(prob)
-            for b in range(4):
-                bx, by = b & 1, b >> 1
-                dx = Signal(name=f"dx{b}")
-                dy = Signal(name=f"dy{b}")
-                m.d.comb += [dx.eq(self.x_odd ^ bx), dy.eq(self.y_odd ^ by)]
-                m.d.sync += [
-                    weight_1[b].eq(Mux(dx, wx[1], wx[0]) * Mux(dy, wy[1], wy[0])),
-                    valid_1[b].eq(
-                        Mux(
-                            dy,
-                            Mux(dx, self.valid[3], self.valid[2]),
-                            Mux(dx, self.valid[1], self.valid[0]),
-                        )
-                    ),
-                ]
-
-        # Stage 2: times the probability, one rounding.
+        prob = st.reg(Mux(self.prob > cfg.prob_one, cfg.prob_one, self.prob), pw, "prob")
+        fx = st.reg(self.fx, f, "fx")
+        fy = st.reg(self.fy, f, "fy")
+        odd = st.reg(Cat(self.x_odd, self.y_odd), 2, "odd")
+        valid = st.reg(self.valid, 4, "valid")
+        # Rows: p*fy and p*(2**F - fy).
+        row1, stages = times(prob, fy, "row1_")
+        prob = st.delay(prob, stages, "prob")
+        row0 = st.reg((prob << f) - row1, wide, "row0")
+        row1 = st.reg(row1, wide, "row1")
+        fx = st.delay(fx, stages + 1, "fx")
+        # Columns: c(1, dy) = row_dy * fx, c(0, dy) = row_dy * 2**F - c(1, dy).
+        c10, stages = times(row0, fx, "c10_")
+        c11, _ = times(row1, fx, "c11_")
+        row0 = st.delay(row0, stages, "row0")
+        row1 = st.delay(row1, stages, "row1")
+        corner = [
+            st.reg((row0 << f) - c10, wide, "c00"),
+            st.reg(c10, wide, "c10"),
+            st.reg((row1 << f) - c11, wide, "c01"),
+            st.reg(c11, wide, "c11"),
+        ]
+        odd = st.delay(odd, 2 * stages + 2, "odd")
+        valid = st.delay(valid, 2 * stages + 2, "valid")
+        # One rounding, the corners in bank order (bank b holds dx = bx ^ x odd, dy = by ^ y odd).
         shift = cfg.coeff_shift
         half = (1 << (shift - 1)) if shift else 0
         with m.If(self.en):
             for b in range(4):
-                scaled = (prob_1 * weight_1[b] + half) >> shift
-                m.d.sync += self.coeff[b].eq(Mux(valid_1[b], scaled, 0))
+                k = Signal(2, name=f"corner{b}")
+                m.d.comb += k.eq(b ^ odd)
+                chosen = Signal(wide, name=f"chosen{b}")
+                with m.Switch(k):
+                    for j in range(4):
+                        with m.Case(j):
+                            m.d.comb += chosen.eq(Mux(valid[j], corner[j], 0))
+                m.d.sync += self.coeff[b].eq((chosen + half) >> shift)
         return m

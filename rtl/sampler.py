@@ -12,11 +12,12 @@ Contract:
   pattern of input gaps and output backpressure (``partials.ready`` low stalls the pipeline).
 * Throughput: one chunk per cycle, so one point per cycle when ``lanes == head_dim``
   (initiation interval 1); ``points.ready`` is high on the last chunk of a point.
-* Latency: ``Sampler.latency`` (7) cycles from a point's acceptance (``points.ready``, which
-  comes with its last chunk) to its last beat on ``partials`` when not stalled; its first beat
-  leaves ``head_dim // lanes - 1`` cycles earlier. Pipeline: A input register, B coordinates,
-  C weights and buffer addresses, D coefficients and buffer read, D2 buffer words (and the
-  coefficients delayed to meet them), E products, F sums of the four corners.
+* Latency: ``Sampler.latency_of(cfg)`` (12 for 8 coordinate fraction bits) cycles from a
+  point's acceptance (``points.ready``, which comes with its last chunk) to its last beat on
+  ``partials`` when not stalled; its first beat leaves ``head_dim // lanes - 1`` cycles
+  earlier. Pipeline: A input register, B coordinates, C the coefficient unit starts (and,
+  delayed to finish with it, the buffer and FWP reads), D products, E sums of the four
+  corners.
 * ``off_map`` flags a point none of whose corners lies on the map; ``busy`` is high in cycles
   where a chunk enters the pipeline.
 * ``width``, ``height``: the level's shape (1 .. max_shapes[level]); hold them steady while
@@ -59,7 +60,10 @@ __all__ = ["Sampler"]
 
 class Sampler(wiring.Component):
     #: cycles from acceptance of a point to its last output beat (no stalls)
-    latency = 1 + CoordinateUnit.latency + LevelBuffer.latency + 2
+    @staticmethod
+    def latency_of(cfg: DefaConfig) -> int:
+        reads = max(CoefficientUnit.latency_of(cfg), LevelBuffer.latency, ImportanceMap.latency)
+        return 1 + CoordinateUnit.latency + reads + 2
 
     def __init__(self, cfg: DefaConfig, level: int = 0, *, tag_bits: int = TAG_BITS):
         if not 1 <= tag_bits <= 64:
@@ -71,6 +75,7 @@ class Sampler(wiring.Component):
         self._cfg = cfg
         self._level = level
         self._tag_bits = tag_bits
+        self.latency = self.latency_of(cfg)
         super().__init__(
             {
                 "points": In(stream.Signature(point_layout(cfg, tag_bits))),
@@ -182,7 +187,11 @@ class Sampler(wiring.Component):
                 b[key] = stage(f"b_{key}", width)
                 m.d.sync += b[key].eq(src)
 
-        # C: weights (CoefficientUnit stage 1) and buffer addresses (LevelBuffer stage 1).
+        # C: the coefficient unit starts; the buffer and FWP reads start later, so that all
+        # three deliver in the same cycle (the reads' latency is shorter).
+        coeff_latency = CoefficientUnit.latency_of(cfg)
+        reads = max(coeff_latency, LevelBuffer.latency)
+        assert ImportanceMap.latency == LevelBuffer.latency  # one window feeds both
         m.d.comb += [
             coeff.prob.eq(b["prob"]),
             coeff.fx.eq(coord.fx),
@@ -190,17 +199,33 @@ class Sampler(wiring.Component):
             coeff.x_odd.eq(coord.x0[0]),
             coeff.y_odd.eq(coord.y0[0]),
             coeff.valid.eq(coord.valid),
-            buffer.x0.eq(coord.x0),
-            buffer.y0.eq(coord.y0),
-            buffer.head.eq(b["head"]),
-            buffer.chunk.eq(b["chunk"]),
-            fwp.x0.eq(coord.x0),
-            fwp.y0.eq(coord.y0),
-            fwp.update.eq(b["valid"] & (b["chunk"] == 0)),
+        ]
+        window = {
+            "x0": coord.x0,
+            "y0": coord.y0,
+            "head": b["head"],
+            "chunk": b["chunk"],
+            "update": b["valid"] & (b["chunk"] == 0),
+        }
+        for i in range(reads - LevelBuffer.latency):
+            nxt = {}
+            for key, value in window.items():
+                nxt[key] = Signal.like(value, name=f"read_{key}_d{i}")
+                with m.If(advance):
+                    m.d.sync += nxt[key].eq(value)
+            window = nxt
+        m.d.comb += [
+            buffer.x0.eq(window["x0"]),
+            buffer.y0.eq(window["y0"]),
+            buffer.head.eq(window["head"]),
+            buffer.chunk.eq(window["chunk"]),
+            fwp.x0.eq(window["x0"]),
+            fwp.y0.eq(window["y0"]),
+            fwp.update.eq(window["update"]),
         ]
         prev = {**b, "off_map": ~coord.valid.any()}
         stages = []
-        for name in [f"c{i}" for i in range(LevelBuffer.latency)]:
+        for name in [f"c{i}" for i in range(reads)]:
             cur = {}
             with m.If(advance):
                 for key in ("valid", "chunk", "last", "tag", "off_map"):
@@ -211,7 +236,7 @@ class Sampler(wiring.Component):
 
         # The coefficients wait for the buffer words (the buffer's output register).
         delayed = [coeff.coeff[bank] for bank in range(4)]
-        for i in range(LevelBuffer.latency - CoefficientUnit.latency):
+        for i in range(reads - coeff_latency):
             nxt = []
             for bank in range(4):
                 r = Signal.like(delayed[bank], name=f"coeff{bank}_d{i}")

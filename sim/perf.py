@@ -10,7 +10,7 @@ timing the RTL documents (``rtl/core.py`` and its blocks):
 * a queue makes a written item readable two cycles later (Amaranth's ``SyncFIFOBuffered``);
 * level l's sampler takes one chunk per cycle: a job with k kept points there occupies it for
   ``k * head_dim/lanes`` cycles, back to back with the previous job; the last beat of a point
-  leaves ``SAMPLER_LATENCY`` cycles after the point was accepted;
+  leaves ``sampler_latency(cfg)`` cycles after the point was accepted;
 * the accumulator takes a job's beats only once the previous job's sum is out (jobs in order),
   emits one level sum per cycle at most, the sum of a job with no kept point as soon as its
   descriptor is readable, and holds the emitting beat while its output queue is full; a held
@@ -31,20 +31,27 @@ from gen.config import DefaConfig
 
 __all__ = [
     "FIFO_LATENCY",
-    "SAMPLER_LATENCY",
     "aggregator_latency",
     "kept_points",
     "predict",
+    "sampler_latency",
     "softmax_latency",
 ]
 
 FIFO_LATENCY = 2
-SAMPLER_LATENCY = 7
 
 
 def _tree(n: int) -> int:
     """Register stages of the RTL's reduction trees: one per two levels, at least one."""
     return max(1, -(-((n - 1).bit_length()) // 2))
+
+
+def sampler_latency(cfg: DefaConfig) -> int:
+    """Input register, coordinates, the coefficient pipeline (input register, two
+    shift-and-add trees over the coordinate fraction bits, three more stages; the buffer read,
+    3 cycles, is shorter and starts later), products, corner sums."""
+    coefficients = 4 + 2 * _tree(cfg.coord_frac_bits)
+    return 1 + 1 + max(coefficients, 3) + 2
 
 
 def aggregator_latency(cfg: DefaConfig) -> int:
@@ -124,7 +131,7 @@ def predict(cfg: DefaConfig, kept: np.ndarray) -> dict:
     take = np.zeros(jobs, dtype=np.int64)  # the aggregator joins a job
     entry_visible: list[list[int]] = [[] for _ in range(levels)]  # per non-empty entry
     sampler_free = [0] * levels  # first cycle the selector may present a new point
-    pipes = [_Pipeline(SAMPLER_LATENCY) for _ in range(levels)]
+    pipes = [_Pipeline(sampler_latency(cfg)) for _ in range(levels)]
     prev_accept = (softmax_latency(cfg) if cfg.softmax else 0) - 1
     for j in range(jobs):
         a = prev_accept + 1
