@@ -158,6 +158,7 @@ def core_bench(
     seed: int = 0,
     tau_p: float | None = None,
     simulator: str = "verilator",
+    step=None,
 ) -> dict:
     """The core RTL on a scaled encoder workload, dense and with PAP: RTL cycles (the core's
     own counter; every output is also checked bit-exact), ideal cycles (kept points / level
@@ -184,6 +185,8 @@ def core_bench(
     with tempfile.TemporaryDirectory() as tmp:
         path = wl.save(w, Path(tmp) / "workload.npz")
         for name, tau in (("dense", 0), ("pap", cfg.tau_p_q)):
+            if step:
+                step(f"{name}: {qc.queries * cfg.heads} jobs through the core RTL ({simulator})")
             figures = Path(tmp) / f"{name}.json"
             t0 = time.perf_counter()
             run(

@@ -211,7 +211,12 @@ def _cmd_bench(args) -> int:
         result = bench.golden_bench(input_hw=args.input, seed=args.seed, repeat=args.repeat)
         text = bench.format_table
     elif args.what == "core":
-        result = bench.core_bench(input_hw=args.core_input, seed=args.seed, tau_p=args.tau_p)
+        from gen.progress import steps
+
+        with steps("defa bench core") as step:
+            result = bench.core_bench(
+                input_hw=args.core_input, seed=args.seed, tau_p=args.tau_p, step=step
+            )
         text = bench.format_core
     else:
         cfg = config_from_args(args)
