@@ -60,3 +60,33 @@ def test_bad_options_are_refused(args, words, tmp_path, capsys):
     err = capsys.readouterr().err
     for word in words:
         assert word in err
+
+
+def test_pnr_report_summary_names_the_critical_path():
+    step = lambda kind, a, b, d: {"type": kind, "from": {"cell": a}, "to": {"cell": b}, "delay": d}  # noqa: E731
+    report = {
+        "fmax": {"$glbnet$clk": {"achieved": 45.5, "constraint": 200}},
+        "utilization": {"MULT18X18D": {"used": 3, "available": 156}, "DCCA": {"used": 0}},
+        "critical_paths": [
+            {
+                "from": "posedge clk",
+                "to": "posedge clk",
+                "path": [
+                    step("clk-to-q", "a.q", "a.q", 0.5),
+                    step("routing", "a.q", "lut", 1.0),
+                    step("logic", "lut", "lut", 0.25),
+                    step("routing", "lut", "dsp", 12.0),
+                    step("logic", "dsp", "dsp", 4.0),
+                    step("setup", "b.d", "b.d", 0.0),
+                ],
+            }
+        ],
+    }
+    s = flow._pnr_summary(report)
+    assert (
+        s["fmax_mhz"] == 45.5 and s["target_mhz"] == 200 and set(s["utilization"]) == {"MULT18X18D"}
+    )
+    cp = s["critical_path"]
+    assert (cp["from"], cp["to"], cp["logic_levels"]) == ("a.q", "b.d", 2)
+    assert cp["delay_ns"] == 17.75 and cp["routing_ns"] == 13.0
+    assert cp["longest_net"] == {"from": "lut", "to": "dsp", "delay_ns": 12.0}
