@@ -29,7 +29,7 @@ ODD = preset(
 
 RUNS = [
     # (name, config, simulator, jobs)
-    ("tiny", preset("tiny"), "verilator", 60000),
+    ("tiny", preset("tiny"), "verilator", 50000),
     ("tiny-lanes4", preset("tiny", lanes=4, queue_depth=8), "verilator", 20000),
     ("odd", ODD, "verilator", 20000),
     # probabilities in (no fused softmax)
