@@ -4,7 +4,7 @@ Contract:
 
 * ``jobs``: one (query, head) per beat with all its L*P points (``job_layout``): attention
   logits when ``cfg.softmax`` (the fused ``SoftmaxUnit`` turns them into probabilities,
-  ``SoftmaxUnit.latency`` cycles, one job per cycle), else probabilities. ``outputs``: one
+  ``softmax_latency(cfg)`` cycles, one job per cycle), else probabilities. ``outputs``: one
   rounded head vector per job, in job order (``output_layout``), bit-exact to
   ``sim.bittrue.core`` (with the same ``tau_p``). A job whose points are all pruned yields
   zeros.
