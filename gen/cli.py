@@ -116,6 +116,8 @@ def _cmd_synth(args) -> int:
     from gen.synth import format_synth, synth
 
     cfg = config_from_args(args)
+    if args.record and args.block != "core":
+        raise ValueError(f"--record stores a preset's core figures: block={args.block!r}")
     out = Path(args.output or f"build/synth/{args.preset}")
     try:
         with steps(f"defa synth {args.preset}", quiet=args.quiet) as step:
@@ -128,6 +130,7 @@ def _cmd_synth(args) -> int:
                 pnr=not args.no_pnr,
                 xilinx=not args.no_xilinx,
                 seed=args.seed,
+                block=args.block,
                 step=step,
             )
     except ToolMissing:
@@ -280,6 +283,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-pnr", action="store_true", help="synthesis only (no Fmax)")
     p.add_argument("--no-xilinx", action="store_true", help="skip the Xilinx estimate")
     p.add_argument("--seed", type=int, default=1, help="nextpnr placement seed")
+    p.add_argument(
+        "--block", default="core", help="core (default) or sampler (level 0: a quicker look)"
+    )
     p.add_argument("-o", "--output", help="work directory (default build/synth/PRESET)")
     p.add_argument("--quiet", action="store_true", help="no progress output")
     p.add_argument(

@@ -213,10 +213,12 @@ def synth(
     pnr: bool = True,
     xilinx: bool = True,
     seed: int = 1,
+    block: str = "core",
     timeout: float | None = None,
     step: Callable[[str], None] | None = None,
 ) -> dict:
-    """Generate the core, synthesize for ECP5 (and Xilinx 7-series), place and route.
+    """Generate the core (or another ``block`` of ``gen.elaborate.BLOCKS``, e.g. one level's
+    sampler for a quick look at its timing), synthesize for ECP5 (and Xilinx 7-series), place and route.
     ``step(name)`` is called as each stage starts (for progress output). Returns the figures;
     files (Verilog, scripts, netlists, logs, nextpnr report) stay in ``out_dir``."""
     if device not in DEVICES:
@@ -232,7 +234,7 @@ def synth(
     out.mkdir(parents=True, exist_ok=True)
 
     step("elaborate")
-    manifest = generate(cfg, out, block="core")
+    manifest = generate(cfg, out, block=block)
     verilog, top = Path(manifest["verilog"]), manifest["top"]
     result: dict = {"top": top, "device": device, "dsp": dsp, "seconds": {}}
 

@@ -9,15 +9,19 @@ Contract:
   ``sum_k coeff_k * v[corner_k, head, c*lanes + i]`` exactly as ``sim.bittrue.sample_points``
   (no rounding here: the aggregation rounds once).
 * Order: outputs leave in the order points arrived; nothing is lost or duplicated under any
-  pattern of input gaps and output backpressure (``partials.ready`` low stalls the pipeline).
+  pattern of input gaps and output backpressure. The pipeline itself never stalls (no enable
+  on its registers): it ends in a queue of ``Sampler.queue_depth_of(cfg)`` beats, and a chunk
+  enters only while fewer beats than that are in flight, so ``partials.ready`` low fills the
+  queue and then holds new chunks back.
 * Throughput: one chunk per cycle, so one point per cycle when ``lanes == head_dim``
   (initiation interval 1); ``points.ready`` is high on the last chunk of a point.
-* Latency: ``Sampler.latency_of(cfg)`` (12 for 8 coordinate fraction bits) cycles from a
+* Latency: ``Sampler.latency_of(cfg)`` (14 for 8 coordinate fraction bits) cycles from a
   point's acceptance (``points.ready``, which comes with its last chunk) to its last beat on
-  ``partials`` when not stalled; its first beat leaves ``head_dim // lanes - 1`` cycles
+  ``partials`` when the queue is empty; its first beat leaves ``head_dim // lanes - 1`` cycles
   earlier. Pipeline: A input register, B coordinates, C the coefficient unit starts (and,
-  delayed to finish with it, the buffer and FWP reads), D products, E sums of the four
-  corners.
+  delayed to finish with it, the buffer and FWP reads), D masked coefficients and buffer
+  words registered next to the multipliers, E products, then the sums of the four corners
+  written to the queue (readable two cycles later).
 * ``off_map`` flags a point none of whose corners lies on the map; ``busy`` is high in cycles
   where a chunk enters the pipeline.
 * ``width``, ``height``: the level's shape (1 .. max_shapes[level]); hold them steady while
@@ -33,8 +37,8 @@ Contract:
 
 from __future__ import annotations
 
-from amaranth.hdl import Cat, Module, Mux, Signal, signed, unsigned
-from amaranth.lib import stream, wiring
+from amaranth.hdl import Module, Mux, Shape, Signal, signed, unsigned
+from amaranth.lib import fifo, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from gen.config import DefaConfig
@@ -63,7 +67,13 @@ class Sampler(wiring.Component):
     @staticmethod
     def latency_of(cfg: DefaConfig) -> int:
         reads = max(CoefficientUnit.latency_of(cfg), LevelBuffer.latency, ImportanceMap.latency)
-        return 1 + CoordinateUnit.latency + reads + 2
+        return 1 + CoordinateUnit.latency + reads + 4
+
+    #: beats the output queue holds: the pipeline's depth and two, so that credits never
+    #: throttle a sampler whose output is taken every cycle
+    @staticmethod
+    def queue_depth_of(cfg: DefaConfig) -> int:
+        return Sampler.latency_of(cfg) + 2
 
     def __init__(self, cfg: DefaConfig, level: int = 0, *, tag_bits: int = TAG_BITS):
         if not 1 <= tag_bits <= 64:
@@ -128,11 +138,27 @@ class Sampler(wiring.Component):
             ),
         ]
 
-        # The whole pipeline advances together unless the output holds a beat nobody takes.
-        advance = Signal()
-        m.d.comb += advance.eq(~self.partials.valid | self.partials.ready)
+        # The pipeline never stalls (no enable fans out to its registers): it ends in a queue
+        # of `depth` beats, and a chunk enters only while fewer than `depth` are in flight
+        # (inside the pipeline or waiting in the queue), so the queue never overflows.
         for unit in (coord, coeff, buffer, fwp):
-            m.d.comb += unit.en.eq(advance)
+            m.d.comb += unit.en.eq(1)
+        depth = self.queue_depth_of(cfg)
+        m.submodules.queue = queue = fifo.SyncFIFOBuffered(
+            width=Shape.cast(self.partials.payload.shape()).width, depth=depth
+        )
+        held = Signal(range(depth + 1))
+        credit = Signal()
+        entered = Signal()
+        left = Signal()
+        m.d.comb += [
+            credit.eq(held < depth),
+            left.eq(self.partials.valid & self.partials.ready),
+            self.partials.valid.eq(queue.r_rdy),
+            self.partials.payload.eq(queue.r_data),
+            queue.r_en.eq(self.partials.ready),
+        ]
+        m.d.sync += held.eq(held + entered - left)
 
         def stage(name, shape):
             return Signal(shape, name=name)
@@ -142,9 +168,9 @@ class Sampler(wiring.Component):
         chunk_count = Signal(unsigned(chunk_bits(cfg)))
         last_chunk = chunk_count == chunks - 1
         take = Signal()
-        m.d.comb += take.eq(self.points.valid & ~(self.fwp.valid & (chunk_count == 0)))
-        m.d.comb += self.points.ready.eq(advance & last_chunk & take)
-        m.d.comb += self.busy.eq(advance & take)
+        m.d.comb += take.eq(credit & self.points.valid & ~(self.fwp.valid & (chunk_count == 0)))
+        m.d.comb += self.points.ready.eq(last_chunk & take)
+        m.d.comb += [self.busy.eq(take), entered.eq(take)]
         point = self.points.payload
         a = {
             "valid": stage("a_valid", 1),
@@ -152,15 +178,14 @@ class Sampler(wiring.Component):
             "chunk": stage("a_chunk", chunk_bits(cfg)),
             "last": stage("a_last", 1),
         }
-        with m.If(advance):
-            m.d.sync += [
-                a["valid"].eq(take),
-                a["point"].eq(point),
-                a["chunk"].eq(chunk_count),
-                a["last"].eq(last_chunk),
-            ]
-            with m.If(take):
-                m.d.sync += chunk_count.eq(Mux(last_chunk, 0, chunk_count + 1))
+        m.d.sync += [
+            a["valid"].eq(take),
+            a["point"].eq(point),
+            a["chunk"].eq(chunk_count),
+            a["last"].eq(last_chunk),
+        ]
+        with m.If(take):
+            m.d.sync += chunk_count.eq(Mux(last_chunk, 0, chunk_count + 1))
 
         # B: coordinates (CoordinateUnit registers them).
         m.d.comb += [
@@ -181,11 +206,10 @@ class Sampler(wiring.Component):
             "prob": (cfg.prob_bits + 1, a["point"].prob),
         }
         b = {}
-        with m.If(advance):
-            for key in tail:
-                width, src = carried[key]
-                b[key] = stage(f"b_{key}", width)
-                m.d.sync += b[key].eq(src)
+        for key in tail:
+            width, src = carried[key]
+            b[key] = stage(f"b_{key}", width)
+            m.d.sync += b[key].eq(src)
 
         # C: the coefficient unit starts; the buffer and FWP reads start later, so that all
         # three deliver in the same cycle (the reads' latency is shorter).
@@ -211,8 +235,7 @@ class Sampler(wiring.Component):
             nxt = {}
             for key, value in window.items():
                 nxt[key] = Signal.like(value, name=f"read_{key}_d{i}")
-                with m.If(advance):
-                    m.d.sync += nxt[key].eq(value)
+                m.d.sync += nxt[key].eq(value)
             window = nxt
         m.d.comb += [
             buffer.x0.eq(window["x0"]),
@@ -227,10 +250,9 @@ class Sampler(wiring.Component):
         stages = []
         for name in [f"c{i}" for i in range(reads)]:
             cur = {}
-            with m.If(advance):
-                for key in ("valid", "chunk", "last", "tag", "off_map"):
-                    cur[key] = Signal(prev[key].shape(), name=f"{name}_{key}")
-                    m.d.sync += cur[key].eq(prev[key])
+            for key in ("valid", "chunk", "last", "tag", "off_map"):
+                cur[key] = Signal(prev[key].shape(), name=f"{name}_{key}")
+                m.d.sync += cur[key].eq(prev[key])
             prev = cur
             stages.append(cur)
 
@@ -240,12 +262,28 @@ class Sampler(wiring.Component):
             nxt = []
             for bank in range(4):
                 r = Signal.like(delayed[bank], name=f"coeff{bank}_d{i}")
-                with m.If(advance):
-                    m.d.sync += r.eq(delayed[bank])
+                m.d.sync += r.eq(delayed[bank])
                 nxt.append(r)
             delayed = nxt
 
-        # D2 -> E: four products per lane; E -> F: their sum.
+        # D: the masked coefficients and the buffer words wait in registers next to the
+        # multipliers (a masked pixel reads 0); E: four products per lane; F: their sum.
+        d = {}
+        for key in ("valid", "chunk", "last", "tag", "off_map"):
+            d[key] = Signal(prev[key].shape(), name=f"d_{key}")
+            m.d.sync += d[key].eq(prev[key])
+        kept = [Signal.like(delayed[bank], name=f"d_coeff{bank}") for bank in range(4)]
+        words = [
+            [
+                Signal.like(buffer.data[bank][lane], name=f"d_word{bank}_{lane}")
+                for lane in range(cfg.lanes)
+            ]
+            for bank in range(4)
+        ]
+        for bank in range(4):
+            m.d.sync += kept[bank].eq(Mux(fwp.keep[bank], delayed[bank], 0))
+            m.d.sync += [words[bank][lane].eq(buffer.data[bank][lane]) for lane in range(cfg.lanes)]
+        prev = d
         products = [
             [
                 Signal(signed(partial_bits(cfg)), name=f"e_product{bank}_{lane}")
@@ -254,32 +292,27 @@ class Sampler(wiring.Component):
             for bank in range(4)
         ]
         e = {}
-        with m.If(advance):
-            for key in ("valid", "chunk", "last", "tag", "off_map"):
-                e[key] = Signal(prev[key].shape(), name=f"e_{key}")
-                m.d.sync += e[key].eq(prev[key])
-            for bank in range(4):
-                kept = Mux(fwp.keep[bank], delayed[bank], 0)  # a masked pixel reads 0
-                for lane in range(cfg.lanes):
-                    m.d.sync += products[bank][lane].eq(kept * buffer.data[bank][lane])
-
-        out = self.partials.payload
-        out_valid = Signal()
-        m.d.comb += self.partials.valid.eq(out_valid)
-        with m.If(advance):
-            m.d.sync += [
-                out_valid.eq(e["valid"]),
-                out.chunk.eq(e["chunk"]),
-                out.last.eq(e["last"]),
-                out.off_map.eq(e["off_map"]),
-                out.tag.eq(e["tag"]),
-            ]
+        for key in ("valid", "chunk", "last", "tag", "off_map"):
+            e[key] = Signal(prev[key].shape(), name=f"e_{key}")
+            m.d.sync += e[key].eq(prev[key])
+        for bank in range(4):
             for lane in range(cfg.lanes):
-                m.d.sync += out.lanes[lane].eq(sum(products[bank][lane] for bank in range(4)))
+                m.d.sync += products[bank][lane].eq(kept[bank] * words[bank][lane])
+
+        out = Signal(self.partials.payload.shape())
+        m.d.comb += [
+            out.chunk.eq(e["chunk"]),
+            out.last.eq(e["last"]),
+            out.off_map.eq(e["off_map"]),
+            out.tag.eq(e["tag"]),
+            queue.w_data.eq(out.as_value()),
+            queue.w_en.eq(e["valid"]),
+        ]
+        for lane in range(cfg.lanes):
+            m.d.comb += out.lanes[lane].eq(sum(products[bank][lane] for bank in range(4)))
 
         # FWP commands run once nothing is in flight.
-        pipeline = [a["valid"], b["valid"], *(s["valid"] for s in stages), e["valid"], out_valid]
-        idle = ~Cat(*pipeline).any() & (chunk_count == 0)
+        idle = (held == 0) & (chunk_count == 0)
         m.d.comb += [fwp.coeff[bank].eq(delayed[bank]) for bank in range(4)]
         m.d.comb += [
             fwp.command.payload.eq(self.fwp.payload),

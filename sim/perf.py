@@ -8,13 +8,14 @@ timing the RTL documents (``rtl/core.py`` and its blocks):
 * the dispatcher accepts at most one job per cycle, and only while every level's entry and
   descriptor queue (``queue_depth`` each) has room;
 * a queue makes a written item readable two cycles later (Amaranth's ``SyncFIFOBuffered``);
-* level l's sampler takes one chunk per cycle: a job with k kept points there occupies it for
-  ``k * head_dim/lanes`` cycles, back to back with the previous job; the last beat of a point
-  leaves ``sampler_latency(cfg)`` cycles after the point was accepted;
+* level l's sampler takes one chunk per cycle: a job with k kept points there needs
+  ``k * head_dim/lanes`` chunks, back to back with the previous job; a chunk is visible at
+  the sampler's output ``sampler_latency(cfg)`` cycles after it entered; the sampler's
+  pipeline never stalls, and a chunk enters only while fewer than ``sampler_latency(cfg) + 2``
+  (its output queue) are in flight (credits);
 * the accumulator takes a job's beats only once the previous job's sum is out (jobs in order),
   emits one level sum per cycle at most, the sum of a job with no kept point as soon as its
-  descriptor is readable, and holds the emitting beat while its output queue is full; a held
-  beat freezes the sampler pipeline;
+  descriptor is readable, and holds the emitting beat while its output queue is full;
 * the aggregator joins one job per cycle when all level sums are readable; its pipeline adds
   ``aggregator_latency(cfg)`` cycles.
 
@@ -49,9 +50,10 @@ def _tree(n: int) -> int:
 def sampler_latency(cfg: DefaConfig) -> int:
     """Input register, coordinates, the coefficient pipeline (input register, two
     shift-and-add trees over the coordinate fraction bits, three more stages; the buffer read,
-    3 cycles, is shorter and starts later), products, corner sums."""
+    3 cycles, is shorter and starts later), the multipliers' input registers, products, then
+    the corner sums through the output queue (two cycles)."""
     coefficients = 4 + 2 * _tree(cfg.coord_frac_bits)
-    return 1 + 1 + max(coefficients, 3) + 2
+    return 1 + 1 + max(coefficients, 3) + 4
 
 
 def aggregator_latency(cfg: DefaConfig) -> int:
@@ -70,37 +72,35 @@ def softmax_latency(cfg: DefaConfig) -> int:
 _OFFSET = 2
 
 
-class _Pipeline:
-    """A sampler pipeline that advances on every cycle but the frozen ones (output held)."""
+class _Sampler:
+    """A sampler that never stalls inside: chunk n enters at the earliest one cycle after chunk
+    n-1, and only once chunk n-D has left its output queue (D = ``queue``: credits); it is
+    visible at the output ``latency`` cycles after it entered, and leaves in order, one per
+    cycle, when the accumulator takes it."""
 
-    def __init__(self, latency: int):
-        self.latency = latency
-        self.frozen: set[int] = set()
+    def __init__(self, latency: int, queue: int):
+        self.latency, self.queue = latency, queue
+        self.entered: list[int] = []
+        self.left: list[int] = []
 
-    def free(self, t: int) -> int:
-        """The first cycle >= t in which the pipeline can accept a chunk."""
-        while t in self.frozen:
-            t += 1
+    def enter(self, t: int) -> int:
+        """The cycle the next chunk enters, offered from cycle t on."""
+        n = len(self.entered)
+        if n:
+            t = max(t, self.entered[-1] + 1)
+        if n >= self.queue:
+            t = max(t, self.left[n - self.queue] + 1)
+        self.entered.append(t)
         return t
 
-    def after(self, t: int, n: int) -> int:
-        """The n-th acceptance cycle after the one at t (acceptances skip frozen cycles)."""
-        for _ in range(n):
-            t = self.free(t + 1)
+    def leave(self, hold: int = 0) -> int:
+        """The cycle the oldest chunk not yet out leaves, taken no earlier than ``hold``."""
+        n = len(self.left)
+        t = max(self.entered[n] + self.latency, hold)
+        if n:
+            t = max(t, self.left[-1] + 1)
+        self.left.append(t)
         return t
-
-    def emerge(self, t: int) -> int:
-        """The cycle a chunk accepted at t is valid at the output."""
-        c, moved = t, 0
-        while moved < self.latency:
-            if c not in self.frozen:
-                moved += 1
-            c += 1
-        return c
-
-    def freeze(self, start: int, end: int):
-        """The output holds a beat from ``start`` until ``end`` (exclusive)."""
-        self.frozen.update(range(start, end))
 
 
 def kept_points(probs_q: np.ndarray, tau_p_q: int) -> np.ndarray:
@@ -131,7 +131,8 @@ def predict(cfg: DefaConfig, kept: np.ndarray) -> dict:
     take = np.zeros(jobs, dtype=np.int64)  # the aggregator joins a job
     entry_visible: list[list[int]] = [[] for _ in range(levels)]  # per non-empty entry
     sampler_free = [0] * levels  # first cycle the selector may present a new point
-    pipes = [_Pipeline(sampler_latency(cfg)) for _ in range(levels)]
+    depth = sampler_latency(cfg) + 2  # the sampler's output queue (Sampler.queue_depth_of)
+    samplers = [_Sampler(sampler_latency(cfg), depth) for _ in range(levels)]
     prev_accept = (softmax_latency(cfg) if cfg.softmax else 0) - 1
     for j in range(jobs):
         a = prev_accept + 1
@@ -150,17 +151,21 @@ def predict(cfg: DefaConfig, kept: np.ndarray) -> dict:
             if k:
                 start = max(a + q, sampler_free[lv])
                 entry_visible[lv].append(start)
-                pipe = pipes[lv]
-                first_accept = pipe.free(start)
-                last_accept = pipe.after(first_accept, k * chunks - 1)
-                # The first beat waits until the previous job's sum is out (the accumulator
-                # takes jobs in order), the last one for room in the sum queue; a waiting beat
-                # freezes the sampler pipeline, and with it every point inside or arriving.
-                first_beat = pipe.emerge(first_accept)
-                pipe.freeze(first_beat, after_previous)
-                last_beat = pipe.emerge(last_accept)
-                pipe.freeze(last_beat, sum_room)
-                e = max(last_beat, sum_room)
+                # Every chunk enters as soon as credits allow; the accumulator takes the
+                # first beat only once the previous job's sum is out (jobs in order), the
+                # last one only with room in the sum queue, the others as they come.
+                sampler = samplers[lv]
+                beats, first = k * chunks, len(sampler.entered)
+                holds = [0] * beats
+                holds[0] = after_previous
+                holds[-1] = max(holds[-1], sum_room)
+                for _ in range(beats):
+                    # a chunk's credit comes back when the chunk `depth` before it leaves
+                    while len(sampler.left) <= len(sampler.entered) - depth:
+                        sampler.leave(holds[len(sampler.left) - first])
+                    last_accept = sampler.enter(start)
+                while len(sampler.left) < len(sampler.entered):
+                    e = sampler.leave(holds[len(sampler.left) - first])
                 sampler_free[lv] = last_accept + 1
             else:
                 e = max(desc_visible[lv, j], sum_room)
