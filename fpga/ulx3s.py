@@ -76,7 +76,8 @@ def build(cfg: DefaConfig, out_dir: str | Path, *, board: str = "ulx3s-85f", bau
         do_program=False,
         script_after_read="\n".join(dsp_premap(name)),
         synth_opts="-nodsp",
-        nextpnr_opts="--report report.json --seed 1 --router router2",  # router1 does not converge here
+        # router1 did not converge on these designs in 15 minutes; router2 does
+        nextpnr_opts="--report report.json --seed 1 --router router2",
     )
     out = Path(out_dir)
     return {"bitstream": str(out / f"{name}.bit"), "report": str(out / "report.json")}

@@ -44,7 +44,11 @@ __all__ = [
 #: ECP5 parts nextpnr-ecp5 knows, by the flag that selects them (package for all: CABGA381).
 DEVICES = {"LFE5U-25F": "--25k", "LFE5U-45F": "--45k", "LFE5U-85F": "--85k"}
 DSP_MODES = ("datapath", "all", "none")
-_DSP_MARK = {"datapath": "*.sampler/t:$mul *.softmax/t:$mul", "all": "t:$mul", "none": None}
+_DSP_MARK = {
+    "datapath": "*.sampler/t:$mul *.softmax/t:$mul defa_sampler/t:$mul",
+    "all": "t:$mul",
+    "none": None,
+}
 
 
 def _coarse(dsp: str) -> list[str]:
@@ -218,7 +222,8 @@ def synth(
     step: Callable[[str], None] | None = None,
 ) -> dict:
     """Generate the core (or another ``block`` of ``gen.elaborate.BLOCKS``, e.g. one level's
-    sampler for a quick look at its timing), synthesize for ECP5 (and Xilinx 7-series), place and route.
+    sampler for a quick look at its timing), synthesize for ECP5 (and Xilinx 7-series), place
+    and route.
     ``step(name)`` is called as each stage starts (for progress output). Returns the figures;
     files (Verilog, scripts, netlists, logs, nextpnr report) stay in ``out_dir``."""
     if device not in DEVICES:

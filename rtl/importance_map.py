@@ -136,6 +136,9 @@ class ImportanceMap(wiring.Component):
             ]
             m.d.sync += [s2[key].eq(s1[key]) for key in s1]
             m.d.sync += [s3[key].eq(s2[key]) for key in s1]
+        # Stages 4 and 5 (commands only): DERIVE's sum, four counters at a time.
+        s4_valid, s5_valid = Signal(name="s4_valid"), Signal(name="s5_valid")
+        m.d.sync += [s4_valid.eq(s3["valid"] & self.active), s5_valid.eq(s4_valid)]
 
         threshold = Signal(self.quotient_bits)
         level_sum = Signal(ib + (4 * self.depth).bit_length())
@@ -202,13 +205,16 @@ class ImportanceMap(wiring.Component):
             last_valid = Signal(name=f"last_valid{b}")
             current = Signal(ib, name=f"current{b}")
             m.d.comb += current.eq(Mux(last_valid & (last_addr == data_addr), last_value, count_q))
-            x = Cat(Const(bx, 1), s3["col"])
-            y = Cat(Const(by, 1), s3["row"])
-            inside = (x < self.width) & (y < self.height)
+            inside = Signal(name=f"inside{b}")  # the scanned pixel is inside the shape
+            with m.If(step):
+                x = Cat(Const(bx, 1), s2["col"])
+                y = Cat(Const(by, 1), s2["row"])
+                m.d.sync += inside.eq((x < self.width) & (y < self.height))
             scanned = s3["valid"] & self.active
-            total = current + self.coeff[b]
+            total = Signal(ib + 1, name=f"total{b}")
+            m.d.comb += total.eq(current + self.coeff[b])
             updated = Signal(ib, name=f"updated{b}")
-            m.d.comb += updated.eq(Mux(total > top, top, total))
+            m.d.comb += updated.eq(Mux(total[ib], top, total[:ib]))  # saturate
             updating = self.en & s3["update"] & (self.coeff[b] != 0) & ~self.active
             with m.If(step):
                 m.d.sync += [
@@ -231,7 +237,9 @@ class ImportanceMap(wiring.Component):
                     mask_wr.data.eq(cmd.keep),
                     mask_wr.en.eq(cmd_inside),
                 ]
-            sum_terms.append(Mux(scanned & inside, count_q, 0))
+            term = Signal(ib, name=f"term{b}")
+            m.d.sync += term.eq(Mux(scanned & inside & (scan_pass == _Pass.SUM), count_q, 0))
+            sum_terms.append(term)
             masked_now.append(scanned & (scan_pass == _Pass.MASK) & ~kept)
             with m.If(cmd_bank == b):
                 m.d.comb += [
@@ -242,6 +250,8 @@ class ImportanceMap(wiring.Component):
                 m.d.comb += self.probe_keep.eq(probe_rd.data)
 
         m.d.comb += self.masked.eq(sum(masked_now))
+        quad = Signal(ib + 2)  # stage 5: the four terms' sum
+        m.d.sync += [quad.eq(sum(sum_terms)), level_sum.eq(level_sum + quad)]
 
         # Division state: remainder and shifted divisor.
         qb = self.quotient_bits
@@ -282,9 +292,8 @@ class ImportanceMap(wiring.Component):
                             m.d.sync += scan_done.eq(1)
                     with m.Else():
                         m.d.sync += scan_col.eq(scan_col + 1)
-                with m.If(scan_pass == _Pass.SUM):
-                    m.d.sync += level_sum.eq(level_sum + sum(sum_terms))
-                with m.If(scan_done & ~s1["valid"] & ~s2["valid"] & ~s3["valid"]):
+                drained = ~s1["valid"] & ~s2["valid"] & ~s3["valid"] & ~s4_valid & ~s5_valid
+                with m.If(scan_done & drained):
                     with m.If(scan_pass == _Pass.SUM):
                         m.next = "PRODUCTS"
                     with m.Else():

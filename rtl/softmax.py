@@ -10,8 +10,11 @@ Contract:
   reciprocal from a table indexed by the sum normalized to ``recip_bits`` bits; one multiply
   and one rounding per probability.
 * Throughput one head per cycle (initiation interval 1); latency ``softmax_latency(cfg)``
-  cycles (16 for 4 points per head, 18 for 16); ``probs.ready`` low stalls the whole
-  pipeline (no loss under backpressure).
+  cycles (17 for 4 points per head, 19 for 16) when the output queue is empty. The pipeline
+  never stalls (no enable on its registers): it ends in a queue of
+  ``SoftmaxUnit.queue_depth_of(cfg)`` heads and ``logits.ready`` is high only while fewer
+  heads than that are in flight, so ``probs.ready`` low fills the queue and then holds new
+  heads back (no loss under backpressure).
 * Timing: every stage is at most two adder (or comparator) levels, a table read, a shift or a
   multiply; the tables' outputs are registered twice (a block RAM's clock-to-output is most
   of an ECP5 cycle).
@@ -21,8 +24,8 @@ from __future__ import annotations
 
 import math
 
-from amaranth.hdl import Module, Mux, Signal, signed, unsigned
-from amaranth.lib import data, stream, wiring
+from amaranth.hdl import Module, Mux, Shape, Signal, signed, unsigned
+from amaranth.lib import data, fifo, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
@@ -54,8 +57,12 @@ def softmax_latency(cfg: DefaConfig) -> int:
     n = cfg.points_per_head
     exponent = tree_stages(len(_log2e_terms()) + 1)  # d * log2(e) + rounding, as shifts
     # input, max tree, d, exponent, clamp, table (2), shift, sum, normalize, reciprocal
-    # table (2), multiply, round, clamp
-    return 1 + tree_stages(n) + 1 + exponent + 1 + 2 + 1 + tree_stages(n) + 1 + 2 + 1 + 1 + 1
+    # table (2), multiply, round, then the clamp into the output queue (2)
+    return 1 + tree_stages(n) + 1 + exponent + 1 + 2 + 1 + tree_stages(n) + 1 + 2 + 1 + 1 + 2
+
+
+def _queue_depth(cfg: DefaConfig) -> int:
+    return softmax_latency(cfg) + 2
 
 
 class SoftmaxUnit(wiring.Component):
@@ -89,15 +96,37 @@ class SoftmaxUnit(wiring.Component):
             }
         )
 
+    #: heads the output queue holds: the pipeline's depth and two, so that credits never
+    #: throttle a unit whose output is taken every cycle
+    @staticmethod
+    def queue_depth_of(cfg: DefaConfig) -> int:
+        return _queue_depth(cfg)
+
     def elaborate(self, platform):
         cfg = self._cfg
         n = cfg.points_per_head
         t_frac, x_bits, m_bits = cfg.exp_frac_bits, cfg.exp_bits, cfg.recip_bits
         m = Module()
-        advance = Signal()
-        m.d.comb += advance.eq(~self.probs.valid | self.probs.ready)
-        m.d.comb += self.logits.ready.eq(advance)
-        st = Stages(m, advance)
+        # The pipeline never stalls (no enable fans out to its registers): it ends in a queue
+        # of `depth` heads, and a head enters only while fewer than `depth` are in flight.
+        depth = self.queue_depth_of(cfg)
+        probs_shape = self.probs.payload.shape()
+        m.submodules.queue = queue = fifo.SyncFIFOBuffered(
+            width=Shape.cast(probs_shape).width, depth=depth
+        )
+        held = Signal(range(depth + 1))
+        entered = Signal()
+        left = Signal()
+        m.d.comb += [
+            self.logits.ready.eq(held < depth),
+            entered.eq(self.logits.valid & self.logits.ready),
+            left.eq(self.probs.valid & self.probs.ready),
+            self.probs.valid.eq(queue.r_rdy),
+            self.probs.payload.eq(queue.r_data),
+            queue.r_en.eq(self.probs.ready),
+        ]
+        m.d.sync += held.eq(held + entered - left)
+        st = Stages(m)
         ks = range(n)
 
         # Input register, then the maximum (a tree of comparisons).
@@ -134,7 +163,7 @@ class SoftmaxUnit(wiring.Component):
                 )
                 m.submodules[f"exp_table{k // 2}"] = exp_rom
             port = exp_rom.read_port(domain="sync")
-            m.d.comb += [port.addr.eq(t[k][:t_frac]), port.en.eq(advance)]
+            m.d.comb += [port.addr.eq(t[k][:t_frac]), port.en.eq(1)]
             frac = st.delay(port.data, 1, f"exp{k}")
             shift = st.delay(t[k][t_frac:], 2, f"shift{k}")
             e.append(st.reg(frac >> shift, unsigned(x_bits + 1), f"e{k}"))
@@ -144,10 +173,9 @@ class SoftmaxUnit(wiring.Component):
         e = [st.delay(e[k], sum_stages, f"e{k}") for k in ks]
         lead = Signal(range(sum_bits))
         index = Signal(m_bits)
-        with m.If(advance):
-            for pos in range(x_bits, sum_bits):  # the highest set bit wins (last assignment)
-                with m.If(total[pos]):
-                    m.d.sync += [lead.eq(pos), index.eq((total >> (pos - m_bits))[:m_bits])]
+        for pos in range(x_bits, sum_bits):  # the highest set bit wins (last assignment)
+            with m.If(total[pos]):
+                m.d.sync += [lead.eq(pos), index.eq((total >> (pos - m_bits))[:m_bits])]
         e = [st.delay(e[k], 1, f"e{k}n") for k in ks]
         # The reciprocal of the normalized sum (table, registered twice), then the products.
         m.submodules.recip_table = recip_rom = Memory(
@@ -157,30 +185,33 @@ class SoftmaxUnit(wiring.Component):
             attrs={"ram_style": "block"},
         )
         recip_port = recip_rom.read_port(domain="sync")
-        m.d.comb += [recip_port.addr.eq(index), recip_port.en.eq(advance)]
+        m.d.comb += [recip_port.addr.eq(index), recip_port.en.eq(1)]
         recip = st.delay(recip_port.data, 1, "recip")
         lead = st.delay(lead, 3, "lead")
         e = [st.delay(e[k], 2, f"e{k}r") for k in ks]
         product = [st.reg(e[k] * recip, unsigned(x_bits + m_bits + 2), f"product{k}") for k in ks]
-        # One rounding by the sum's scale, then the clamp to 1.0.
-        out = self.probs.payload.values
+        # One rounding by the sum's scale, then the clamp to 1.0 on the way into the queue.
+        out = Signal(probs_shape)
         for k in ks:
             prob = Signal(unsigned(x_bits + m_bits + 2), name=f"prob{k}")
-            with m.If(advance):
-                with m.Switch(lead):
-                    for pos in range(x_bits, sum_bits):
-                        shift = m_bits + pos - cfg.prob_bits
-                        with m.Case(pos):
-                            m.d.sync += prob.eq((product[k] + (1 << (shift - 1))) >> shift)
-                    with m.Default():  # unreachable: the leading one is never below X
-                        m.d.sync += prob.eq(0)
-                m.d.sync += out[k].eq(Mux(prob > cfg.prob_one, cfg.prob_one, prob))
+            with m.Switch(lead):
+                for pos in range(x_bits, sum_bits):
+                    shift = m_bits + pos - cfg.prob_bits
+                    with m.Case(pos):
+                        m.d.sync += prob.eq((product[k] + (1 << (shift - 1))) >> shift)
+                with m.Default():  # unreachable: the leading one is never below X
+                    m.d.sync += prob.eq(0)
+            m.d.comb += out.values[k].eq(Mux(prob > cfg.prob_one, cfg.prob_one, prob))
 
-        valid = [Signal(name=f"valid{i}") for i in range(self.latency)]
-        tags = [Signal(self._tag_bits, name=f"tag{i}") for i in range(self.latency)]
-        with m.If(advance):
-            m.d.sync += [valid[0].eq(self.logits.valid), tags[0].eq(self.logits.payload.tag)]
-            for i in range(1, self.latency):
-                m.d.sync += [valid[i].eq(valid[i - 1]), tags[i].eq(tags[i - 1])]
-        m.d.comb += [self.probs.valid.eq(valid[-1]), self.probs.payload.tag.eq(tags[-1])]
+        stages = self.latency - 2  # the queue's two cycles
+        valid = [Signal(name=f"valid{i}") for i in range(stages)]
+        tags = [Signal(self._tag_bits, name=f"tag{i}") for i in range(stages)]
+        m.d.sync += [valid[0].eq(entered), tags[0].eq(self.logits.payload.tag)]
+        for i in range(1, stages):
+            m.d.sync += [valid[i].eq(valid[i - 1]), tags[i].eq(tags[i - 1])]
+        m.d.comb += [
+            out.tag.eq(tags[-1]),
+            queue.w_data.eq(out.as_value()),
+            queue.w_en.eq(valid[-1]),
+        ]
         return m

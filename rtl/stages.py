@@ -18,15 +18,19 @@ def tree_stages(n: int) -> int:
 
 
 class Stages:
-    """Registers that advance together (``advance``), counted."""
+    """Registers that advance together when ``advance`` is high, or on every cycle (no enable)
+    when it is None."""
 
-    def __init__(self, m: Module, advance):
-        self.m, self.advance, self.count = m, advance, 0
+    def __init__(self, m: Module, advance=None):
+        self.m, self.advance = m, advance
 
     def reg(self, value, shape, name: str) -> Signal:
         r = Signal(shape, name=name)
-        with self.m.If(self.advance):
+        if self.advance is None:
             self.m.d.sync += r.eq(value)
+        else:
+            with self.m.If(self.advance):
+                self.m.d.sync += r.eq(value)
         return r
 
     def delay(self, sig: Signal, cycles: int, name: str) -> Signal:

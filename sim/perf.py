@@ -4,7 +4,8 @@ The model follows each (query, head) job through the core at job granularity, wi
 timing the RTL documents (``rtl/core.py`` and its blocks):
 
 * with ``cfg.softmax`` a job reaches the dispatcher ``softmax_latency(cfg)`` cycles after it
-  is offered (the softmax unit takes one job per cycle and holds when the dispatcher does);
+  is offered (the softmax unit takes one job per cycle; its output queue absorbs the
+  dispatcher's holds);
 * the dispatcher accepts at most one job per cycle, and only while every level's entry and
   descriptor queue (``queue_depth`` each) has room;
 * a queue makes a written item readable two cycles later (Amaranth's ``SyncFIFOBuffered``);
@@ -62,10 +63,10 @@ def aggregator_latency(cfg: DefaConfig) -> int:
 
 
 def softmax_latency(cfg: DefaConfig) -> int:
-    """The fused softmax's pipeline depth (it delays only the start: one job per cycle): 14
-    stages plus two reduction trees over the L*P logits (maximum, sum) of one register stage
-    per two tree levels each."""
-    return 14 + 2 * _tree(cfg.points_per_head)
+    """The fused softmax's pipeline depth (it delays only the start: one job per cycle): 13
+    stages, its output queue (2), and two reduction trees over the L*P logits (maximum, sum)
+    of one register stage per two tree levels each."""
+    return 15 + 2 * _tree(cfg.points_per_head)
 
 
 #: cycles between the counter clear and the first job offered, plus the output's edge
