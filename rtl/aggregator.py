@@ -3,14 +3,17 @@
 Contract: when every level has its next sum, ``out = sat((sum_l + 2**(s-1)) >> s)`` per
 channel, ``s = coeff_bits - out_frac_bits``, saturated to ``out_bits`` (``sim.bittrue.core``);
 the tag and head come with it. Throughput one job per cycle; latency ``Aggregator.latency(cfg)``
-(4 for up to 4 levels): input register, the sum (a tree, a register every two levels), the
-rounding, the saturation. ``outputs.ready`` low holds the whole pipeline.
+(5 for up to 4 levels) when the output queue is empty: input register, the sum (a tree, a
+register every two levels), the rounding, the saturation into the output queue (two cycles).
+The pipeline never stalls (no enable on its registers): a job is joined only while fewer than
+``Aggregator.queue_depth_of(cfg)`` are in flight, so ``outputs.ready`` low fills the queue
+and then holds the level sums back.
 """
 
 from __future__ import annotations
 
-from amaranth.hdl import Cat, Module, Mux, Signal, signed
-from amaranth.lib import stream, wiring
+from amaranth.hdl import Cat, Module, Mux, Shape, Signal, signed
+from amaranth.lib import fifo, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from gen.config import DefaConfig
@@ -32,50 +35,64 @@ class Aggregator(wiring.Component):
 
     @staticmethod
     def latency(cfg: DefaConfig) -> int:
-        return 1 + tree_stages(cfg.levels) + 2
+        return 1 + tree_stages(cfg.levels) + 1 + 2
+
+    #: jobs the output queue holds: the pipeline's depth and two, so that credits never
+    #: throttle an aggregator whose output is taken every cycle
+    @staticmethod
+    def queue_depth_of(cfg: DefaConfig) -> int:
+        return Aggregator.latency(cfg) + 2
 
     def elaborate(self, platform):
         cfg = self._cfg
         m = Module()
-        advance = Signal()
-        m.d.comb += advance.eq(~self.outputs.valid | self.outputs.ready)
+        depth = self.queue_depth_of(cfg)
+        out_shape = self.outputs.payload.shape()
+        m.submodules.queue = queue = fifo.SyncFIFOBuffered(
+            width=Shape.cast(out_shape).width, depth=depth
+        )
+        held = Signal(range(depth + 1))
         load = Signal()
-        m.d.comb += load.eq(Cat(*(s.valid for s in self.sums)).all() & advance)
+        left = Signal()
+        m.d.comb += [
+            load.eq(Cat(*(s.valid for s in self.sums)).all() & (held < depth)),
+            left.eq(self.outputs.valid & self.outputs.ready),
+            self.outputs.valid.eq(queue.r_rdy),
+            self.outputs.payload.eq(queue.r_data),
+            queue.r_en.eq(self.outputs.ready),
+        ]
+        m.d.sync += held.eq(held + load - left)
         for s in self.sums:
             m.d.comb += s.ready.eq(load)
-        st = Stages(m, advance)
+        st = Stages(m)
         shift = cfg.out_shift
         half = (1 << (shift - 1)) if shift else 0
         top = (1 << (cfg.out_bits - 1)) - 1
         wide = signed(cfg.acc_bits + cfg.levels.bit_length())
         first = self.sums[0].payload
-        rounded = []
+        out = Signal(out_shape)
         for c in range(cfg.head_dim):
             parts = [
                 st.reg(s.payload.values[c], signed(cfg.acc_bits), f"part{level}_{c}")
                 for level, s in enumerate(self.sums)
             ]
             total, _ = st.tree(parts, lambda a, b: a + b, wide, f"total{c}_")
-            rounded.append(st.reg((total + half) >> shift, wide, f"rounded{c}"))
-        out = self.outputs.payload
-        with m.If(advance):
-            for c in range(cfg.head_dim):
-                value = rounded[c]
-                m.d.sync += out.values[c].eq(
-                    Mux(value > top, top, Mux(value < -top - 1, -top - 1, value))
-                )
-        depth = self.latency(cfg)
+            value = st.reg((total + half) >> shift, wide, f"rounded{c}")
+            m.d.comb += out.values[c].eq(
+                Mux(value > top, top, Mux(value < -top - 1, -top - 1, value))
+            )
+        stages = self.latency(cfg) - 2  # the queue's two cycles
         valid = [st.reg(load, 1, "valid0")]
         tag = [st.reg(first.tag, first.tag.shape(), "tag0")]
         head = [st.reg(first.head, first.head.shape(), "head0")]
-        for i in range(1, depth - 1):
+        for i in range(1, stages):
             valid.append(st.reg(valid[-1], 1, f"valid{i}"))
             tag.append(st.reg(tag[-1], tag[-1].shape(), f"tag{i}"))
             head.append(st.reg(head[-1], head[-1].shape(), f"head{i}"))
-        with m.If(advance):
-            m.d.sync += [
-                self.outputs.valid.eq(valid[-1]),
-                out.tag.eq(tag[-1]),
-                out.head.eq(head[-1]),
-            ]
+        m.d.comb += [
+            out.tag.eq(tag[-1]),
+            out.head.eq(head[-1]),
+            queue.w_data.eq(out.as_value()),
+            queue.w_en.eq(valid[-1]),
+        ]
         return m

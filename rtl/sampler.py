@@ -247,14 +247,12 @@ class Sampler(wiring.Component):
             fwp.update.eq(window["update"]),
         ]
         prev = {**b, "off_map": ~coord.valid.any()}
-        stages = []
         for name in [f"c{i}" for i in range(reads)]:
             cur = {}
             for key in ("valid", "chunk", "last", "tag", "off_map"):
                 cur[key] = Signal(prev[key].shape(), name=f"{name}_{key}")
                 m.d.sync += cur[key].eq(prev[key])
             prev = cur
-            stages.append(cur)
 
         # The coefficients wait for the buffer words (the buffer's output register).
         delayed = [coeff.coeff[bank] for bank in range(4)]
@@ -267,7 +265,8 @@ class Sampler(wiring.Component):
             delayed = nxt
 
         # D: the masked coefficients and the buffer words wait in registers next to the
-        # multipliers (a masked pixel reads 0); E: four products per lane; F: their sum.
+        # multipliers (a masked pixel reads 0); E: four products per lane; their sum goes to the
+        # output queue.
         d = {}
         for key in ("valid", "chunk", "last", "tag", "off_map"):
             d[key] = Signal(prev[key].shape(), name=f"d_{key}")

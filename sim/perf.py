@@ -58,8 +58,9 @@ def sampler_latency(cfg: DefaConfig) -> int:
 
 
 def aggregator_latency(cfg: DefaConfig) -> int:
-    """Input register, the sum over levels, rounding, saturation."""
-    return 3 + _tree(cfg.levels)
+    """Input register, the sum over levels, rounding, saturation into the output queue (two
+    cycles)."""
+    return 4 + _tree(cfg.levels)
 
 
 def softmax_latency(cfg: DefaConfig) -> int:
