@@ -15,7 +15,9 @@ cycles where ``en`` is high; one window per cycle. A corner outside the
 buffer reads address 0 of its bank: its data is defined but meaningless (its coefficient is 0).
 
 Load (stream): one word per cycle, always ready; a write outside ``max_shapes`` is dropped.
-Writes and reads may overlap; a read of a word written in the same cycle returns the old word.
+The word is written one cycle after acceptance (address, data and enable are registered next
+to each bank). Writes and reads may overlap; a read of a word being written returns the old
+word.
 """
 
 from __future__ import annotations
@@ -85,8 +87,7 @@ class LevelBuffer(wiring.Component):
 
         load = self.load.payload
         m.d.comb += self.load.ready.eq(1)
-        load_addr = Signal(addr_bits)
-        m.d.comb += load_addr.eq(self._address(load.y >> 1, load.x >> 1, load.head, load.chunk))
+        load_addr = self._address(load.y >> 1, load.x >> 1, load.head, load.chunk)
         load_ok = (load.x < width) & (load.y < height)
 
         for b in range(4):
@@ -94,11 +95,16 @@ class LevelBuffer(wiring.Component):
             bank = memory.Memory(shape=word, depth=self.depth, init=[])
             m.submodules[f"bank{b}"] = bank
             wr = bank.write_port()
-            m.d.comb += [
-                wr.addr.eq(load_addr),
-                wr.data.eq(load.data),
-                wr.en.eq(self.load.valid & load_ok & (load.x[0] == bx) & (load.y[0] == by)),
+            # The write's address, data and enable are registered, per bank (next to it).
+            wr_addr = Signal(addr_bits, name=f"wr_addr{b}")
+            wr_data = Signal(word, name=f"wr_data{b}")
+            wr_en = Signal(name=f"wr_en{b}")
+            m.d.sync += [
+                wr_addr.eq(load_addr),
+                wr_data.eq(load.data),
+                wr_en.eq(self.load.valid & load_ok & (load.x[0] == bx) & (load.y[0] == by)),
             ]
+            m.d.comb += [wr.addr.eq(wr_addr), wr.data.eq(wr_data), wr.en.eq(wr_en)]
 
             # The corner of the window in this bank: x = x0 + (bx xor x0[0]), same for y.
             cx = Signal(self.x0.shape(), name=f"cx{b}")
