@@ -207,6 +207,39 @@ def _pnr_summary(report: dict) -> dict:
     }
 
 
+def _block_of(cell: str | None) -> str:
+    """The RTL block a netlist cell belongs to: its hierarchical prefix (``level0.sampler``)."""
+    if not cell or "." not in cell:
+        return "the top level"
+    return cell.rsplit(".", 1)[0]
+
+
+def diagnose(pnr: dict) -> str | None:
+    """What limits Fmax, from the critical path, and the fix; None when the target is met.
+
+    Routing-bound (at least 60% of the path is routing): the path's ends are far apart, so
+    the signal needs a register near its sinks (duplicated per group of sinks when it fans
+    out). Otherwise logic-bound: the logic between the two registers needs a pipeline stage."""
+    if pnr["fmax_mhz"] >= pnr["target_mhz"]:
+        return None
+    cp = pnr["critical_path"]
+    src, dst = _block_of(cp["from"]), _block_of(cp["to"])
+    where = src if src == dst else f"{src} -> {dst}"
+    if cp["delay_ns"] and cp["routing_ns"] >= 0.6 * cp["delay_ns"]:
+        net = cp["longest_net"] or {}
+        return (
+            f"routing-bound ({where}): {cp['routing_ns']} of {cp['delay_ns']} ns is routing, "
+            f"{net.get('delay_ns', '?')} ns on one net into {_block_of(net.get('to'))}; fix: "
+            "register that signal next to its sinks (one more pipeline stage, one copy per "
+            "group of sinks if it fans out)"
+        )
+    return (
+        f"logic-bound ({where}): {cp['logic_levels']} logic cells in {cp['delay_ns']} ns; fix: "
+        "split that logic with a register stage (the block's latency grows by one, and "
+        "sim/perf.py with it)"
+    )
+
+
 def synth(
     cfg: DefaConfig,
     out_dir: str | Path,
@@ -274,6 +307,7 @@ def synth(
         ]
         result["seconds"]["nextpnr"] = round(_run(cmd, out, out / "nextpnr.log", timeout), 1)
         result["nextpnr"] = _pnr_summary(json.loads((out / "nextpnr.json").read_text()))
+        result["nextpnr"]["diagnosis"] = diagnose(result["nextpnr"])
 
     if xilinx:
         step("yosys synth_xilinx")
@@ -318,6 +352,8 @@ def format_synth(result: dict) -> str:
         if cp["longest_net"]:
             net = cp["longest_net"]
             lines.append(f"    longest net {net['from']} -> {net['to']} ({net['delay_ns']} ns)")
+        if p.get("diagnosis"):
+            lines.append(f"    {p['diagnosis']}")
     if "xilinx" in result:
         x = result["xilinx"]
         lines.append(

@@ -91,3 +91,20 @@ def test_pnr_report_summary_names_the_critical_path():
     assert (cp["from"], cp["to"], cp["logic_levels"]) == ("a.q", "b.d", 2)
     assert cp["delay_ns"] == 17.75 and cp["routing_ns"] == 13.0
     assert cp["longest_net"] == {"from": "lut", "to": "dsp", "delay_ns": 12.0}
+
+
+def test_diagnosis_names_the_bound_and_the_fix():
+    def pnr(fmax, routing, delay, levels=3):
+        net = {"from": "level0.sampler.d_coeff0", "to": "level0.sampler.mul", "delay_ns": 6.0}
+        path = {"from": "level0.sampler.coeff_q", "to": "level1.accumulator.acc3"}
+        path |= {"delay_ns": delay, "routing_ns": routing, "logic_levels": levels}
+        return {"fmax_mhz": fmax, "target_mhz": 150.0, "critical_path": path | {"longest_net": net}}
+
+    assert flow.diagnose(pnr(151.0, 5.0, 6.0)) is None  # target met
+    text = flow.diagnose(pnr(50.0, 14.0, 20.0))
+    assert text.startswith("routing-bound (level0.sampler -> level1.accumulator)")
+    assert "14.0 of 20.0 ns is routing, 6.0 ns on one net into level0.sampler" in text
+    assert "register that signal next to its sinks" in text
+    text = flow.diagnose(pnr(50.0, 8.0, 20.0, levels=23))
+    assert text.startswith("logic-bound (level0.sampler -> level1.accumulator): 23 logic cells")
+    assert "register stage" in text
