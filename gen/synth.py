@@ -4,7 +4,8 @@ nextpnr-ecp5 (placement, routing, static timing) for a Lattice ECP5.
 
 "Out of context": the core alone, no pins and no board; nextpnr runs with
 ``--out-of-context`` so the ports need no IO cells. Fmax is nextpnr's static timing figure
-for ``clk`` after routing (one seed; seeds move it by a few percent).
+for ``clk`` after routing (one seed; seeds move it by a few percent). Below the target,
+``diagnose`` reads the critical path: routing- or logic-bound, in which block, and the fix.
 
 DSP use (``dsp``): ``"datapath"`` (default) puts the multipliers that run every cycle on
 MULT18X18D blocks: the samplers' value x coefficient products (``4 * lanes`` per level) and
@@ -32,6 +33,7 @@ from gen.tools import tool_path
 
 __all__ = [
     "check_baseline",
+    "diagnose",
     "dsp_premap",
     "record_baseline",
     "DEVICES",
