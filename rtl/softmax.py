@@ -109,10 +109,15 @@ class SoftmaxUnit(wiring.Component):
         m = Module()
         # The pipeline never stalls (no enable fans out to its registers): it ends in a queue
         # of `depth` heads, and a head enters only while fewer than `depth` are in flight.
+        # The tags bypass the pipeline in a queue of their own (written as heads enter, read
+        # with their probabilities: both keep order).
         depth = self.queue_depth_of(cfg)
-        probs_shape = self.probs.payload.shape()
+        values_shape = self.probs.payload.values.shape()
         m.submodules.queue = queue = fifo.SyncFIFOBuffered(
-            width=Shape.cast(probs_shape).width, depth=depth
+            width=Shape.cast(values_shape).width, depth=depth
+        )
+        m.submodules.tag_queue = tag_queue = fifo.SyncFIFOBuffered(
+            width=self._tag_bits, depth=depth
         )
         held = Signal(range(depth + 1))
         entered = Signal()
@@ -122,8 +127,12 @@ class SoftmaxUnit(wiring.Component):
             entered.eq(self.logits.valid & self.logits.ready),
             left.eq(self.probs.valid & self.probs.ready),
             self.probs.valid.eq(queue.r_rdy),
-            self.probs.payload.eq(queue.r_data),
+            self.probs.payload.values.eq(queue.r_data),
+            self.probs.payload.tag.eq(tag_queue.r_data),
             queue.r_en.eq(self.probs.ready),
+            tag_queue.w_data.eq(self.logits.payload.tag),
+            tag_queue.w_en.eq(entered),
+            tag_queue.r_en.eq(left),
         ]
         m.d.sync += held.eq(held + entered - left)
         st = Stages(m)
@@ -191,7 +200,7 @@ class SoftmaxUnit(wiring.Component):
         e = [st.delay(e[k], 2, f"e{k}r") for k in ks]
         product = [st.reg(e[k] * recip, unsigned(x_bits + m_bits + 2), f"product{k}") for k in ks]
         # One rounding by the sum's scale, then the clamp to 1.0 on the way into the queue.
-        out = Signal(probs_shape)
+        out = Signal(values_shape)
         for k in ks:
             prob = Signal(unsigned(x_bits + m_bits + 2), name=f"prob{k}")
             with m.Switch(lead):
@@ -201,17 +210,12 @@ class SoftmaxUnit(wiring.Component):
                         m.d.sync += prob.eq((product[k] + (1 << (shift - 1))) >> shift)
                 with m.Default():  # unreachable: the leading one is never below X
                     m.d.sync += prob.eq(0)
-            m.d.comb += out.values[k].eq(Mux(prob > cfg.prob_one, cfg.prob_one, prob))
+            m.d.comb += out[k].eq(Mux(prob > cfg.prob_one, cfg.prob_one, prob))
 
         stages = self.latency - 2  # the queue's two cycles
         valid = [Signal(name=f"valid{i}") for i in range(stages)]
-        tags = [Signal(self._tag_bits, name=f"tag{i}") for i in range(stages)]
-        m.d.sync += [valid[0].eq(entered), tags[0].eq(self.logits.payload.tag)]
+        m.d.sync += valid[0].eq(entered)
         for i in range(1, stages):
-            m.d.sync += [valid[i].eq(valid[i - 1]), tags[i].eq(tags[i - 1])]
-        m.d.comb += [
-            out.tag.eq(tags[-1]),
-            queue.w_data.eq(out.as_value()),
-            queue.w_en.eq(valid[-1]),
-        ]
+            m.d.sync += valid[i].eq(valid[i - 1])
+        m.d.comb += [queue.w_data.eq(out.as_value()), queue.w_en.eq(valid[-1])]
         return m
