@@ -156,6 +156,7 @@ def plot(rows: list[dict], path: str | Path) -> Path | None:
             ax.annotate(r["params"], (float(r[cost]), float(r[speed])), fontsize=7)
         ax.set_xlabel(f"ECP5 {cost}")
         ax.set_ylabel(speed.replace("_", " "))
+        ax.xaxis.set_major_locator(plt.MaxNLocator(6))  # readable tick labels
         ax.grid(alpha=0.3)
     fig.tight_layout()
     path = Path(path)

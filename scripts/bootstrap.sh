@@ -22,7 +22,7 @@ fi
 
 [ -x .venv/bin/python ] || "$PY" -m venv .venv
 .venv/bin/python -m pip install -q --upgrade pip
-.venv/bin/python -m pip install -q -e '.[oracles,sim,dev,fpga]'
+.venv/bin/python -m pip install -q -e '.[oracles,sim,dev,fpga,plots]'
 if ! .venv/bin/python -c 'import torch_ms_deform_attn' 2>/dev/null; then
     echo "bootstrap: building torch-ms-deform-attn (CPU) from source, a few minutes"
     .venv/bin/python -m pip install -q wheel ninja 'packaging>=24.2'
