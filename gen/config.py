@@ -395,7 +395,8 @@ PRESETS: dict[str, DefaConfig] = {
         queue_depth=4,
     ),
     # Sized for an ECP5-85F (ULX3S): 4 levels, buffers of 1360 pixels x 128 channels of int8
-    # (174 KB of the 468 KB of block RAM), 8 lanes per sampler.
+    # (174 KB of the 468 KB of block RAM), 8 lanes per sampler; accumulators exactly as wide
+    # as 16 points need (min_acc_bits: the level-sum queues are distributed RAM).
     "fpga": _DETR.replace(
         d_model=128,
         heads=4,
@@ -404,6 +405,7 @@ PRESETS: dict[str, DefaConfig] = {
         lanes=8,
         max_shapes=((32, 32), (16, 16), (8, 8), (4, 4)),
         offset_bits=16,
+        acc_bits=25,
     ),
     # Deformable DETR encoder at 800x1333 (ASIC-class, whole maps on chip).
     "detr": _DETR,
