@@ -26,6 +26,7 @@ ODD = preset(
     queue_depth=2,
     tau_p=0.05,
 )
+ODD = ODD.replace(acc_bits=ODD.min_acc_bits)  # the narrowest exact accumulator (as fpga's)
 
 RUNS = [
     # (name, config, simulator, jobs)
