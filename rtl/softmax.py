@@ -61,10 +61,6 @@ def softmax_latency(cfg: DefaConfig) -> int:
     return 1 + tree_stages(n) + 1 + exponent + 1 + 2 + 1 + tree_stages(n) + 1 + 2 + 1 + 1 + 2
 
 
-def _queue_depth(cfg: DefaConfig) -> int:
-    return softmax_latency(cfg) + 2
-
-
 class SoftmaxUnit(wiring.Component):
     def __init__(self, cfg: DefaConfig, *, tag_bits: int = 8):
         self._cfg = cfg
@@ -100,7 +96,7 @@ class SoftmaxUnit(wiring.Component):
     #: throttle a unit whose output is taken every cycle
     @staticmethod
     def queue_depth_of(cfg: DefaConfig) -> int:
-        return _queue_depth(cfg)
+        return softmax_latency(cfg) + 2
 
     def elaborate(self, platform):
         cfg = self._cfg
