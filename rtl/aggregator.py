@@ -12,11 +12,12 @@ and then holds the level sums back.
 
 from __future__ import annotations
 
-from amaranth.hdl import Cat, Module, Mux, Shape, Signal, signed
-from amaranth.lib import fifo, stream, wiring
+from amaranth.hdl import Cat, Module, Mux, Signal, signed
+from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from gen.config import DefaConfig
+from rtl.credit_queue import CreditQueue
 from rtl.layouts import level_sum_layout, output_layout
 from rtl.stages import Stages, tree_stages
 
@@ -46,22 +47,14 @@ class Aggregator(wiring.Component):
     def elaborate(self, platform):
         cfg = self._cfg
         m = Module()
-        depth = self.queue_depth_of(cfg)
         out_shape = self.outputs.payload.shape()
-        m.submodules.queue = queue = fifo.SyncFIFOBuffered(
-            width=Shape.cast(out_shape).width, depth=depth
-        )
-        held = Signal(range(depth + 1))
+        m.submodules.queue = queue = CreditQueue(out_shape, self.queue_depth_of(cfg))
+        wiring.connect(m, queue.out, wiring.flipped(self.outputs))
         load = Signal()
-        left = Signal()
         m.d.comb += [
-            load.eq(Cat(*(s.valid for s in self.sums)).all() & (held < depth)),
-            left.eq(self.outputs.valid & self.outputs.ready),
-            self.outputs.valid.eq(queue.r_rdy),
-            self.outputs.payload.eq(queue.r_data),
-            queue.r_en.eq(self.outputs.ready),
+            load.eq(Cat(*(s.valid for s in self.sums)).all() & queue.room),
+            queue.enter.eq(load),
         ]
-        m.d.sync += held.eq(held + load - left)
         for s in self.sums:
             m.d.comb += s.ready.eq(load)
         st = Stages(m)
@@ -92,7 +85,7 @@ class Aggregator(wiring.Component):
         m.d.comb += [
             out.tag.eq(tag[-1]),
             out.head.eq(head[-1]),
-            queue.w_data.eq(out.as_value()),
+            queue.w_data.eq(out),
             queue.w_en.eq(valid[-1]),
         ]
         return m

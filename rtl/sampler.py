@@ -37,13 +37,14 @@ Contract:
 
 from __future__ import annotations
 
-from amaranth.hdl import Module, Mux, Shape, Signal, signed, unsigned
-from amaranth.lib import fifo, stream, wiring
+from amaranth.hdl import Module, Mux, Signal, signed, unsigned
+from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from gen.config import DefaConfig
 from rtl.coeff import CoefficientUnit
 from rtl.coord import CoordinateUnit
+from rtl.credit_queue import CreditQueue
 from rtl.importance_map import ImportanceMap
 from rtl.layouts import (
     TAG_BITS,
@@ -143,22 +144,10 @@ class Sampler(wiring.Component):
         # (inside the pipeline or waiting in the queue), so the queue never overflows.
         for unit in (coord, coeff, buffer, fwp):
             m.d.comb += unit.en.eq(1)
-        depth = self.queue_depth_of(cfg)
-        m.submodules.queue = queue = fifo.SyncFIFOBuffered(
-            width=Shape.cast(self.partials.payload.shape()).width, depth=depth
+        m.submodules.queue = queue = CreditQueue(
+            self.partials.payload.shape(), self.queue_depth_of(cfg)
         )
-        held = Signal(range(depth + 1))
-        credit = Signal()
-        entered = Signal()
-        left = Signal()
-        m.d.comb += [
-            credit.eq(held < depth),
-            left.eq(self.partials.valid & self.partials.ready),
-            self.partials.valid.eq(queue.r_rdy),
-            self.partials.payload.eq(queue.r_data),
-            queue.r_en.eq(self.partials.ready),
-        ]
-        m.d.sync += held.eq(held + entered - left)
+        wiring.connect(m, queue.out, wiring.flipped(self.partials))
 
         def stage(name, shape):
             return Signal(shape, name=name)
@@ -168,9 +157,9 @@ class Sampler(wiring.Component):
         chunk_count = Signal(unsigned(chunk_bits(cfg)))
         last_chunk = chunk_count == chunks - 1
         take = Signal()
-        m.d.comb += take.eq(credit & self.points.valid & ~(self.fwp.valid & (chunk_count == 0)))
+        m.d.comb += take.eq(queue.room & self.points.valid & ~(self.fwp.valid & (chunk_count == 0)))
         m.d.comb += self.points.ready.eq(last_chunk & take)
-        m.d.comb += [self.busy.eq(take), entered.eq(take)]
+        m.d.comb += [self.busy.eq(take), queue.enter.eq(take)]
         point = self.points.payload
         a = {
             "valid": stage("a_valid", 1),
@@ -304,14 +293,14 @@ class Sampler(wiring.Component):
             out.last.eq(e["last"]),
             out.off_map.eq(e["off_map"]),
             out.tag.eq(e["tag"]),
-            queue.w_data.eq(out.as_value()),
+            queue.w_data.eq(out),
             queue.w_en.eq(e["valid"]),
         ]
         for lane in range(cfg.lanes):
             m.d.comb += out.lanes[lane].eq(sum(products[bank][lane] for bank in range(4)))
 
         # FWP commands run once nothing is in flight.
-        idle = (held == 0) & (chunk_count == 0)
+        idle = queue.idle & (chunk_count == 0)
         m.d.comb += [fwp.coeff[bank].eq(delayed[bank]) for bank in range(4)]
         m.d.comb += [
             fwp.command.payload.eq(self.fwp.payload),

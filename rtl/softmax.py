@@ -24,12 +24,13 @@ from __future__ import annotations
 
 import math
 
-from amaranth.hdl import Module, Mux, Shape, Signal, signed, unsigned
+from amaranth.hdl import Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, fifo, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from gen.config import DefaConfig
+from rtl.credit_queue import CreditQueue
 from rtl.stages import Stages, tree_stages
 
 __all__ = ["SoftmaxUnit", "softmax_latency"]
@@ -109,28 +110,25 @@ class SoftmaxUnit(wiring.Component):
         # with their probabilities: both keep order).
         depth = self.queue_depth_of(cfg)
         values_shape = self.probs.payload.values.shape()
-        m.submodules.queue = queue = fifo.SyncFIFOBuffered(
-            width=Shape.cast(values_shape).width, depth=depth
-        )
+        m.submodules.queue = queue = CreditQueue(values_shape, depth)
         m.submodules.tag_queue = tag_queue = fifo.SyncFIFOBuffered(
             width=self._tag_bits, depth=depth
         )
-        held = Signal(range(depth + 1))
         entered = Signal()
         left = Signal()
         m.d.comb += [
-            self.logits.ready.eq(held < depth),
+            self.logits.ready.eq(queue.room),
             entered.eq(self.logits.valid & self.logits.ready),
+            queue.enter.eq(entered),
             left.eq(self.probs.valid & self.probs.ready),
-            self.probs.valid.eq(queue.r_rdy),
-            self.probs.payload.values.eq(queue.r_data),
+            self.probs.valid.eq(queue.out.valid),
+            self.probs.payload.values.eq(queue.out.payload),
             self.probs.payload.tag.eq(tag_queue.r_data),
-            queue.r_en.eq(self.probs.ready),
+            queue.out.ready.eq(self.probs.ready),
             tag_queue.w_data.eq(self.logits.payload.tag),
             tag_queue.w_en.eq(entered),
             tag_queue.r_en.eq(left),
         ]
-        m.d.sync += held.eq(held + entered - left)
         st = Stages(m)
         ks = range(n)
 
@@ -213,5 +211,5 @@ class SoftmaxUnit(wiring.Component):
         m.d.sync += valid[0].eq(entered)
         for i in range(1, stages):
             m.d.sync += valid[i].eq(valid[i - 1])
-        m.d.comb += [queue.w_data.eq(out.as_value()), queue.w_en.eq(valid[-1])]
+        m.d.comb += [queue.w_data.eq(out), queue.w_en.eq(valid[-1])]
         return m
