@@ -38,7 +38,10 @@ def _best_of(repeat: int, fn):
     return min(times), result
 
 
-def golden_bench(*, input_hw=(800, 1333), seed: int = 0, repeat: int = 3) -> dict:
+def golden_bench(cfg=None, *, input_hw=(800, 1333), seed: int = 0, repeat: int = 3) -> dict:
+    """The float model, the bit-true model (``cfg``'s formats and shape; default ``detr``)
+    and the C++ kernel on one encoder workload at ``input_hw``. The models hold no buffers,
+    so the config's ``max_shapes`` follows the workload's level maps."""
     if repeat < 1:
         raise ValueError(f"repeat={repeat} is out of range: allowed >= 1")
     try:
@@ -49,8 +52,16 @@ def golden_bench(*, input_hw=(800, 1333), seed: int = 0, repeat: int = 3) -> dic
             f"the golden bench needs the oracles ({e.name} is missing): "
             "pip install 'defa[oracles]' and torch-ms-deform-attn (see scripts/bootstrap.sh)"
         ) from None
-    w = wl.encoder(input_hw=input_hw, seed=seed)
-    cfg = preset("detr").replace(max_shapes=tuple(tuple(int(v) for v in s) for s in w.shapes))
+    cfg = cfg or preset("detr")
+    w = wl.encoder(
+        input_hw=input_hw,
+        strides=tuple(8 << i for i in range(cfg.levels)),
+        heads=cfg.heads,
+        head_dim=cfg.head_dim,
+        points=cfg.points,
+        seed=seed,
+    )
+    cfg = cfg.replace(max_shapes=tuple(tuple(int(v) for v in s) for s in w.shapes))
     value = w.value.astype(np.float64)
     probs, loc = w.probs, w.locations
 
@@ -76,6 +87,7 @@ def golden_bench(*, input_hw=(800, 1333), seed: int = 0, repeat: int = 3) -> dic
     torch_out = out[0].numpy().astype(np.float64)
     return {
         "workload": w.describe(),
+        "config": cfg.describe(),
         "queries": w.queries,
         "samples": w.queries * w.heads * w.levels * w.points,
         "machine": f"{platform.machine()}, {os.cpu_count()} cores, "
@@ -162,9 +174,13 @@ def core_bench(
 ) -> dict:
     """The core RTL on a scaled encoder workload, dense and with PAP: RTL cycles (the core's
     own counter; every output is also checked bit-exact), ideal cycles (kept points / level
-    units), utilization, the cycle model's prediction, and cycles(pruned)/cycles(dense)."""
+    units), utilization, the cycle model's prediction, and cycles(pruned)/cycles(dense).
+    ``cfg`` None: the detr formats with buffers sized to ``input_hw``'s maps; a given config
+    is used as it is (``input_hw`` None: the largest input its buffers hold). Each run also
+    returns the RTL's raw counters (``rtl``) that its figures are computed from."""
 
-    if cfg is None:  # the detr formats with buffers sized to the workload's maps
+    if cfg is None:
+        input_hw = input_hw or (200, 334)  # the detr formats with buffers sized to the workload's maps
         w = wl.encoder(input_hw=input_hw, seed=seed)
         shapes = tuple(tuple(int(v) for v in s) for s in w.shapes)
         cfg = preset("detr", max_shapes=shapes)
@@ -221,6 +237,7 @@ def core_bench(
                 "fwp_masked_fraction": rtl["pixels_masked"] / rtl["pixels"],
                 "fwp_derive_cycles": rtl["derive_cycles"],
                 "wall_seconds": time.perf_counter() - t0,
+                "rtl": rtl,
             }
     dense, pap = result["runs"]["dense"], result["runs"]["pap"]
     result["pruned_over_dense_cycles"] = pap["cycles"] / dense["cycles"]
@@ -229,6 +246,12 @@ def core_bench(
         "utilization_dense_min": 0.95,
         "utilization_pap_min": 0.90,
         "pruned_over_dense_max": pap["kept_fraction"] + 0.05,
+    }
+    t = result["targets"]
+    result["meets"] = {
+        "utilization_dense": dense["utilization"] >= t["utilization_dense_min"],
+        "utilization_pap": pap["utilization"] >= t["utilization_pap_min"],
+        "pruned_over_dense": result["pruned_over_dense_cycles"] <= t["pruned_over_dense_max"],
     }
     return result
 
@@ -244,6 +267,18 @@ def format_core(result: dict) -> str:
     lines.append(
         f"cycles(pruned)/cycles(dense) {result['pruned_over_dense_cycles']:.3f} vs kept fraction "
         f"{result['kept_fraction']:.3f}"
+    )
+    t, meets = result["targets"], result["meets"]
+    lines.append(
+        "targets: "
+        + ", ".join(
+            f"{key} {value} ({'met' if meets[key] else 'MISSED'})"
+            for key, value in (
+                ("utilization_dense", f">= {t['utilization_dense_min']}"),
+                ("utilization_pap", f">= {t['utilization_pap_min']}"),
+                ("pruned_over_dense", f"<= {t['pruned_over_dense_max']:.3f}"),
+            )
+        )
     )
     for name, r in result["runs"].items():
         lines.append(

@@ -13,36 +13,63 @@ import json
 import sys
 from pathlib import Path
 
-from gen.config import PRESETS, DefaConfig, parse_override, preset
+from gen.config import PRESETS, DefaConfig, overrides_of, parse_json, parse_override, resolve
 from gen.tools import ToolMissing
 
 __all__ = ["main", "config_from_args"]
 
 
-def _add_config_args(p: argparse.ArgumentParser, default: str = "detr"):
+def _add_config_args(p: argparse.ArgumentParser, default: str | None = "detr", note: str = ""):
     p.add_argument(
-        "--preset", default=default, help=f"one of {sorted(PRESETS)} (default {default})"
+        "--preset",
+        help=f"one of {sorted(PRESETS)} "
+        + (note or f"(default {default}, or the preset a --config file records)"),
     )
-    p.add_argument("--config", metavar="FILE", help="a config JSON file (overrides the preset)")
+    p.add_argument(
+        "--config",
+        metavar="FILE",
+        help="a config JSON file applied on top of the preset (a partial file such as "
+        '{"lanes": 4} changes only those parameters; a file written by `defa config` records '
+        "its preset)",
+    )
     p.add_argument(
         "--set",
         metavar="KEY=VALUE",
         action="append",
         default=[],
-        help="override one parameter; repeatable",
+        help="override one parameter (after --config); repeatable",
     )
+    p.set_defaults(preset_default=default)
 
 
-def config_from_args(args: argparse.Namespace) -> DefaConfig:
-    cfg = preset(args.preset)
+def config_from_args(args: argparse.Namespace, *, quiet: bool = False) -> DefaConfig:
+    """The config of ``--preset``/``--config``/``--set``: the file on top of the preset, the
+    overrides on top of both. Sets ``args.preset`` to the preset used and prints the config
+    (preset and what differs from it) on stderr unless ``quiet``."""
+    data = {}
     if args.config:
         try:
             text = Path(args.config).read_text()
         except OSError as e:
             raise ValueError(f"cannot read config file {args.config!r}: {e.strerror}") from None
-        cfg = cfg.replace(**DefaConfig.from_json(text).to_dict())
+        data = parse_json(text)
+    base = args.preset
+    if base is None and "preset" not in data:
+        base = args.preset_default
+    name, cfg = resolve(data, base)
     overrides = dict(parse_override(s) for s in args.set)
-    return cfg.replace(**overrides) if overrides else cfg
+    if overrides:
+        cfg = cfg.replace(**overrides)
+    args.preset = name
+    if not quiet:
+        changed = overrides_of(name, cfg)
+        what = f" + {json.dumps(changed, separators=(',', ':'))}" if changed else ""
+        print(f"defa {args.command}: config: preset {name}{what}", file=sys.stderr)
+    return cfg
+
+
+def _explicit_config(args) -> bool:
+    return bool(args.preset or args.config or args.set)
 
 
 def _hw(text: str) -> tuple[int, int]:
@@ -58,7 +85,8 @@ def _hw(text: str) -> tuple[int, int]:
 
 
 def _cmd_config(args) -> int:
-    print(config_from_args(args).to_json())
+    cfg = config_from_args(args)
+    print(json.dumps({"preset": args.preset, **cfg.to_dict()}, indent=2, sort_keys=True))
     return 0
 
 
@@ -118,6 +146,12 @@ def _cmd_synth(args) -> int:
     cfg = config_from_args(args)
     if args.record and args.block != "core":
         raise ValueError(f"--record stores a preset's core figures: block={args.block!r}")
+    if args.record and overrides_of(args.preset, cfg):
+        raise ValueError(
+            f"--record files figures under the preset's name, but --config/--set changed "
+            f"preset {args.preset!r}: {overrides_of(args.preset, cfg)}; record the preset as "
+            "it is, or add the design as a preset in gen/config.py"
+        )
     out = Path(args.output or f"build/synth/{args.preset}")
     try:
         with steps(f"defa synth {args.preset}", quiet=args.quiet) as step:
@@ -198,33 +232,64 @@ def _cmd_sweep(args) -> int:
     return 0
 
 
+_BENCH_PRESETS = {"golden": "detr", "core": "detr", "sampler": "tiny"}
+
+
 def _cmd_bench(args) -> int:
     from gen import bench
 
+    explicit = _explicit_config(args)
+    args.preset_default = _BENCH_PRESETS[args.what]
+    cfg = config_from_args(args, quiet=True)
     if args.what == "golden":
-        result = bench.golden_bench(input_hw=args.input, seed=args.seed, repeat=args.repeat)
+        result = bench.golden_bench(
+            cfg, input_hw=args.input, seed=args.seed, repeat=args.repeat
+        )
         text = bench.format_table
     elif args.what == "core":
         from gen.progress import steps
 
+        if not explicit:  # the detr formats with buffers sized to the workload's maps
+            cfg, input_hw = None, args.core_input or (200, 334)
+        else:
+            input_hw = args.core_input
         with steps("defa bench core") as step:
             result = bench.core_bench(
-                input_hw=args.core_input, seed=args.seed, tau_p=args.tau_p, step=step
+                cfg, input_hw=input_hw, seed=args.seed, tau_p=args.tau_p, step=step
             )
         text = bench.format_core
     else:
-        cfg = config_from_args(args)
         result = bench.sampler_bench(cfg, seed=args.seed, points=args.points)
         text = bench.format_sampler
+    print(f"defa bench {args.what}: config: {result['config']}", file=sys.stderr)
     print(json.dumps(result, indent=2) if args.json else text(result))
     return 0
+
+
+#: ``--block`` of ``defa generate`` (``gen.elaborate.BLOCKS``; a test keeps them equal).
+BLOCK_HELP = {
+    "top": "the accelerator: core + CSR bank (default; also C header, register map, report)",
+    "core": "the MSDA core alone (softmax, PAP, level units, aggregator, FWP, counters)",
+    "sampler": "one level's grid-sampling unit with its buffer and FWP map (--level)",
+    "linked": "the top behind the UART host link (what a board carries)",
+}
+
+EXIT_CODES = """exit status:
+  0  success
+  1  failure: a run, build or check failed (lint warnings, a tool's error)
+  2  bad input: an invalid config, workload, file or option (the message names the
+     parameter and its allowed range)
+  3  a tool is missing (the message says what to install; `make test` installs all)"""
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="defa",
         description="Generator of multi-scale deformable attention accelerators (DEFA).",
+        epilog=EXIT_CODES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    parser.add_argument("--version", action="version", version=f"defa {_version()}")
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("config", help="print a config (preset + overrides) as JSON")
@@ -259,7 +324,12 @@ def build_parser() -> argparse.ArgumentParser:
         "C header and a Python module with the register map, and a markdown report",
     )
     _add_config_args(p, default="tiny")
-    p.add_argument("--block", default="top", help="top (default), core or sampler")
+    p.add_argument(
+        "--block",
+        default="top",
+        choices=sorted(BLOCK_HELP),
+        help="; ".join(f"{k}: {v}" for k, v in BLOCK_HELP.items()),
+    )
     p.add_argument("--split", action="store_true", help="also one Verilog file per module")
     p.add_argument("--level", type=int, default=0, help="the level of a per-level block")
     p.add_argument("-o", "--output", default="build/generated", help="output directory")
@@ -284,7 +354,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-xilinx", action="store_true", help="skip the Xilinx estimate")
     p.add_argument("--seed", type=int, default=1, help="nextpnr placement seed")
     p.add_argument(
-        "--block", default="core", help="core (default) or sampler (level 0: a quicker look)"
+        "--block",
+        default="core",
+        choices=("core", "sampler"),
+        help="core (default; what --record stores) or sampler (level 0 alone: a quicker look "
+        "at its timing)",
     )
     p.add_argument("-o", "--output", help="work directory (default build/synth/PRESET)")
     p.add_argument("--quiet", action="store_true", help="no progress output")
@@ -328,25 +402,48 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "what",
         choices=("golden", "sampler", "core"),
-        help="golden: float vs bit-true vs torch kernel (encoder workload); sampler: the "
-        "sampler RTL on Icarus and Verilator (config from --preset/--set, default tiny); core: "
-        "the core RTL (detr formats) on a scaled encoder workload, dense and with PAP",
+        help="golden: float vs bit-true vs torch kernel on an encoder workload shaped by the "
+        "config (the models have no buffers: max_shapes follows --input); sampler: the "
+        "sampler RTL on Icarus and Verilator; core: the core RTL on an encoder workload, "
+        "dense and with PAP",
     )
-    _add_config_args(p, default="tiny")
+    _add_config_args(
+        p,
+        default=None,
+        note="(default: detr for golden and core, tiny for sampler; bench core without "
+        "--preset/--config/--set takes detr with buffers sized to --core-input)",
+    )
     p.add_argument("--points", type=int, default=2000, help="sampler: points streamed")
     p.add_argument("--input", type=_hw, default=(800, 1333), metavar="HxW", help="golden input")
-    p.add_argument("--core-input", type=_hw, default=(200, 334), metavar="HxW", help="core input")
+    p.add_argument(
+        "--core-input",
+        type=_hw,
+        metavar="HxW",
+        help="core input (default 200x334, or with a given config the largest its buffers hold)",
+    )
     p.add_argument("--tau-p", type=float, help="core: PAP threshold (default: the config's)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--repeat", type=int, default=3, help="timed runs per model (min is reported)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=_cmd_bench)
+    for p in sub.choices.values():
+        p.epilog = EXIT_CODES
+        p.formatter_class = argparse.RawDescriptionHelpFormatter
     return parser
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("defa")
+    except PackageNotFoundError:
+        return "unknown (not installed)"
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parser.parse_args(argv)  # usage errors exit with status 2 (argparse)
     try:
         return args.func(args)
     except ValueError as e:

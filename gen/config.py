@@ -27,7 +27,15 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["DefaConfig", "PRESETS", "preset", "parse_override"]
+__all__ = [
+    "DefaConfig",
+    "PRESETS",
+    "overrides_of",
+    "parse_json",
+    "parse_override",
+    "preset",
+    "resolve",
+]
 
 _INT_RANGES: dict[str, tuple[int, int]] = {
     "d_model": (1, 4096),
@@ -355,18 +363,15 @@ class DefaConfig:
         return json.dumps(self.to_dict(), indent=2, sort_keys=True)
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> DefaConfig:
-        if not isinstance(data, dict):
-            raise ValueError(f"a config must be a JSON object, got {type(data).__name__}")
-        return cls().replace(**data)
+    def from_dict(cls, data: dict[str, Any], base: str | None = None) -> DefaConfig:
+        """The config ``data`` describes: its parameters applied on top of a preset, the one
+        it records under ``"preset"`` (as ``defa config`` writes it), else ``base``, else
+        ``detr`` (the dataclass defaults). A partial dict keeps the preset's other values."""
+        return resolve(data, base)[1]
 
     @classmethod
-    def from_json(cls, text: str) -> DefaConfig:
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as e:
-            raise ValueError(f"config JSON is malformed: {e}") from None
-        return cls.from_dict(data)
+    def from_json(cls, text: str, base: str | None = None) -> DefaConfig:
+        return cls.from_dict(parse_json(text), base)
 
     def describe(self) -> str:
         return (
@@ -417,6 +422,42 @@ def preset(name: str, **overrides: Any) -> DefaConfig:
     if name not in PRESETS:
         raise ValueError(f"unknown preset {name!r}: allowed {sorted(PRESETS)}")
     return PRESETS[name].replace(**overrides)
+
+
+def parse_json(text: str) -> dict[str, Any]:
+    """A config file's text as a dict; ValueError names what is wrong with it."""
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise ValueError(f"config JSON is malformed: {e}") from None
+    if not isinstance(data, dict):
+        raise ValueError(f"a config must be a JSON object, got {type(data).__name__}")
+    return data
+
+
+def resolve(data: dict[str, Any], base: str | None = None) -> tuple[str, DefaConfig]:
+    """(preset name, config) of a config dict: its parameters on top of the preset it records
+    under ``"preset"``, else ``base``, else ``detr``. A dict that records one preset while the
+    caller asks for another is refused: the result would silently be neither."""
+    if not isinstance(data, dict):
+        raise ValueError(f"a config must be a JSON object, got {type(data).__name__}")
+    data = dict(data)
+    recorded = data.pop("preset", None)
+    if recorded is not None and not isinstance(recorded, str):
+        raise ValueError(f"config 'preset' must be a preset name: allowed {sorted(PRESETS)}")
+    if recorded is not None and base is not None and recorded != base:
+        raise ValueError(
+            f"the config file records preset {recorded!r} but preset {base!r} was asked "
+            f"for: drop --preset, or remove \"preset\" from the file to apply it on {base!r}"
+        )
+    name = recorded or base or "detr"
+    return name, preset(name, **data)
+
+
+def overrides_of(name: str, cfg: DefaConfig) -> dict[str, Any]:
+    """The parameters in which ``cfg`` differs from preset ``name`` (JSON values)."""
+    base, mine = preset(name).to_dict(), cfg.to_dict()
+    return {k: v for k, v in mine.items() if base[k] != v}
 
 
 def parse_override(text: str) -> tuple[str, Any]:

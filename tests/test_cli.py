@@ -1,10 +1,12 @@
 import json
 import subprocess
 import sys
+from importlib.metadata import version
 
 import pytest
 
-from gen.cli import main
+from gen.cli import build_parser, main
+from gen.config import DefaConfig, preset
 
 
 def test_help_lists_subcommands():
@@ -78,7 +80,10 @@ def test_generate_is_deterministic_and_lint_clean(tmp_path, capsys):
     assert manifest["ports"]["points"]["fields"]["prob"]["width"] == 13
     assert main(["generate", "--block", "sampler", "--level", "5", "-o", str(a)]) == 2
     assert "level=5 is out of range" in capsys.readouterr().err
-    assert main(["generate", "--block", "nope", "-o", str(a)]) == 2
+    with pytest.raises(SystemExit) as e:  # argparse: the choices are listed
+        main(["generate", "--block", "nope", "-o", str(a)])
+    assert e.value.code == 2
+    assert "invalid choice: 'nope'" in capsys.readouterr().err
 
 
 @pytest.mark.slow
@@ -103,3 +108,85 @@ def test_bench_core_prints_figures(capsys):
         assert abs(run["model_error"]) <= 0.02
         assert 0 < run["utilization"] <= 1.0
     assert result["pruned_over_dense_cycles"] <= pap["kept_fraction"] + 0.2
+
+
+def _config_out(capsys) -> dict:
+    return json.loads(capsys.readouterr().out)
+
+
+def test_config_file_applies_on_top_of_the_preset(tmp_path, capsys):
+    partial = tmp_path / "partial.json"
+    partial.write_text('{"lanes": 4}')
+    assert main(["config", "--preset", "tiny", "--config", str(partial)]) == 0
+    out = _config_out(capsys)
+    assert out.pop("preset") == "tiny"
+    assert DefaConfig.from_dict(out) == preset("tiny", lanes=4)
+    # A file written by `defa config` records its preset and round-trips without --preset.
+    written = tmp_path / "written.json"
+    assert main(["config", "--preset", "fpga", "--set", "lanes=4"]) == 0
+    written.write_text(capsys.readouterr().out)
+    assert main(["config", "--config", str(written)]) == 0
+    assert capsys.readouterr().out == written.read_text()
+    # --set applies after the file; the config used is printed on stderr.
+    assert main(["config", "--config", str(written), "--set", "points=2"]) == 0
+    captured = capsys.readouterr()
+    assert DefaConfig.from_json(captured.out) == preset("fpga", lanes=4, points=2)
+    assert 'preset fpga + {"points":2,"lanes":4}' in captured.err
+    # A file recording one preset and a --preset naming another: refused, both named.
+    assert main(["config", "--preset", "tiny", "--config", str(written)]) == 2
+    err = capsys.readouterr().err
+    assert "'fpga'" in err and "'tiny'" in err
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"preset": "huge"}')
+    assert main(["config", "--config", str(bad)]) == 2
+    assert "unknown preset 'huge'" in capsys.readouterr().err
+
+
+def test_every_config_command_honours_the_config_flags():
+    """Each subcommand that builds a design takes --preset/--config/--set."""
+    parser = build_parser()
+    commands = parser._subparsers._group_actions[0].choices
+    for name in ("config", "workload", "demo", "generate", "synth", "build", "sweep", "bench"):
+        flags = {s for a in commands[name]._actions for s in a.option_strings}
+        assert {"--preset", "--config", "--set"} <= flags, name
+        assert "default" in commands[name].format_help().split("--preset PRESET")[-1][:400], name
+
+
+def test_bench_golden_honours_the_config(capsys):
+    args = ["bench", "golden", "--preset", "tiny", "--set", "points=3", "--input", "48x64"]
+    assert main([*args, "--repeat", "1", "--json"]) == 0
+    captured = capsys.readouterr()
+    result = json.loads(captured.out)
+    assert "d_model=32 heads=2 levels=2 points=3" in result["config"]
+    assert result["samples"] == result["queries"] * 2 * 2 * 3
+    assert "config: d_model=32 heads=2 levels=2 points=3" in captured.err
+
+
+def test_synth_record_refuses_a_changed_design(tmp_path, capsys):
+    record = tmp_path / "baselines.json"
+    for extra in (["--set", "lanes=4"], ["--config", str(tmp_path / "c.json")]):
+        (tmp_path / "c.json").write_text('{"queue_depth": 8}')
+        argv = ["synth", "--preset", "tiny", *extra, "--no-pnr", "--record", str(record)]
+        assert main(argv) == 2
+        err = capsys.readouterr().err
+        assert "--record" in err and "'tiny'" in err
+    assert not record.exists()
+
+
+def test_version_exit_codes_and_blocks(capsys):
+    from gen.cli import BLOCK_HELP
+    from gen.elaborate import BLOCKS
+
+    with pytest.raises(SystemExit) as e:
+        main(["--version"])
+    assert e.value.code == 0
+    assert capsys.readouterr().out.strip() == f"defa {version('defa')}"
+    help_text = build_parser().format_help()
+    for code in ("0  success", "1  failure", "2  bad input", "3  a tool is missing"):
+        assert code in help_text
+    assert set(BLOCK_HELP) == set(BLOCKS)
+    commands = build_parser()._subparsers._group_actions[0].choices
+    generate_help = commands["generate"].format_help()
+    for block in BLOCKS:
+        assert f"{block}:" in generate_help
+    assert "3  a tool is missing" in generate_help
