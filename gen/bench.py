@@ -180,7 +180,7 @@ def core_bench(
     returns the RTL's raw counters (``rtl``) that its figures are computed from."""
 
     if cfg is None:
-        input_hw = input_hw or (200, 334)  # the detr formats with buffers sized to the workload's maps
+        input_hw = input_hw or (200, 334)
         w = wl.encoder(input_hw=input_hw, seed=seed)
         shapes = tuple(tuple(int(v) for v in s) for s in w.shapes)
         cfg = preset("detr", max_shapes=shapes)

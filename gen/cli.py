@@ -242,9 +242,7 @@ def _cmd_bench(args) -> int:
     args.preset_default = _BENCH_PRESETS[args.what]
     cfg = config_from_args(args, quiet=True)
     if args.what == "golden":
-        result = bench.golden_bench(
-            cfg, input_hw=args.input, seed=args.seed, repeat=args.repeat
-        )
+        result = bench.golden_bench(cfg, input_hw=args.input, seed=args.seed, repeat=args.repeat)
         text = bench.format_table
     elif args.what == "core":
         from gen.progress import steps

@@ -448,7 +448,7 @@ def resolve(data: dict[str, Any], base: str | None = None) -> tuple[str, DefaCon
     if recorded is not None and base is not None and recorded != base:
         raise ValueError(
             f"the config file records preset {recorded!r} but preset {base!r} was asked "
-            f"for: drop --preset, or remove \"preset\" from the file to apply it on {base!r}"
+            f'for: drop --preset, or remove "preset" from the file to apply it on {base!r}'
         )
     name = recorded or base or "detr"
     return name, preset(name, **data)
