@@ -8,11 +8,12 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from needs import oracle
 from sim import golden
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
-torch = pytest.importorskip("torch", reason="install the oracles: make test does")  # noqa: F841
-from torch_ms_deform_attn import ms_deform_attn  # noqa: E402
+torch = oracle("torch")
+ms_deform_attn = oracle("torch_ms_deform_attn").ms_deform_attn
 
 SHAPE_SETS = [
     [(7, 9), (3, 5), (1, 1)],  # odd widths, a 1x1 level
@@ -58,6 +59,25 @@ def test_core_matches_cpp_kernel_fp64_and_fp32(seed, shape_set):
     want32 = _oracle(*case, torch.float32)
     assert got32.dtype == np.float32
     assert _rel(got32.astype(np.float64), want32) <= 1e-5, f"seed {seed}"
+
+
+@pytest.mark.parametrize("shape_set", range(len(SHAPE_SETS)))
+def test_the_two_oracles_agree(shape_set):
+    """torch-ms-deform-attn (a standalone re-implementation of the original kernel) against
+    transformers' pure-PyTorch op (grid_sample): written apart, they must agree, so neither
+    is trusted alone."""
+    op = oracle("transformers.models.deformable_detr.modeling_deformable_detr")
+    rng = np.random.default_rng(77 + shape_set)
+    value, shapes, level_start, loc, weights = _case(rng, SHAPE_SETS[shape_set], 4, 8, 19, 3)
+    t = lambda a: torch.from_numpy(np.ascontiguousarray(a[None]))  # noqa: E731
+    pure = op.MultiScaleDeformableAttention()(
+        t(value), torch.from_numpy(shapes), [tuple(s) for s in shapes.tolist()],
+        torch.from_numpy(level_start), t(loc), t(weights), 64,
+    )[0].numpy()
+    kernel = _oracle(value, shapes, level_start, loc, weights, torch.float64)
+    assert np.abs(pure.reshape(kernel.shape) - kernel).max() <= 1e-10 * max(
+        1.0, np.abs(kernel).max()
+    )
 
 
 def test_core_on_pixel_borders_and_map_edges():
@@ -161,10 +181,10 @@ def test_fwp_mask_rule():
 
 @pytest.mark.parametrize("dtype,tol", [(np.float64, 1e-10), (np.float32, 1e-5)])
 def test_layer_matches_transformers(dtype, tol):
-    from transformers import DeformableDetrConfig
-    from transformers.models.deformable_detr.modeling_deformable_detr import (
-        DeformableDetrMultiscaleDeformableAttention,
-    )
+    DeformableDetrConfig = oracle("transformers").DeformableDetrConfig
+    DeformableDetrMultiscaleDeformableAttention = oracle(
+        "transformers.models.deformable_detr.modeling_deformable_detr"
+    ).DeformableDetrMultiscaleDeformableAttention
 
     d_model, heads, levels, points = 64, 4, 3, 4
     shapes = np.array([(9, 13), (5, 7), (3, 4)])
