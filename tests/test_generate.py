@@ -5,16 +5,14 @@ bank behaves as its map says."""
 import importlib.util
 import json
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
-import pytest
 from amaranth.sim import Simulator
+from needs import tool
 
 from gen.config import preset
-from needs import tool
 from rtl.csr_bank import CSR_ID, CsrBank, config_hash, csr_map
 
 REPO = Path(__file__).resolve().parents[1]

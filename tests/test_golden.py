@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-
 from needs import oracle
+
 from sim import golden
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -71,8 +71,13 @@ def test_the_two_oracles_agree(shape_set):
     value, shapes, level_start, loc, weights = _case(rng, SHAPE_SETS[shape_set], 4, 8, 19, 3)
     t = lambda a: torch.from_numpy(np.ascontiguousarray(a[None]))  # noqa: E731
     pure = op.MultiScaleDeformableAttention()(
-        t(value), torch.from_numpy(shapes), [tuple(s) for s in shapes.tolist()],
-        torch.from_numpy(level_start), t(loc), t(weights), 64,
+        t(value),
+        torch.from_numpy(shapes),
+        [tuple(s) for s in shapes.tolist()],
+        torch.from_numpy(level_start),
+        t(loc),
+        t(weights),
+        64,
     )[0].numpy()
     kernel = _oracle(value, shapes, level_start, loc, weights, torch.float64)
     assert np.abs(pure.reshape(kernel.shape) - kernel).max() <= 1e-10 * max(

@@ -2,9 +2,8 @@
 
 import sys
 
-import pytest
-
 import needs
+import pytest
 
 
 def test_a_missing_oracle_fails(monkeypatch):
