@@ -3,7 +3,7 @@
 VENV := .venv
 STAMP := $(VENV)/.bootstrapped
 
-.PHONY: demo test bench lint clean
+.PHONY: demo test test-fast bench lint clean
 
 $(STAMP): pyproject.toml scripts/bootstrap.sh
 	bash scripts/bootstrap.sh
@@ -14,6 +14,11 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(VENV)/bin/python -m pytest
+
+# The edit loop: everything but the tests marked slow (the long RTL regressions, the
+# cycle-model runs, synthesis); builds are cached, so a rerun rebuilds only what changed.
+test-fast: $(STAMP)
+	$(VENV)/bin/python -m pytest -m "not slow"
 
 bench: $(STAMP)
 	$(VENV)/bin/defa bench golden --json

@@ -1,5 +1,6 @@
 """Benchmarks that print figures. ``golden``: the float model, the bit-true model and the
-original C++ kernel (torch-ms-deform-attn, CPU) on one encoder workload, in one run."""
+C++ kernel of torch-ms-deform-attn (a standalone re-implementation of the original MSDeformAttn
+kernel, CPU) on one encoder workload, in one run."""
 
 from __future__ import annotations
 

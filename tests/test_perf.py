@@ -6,6 +6,7 @@ import json
 
 import numpy as np
 import pytest
+from configs import FPGA, ODD, TINY, TINY_LANES4, TINY_PROBS
 
 from gen.config import preset
 from sim import perf
@@ -13,38 +14,24 @@ from sim import workload as wl
 from tb import core_model
 from tb.runner import run
 
-SMALL4 = preset(
-    "tiny",
-    d_model=64,
-    heads=4,
-    levels=4,
-    points=4,
-    lanes=16,
-    max_shapes=((12, 16), (6, 8), (3, 4), (2, 2)),
-    queue_depth=8,
-    offset_bits=15,
-)
-
 CASES = [
     # (id, config, workload kind, workload options, tau_p CSR: None = the config's)
-    ("tiny-encoder-dense", preset("tiny"), "encoder", {"seed": 1}, 0),
-    ("tiny-encoder-pruned", preset("tiny"), "encoder", {"seed": 2, "logit_spread": 3.0}, None),
-    ("tiny-lanes4-decoder", preset("tiny", lanes=4), "decoder", {"queries": 80, "seed": 3}, None),
+    ("tiny-encoder-dense", TINY, "encoder", {"seed": 1}, 0),
+    ("tiny-encoder-pruned", TINY, "encoder", {"seed": 2, "logit_spread": 3.0}, None),
+    ("tiny-lanes4-decoder", TINY_LANES4, "decoder", {"queries": 80, "seed": 3}, None),
+    ("tiny-probs-decoder", TINY_PROBS, "decoder", {"queries": 80, "seed": 7}, None),
+    # coord_frac_bits 4 (a shorter sampler), two-stage softmax trees, 2-deep queues
+    ("odd-decoder", ODD, "decoder", {"queries": 100, "seed": 6, "logit_spread": 2.0}, None),
+    ("odd-encoder-dense", ODD, "encoder", {"seed": 8, "queries": 60}, 0),
+    # the fpga preset: 4 levels of 4 points, 4 chunks per point
     (
-        "small4-skewed-levels",
-        SMALL4,
+        "fpga-skewed-levels",
+        FPGA,
         "decoder",
         {"queries": 60, "seed": 4, "level_bias": (2.5, 0.0, -1.0, -2.0)},
         None,
     ),
-    ("small4-encoder-heavy-pap", SMALL4, "encoder", {"seed": 5, "logit_spread": 2.5}, 400),
-    (
-        "tiny-depth2-decoder",
-        preset("tiny", queue_depth=2),
-        "decoder",
-        {"queries": 100, "seed": 6, "logit_spread": 2.0},
-        None,
-    ),
+    ("fpga-encoder-heavy-pap", FPGA, "encoder", {"seed": 5, "logit_spread": 2.5}, 400),
 ]
 
 

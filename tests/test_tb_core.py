@@ -7,35 +7,19 @@ output transactions are checked."""
 import json
 
 import pytest
+from configs import FPGA, ODD, TINY, TINY_LANES4, TINY_PROBS
 
-from gen.config import preset
 from tb.runner import run
-
-ODD = preset(
-    "tiny",
-    d_model=24,
-    heads=3,
-    levels=3,
-    points=3,
-    lanes=4,
-    max_shapes=((7, 13), (4, 7), (2, 3)),
-    coord_frac_bits=5,
-    prob_bits=9,
-    coeff_bits=10,
-    offset_bits=11,
-    queue_depth=2,
-    tau_p=0.05,
-)
-ODD = ODD.replace(acc_bits=ODD.min_acc_bits)  # the narrowest exact accumulator (as fpga's)
 
 RUNS = [
     # (name, config, simulator, jobs)
-    ("tiny", preset("tiny"), "verilator", 50000),
-    ("tiny-lanes4", preset("tiny", lanes=4, queue_depth=8), "verilator", 20000),
+    ("tiny", TINY, "verilator", 50000),
+    ("tiny-lanes4", TINY_LANES4, "verilator", 20000),
     ("odd", ODD, "verilator", 20000),
-    # probabilities in (no fused softmax)
-    ("tiny-probs", preset("tiny", softmax=False), "verilator", 10000),
-    ("tiny", preset("tiny"), "icarus", 3000),
+    ("tiny-probs", TINY_PROBS, "verilator", 10000),
+    # the ECP5-85F preset itself: a short run (its maps are 32x32 and FWP reads every pixel)
+    ("fpga", FPGA, "verilator", 1000),
+    ("tiny", TINY, "icarus", 3000),
     ("odd", ODD, "icarus", 1500),
 ]
 
