@@ -17,11 +17,11 @@ def test_a_missing_oracle_fails(monkeypatch):
 
 
 def test_an_allowed_missing_oracle_skips(monkeypatch):
-    monkeypatch.setitem(sys.modules, "transformers", None)
-    for allowed in ("transformers", "torch,transformers", "all"):
+    monkeypatch.setitem(sys.modules, "defa_absent_oracle", None)  # import raises ImportError
+    for allowed in ("defa_absent_oracle", "torch,defa_absent_oracle", "all"):
         monkeypatch.setenv(needs.OPT_OUT, allowed)
         with pytest.raises(pytest.skip.Exception):
-            needs.oracle("transformers.models.deformable_detr")
+            needs.oracle("defa_absent_oracle.models.layer")
 
 
 def test_a_missing_tool_fails_unless_allowed(monkeypatch):

@@ -21,3 +21,52 @@ def test_the_checker_catches_violations(simulator, tmp_path):
         [str(source)], "probe", simulator, tmp_path / simulator, test_module="tb.protocol_tb"
     )
     assert (tests, failed) == (6, 0), f"see {tmp_path / simulator}/test-1.log"
+
+
+def test_builds_are_reused_by_key(tmp_path):
+    """build_and_test builds once per key: the same key reuses the build, a new key (a
+    changed config or generator source) rebuilds; the runs' results are the same."""
+    source = tmp_path / "probe.v"
+    source.write_text(PROBE)
+    build = tmp_path / "icarus"
+
+    def once(key):
+        return build_and_test(
+            [str(source)],
+            "probe",
+            "icarus",
+            build,
+            test_module="tb.protocol_tb",
+            testcase="legal_traffic_passes_and_counts",
+            key=key,
+            keep=True,
+        )
+
+    first, again, changed = once("a"), once("a"), once("b")
+    assert [r[:3] for r in (first, again, changed)] == [(1, 0, True), (1, 0, False), (1, 0, True)]
+    assert len({r[3] for r in (first, again, changed)}) == 3  # a run directory each
+
+
+def test_the_source_key_follows_the_generator_sources(tmp_path, monkeypatch):
+    from tb import runner
+
+    for entry in ("rtl", "gen"):
+        (tmp_path / entry).mkdir()
+    (tmp_path / "rtl" / "block.py").write_text("x = 1\n")
+    for name in ("elaborate.py", "config.py", "payload.py", "verilator.vlt", "cli.py"):
+        (tmp_path / "gen" / name).write_text("")
+    monkeypatch.setattr(runner, "REPO", tmp_path)
+
+    def key():
+        runner.source_key.cache_clear()
+        return runner.source_key()
+
+    base = key()
+    (tmp_path / "gen" / "cli.py").write_text("# not a generator source\n")
+    assert key() == base
+    (tmp_path / "rtl" / "block.py").write_text("x = 2\n")
+    changed = key()
+    assert changed != base
+    (tmp_path / "gen" / "verilator.vlt").write_text("// a waiver\n")
+    assert key() not in (base, changed)
+    runner.source_key.cache_clear()
