@@ -240,7 +240,7 @@ def _cmd_bench(args) -> int:
 
     explicit = _explicit_config(args)
     args.preset_default = _BENCH_PRESETS[args.what]
-    cfg = config_from_args(args, quiet=True)
+    cfg = config_from_args(args)
     if args.what == "golden":
         result = bench.golden_bench(cfg, input_hw=args.input, seed=args.seed, repeat=args.repeat)
         text = bench.format_table
@@ -259,14 +259,15 @@ def _cmd_bench(args) -> int:
     else:
         result = bench.sampler_bench(cfg, seed=args.seed, points=args.points)
         text = bench.format_sampler
-    print(f"defa bench {args.what}: config: {result['config']}", file=sys.stderr)
+    print(f"defa bench {args.what}: config used: {result['config']}", file=sys.stderr)
     print(json.dumps(result, indent=2) if args.json else text(result))
     return 0
 
 
 #: ``--block`` of ``defa generate`` (``gen.elaborate.BLOCKS``; a test keeps them equal).
 BLOCK_HELP = {
-    "top": "the accelerator: core + CSR bank (default; also C header, register map, report)",
+    "top": "the accelerator: core + CSR bank (generate also writes its C header, register "
+    "map and report)",
     "core": "the MSDA core alone (softmax, PAP, level units, aggregator, FWP, counters)",
     "sampler": "one level's grid-sampling unit with its buffer and FWP map (--level)",
     "linked": "the top behind the UART host link (what a board carries)",
@@ -326,7 +327,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--block",
         default="top",
         choices=sorted(BLOCK_HELP),
-        help="; ".join(f"{k}: {v}" for k, v in BLOCK_HELP.items()),
+        help="; ".join(f"{k}: {v}" for k, v in BLOCK_HELP.items()) + " (default top)",
     )
     p.add_argument("--split", action="store_true", help="also one Verilog file per module")
     p.add_argument("--level", type=int, default=0, help="the level of a per-level block")
@@ -354,9 +355,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--block",
         default="core",
-        choices=("core", "sampler"),
-        help="core (default; what --record stores) or sampler (level 0 alone: a quicker look "
-        "at its timing)",
+        choices=sorted(BLOCK_HELP),
+        help="what to place and route: "
+        + "; ".join(f"{k}: {v}" for k, v in BLOCK_HELP.items())
+        + " (default core, what --record stores; sampler: level 0, a quicker look at timing)",
     )
     p.add_argument("-o", "--output", help="work directory (default build/synth/PRESET)")
     p.add_argument("--quiet", action="store_true", help="no progress output")

@@ -99,6 +99,23 @@ def test_bench_sampler_prints_figures(capsys):
 
 
 @pytest.mark.slow
+def test_bench_core_prints_figures(capsys):
+    """Without a config: a small scaled encoder through the detr-format core (8 heads of 32
+    channels, 32 lanes, 4 levels): dense utilization near 1, PAP cycles follow the kept
+    fraction, the model agrees with the RTL counter."""
+    assert main(["bench", "core", "--core-input", "64x96", "--json"]) == 0
+    captured = capsys.readouterr()
+    result = json.loads(captured.out)
+    assert "config used: d_model=256 heads=8 levels=4 points=4 lanes=32" in captured.err
+    dense, pap = result["runs"]["dense"], result["runs"]["pap"]
+    assert dense["kept_fraction"] == 1.0 and pap["kept_fraction"] < 1.0
+    for run_ in (dense, pap):
+        assert abs(run_["model_error"]) <= 0.02
+        assert 0 < run_["utilization"] <= 1.0
+    assert result["pruned_over_dense_cycles"] <= pap["kept_fraction"] + 0.2
+
+
+@pytest.mark.slow
 def test_bench_core_figures_come_from_the_rtl_counters(capsys, tmp_path):
     """`defa bench core` on the tiny preset: its cycles, kept points and per-level busy
     counts are the RTL's own counters (an independent `measure` run of the same workload and
@@ -106,7 +123,7 @@ def test_bench_core_figures_come_from_the_rtl_counters(capsys, tmp_path):
     assert main(["bench", "core", "--preset", "tiny", "--seed", "3", "--json"]) == 0
     captured = capsys.readouterr()
     result = json.loads(captured.out)
-    assert "config: d_model=32 heads=2 levels=2" in captured.err
+    assert "config used: d_model=32 heads=2 levels=2" in captured.err
     cfg = preset("tiny")
     w = wl.for_config(cfg, "encoder", seed=3)  # the bench's default: the largest that fits
     assert result["workload"] == w.describe()
@@ -189,7 +206,7 @@ def test_bench_golden_honours_the_config(capsys):
     result = json.loads(captured.out)
     assert "d_model=32 heads=2 levels=2 points=3" in result["config"]
     assert result["samples"] == result["queries"] * 2 * 2 * 3
-    assert "config: d_model=32 heads=2 levels=2 points=3" in captured.err
+    assert "config used: d_model=32 heads=2 levels=2 points=3" in captured.err
 
 
 def test_synth_record_refuses_a_changed_design(tmp_path, capsys):
@@ -216,7 +233,8 @@ def test_version_exit_codes_and_blocks(capsys):
         assert code in help_text
     assert set(BLOCK_HELP) == set(BLOCKS)
     commands = build_parser()._subparsers._group_actions[0].choices
-    generate_help = commands["generate"].format_help()
-    for block in BLOCKS:
-        assert f"{block}:" in generate_help
-    assert "3  a tool is missing" in generate_help
+    for command in ("generate", "synth"):
+        text = commands[command].format_help()
+        for block in BLOCKS:
+            assert f"{block}:" in text, (command, block)
+    assert "3  a tool is missing" in commands["generate"].format_help()
