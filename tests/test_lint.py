@@ -45,7 +45,14 @@ def _detr_scaled():
 
 
 @pytest.mark.parametrize("block", ["core", "top"])
-@pytest.mark.parametrize("name", ["tiny", "fpga", "detr-scaled"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "tiny",
+        pytest.param("fpga", marks=pytest.mark.slow),
+        pytest.param("detr-scaled", marks=pytest.mark.slow),
+    ],
+)
 def test_core_and_top_of_every_preset_are_lint_clean(name, block, tmp_path):
     cfg = _detr_scaled() if name == "detr-scaled" else preset(name)
     out = generate(cfg, tmp_path, block=block)
