@@ -5,13 +5,19 @@ window in one cycle.
 
 Contract:
 
-* Sampler side, advancing on cycles where ``en`` is high (like ``LevelBuffer``): the window
-  (``x0``, ``y0``) and ``update`` at cycle t; at t + ``latency`` (3) ``keep[b]`` is the mask
-  bit of the window's corner in bank b, and ``coeff[b]`` must carry that corner's coefficient
-  (0 for a corner off the map): with ``update`` set, the corner's counter becomes
-  ``min(counter + coeff, 2**importance_bits - 1)``. One window per cycle, and back-to-back
-  updates of one pixel all count: the previous window's write is forwarded, older ones reach
-  the read through the memory's write-through port.
+* Sampler side, one window per cycle (the pipeline never stalls): the window (``x0``,
+  ``y0``) and ``update`` at cycle t; at t + ``latency`` (3) ``keep[b]`` is the mask bit of the
+  window's corner in bank b, and ``coeff[b]`` must carry that corner's coefficient (0 for a
+  corner off the map): with ``update`` set, the corner's counter becomes
+  ``min(counter + coeff, 2**importance_bits - 1)``. Back-to-back updates of one pixel all
+  count.
+* Update pipeline (per bank; no path has more than an adder or a compare between
+  registers): the read is registered (t + 3); the write of a window's new counter value is
+  registered and lands one cycle later (t + 4), so the two windows before it are forwarded:
+  their address matches are computed a cycle early (t + 2, registered), the three candidate
+  sums (memory, one window back, two back) are formed in parallel, each saturated from its
+  carry, and the registered match flags pick one. Older writes reach the read through the
+  memory's write-through port. Mask writes are registered the same way.
 * Load side: ``probe_x``, ``probe_y`` at cycle t; ``probe_keep`` (that pixel's mask bit) at
   t + 1.
 * Commands (``command`` stream of ``FwpOp``): one at a time, ``command.ready`` is raised when
@@ -67,7 +73,6 @@ class ImportanceMap(wiring.Component):
         command = fwp_command_layout(cfg, level)
         super().__init__(
             {
-                "en": In(1),
                 "x0": In(index),
                 "y0": In(index),
                 "update": In(1),
@@ -113,8 +118,7 @@ class ImportanceMap(wiring.Component):
         issuing = Signal()
         scan_pass = Signal(_Pass)
 
-        step = Signal()  # the read pipeline advances
-        m.d.comb += step.eq(Mux(self.active, 1, self.en))
+        step = Const(1)  # the read pipeline advances every cycle
         read_issue = Signal()  # READ puts the command's address into the pipeline
         mask_write = Signal()  # MASK writes the command's mask bit
 
@@ -197,46 +201,81 @@ class ImportanceMap(wiring.Component):
                 probe_rd.addr.eq(address(self.probe_y[1:], self.probe_x[1:])),
             ]
 
-            # Stage 3: the pixel of this bank at the scanned (row, col), and what to write. The
-            # previous window's write is one step too late for this read: forward it (older
-            # writes reach the read through the write-through port).
-            last_addr = Signal(addr_bits, name=f"last_addr{b}")
-            last_value = Signal(ib, name=f"last_value{b}")
-            last_valid = Signal(name=f"last_valid{b}")
-            current = Signal(ib, name=f"current{b}")
-            m.d.comb += current.eq(Mux(last_valid & (last_addr == data_addr), last_value, count_q))
+            # Stage 3: the pixel of this bank at the scanned (row, col), and what to write.
             inside = Signal(name=f"inside{b}")  # the scanned pixel is inside the shape
             with m.If(step):
                 x = Cat(Const(bx, 1), s2["col"])
                 y = Cat(Const(by, 1), s2["row"])
                 m.d.sync += inside.eq((x < self.width) & (y < self.height))
             scanned = s3["valid"] & self.active
-            total = Signal(ib + 1, name=f"total{b}")
-            m.d.comb += total.eq(current + self.coeff[b])
+            # A window at stage 3 writes its corner's counter back (coeff 0, or a corner off
+            # the map at address 0, writes back the exact value it read: harmless).
+            updating = s3["update"] & ~self.active
+
+            # The write register (w1: one window back, written this cycle) and the one before
+            # (w2: two windows back, written last cycle, too late for the read at stage 3).
+            w1_valid = Signal(name=f"w1_valid{b}")
+            w1_addr = Signal(addr_bits, name=f"w1_addr{b}")
+            w1_value = Signal(ib, name=f"w1_value{b}")
+            w2_value = Signal(ib, name=f"w2_value{b}")
+            m.d.sync += w2_value.eq(w1_value)
+            # Match flags of the window at stage 2 against the two before it, registered.
+            hit1 = Signal(name=f"hit1_{b}")
+            hit2 = Signal(name=f"hit2_{b}")
+            m.d.sync += [
+                hit1.eq(updating & (data_addr == mem_addr)),
+                hit2.eq(w1_valid & (w1_addr == mem_addr)),
+            ]
+
+            def saturated(value, name, b=b):
+                total = Signal(ib + 1, name=f"{name}_sum{b}")
+                m.d.comb += total.eq(value + self.coeff[b])
+                return Mux(total[ib], top, total[:ib])  # saturation from the carry
+
             updated = Signal(ib, name=f"updated{b}")
-            m.d.comb += updated.eq(Mux(total[ib], top, total[:ib]))  # saturate
-            updating = self.en & s3["update"] & (self.coeff[b] != 0) & ~self.active
-            with m.If(step):
-                m.d.sync += [
-                    last_valid.eq(updating),
-                    last_addr.eq(data_addr),
-                    last_value.eq(updated),
-                ]
+            m.d.comb += updated.eq(
+                Mux(
+                    hit1,
+                    saturated(w1_value, "w1"),
+                    Mux(hit2, saturated(w2_value, "w2"), saturated(count_q, "read")),
+                )
+            )
+            clearing = scanned & (scan_pass != _Pass.SUM)  # CLEAR or the mask pass
+            m.d.sync += [
+                w1_valid.eq(updating | clearing),
+                w1_addr.eq(data_addr),
+                w1_value.eq(Mux(clearing, 0, updated)),
+            ]
+            m.d.comb += [
+                count_wr.addr.eq(w1_addr),
+                count_wr.data.eq(w1_value),
+                count_wr.en.eq(w1_valid),
+            ]
+
+            # Mask writes, registered: the scans' (all kept on CLEAR, the threshold on the mask
+            # pass) and MASK's.
             kept = ~inside | (count_q >= threshold)
-            m.d.comb += count_wr.addr.eq(data_addr)
-            with m.If(scanned):
-                with m.If(scan_pass != _Pass.SUM):  # CLEAR or the mask pass: counters to 0
-                    m.d.comb += [count_wr.en.eq(1), count_wr.data.eq(0)]
-                    m.d.comb += [mask_wr.addr.eq(data_addr), mask_wr.en.eq(1)]
-                    m.d.comb += mask_wr.data.eq(Mux(scan_pass == _Pass.MASK, kept, 1))
-            with m.Elif(updating):
-                m.d.comb += [count_wr.en.eq(1), count_wr.data.eq(updated)]
-            with m.If(mask_write & (cmd_bank == b)):
-                m.d.comb += [
-                    mask_wr.addr.eq(address(cmd.y[1:], cmd.x[1:])),
-                    mask_wr.data.eq(cmd.keep),
-                    mask_wr.en.eq(cmd_inside),
+            mw_valid = Signal(name=f"mw_valid{b}")
+            mw_addr = Signal(addr_bits, name=f"mw_addr{b}")
+            mw_data = Signal(name=f"mw_data{b}")
+            m.d.sync += mw_valid.eq(0)
+            with m.If(clearing):
+                m.d.sync += [
+                    mw_valid.eq(1),
+                    mw_addr.eq(data_addr),
+                    mw_data.eq(Mux(scan_pass == _Pass.MASK, kept, 1)),
                 ]
+            with m.Elif(mask_write & (cmd_bank == b)):
+                m.d.sync += [
+                    mw_valid.eq(cmd_inside),
+                    mw_addr.eq(address(cmd.y[1:], cmd.x[1:])),
+                    mw_data.eq(cmd.keep),
+                ]
+            m.d.comb += [
+                mask_wr.addr.eq(mw_addr),
+                mask_wr.data.eq(mw_data),
+                mask_wr.en.eq(mw_valid),
+            ]
             term = Signal(ib, name=f"term{b}")
             m.d.sync += term.eq(Mux(scanned & inside & (scan_pass == _Pass.SUM), count_q, 0))
             sum_terms.append(term)
