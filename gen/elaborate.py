@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import json
 from pathlib import Path
+from types import SimpleNamespace
 
 from amaranth.back import verilog
 from amaranth.hdl import Shape
@@ -29,7 +30,7 @@ from rtl.sampler import Sampler
 from rtl.softmax import softmax_latency
 from rtl.top import Top
 
-__all__ = ["BLOCKS", "flatten_layout", "generate", "port_manifest"]
+__all__ = ["BLOCKS", "TARGETS", "flatten_layout", "generate", "port_manifest"]
 
 
 def flatten_layout(shape, prefix: str = "", offset: int = 0) -> dict[str, dict]:
@@ -146,19 +147,33 @@ def _linked(cfg: DefaConfig, level: int):
 BLOCKS = {"top": _top, "core": _core, "sampler": _sampler, "linked": _linked}
 
 
+#: what ``generate(..., target=...)`` elaborates for: ``"generic"`` (portable Verilog, what
+#: the simulations run) or ``"ecp5"`` (Lattice ECP5 primitives where a block has them:
+#: MULT18X18D with its registers; the same behaviour and latency, see rtl/multiplier.py)
+TARGETS = {"generic": None, "ecp5": SimpleNamespace(family="ecp5")}
+
+
 def generate(
-    cfg: DefaConfig, out_dir: str | Path, *, block: str = "sampler", level: int = 0
+    cfg: DefaConfig,
+    out_dir: str | Path,
+    *,
+    block: str = "sampler",
+    level: int = 0,
+    target: str = "generic",
 ) -> dict:
     """Write ``defa_<block>.v`` and ``defa_<block>.json`` (the manifest) into ``out_dir``.
     Returns the manifest, with ``verilog`` and ``manifest`` paths added. (``defa generate``
     adds the C header, Python module and report for the top: ``gen.artifacts``.)"""
+    if target not in TARGETS:
+        raise ValueError(f"target={target!r} is not known: allowed {sorted(TARGETS)}")
     if block not in BLOCKS:
         raise ValueError(f"block={block!r} is not known: allowed {sorted(BLOCKS)}")
     top, extra = BLOCKS[block](cfg, level)
     name = f"defa_{block}"
-    text = verilog.convert(top, name=name, emit_src=False)
+    text = verilog.convert(top, name=name, emit_src=False, platform=TARGETS[target])
     manifest = {
         "block": block,
+        "target": target,
         "top": name,
         "config": cfg.to_dict(),
         "clock": "clk",

@@ -274,7 +274,7 @@ def synth(
     out.mkdir(parents=True, exist_ok=True)
 
     step("elaborate")
-    manifest = generate(cfg, out, block=block)
+    manifest = generate(cfg, out, block=block, target="ecp5")
     verilog, top = Path(manifest["verilog"]), manifest["top"]
     result: dict = {"top": top, "device": device, "dsp": dsp, "seconds": {}}
 

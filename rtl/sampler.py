@@ -37,7 +37,7 @@ Contract:
 
 from __future__ import annotations
 
-from amaranth.hdl import Module, Mux, Signal, signed, unsigned
+from amaranth.hdl import Module, Mux, Signal, unsigned
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -53,12 +53,12 @@ from rtl.layouts import (
     fwp_result_layout,
     head_bits,
     load_layout,
-    partial_bits,
     partial_layout,
     point_layout,
     side_bits,
 )
 from rtl.level_buffer import LevelBuffer
+from rtl.multiplier import Multiplier
 
 __all__ = ["Sampler"]
 
@@ -253,39 +253,30 @@ class Sampler(wiring.Component):
                 nxt.append(r)
             delayed = nxt
 
-        # D: the masked coefficients and the buffer words wait in registers next to the
-        # multipliers (a masked pixel reads 0); E: four products per lane; their sum goes to the
+        # D: the masked coefficients and the buffer words enter the multipliers' input
+        # registers (a masked pixel reads 0); E: four products per lane, from the multipliers'
+        # output registers (on ECP5 both inside each MULT18X18D); their sum goes to the
         # output queue.
+        assert Multiplier.latency == 2  # D and E
         d = {}
         for key in ("valid", "chunk", "last", "tag", "off_map"):
             d[key] = Signal(prev[key].shape(), name=f"d_{key}")
             m.d.sync += d[key].eq(prev[key])
-        kept = [Signal.like(delayed[bank], name=f"d_coeff{bank}") for bank in range(4)]
-        words = [
-            [
-                Signal.like(buffer.data[bank][lane], name=f"d_word{bank}_{lane}")
-                for lane in range(cfg.lanes)
-            ]
-            for bank in range(4)
-        ]
-        for bank in range(4):
-            m.d.sync += kept[bank].eq(Mux(fwp.keep[bank], delayed[bank], 0))
-            m.d.sync += [words[bank][lane].eq(buffer.data[bank][lane]) for lane in range(cfg.lanes)]
         prev = d
-        products = [
-            [
-                Signal(signed(partial_bits(cfg)), name=f"e_product{bank}_{lane}")
-                for lane in range(cfg.lanes)
-            ]
-            for bank in range(4)
-        ]
         e = {}
         for key in ("valid", "chunk", "last", "tag", "off_map"):
             e[key] = Signal(prev[key].shape(), name=f"e_{key}")
             m.d.sync += e[key].eq(prev[key])
+        products = [[None] * cfg.lanes for _ in range(4)]
         for bank in range(4):
+            kept = Signal.like(delayed[bank], name=f"c_kept{bank}")
+            m.d.comb += kept.eq(Mux(fwp.keep[bank], delayed[bank], 0))
             for lane in range(cfg.lanes):
-                m.d.sync += products[bank][lane].eq(kept[bank] * words[bank][lane])
+                word = buffer.data[bank][lane]
+                mult = Multiplier(kept.shape(), word.shape())
+                m.submodules[f"mult{bank}_{lane}"] = mult
+                m.d.comb += [mult.a.eq(kept), mult.b.eq(word)]
+                products[bank][lane] = mult.p
 
         out = Signal(self.partials.payload.shape())
         m.d.comb += [
