@@ -15,13 +15,14 @@ Contract:
   queue and then holds new chunks back.
 * Throughput: one chunk per cycle, so one point per cycle when ``lanes == head_dim``
   (initiation interval 1); ``points.ready`` is high on the last chunk of a point.
-* Latency: ``Sampler.latency_of(cfg)`` (14 for 8 coordinate fraction bits) cycles from a
+* Latency: ``Sampler.latency_of(cfg)`` (16 for 8 coordinate fraction bits) cycles from a
   point's acceptance (``points.ready``, which comes with its last chunk) to its last beat on
   ``partials`` when the queue is empty; its first beat leaves ``head_dim // lanes - 1`` cycles
   earlier. Pipeline: A input register, B coordinates, C the coefficient unit starts (and,
   delayed to finish with it, the buffer and FWP reads), D masked coefficients and buffer
-  words registered next to the multipliers, E products, then the sums of the four corners
-  written to the queue (readable two cycles later).
+  words in the multipliers' input registers, E products (their output registers), F the
+  products summed in pairs, G the sums of the four corners registered as the queue's write
+  word (readable two cycles later).
 * ``off_map`` flags a point none of whose corners lies on the map; ``busy`` is high in cycles
   where a chunk enters the pipeline.
 * ``width``, ``height``: the level's shape (1 .. max_shapes[level]); hold them steady while
@@ -37,7 +38,7 @@ Contract:
 
 from __future__ import annotations
 
-from amaranth.hdl import Module, Mux, Signal, unsigned
+from amaranth.hdl import Module, Mux, Signal, signed, unsigned
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -53,6 +54,7 @@ from rtl.layouts import (
     fwp_result_layout,
     head_bits,
     load_layout,
+    partial_bits,
     partial_layout,
     point_layout,
     side_bits,
@@ -68,7 +70,7 @@ class Sampler(wiring.Component):
     @staticmethod
     def latency_of(cfg: DefaConfig) -> int:
         reads = max(CoefficientUnit.latency_of(cfg), LevelBuffer.latency, ImportanceMap.latency)
-        return 1 + CoordinateUnit.latency + reads + 4
+        return 1 + CoordinateUnit.latency + reads + 6
 
     #: beats the output queue holds: the pipeline's depth and two, so that credits never
     #: throttle a sampler whose output is taken every cycle
@@ -278,17 +280,33 @@ class Sampler(wiring.Component):
                 m.d.comb += [mult.a.eq(kept), mult.b.eq(word)]
                 products[bank][lane] = mult.p
 
-        out = Signal(self.partials.payload.shape())
-        m.d.comb += [
-            out.chunk.eq(e["chunk"]),
-            out.last.eq(e["last"]),
-            out.off_map.eq(e["off_map"]),
-            out.tag.eq(e["tag"]),
-            queue.w_data.eq(out),
-            queue.w_en.eq(e["valid"]),
-        ]
+        # F: the products summed in pairs (banks 0+1, 2+3), next to the multipliers; G: the
+        # lane sums, registered as the queue's write word.
+        f = {}
+        for key in ("valid", "chunk", "last", "tag", "off_map"):
+            f[key] = Signal(e[key].shape(), name=f"f_{key}")
+            m.d.sync += f[key].eq(e[key])
+        pairs = []
         for lane in range(cfg.lanes):
-            m.d.comb += out.lanes[lane].eq(sum(products[bank][lane] for bank in range(4)))
+            pair = [Signal(signed(partial_bits(cfg)), name=f"f_pair{lane}_{i}") for i in (0, 1)]
+            m.d.sync += [
+                pair[0].eq(products[0][lane] + products[1][lane]),
+                pair[1].eq(products[2][lane] + products[3][lane]),
+            ]
+            pairs.append(pair)
+        out = Signal(self.partials.payload.shape())
+        out_valid = Signal()
+        m.d.sync += [
+            out.chunk.eq(f["chunk"]),
+            out.last.eq(f["last"]),
+            out.off_map.eq(f["off_map"]),
+            out.tag.eq(f["tag"]),
+            out_valid.eq(f["valid"]),
+        ]
+        m.d.sync += [
+            out.lanes[lane].eq(pairs[lane][0] + pairs[lane][1]) for lane in range(cfg.lanes)
+        ]
+        m.d.comb += [queue.w_data.eq(out), queue.w_en.eq(out_valid)]
 
         # FWP commands run once nothing is in flight.
         idle = queue.idle & (chunk_count == 0)
