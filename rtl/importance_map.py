@@ -24,8 +24,9 @@ Contract:
   it is done; ``active`` is high meanwhile, and the sampler side must be idle then.
 
   - CLEAR (``rows*pitch`` cycles and a few): every counter to 0, every mask bit to 1 (kept).
-  - DERIVE (``2*rows*pitch + importance_bits`` cycles and a few): S = the sum of the counters of
-    the pixels inside the level's current shape (``width`` x ``height``), then
+  - DERIVE (``2*rows*pitch + importance_bits + max(tau_f_bits, side bits)`` cycles and a
+    few): S = the sum of the counters of the pixels inside the level's current shape
+    (``width`` x ``height``), then ``tau_f * S`` and ``W*H`` by shift and add, then
     ``threshold = ceil(tau_f * S / (W*H * 2**tau_f_bits))`` by a restoring division (one
     quotient bit per cycle), then a pixel inside is kept iff its counter >= threshold (pixels
     outside are kept), and every counter returns to 0 for the next layer. ``masked`` counts
@@ -292,11 +293,18 @@ class ImportanceMap(wiring.Component):
         quad = Signal(ib + 2)  # stage 5: the four terms' sum
         m.d.sync += [quad.eq(sum(sum_terms)), level_sum.eq(level_sum + quad)]
 
-        # Division state: remainder and shifted divisor.
+        # Products (shift and add, one bit of tau_f and of the height per cycle: one adder
+        # between registers), then the division: remainder and shifted divisor.
         qb = self.quotient_bits
+        sb = side_bits(cfg)
         numerator = Signal(level_sum.shape().width + tb + 1)
         divisor = Signal(pixels.shape().width + tb + qb)
-        count = Signal(range(qb + 1))
+        bias = Signal(pixels.shape().width + tb)
+        count = Signal(range(max(qb, tb, sb) + 1))
+        sum_shift = Signal(numerator.shape())  # level_sum << i
+        tau_rest = Signal(tb)  # tau_f >> i
+        width_shift = Signal(pixels.shape())  # width << i
+        height_rest = Signal(sb)  # height >> i
 
         def start_scan(kind):
             m.d.sync += [
@@ -339,13 +347,33 @@ class ImportanceMap(wiring.Component):
                         m.next = "DONE"
             with m.State("PRODUCTS"):
                 m.d.sync += [
-                    pixels.eq(self.width * self.height),
-                    numerator.eq(self.tau_f * level_sum),
+                    numerator.eq(0),
+                    pixels.eq(0),
+                    sum_shift.eq(level_sum),
+                    tau_rest.eq(self.tau_f),
+                    width_shift.eq(self.width),
+                    height_rest.eq(self.height),
+                    count.eq(max(tb, sb)),
                 ]
+                m.next = "MULTIPLY"
+            with m.State("MULTIPLY"):  # numerator = tau_f * S, pixels = W * H
+                m.d.sync += [
+                    numerator.eq(numerator + Mux(tau_rest[0], sum_shift, 0)),
+                    pixels.eq(pixels + Mux(height_rest[0], width_shift, 0)),
+                    sum_shift.eq(sum_shift << 1),
+                    tau_rest.eq(tau_rest >> 1),
+                    width_shift.eq(width_shift << 1),
+                    height_rest.eq(height_rest >> 1),
+                    count.eq(count - 1),
+                ]
+                with m.If(count == 1):
+                    m.next = "BIAS"
+            with m.State("BIAS"):
+                m.d.sync += bias.eq((pixels << tb) - 1)
                 m.next = "SETUP"
             with m.State("SETUP"):
                 m.d.sync += [
-                    numerator.eq(numerator + (pixels << tb) - 1),
+                    numerator.eq(numerator + bias),
                     divisor.eq(pixels << (tb + qb - 1)),
                     threshold.eq(0),
                     count.eq(qb),
