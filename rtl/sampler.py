@@ -15,14 +15,15 @@ Contract:
   queue and then holds new chunks back.
 * Throughput: one chunk per cycle, so one point per cycle when ``lanes == head_dim``
   (initiation interval 1); ``points.ready`` is high on the last chunk of a point.
-* Latency: ``Sampler.latency_of(cfg)`` (16 for 8 coordinate fraction bits) cycles from a
+* Latency: ``Sampler.latency_of(cfg)`` (17 for 8 coordinate fraction bits) cycles from a
   point's acceptance (``points.ready``, which comes with its last chunk) to its last beat on
   ``partials`` when the queue is empty; its first beat leaves ``head_dim // lanes - 1`` cycles
-  earlier. Pipeline: A input register, B coordinates, C the coefficient unit starts (and,
-  delayed to finish with it, the buffer and FWP reads), D masked coefficients and buffer
-  words in the multipliers' input registers, E products (their output registers), F the
-  products summed in pairs, G the sums of the four corners registered as the queue's write
-  word (readable two cycles later).
+  earlier. Pipeline: A input register, B coordinates, C the coefficient unit (and, started
+  to finish with it, the FWP read: mask bits and importance update), then the masked
+  coefficients registered once per group of ``GROUP`` multipliers while the buffer read (one
+  cycle behind the FWP read) delivers its words; D both in the multipliers' input
+  registers, E products (their output registers), F the products summed in pairs, G the sums
+  of the four corners registered as the queue's write word (readable two cycles later).
 * ``off_map`` flags a point none of whose corners lies on the map; ``busy`` is high in cycles
   where a chunk enters the pipeline.
 * ``width``, ``height``: the level's shape (1 .. max_shapes[level]); hold them steady while
@@ -69,8 +70,16 @@ class Sampler(wiring.Component):
     #: cycles from acceptance of a point to its last output beat (no stalls)
     @staticmethod
     def latency_of(cfg: DefaConfig) -> int:
-        reads = max(CoefficientUnit.latency_of(cfg), LevelBuffer.latency, ImportanceMap.latency)
-        return 1 + CoordinateUnit.latency + reads + 6
+        return 1 + CoordinateUnit.latency + Sampler.reads_of(cfg) + 6
+
+    #: multipliers (lanes of one bank) that share one copy of a masked coefficient
+    GROUP = 4
+
+    @staticmethod
+    def reads_of(cfg: DefaConfig) -> int:
+        """Cycles from the coordinates to the multipliers' inputs: the coefficient unit and
+        the register of masked coefficient copies."""
+        return CoefficientUnit.latency_of(cfg) + 1
 
     #: beats the output queue holds: the pipeline's depth and two, so that credits never
     #: throttle a sampler whose output is taken every cycle
@@ -202,11 +211,13 @@ class Sampler(wiring.Component):
             b[key] = stage(f"b_{key}", width)
             m.d.sync += b[key].eq(src)
 
-        # C: the coefficient unit starts; the buffer and FWP reads start later, so that all
-        # three deliver in the same cycle (the reads' latency is shorter).
+        # C: the coefficient unit starts. The FWP read starts so that its mask bits (and the
+        # importance update) meet the coefficients; the masked coefficients are registered once
+        # per group of multipliers (a short net to each); the buffer read starts a cycle later
+        # than the FWP read, so that its words meet those copies at the multipliers.
         coeff_latency = CoefficientUnit.latency_of(cfg)
-        reads = max(coeff_latency, LevelBuffer.latency)
-        assert ImportanceMap.latency == LevelBuffer.latency  # one window feeds both
+        reads = self.reads_of(cfg)
+        assert ImportanceMap.latency == LevelBuffer.latency <= coeff_latency
         m.d.comb += [
             coeff.prob.eq(b["prob"]),
             coeff.fx.eq(coord.fx),
@@ -222,20 +233,25 @@ class Sampler(wiring.Component):
             "chunk": b["chunk"],
             "update": b["valid"] & (b["chunk"] == 0),
         }
+        windows = {}
         for i in range(reads - LevelBuffer.latency):
+            if i == coeff_latency - ImportanceMap.latency:
+                windows["fwp"] = window
             nxt = {}
             for key, value in window.items():
                 nxt[key] = Signal.like(value, name=f"read_{key}_d{i}")
                 m.d.sync += nxt[key].eq(value)
             window = nxt
+        windows["buffer"] = window
         m.d.comb += [
-            buffer.x0.eq(window["x0"]),
-            buffer.y0.eq(window["y0"]),
-            buffer.head.eq(window["head"]),
-            buffer.chunk.eq(window["chunk"]),
-            fwp.x0.eq(window["x0"]),
-            fwp.y0.eq(window["y0"]),
-            fwp.update.eq(window["update"]),
+            buffer.x0.eq(windows["buffer"]["x0"]),
+            buffer.y0.eq(windows["buffer"]["y0"]),
+            buffer.head.eq(windows["buffer"]["head"]),
+            buffer.chunk.eq(windows["buffer"]["chunk"]),
+            fwp.x0.eq(windows["fwp"]["x0"]),
+            fwp.y0.eq(windows["fwp"]["y0"]),
+            fwp.update.eq(windows["fwp"]["update"]),
+            *(fwp.coeff[bank].eq(coeff.coeff[bank]) for bank in range(4)),
         ]
         prev = {**b, "off_map": ~coord.valid.any()}
         for name in [f"c{i}" for i in range(reads)]:
@@ -245,15 +261,19 @@ class Sampler(wiring.Component):
                 m.d.sync += cur[key].eq(prev[key])
             prev = cur
 
-        # The coefficients wait for the buffer words (the buffer's output register).
-        delayed = [coeff.coeff[bank] for bank in range(4)]
-        for i in range(reads - coeff_latency):
-            nxt = []
-            for bank in range(4):
-                r = Signal.like(delayed[bank], name=f"coeff{bank}_d{i}")
-                m.d.sync += r.eq(delayed[bank])
-                nxt.append(r)
-            delayed = nxt
+        # The masked coefficients (a masked pixel reads 0), one register per group of
+        # multipliers. The copies reset to different values so that synthesis does not merge
+        # them back into one (their reset value is never used: the valid bits gate it).
+        group = self.GROUP
+        kept = [[None] * cfg.lanes for _ in range(4)]
+        for bank in range(4):
+            for first in range(0, cfg.lanes, group):
+                copy = Signal.like(
+                    coeff.coeff[bank], name=f"c_kept{bank}_{first // group}", init=first // group
+                )
+                m.d.sync += copy.eq(Mux(fwp.keep[bank], coeff.coeff[bank], 0))
+                for lane in range(first, min(cfg.lanes, first + group)):
+                    kept[bank][lane] = copy
 
         # D: the masked coefficients and the buffer words enter the multipliers' input
         # registers (a masked pixel reads 0); E: four products per lane, from the multipliers'
@@ -271,13 +291,11 @@ class Sampler(wiring.Component):
             m.d.sync += e[key].eq(prev[key])
         products = [[None] * cfg.lanes for _ in range(4)]
         for bank in range(4):
-            kept = Signal.like(delayed[bank], name=f"c_kept{bank}")
-            m.d.comb += kept.eq(Mux(fwp.keep[bank], delayed[bank], 0))
             for lane in range(cfg.lanes):
                 word = buffer.data[bank][lane]
-                mult = Multiplier(kept.shape(), word.shape())
+                mult = Multiplier(kept[bank][lane].shape(), word.shape())
                 m.submodules[f"mult{bank}_{lane}"] = mult
-                m.d.comb += [mult.a.eq(kept), mult.b.eq(word)]
+                m.d.comb += [mult.a.eq(kept[bank][lane]), mult.b.eq(word)]
                 products[bank][lane] = mult.p
 
         # F: the products summed in pairs (banks 0+1, 2+3), next to the multipliers; G: the
@@ -310,7 +328,6 @@ class Sampler(wiring.Component):
 
         # FWP commands run once nothing is in flight.
         idle = queue.idle & (chunk_count == 0)
-        m.d.comb += [fwp.coeff[bank].eq(delayed[bank]) for bank in range(4)]
         m.d.comb += [
             fwp.command.payload.eq(self.fwp.payload),
             fwp.command.valid.eq(self.fwp.valid & idle),

@@ -248,7 +248,7 @@ def test_constructor_errors():
 
 
 def test_latency_properties():
-    assert Sampler.latency_of(preset("tiny")) == 16
+    assert Sampler.latency_of(preset("tiny")) == 17
     assert CoordinateUnit.latency == 1 and LevelBuffer.latency == 3
     assert CoefficientUnit.latency_of(preset("tiny")) == 8  # F = 8: two 2-stage trees
 
