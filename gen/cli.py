@@ -164,6 +164,7 @@ def _cmd_synth(args) -> int:
                 pnr=not args.no_pnr,
                 xilinx=not args.no_xilinx,
                 seed=args.seed,
+                speed=args.speed,
                 block=args.block,
                 step=step,
             )
@@ -352,6 +353,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-pnr", action="store_true", help="synthesis only (no Fmax)")
     p.add_argument("--no-xilinx", action="store_true", help="skip the Xilinx estimate")
     p.add_argument("--seed", type=int, default=1, help="nextpnr placement seed")
+    p.add_argument(
+        "--speed",
+        type=int,
+        default=6,
+        choices=(6, 7, 8),
+        help="ECP5 speed grade nextpnr times (default 6, the ULX3S's; 8 the fastest)",
+    )
     p.add_argument(
         "--block",
         default="core",

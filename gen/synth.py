@@ -22,6 +22,7 @@ which this flow does. Names of registers survive, so critical paths stay readabl
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import time
 from collections.abc import Callable
@@ -45,6 +46,8 @@ __all__ = [
 
 #: ECP5 parts nextpnr-ecp5 knows, by the flag that selects them (package for all: CABGA381).
 DEVICES = {"LFE5U-25F": "--25k", "LFE5U-45F": "--45k", "LFE5U-85F": "--85k"}
+#: ECP5 speed grades nextpnr times (6 is the slowest, the ULX3S's)
+SPEEDS = (6, 7, 8)
 DSP_MODES = ("datapath", "all", "none")
 _DSP_MARK = {
     "datapath": "*.sampler/t:$mul *.softmax/t:$mul defa_sampler/t:$mul",
@@ -209,6 +212,44 @@ def _pnr_summary(report: dict) -> dict:
     }
 
 
+def slack_histogram(log: str) -> list[dict]:
+    """The last slack histogram nextpnr printed (after routing): bins of endpoint slack in
+    ps, ``{"lo_ps", "hi_ps", "endpoints"}``, worst first; empty if there is none."""
+    blocks = log.split("Slack histogram:")
+    if len(blocks) < 2:
+        return []
+    legend = re.search(r"\* represents (\d+) endpoint", blocks[-1])
+    per_star = int(legend.group(1)) if legend else 1
+    bins = []
+    for lo, hi, bar in re.findall(r"\[\s*(-?\d+),\s*(-?\d+)\)\s*\|([*+ ]*)", blocks[-1]):
+        # '*' stands for per_star endpoints, a trailing '+' for 1..per_star-1 more: the
+        # count is known to within per_star; report the lower bound and the bar's width
+        stars = bar.count("*")
+        bins.append(
+            {
+                "lo_ps": int(lo),
+                "hi_ps": int(hi),
+                "endpoints_min": stars * per_star + bar.count("+"),
+                "endpoints_max": stars * per_star + bar.count("+") * (per_star - 1),
+            }
+        )
+    return bins
+
+
+def format_histogram(bins: list[dict], width: int = 40) -> list[str]:
+    if not bins:
+        return []
+    top = max(b["endpoints_max"] for b in bins) or 1
+    lines = []
+    for b in bins:
+        bar = "#" * max(1 if b["endpoints_max"] else 0, round(width * b["endpoints_max"] / top))
+        lines.append(
+            f"    [{b['lo_ps'] / 1000:+7.3f}, {b['hi_ps'] / 1000:+7.3f}) ns {bar:{width}s} "
+            f"{b['endpoints_min']}-{b['endpoints_max']}"
+        )
+    return lines
+
+
 def _block_of(cell: str | None) -> str:
     """The RTL block a netlist cell belongs to: its hierarchical prefix (``level0.sampler``)."""
     if not cell or "." not in cell:
@@ -252,6 +293,7 @@ def synth(
     pnr: bool = True,
     xilinx: bool = True,
     seed: int = 1,
+    speed: int = 6,
     block: str = "core",
     timeout: float | None = None,
     step: Callable[[str], None] | None = None,
@@ -261,6 +303,8 @@ def synth(
     and route.
     ``step(name)`` is called as each stage starts (for progress output). Returns the figures;
     files (Verilog, scripts, netlists, logs, nextpnr report) stay in ``out_dir``."""
+    if speed not in SPEEDS:
+        raise ValueError(f"speed={speed} is not a speed grade: allowed {list(SPEEDS)}")
     if device not in DEVICES:
         raise ValueError(f"device={device!r} is not supported: allowed {sorted(DEVICES)}")
     if dsp not in DSP_MODES:
@@ -276,7 +320,7 @@ def synth(
     step("elaborate")
     manifest = generate(cfg, out, block=block, target="ecp5")
     verilog, top = Path(manifest["verilog"]), manifest["top"]
-    result: dict = {"top": top, "device": device, "dsp": dsp, "seconds": {}}
+    result: dict = {"top": top, "device": device, "speed": speed, "dsp": dsp, "seconds": {}}
 
     step("yosys synth_ecp5")
     (out / "ecp5.ys").write_text(ecp5_script(verilog, top, dsp))
@@ -298,6 +342,8 @@ def synth(
             f"{freq_mhz:g}",
             "--seed",
             str(seed),
+            "--speed",
+            str(speed),
             "--router",
             "router2",  # far faster than router1 on designs this dense
             "--timing-allow-fail",  # a missed target is a figure to report, not an error
@@ -309,6 +355,7 @@ def synth(
         ]
         result["seconds"]["nextpnr"] = round(_run(cmd, out, out / "nextpnr.log", timeout), 1)
         result["nextpnr"] = _pnr_summary(json.loads((out / "nextpnr.json").read_text()))
+        result["nextpnr"]["slack_histogram"] = slack_histogram((out / "nextpnr.log").read_text())
         result["nextpnr"]["diagnosis"] = diagnose(result["nextpnr"])
 
     if xilinx:
@@ -338,7 +385,8 @@ def format_synth(result: dict) -> str:
     total = ECP5_TOTALS[result["device"]]
     luts = lut4_total(e)
     lines = [
-        f"{result.get('preset', '')} on {result['device']} (out of context, dsp={result['dsp']})",
+        f"{result.get('preset', '')} on {result['device']} speed {result.get('speed', 6)} "
+        f"(out of context, dsp={result['dsp']})",
         f"  ECP5 (yosys): LUT4 {luts} ({luts / total['lut4']:.1%}, carry cells counted as 2), "
         f"FF {e['ff']}, DSP {e['dsp']}/{total['dsp']}, BRAM {e['bram']}/{total['bram']}, "
         f"LUTRAM {e['lutram']}",
@@ -356,6 +404,9 @@ def format_synth(result: dict) -> str:
             lines.append(f"    longest net {net['from']} -> {net['to']} ({net['delay_ns']} ns)")
         if p.get("diagnosis"):
             lines.append(f"    {p['diagnosis']}")
+        if p.get("slack_histogram"):
+            lines.append("  slack histogram (endpoints by slack; negative: failing):")
+            lines += format_histogram(p["slack_histogram"])
     if "xilinx" in result:
         x = result["xilinx"]
         lines.append(

@@ -108,3 +108,32 @@ def test_diagnosis_names_the_bound_and_the_fix():
     text = flow.diagnose(pnr(50.0, 8.0, 20.0, levels=23))
     assert text.startswith("logic-bound (level0.sampler -> level1.accumulator): 23 logic cells")
     assert "register stage" in text
+
+
+def test_slack_histogram_is_read_from_the_last_report():
+    log = """Info: Slack histogram:
+Info:  legend: * represents 10 endpoint(s)
+Info:          + represents [1,10) endpoint(s)
+Info: [ -9000,  -8000) |+
+Info: Routing globals...
+Info: Slack histogram:
+Info:  legend: * represents 3 endpoint(s)
+Info:          + represents [1,3) endpoint(s)
+Info: [ -1200,   -400) |+
+Info: [  -400,    400) |**+
+Info: [   400,   1200) |****
+Info: Program finished normally.
+"""
+    bins = flow.slack_histogram(log)
+    assert [(b["lo_ps"], b["hi_ps"]) for b in bins] == [(-1200, -400), (-400, 400), (400, 1200)]
+    assert [(b["endpoints_min"], b["endpoints_max"]) for b in bins] == [(1, 2), (7, 8), (12, 12)]
+    assert flow.slack_histogram("no report") == []
+    assert len(flow.format_histogram(bins)) == 3
+
+
+def test_speed_grade_is_checked(tmp_path, capsys):
+    with pytest.raises(ValueError, match="speed=5 is not a speed grade"):
+        flow.synth(preset("tiny"), tmp_path, speed=5)
+    with pytest.raises(SystemExit):
+        main(["synth", "--preset", "tiny", "--speed", "9", "-o", str(tmp_path)])
+    assert "invalid choice: 9" in capsys.readouterr().err
