@@ -1,0 +1,244 @@
+// Behavioural model of the Lattice ECP5 DP16KD (16 Kbit true dual-port block RAM) for
+// simulating netlists that instantiate it (rtl/block_ram.py), written from Lattice's ECP5
+// sysMEM usage guide (FPGA-TN-02204). Each port: DATA_WIDTH 18/9/4/2/1 (1024 x 18 ... 16384 x
+// 1; the word address is AD[13:k] with k = 4/3/2/1/0, and at x18 AD0/AD1 enable the two
+// 9-bit halves of a write), a clock enable CE, write enable WE, WRITEMODE NORMAL (the output
+// keeps its value on a write), WRITETHROUGH or READBEFOREWRITE, the read latch, and with
+// REGMODE "OUTREG" the output register (enable OCE); RST clears both synchronously. A port
+// reading the address the other port writes at the same edge gets the old word. Modelled:
+// both ports at the same width, CSDECODE "0b000" with CS = 0, RESETMODE "SYNC", contents
+// starting at 0 (INITVAL not modelled); anything else stops the simulation with an error.
+// Yosys's cells_sim_ecp5.v declares DP16KD's parameters only; tests/test_block_ram.py checks
+// this model against the generic elaboration.
+`timescale 1ns / 1ps
+module DP16KD(DIA17, DIA16, DIA15, DIA14, DIA13, DIA12, DIA11, DIA10, DIA9, DIA8, DIA7, DIA6, DIA5, DIA4, DIA3, DIA2, DIA1, DIA0, ADA13, ADA12, ADA11, ADA10, ADA9, ADA8, ADA7, ADA6, ADA5, ADA4, ADA3, ADA2, ADA1, ADA0, CEA, OCEA, CLKA, WEA, RSTA, CSA2, CSA1, CSA0, DIB17, DIB16, DIB15, DIB14, DIB13, DIB12, DIB11, DIB10, DIB9, DIB8, DIB7, DIB6, DIB5, DIB4, DIB3, DIB2, DIB1, DIB0, ADB13, ADB12, ADB11, ADB10, ADB9, ADB8, ADB7, ADB6, ADB5, ADB4, ADB3, ADB2, ADB1, ADB0, CEB, OCEB, CLKB, WEB, RSTB, CSB2, CSB1, CSB0, DOA17, DOA16, DOA15, DOA14, DOA13, DOA12, DOA11, DOA10, DOA9, DOA8, DOA7, DOA6, DOA5, DOA4, DOA3, DOA2, DOA1, DOA0, DOB17, DOB16, DOB15, DOB14, DOB13, DOB12, DOB11, DOB10, DOB9, DOB8, DOB7, DOB6, DOB5, DOB4, DOB3, DOB2, DOB1, DOB0);
+    parameter DATA_WIDTH_A = 18;
+    parameter DATA_WIDTH_B = 18;
+    parameter REGMODE_A = "NOREG";
+    parameter REGMODE_B = "NOREG";
+    parameter RESETMODE = "SYNC";
+    parameter ASYNC_RESET_RELEASE = "SYNC";
+    parameter CSDECODE_A = "0b000";
+    parameter CSDECODE_B = "0b000";
+    parameter WRITEMODE_A = "NORMAL";
+    parameter WRITEMODE_B = "NORMAL";
+    parameter GSR = "ENABLED";
+    parameter INIT_DATA = "STATIC";
+    input DIA17;
+    input DIA16;
+    input DIA15;
+    input DIA14;
+    input DIA13;
+    input DIA12;
+    input DIA11;
+    input DIA10;
+    input DIA9;
+    input DIA8;
+    input DIA7;
+    input DIA6;
+    input DIA5;
+    input DIA4;
+    input DIA3;
+    input DIA2;
+    input DIA1;
+    input DIA0;
+    input ADA13;
+    input ADA12;
+    input ADA11;
+    input ADA10;
+    input ADA9;
+    input ADA8;
+    input ADA7;
+    input ADA6;
+    input ADA5;
+    input ADA4;
+    input ADA3;
+    input ADA2;
+    input ADA1;
+    input ADA0;
+    input CEA;
+    input OCEA;
+    input CLKA;
+    input WEA;
+    input RSTA;
+    input CSA2;
+    input CSA1;
+    input CSA0;
+    input DIB17;
+    input DIB16;
+    input DIB15;
+    input DIB14;
+    input DIB13;
+    input DIB12;
+    input DIB11;
+    input DIB10;
+    input DIB9;
+    input DIB8;
+    input DIB7;
+    input DIB6;
+    input DIB5;
+    input DIB4;
+    input DIB3;
+    input DIB2;
+    input DIB1;
+    input DIB0;
+    input ADB13;
+    input ADB12;
+    input ADB11;
+    input ADB10;
+    input ADB9;
+    input ADB8;
+    input ADB7;
+    input ADB6;
+    input ADB5;
+    input ADB4;
+    input ADB3;
+    input ADB2;
+    input ADB1;
+    input ADB0;
+    input CEB;
+    input OCEB;
+    input CLKB;
+    input WEB;
+    input RSTB;
+    input CSB2;
+    input CSB1;
+    input CSB0;
+    output DOA17;
+    output DOA16;
+    output DOA15;
+    output DOA14;
+    output DOA13;
+    output DOA12;
+    output DOA11;
+    output DOA10;
+    output DOA9;
+    output DOA8;
+    output DOA7;
+    output DOA6;
+    output DOA5;
+    output DOA4;
+    output DOA3;
+    output DOA2;
+    output DOA1;
+    output DOA0;
+    output DOB17;
+    output DOB16;
+    output DOB15;
+    output DOB14;
+    output DOB13;
+    output DOB12;
+    output DOB11;
+    output DOB10;
+    output DOB9;
+    output DOB8;
+    output DOB7;
+    output DOB6;
+    output DOB5;
+    output DOB4;
+    output DOB3;
+    output DOB2;
+    output DOB1;
+    output DOB0;
+
+    initial begin
+        if (DATA_WIDTH_A != DATA_WIDTH_B || RESETMODE != "SYNC" || CSDECODE_A != "0b000"
+                || CSDECODE_B != "0b000") begin
+            $display("DP16KD model: mode not modelled (DATA_WIDTH_A=%0d DATA_WIDTH_B=%0d RESETMODE=%s)",
+                     DATA_WIDTH_A, DATA_WIDTH_B, RESETMODE);
+            $finish;
+        end
+    end
+
+    reg [17:0] mem [0:16383];
+    integer i;
+    initial for (i = 0; i < 16384; i = i + 1) mem[i] = 18'd0;
+
+    // ---- port A
+    localparam integer WA = DATA_WIDTH_A;
+    localparam integer LOWA = WA == 18 ? 4 : WA == 9 ? 3 : WA == 4 ? 2 : WA == 2 ? 1 : 0;
+    wire [13:0] adA = {ADA13, ADA12, ADA11, ADA10, ADA9, ADA8, ADA7, ADA6, ADA5, ADA4, ADA3, ADA2, ADA1, ADA0};
+    wire [17:0] diA = {DIA17, DIA16, DIA15, DIA14, DIA13, DIA12, DIA11, DIA10, DIA9, DIA8, DIA7, DIA6, DIA5, DIA4, DIA3, DIA2, DIA1, DIA0};
+    wire [13:0] indexA = adA >> LOWA;
+    reg [17:0] latchA = 18'd0, outA = 18'd0;
+    always @(posedge CLKA) begin
+        if (RSTA) latchA <= 18'd0;
+        else if (CEA && {CSA2, CSA1, CSA0} == 3'b000) begin
+            if (WEA) begin
+                if (WA == 18) begin
+                    if (ADA0) mem[indexA][8:0] <= diA[8:0];
+                    if (ADA1) mem[indexA][17:9] <= diA[17:9];
+                end else
+                    mem[indexA] <= diA & ((18'd1 << WA) - 1);
+                if (WRITEMODE_A == "WRITETHROUGH") latchA <= diA;
+                else if (WRITEMODE_A == "READBEFOREWRITE") latchA <= mem[indexA];
+            end else
+                latchA <= mem[indexA];
+        end
+        if (RSTA) outA <= 18'd0;
+        else if (OCEA) outA <= latchA;
+    end
+    wire [17:0] doA = (REGMODE_A == "OUTREG" ? outA : latchA) & ((18'd1 << WA) - 1);
+    assign DOA0 = doA[0];
+    assign DOA1 = doA[1];
+    assign DOA2 = doA[2];
+    assign DOA3 = doA[3];
+    assign DOA4 = doA[4];
+    assign DOA5 = doA[5];
+    assign DOA6 = doA[6];
+    assign DOA7 = doA[7];
+    assign DOA8 = doA[8];
+    assign DOA9 = doA[9];
+    assign DOA10 = doA[10];
+    assign DOA11 = doA[11];
+    assign DOA12 = doA[12];
+    assign DOA13 = doA[13];
+    assign DOA14 = doA[14];
+    assign DOA15 = doA[15];
+    assign DOA16 = doA[16];
+    assign DOA17 = doA[17];
+
+    // ---- port B
+    localparam integer WB = DATA_WIDTH_B;
+    localparam integer LOWB = WB == 18 ? 4 : WB == 9 ? 3 : WB == 4 ? 2 : WB == 2 ? 1 : 0;
+    wire [13:0] adB = {ADB13, ADB12, ADB11, ADB10, ADB9, ADB8, ADB7, ADB6, ADB5, ADB4, ADB3, ADB2, ADB1, ADB0};
+    wire [17:0] diB = {DIB17, DIB16, DIB15, DIB14, DIB13, DIB12, DIB11, DIB10, DIB9, DIB8, DIB7, DIB6, DIB5, DIB4, DIB3, DIB2, DIB1, DIB0};
+    wire [13:0] indexB = adB >> LOWB;
+    reg [17:0] latchB = 18'd0, outB = 18'd0;
+    always @(posedge CLKB) begin
+        if (RSTB) latchB <= 18'd0;
+        else if (CEB && {CSB2, CSB1, CSB0} == 3'b000) begin
+            if (WEB) begin
+                if (WB == 18) begin
+                    if (ADB0) mem[indexB][8:0] <= diB[8:0];
+                    if (ADB1) mem[indexB][17:9] <= diB[17:9];
+                end else
+                    mem[indexB] <= diB & ((18'd1 << WB) - 1);
+                if (WRITEMODE_B == "WRITETHROUGH") latchB <= diB;
+                else if (WRITEMODE_B == "READBEFOREWRITE") latchB <= mem[indexB];
+            end else
+                latchB <= mem[indexB];
+        end
+        if (RSTB) outB <= 18'd0;
+        else if (OCEB) outB <= latchB;
+    end
+    wire [17:0] doB = (REGMODE_B == "OUTREG" ? outB : latchB) & ((18'd1 << WB) - 1);
+    assign DOB0 = doB[0];
+    assign DOB1 = doB[1];
+    assign DOB2 = doB[2];
+    assign DOB3 = doB[3];
+    assign DOB4 = doB[4];
+    assign DOB5 = doB[5];
+    assign DOB6 = doB[6];
+    assign DOB7 = doB[7];
+    assign DOB8 = doB[8];
+    assign DOB9 = doB[9];
+    assign DOB10 = doB[10];
+    assign DOB11 = doB[11];
+    assign DOB12 = doB[12];
+    assign DOB13 = doB[13];
+    assign DOB14 = doB[14];
+    assign DOB15 = doB[15];
+    assign DOB16 = doB[16];
+    assign DOB17 = doB[17];
+endmodule

@@ -1,0 +1,59 @@
+"""The block RAM component (rtl/block_ram.py) in both elaborations, and the DP16KD behavioural
+model it is simulated with (fpga/cells/dp16kd.v), on Icarus: every DP16KD port width."""
+
+from pathlib import Path
+
+import pytest
+from amaranth.back import verilog
+
+from gen.elaborate import TARGETS
+from rtl.block_ram import BlockRam, dp16kd_width
+from tb.runner import build_and_test
+
+MODEL = Path(__file__).resolve().parents[1] / "fpga" / "cells" / "dp16kd.v"
+
+PAIR = """
+module pair(input clk, input rst, input w_en, input [{ab}:0] w_addr, input [{wb}:0] w_data,
+            input [{ab}:0] r_addr, output [{wb}:0] r_generic, output [{wb}:0] r_ecp5);
+  ram_generic g(.clk(clk), .rst(rst), .w_en(w_en), .w_addr(w_addr), .w_data(w_data),
+                .r_addr(r_addr), .r_data(r_generic));
+  ram_ecp5 e(.clk(clk), .rst(rst), .w_en(w_en), .w_addr(w_addr), .w_data(w_data),
+             .r_addr(r_addr), .r_data(r_ecp5));
+endmodule
+"""
+
+
+@pytest.mark.parametrize(
+    "width,depth",
+    [(64, 1000), (13, 60), (20, 2048), (9, 4096), (3, 8000), (2, 16384)],
+    ids=lambda v: str(v),
+)
+def test_generic_and_ecp5_block_rams_agree(width, depth, tmp_path):
+    sources = []
+    for name, target in (("ram_generic", "generic"), ("ram_ecp5", "ecp5")):
+        path = tmp_path / f"{name}.v"
+        text = verilog.convert(
+            BlockRam(width, depth), name=name, emit_src=False, platform=TARGETS[target]
+        )
+        path.write_text(text)
+        sources.append(str(path))
+    blocks = Path(sources[1]).read_text().count("DP16KD #(")
+    assert blocks == -(-width // dp16kd_width(depth))
+    abits = max(2, depth - 1).bit_length()
+    pair = tmp_path / "pair.v"
+    pair.write_text(PAIR.format(ab=abits - 1, wb=width - 1))
+    tests, failed = build_and_test(
+        [str(MODEL), *sources, str(pair)],
+        "pair",
+        "icarus",
+        tmp_path / "icarus",
+        test_module="tb.block_ram_tb",
+        env={"DEFA_RAM": f"{width},{depth}"},
+    )
+    assert (tests, failed) == (1, 0), f"see {tmp_path / 'icarus'}"
+
+
+def test_depth_beyond_one_column_is_refused():
+    with pytest.raises(ValueError, match="depth=16385 is out of range"):
+        BlockRam(8, 16385)
+    assert [dp16kd_width(d) for d in (1, 1024, 1025, 4096, 16384)] == [18, 18, 9, 4, 1]
