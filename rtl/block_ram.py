@@ -13,8 +13,9 @@ Contract:
   (1024 x 18, 2048 x 9, 4096 x 4, 8192 x 2, 16384 x 1), with ``REGMODE_B = "OUTREG"``: the
   read leaves the block from its output register (0.96 ns clock-to-out instead of 5.8 ns at
   speed 6; Yosys's own mapping leaves the block unregistered and keeps the register in the
-  fabric). Elsewhere (and for simulation) ``lib.memory.Memory`` with a read port and an
-  output register. ``fpga/cells/dp16kd.v`` models DP16KD for simulating the ECP5 netlist.
+  fabric). Elsewhere (and for simulation), and on ECP5 for a memory deeper than one column
+  (16384 words: an ASIC-sized buffer), ``lib.memory.Memory`` with a read port and an output
+  register. ``fpga/cells/dp16kd.v`` models DP16KD for simulating the ECP5 netlist.
 """
 
 from __future__ import annotations
@@ -46,9 +47,9 @@ class BlockRam(wiring.Component):
     latency = 2
 
     def __init__(self, shape, depth: int):
-        if not 1 <= depth <= MAX_DEPTH:
+        if depth < 1:
             self._MustUse__silence = True  # a refused component is not an unused one
-            raise ValueError(f"depth={depth} is out of range: allowed 1..{MAX_DEPTH}")
+            raise ValueError(f"depth={depth} is out of range: allowed >= 1")
         self._shape, self.depth = shape, depth
         addr = range(max(2, depth))
         super().__init__(
@@ -63,7 +64,7 @@ class BlockRam(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        if not is_ecp5(platform):
+        if not is_ecp5(platform) or self.depth > MAX_DEPTH:
             storage = memory.Memory(shape=self._shape, depth=self.depth, init=[])
             m.submodules.storage = storage
             write = storage.write_port()

@@ -12,12 +12,13 @@ Contract:
   ``min(counter + coeff, 2**importance_bits - 1)``. Back-to-back updates of one pixel all
   count.
 * Update pipeline (per bank; no path has more than an adder or a compare between
-  registers): the read is registered (t + 3); the write of a window's new counter value is
-  registered and lands one cycle later (t + 4), so the two windows before it are forwarded:
-  their address matches are computed a cycle early (t + 2, registered), the three candidate
-  sums (memory, one window back, two back) are formed in parallel, each saturated from its
-  carry, and the registered match flags pick one. Older writes reach the read through the
-  memory's write-through port. Mask writes are registered the same way.
+  registers): the counters are a ``BlockRam`` (on ECP5 DP16KD with its output register) read
+  at t + 1 and delivering at t + 3; the write of a window's new counter value is registered
+  and lands one cycle later (t + 4). The memory does not write through, so the three windows
+  before it are forwarded (their writes land after its read): their address matches are
+  computed a cycle early (t + 2, registered), the four candidate sums (memory, one, two and
+  three windows back) are formed in parallel, each saturated from its carry, and the
+  registered match flags pick the newest. Mask writes are registered the same way.
 * Load side: ``probe_x``, ``probe_y`` at cycle t; ``probe_keep`` (that pixel's mask bit) at
   t + 1.
 * Commands (``command`` stream of ``FwpOp``): one at a time, ``command.ready`` is raised when
@@ -45,6 +46,7 @@ from amaranth.lib import data, enum, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from gen.config import DefaConfig
+from rtl.block_ram import BlockRam
 from rtl.layouts import FwpOp, fwp_command_layout, fwp_result_layout, side_bits
 from rtl.level_buffer import buffer_geometry
 
@@ -157,12 +159,10 @@ class ImportanceMap(wiring.Component):
 
         for b in range(4):
             bx, by = b & 1, b >> 1
-            counters = memory.Memory(shape=unsigned(ib), depth=self.depth, init=[])
+            counters = BlockRam(unsigned(ib), self.depth)
             mask = memory.Memory(shape=1, depth=self.depth, init=[1] * self.depth)
             m.submodules[f"counters{b}"] = counters
             m.submodules[f"mask{b}"] = mask
-            count_wr = counters.write_port()
-            count_rd = counters.read_port(transparent_for=(count_wr,))
             mask_wr = mask.write_port()
             mask_rd = mask.read_port()
             probe_rd = mask.read_port()
@@ -176,7 +176,8 @@ class ImportanceMap(wiring.Component):
             read_addr = Signal(addr_bits, name=f"read_addr{b}")
             mem_addr = Signal(addr_bits, name=f"mem_addr{b}")
             data_addr = Signal(addr_bits, name=f"data_addr{b}")
-            count_q = Signal(ib, name=f"count{b}")  # the read, registered (stage 3)
+            count_q = counters.r_data  # the read, registered (stage 3)
+            assert 1 + BlockRam.latency == self.latency
             mask_q = Signal(name=f"mask{b}")
             with m.If(step):
                 with m.If(issuing):
@@ -190,12 +191,10 @@ class ImportanceMap(wiring.Component):
                 m.d.sync += [
                     mem_addr.eq(read_addr),
                     data_addr.eq(mem_addr),
-                    count_q.eq(count_rd.data),
                     mask_q.eq(mask_rd.data),
                 ]
             m.d.comb += [
-                count_rd.addr.eq(read_addr),
-                count_rd.en.eq(step),
+                counters.r_addr.eq(read_addr),
                 mask_rd.addr.eq(read_addr),
                 mask_rd.en.eq(step),
                 self.keep[b].eq(mask_q),
@@ -213,19 +212,29 @@ class ImportanceMap(wiring.Component):
             # the map at address 0, writes back the exact value it read: harmless).
             updating = s3["update"] & ~self.active
 
-            # The write register (w1: one window back, written this cycle) and the one before
-            # (w2: two windows back, written last cycle, too late for the read at stage 3).
+            # The write register (w1: one window back, written this cycle) and the two before
+            # (w2, w3: written in the last two cycles, too late for the read at stage 3).
             w1_valid = Signal(name=f"w1_valid{b}")
             w1_addr = Signal(addr_bits, name=f"w1_addr{b}")
             w1_value = Signal(ib, name=f"w1_value{b}")
+            w2_valid = Signal(name=f"w2_valid{b}")
+            w2_addr = Signal(addr_bits, name=f"w2_addr{b}")
             w2_value = Signal(ib, name=f"w2_value{b}")
-            m.d.sync += w2_value.eq(w1_value)
+            w3_value = Signal(ib, name=f"w3_value{b}")
+            m.d.sync += [
+                w2_valid.eq(w1_valid),
+                w2_addr.eq(w1_addr),
+                w2_value.eq(w1_value),
+                w3_value.eq(w2_value),
+            ]
             # Match flags of the window at stage 2 against the two before it, registered.
             hit1 = Signal(name=f"hit1_{b}")
             hit2 = Signal(name=f"hit2_{b}")
+            hit3 = Signal(name=f"hit3_{b}")
             m.d.sync += [
                 hit1.eq(updating & (data_addr == mem_addr)),
                 hit2.eq(w1_valid & (w1_addr == mem_addr)),
+                hit3.eq(w2_valid & (w2_addr == mem_addr)),
             ]
 
             def saturated(value, name, b=b):
@@ -238,7 +247,11 @@ class ImportanceMap(wiring.Component):
                 Mux(
                     hit1,
                     saturated(w1_value, "w1"),
-                    Mux(hit2, saturated(w2_value, "w2"), saturated(count_q, "read")),
+                    Mux(
+                        hit2,
+                        saturated(w2_value, "w2"),
+                        Mux(hit3, saturated(w3_value, "w3"), saturated(count_q, "read")),
+                    ),
                 )
             )
             clearing = scanned & (scan_pass != _Pass.SUM)  # CLEAR or the mask pass
@@ -248,9 +261,9 @@ class ImportanceMap(wiring.Component):
                 w1_value.eq(Mux(clearing, 0, updated)),
             ]
             m.d.comb += [
-                count_wr.addr.eq(w1_addr),
-                count_wr.data.eq(w1_value),
-                count_wr.en.eq(w1_valid),
+                counters.w_addr.eq(w1_addr),
+                counters.w_data.eq(w1_value),
+                counters.w_en.eq(w1_valid),
             ]
 
             # Mask writes, registered: the scans' (all kept on CLEAR, the threshold on the mask

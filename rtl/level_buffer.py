@@ -8,11 +8,11 @@ one head takes ``head_dim // lanes`` consecutive words (chunks); its word addres
 the buffer's ``W_max`` (a constant), so addressing needs no multiplier by the runtime width.
 Capacity: ``max_shapes[level]`` pixels x ``d_model`` channels.
 
-Read (``en``, ``x0``, ``y0``, ``head``, ``chunk``): ``data[b]`` is bank b's word for the corner of
-the 2x2 window at (x0, y0) that falls in bank b. Latency 3 (address register, synchronous
-read, output register: a block RAM's clock-to-output is most of an ECP5 cycle), advancing on
-cycles where ``en`` is high; one window per cycle. A corner outside the
-buffer reads address 0 of its bank: its data is defined but meaningless (its coefficient is 0).
+Read (``x0``, ``y0``, ``head``, ``chunk``): ``data[b]`` is bank b's word for the corner of the
+2x2 window at (x0, y0) that falls in bank b. Latency 3 (address register, then a ``BlockRam``:
+its address register and its output register, which on ECP5 is the DP16KD's own); one window
+per cycle, every cycle (no enable). A corner outside the buffer reads address 0 of its bank:
+its data is defined but meaningless (its coefficient is 0).
 
 Load (stream): one word per cycle, always ready; a write outside ``max_shapes`` is dropped.
 The word is written one cycle after acceptance (address, data and enable are registered next
@@ -23,10 +23,11 @@ word.
 from __future__ import annotations
 
 from amaranth.hdl import Module, Signal, signed, unsigned
-from amaranth.lib import data, memory, stream, wiring
+from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from gen.config import DefaConfig
+from rtl.block_ram import BlockRam
 from rtl.layouts import chunk_bits, head_bits, load_layout
 
 __all__ = ["LevelBuffer", "buffer_geometry"]
@@ -64,7 +65,6 @@ class LevelBuffer(wiring.Component):
         word = data.ArrayLayout(signed(cfg.value_bits), cfg.lanes)
         super().__init__(
             {
-                "en": In(1),
                 "x0": In(index),
                 "y0": In(index),
                 "head": In(unsigned(head_bits(cfg))),
@@ -92,9 +92,7 @@ class LevelBuffer(wiring.Component):
 
         for b in range(4):
             bx, by = b & 1, b >> 1
-            bank = memory.Memory(shape=word, depth=self.depth, init=[])
-            m.submodules[f"bank{b}"] = bank
-            wr = bank.write_port()
+            m.submodules[f"bank{b}"] = bank = BlockRam(word, self.depth)
             # The write's address, data and enable are registered, per bank (next to it).
             wr_addr = Signal(addr_bits, name=f"wr_addr{b}")
             wr_data = Signal(word, name=f"wr_data{b}")
@@ -104,7 +102,7 @@ class LevelBuffer(wiring.Component):
                 wr_data.eq(load.data),
                 wr_en.eq(self.load.valid & load_ok & (load.x[0] == bx) & (load.y[0] == by)),
             ]
-            m.d.comb += [wr.addr.eq(wr_addr), wr.data.eq(wr_data), wr.en.eq(wr_en)]
+            m.d.comb += [bank.w_addr.eq(wr_addr), bank.w_data.eq(wr_data), bank.w_en.eq(wr_en)]
 
             # The corner of the window in this bank: x = x0 + (bx xor x0[0]), same for y.
             cx = Signal(self.x0.shape(), name=f"cx{b}")
@@ -112,13 +110,10 @@ class LevelBuffer(wiring.Component):
             m.d.comb += [cx.eq(self.x0 + (self.x0[0] ^ bx)), cy.eq(self.y0 + (self.y0[0] ^ by))]
             inside = (cx >= 0) & (cx < width) & (cy >= 0) & (cy < height)
             read_addr = Signal(addr_bits, name=f"read_addr{b}")
-            with m.If(self.en):
-                with m.If(inside):
-                    m.d.sync += read_addr.eq(self._address(cy[1:], cx[1:], self.head, self.chunk))
-                with m.Else():
-                    m.d.sync += read_addr.eq(0)
-            rd = bank.read_port()
-            m.d.comb += [rd.addr.eq(read_addr), rd.en.eq(self.en)]
-            with m.If(self.en):
-                m.d.sync += self.data[b].eq(rd.data)
+            with m.If(inside):
+                m.d.sync += read_addr.eq(self._address(cy[1:], cx[1:], self.head, self.chunk))
+            with m.Else():
+                m.d.sync += read_addr.eq(0)
+            assert 1 + BlockRam.latency == self.latency
+            m.d.comb += [bank.r_addr.eq(read_addr), self.data[b].eq(bank.r_data)]
         return m

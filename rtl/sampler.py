@@ -153,7 +153,7 @@ class Sampler(wiring.Component):
         # The pipeline never stalls (no enable fans out to its registers): it ends in a queue
         # of `depth` beats, and a chunk enters only while fewer than `depth` are in flight
         # (inside the pipeline or waiting in the queue), so the queue never overflows.
-        for unit in (coord, coeff, buffer):
+        for unit in (coord, coeff):
             m.d.comb += unit.en.eq(1)
         m.submodules.queue = queue = CreditQueue(
             self.partials.payload.shape(), self.queue_depth_of(cfg)

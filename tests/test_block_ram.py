@@ -53,7 +53,11 @@ def test_generic_and_ecp5_block_rams_agree(width, depth, tmp_path):
     assert (tests, failed) == (1, 0), f"see {tmp_path / 'icarus'}"
 
 
-def test_depth_beyond_one_column_is_refused():
-    with pytest.raises(ValueError, match="depth=16385 is out of range"):
-        BlockRam(8, 16385)
+def test_deeper_than_one_column_stays_generic_and_empty_is_refused():
+    deep = verilog.convert(
+        BlockRam(8, 16385), name="deep", emit_src=False, platform=TARGETS["ecp5"]
+    )
+    assert "DP16KD" not in deep
+    with pytest.raises(ValueError, match="depth=0 is out of range"):
+        BlockRam(8, 0)
     assert [dp16kd_width(d) for d in (1, 1024, 1025, 4096, 16384)] == [18, 18, 9, 4, 1]

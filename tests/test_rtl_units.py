@@ -150,7 +150,6 @@ def test_level_buffer_reads_four_corners_per_cycle(name):
 
     async def bench(ctx):
         await _load_map(ctx, dut.load, cfg, values, height, width)
-        ctx.set(dut.en, 1)
         got = []
         for i in range(n + dut.latency):
             if i < n:
