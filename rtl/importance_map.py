@@ -6,19 +6,20 @@ window in one cycle.
 Contract:
 
 * Sampler side, one window per cycle (the pipeline never stalls): the window (``x0``,
-  ``y0``) and ``update`` at cycle t; at t + ``latency`` (3) ``keep[b]`` is the mask bit of the
+  ``y0``) and ``update`` at cycle t; at t + ``latency`` (4) ``keep[b]`` is the mask bit of the
   window's corner in bank b, and ``coeff[b]`` must carry that corner's coefficient (0 for a
   corner off the map): with ``update`` set, the corner's counter becomes
   ``min(counter + coeff, 2**importance_bits - 1)``. Back-to-back updates of one pixel all
   count.
 * Update pipeline (per bank; no path has more than an adder or a compare between
   registers): the counters are a ``BlockRam`` (on ECP5 DP16KD with its output register) read
-  at t + 1 and delivering at t + 3; the write of a window's new counter value is registered
-  and lands one cycle later (t + 4). The memory does not write through, so the three windows
-  before it are forwarded (their writes land after its read): their address matches are
-  computed a cycle early (t + 2, registered), the four candidate sums (memory, one, two and
-  three windows back) are formed in parallel, each saturated from its carry, and the
-  registered match flags pick the newest. Mask writes are registered the same way.
+  at t + 1 and delivering at t + 3, registered again next to the update logic (t + 4: the
+  block RAMs sit in rows of their own); the write of a window's new counter value is
+  registered and lands one cycle later (t + 5). The memory does not write through, so the
+  four windows before it are forwarded (their writes land after its read was issued): their
+  address matches are computed a cycle early (t + 3, registered), the five candidate sums
+  (memory, one to four windows back) are formed in parallel, each saturated from its carry,
+  and the registered match flags pick the newest. Mask writes are registered the same way.
 * Load side: ``probe_x``, ``probe_y`` at cycle t; ``probe_keep`` (that pixel's mask bit) at
   t + 1.
 * Commands (``command`` stream of ``FwpOp``): one at a time, ``command.ready`` is raised when
@@ -60,7 +61,7 @@ class _Pass(enum.Enum, shape=2):
 
 
 class ImportanceMap(wiring.Component):
-    latency = 3
+    latency = 4
 
     def __init__(self, cfg: DefaConfig, level: int):
         try:
@@ -125,7 +126,8 @@ class ImportanceMap(wiring.Component):
         read_issue = Signal()  # READ puts the command's address into the pipeline
         mask_write = Signal()  # MASK writes the command's mask bit
 
-        # Stage 1 (address registered), stage 2 (memory read), stage 3 (read data registered).
+        # Stage 1 (address registered), stages 2 and 3 (the block RAM's address and output
+        # registers), stage 4 (the read data registered next to the update logic).
         s1 = {
             "valid": Signal(name="s1_valid"),
             "row": Signal.like(scan_row, name="s1_row"),
@@ -134,6 +136,7 @@ class ImportanceMap(wiring.Component):
         }
         s2 = {key: Signal.like(sig, name=f"s2_{key}") for key, sig in s1.items()}
         s3 = {key: Signal.like(sig, name=f"s3_{key}") for key, sig in s1.items()}
+        s4 = {key: Signal.like(sig, name=f"s4_{key}") for key, sig in s1.items()}
         with m.If(step):
             m.d.sync += [
                 s1["valid"].eq(issuing),
@@ -143,9 +146,10 @@ class ImportanceMap(wiring.Component):
             ]
             m.d.sync += [s2[key].eq(s1[key]) for key in s1]
             m.d.sync += [s3[key].eq(s2[key]) for key in s1]
-        # Stages 4 and 5 (commands only): DERIVE's sum, four counters at a time.
-        s4_valid, s5_valid = Signal(name="s4_valid"), Signal(name="s5_valid")
-        m.d.sync += [s4_valid.eq(s3["valid"] & self.active), s5_valid.eq(s4_valid)]
+            m.d.sync += [s4[key].eq(s3[key]) for key in s1]
+        # Stages 5 and 6 (commands only): DERIVE's sum, four counters at a time.
+        s5_valid, s6_valid = Signal(name="s5_valid"), Signal(name="s6_valid")
+        m.d.sync += [s5_valid.eq(s4["valid"] & self.active), s6_valid.eq(s5_valid)]
 
         threshold = Signal(self.quotient_bits)
         level_sum = Signal(ib + (4 * self.depth).bit_length())
@@ -175,9 +179,11 @@ class ImportanceMap(wiring.Component):
 
             read_addr = Signal(addr_bits, name=f"read_addr{b}")
             mem_addr = Signal(addr_bits, name=f"mem_addr{b}")
+            out_addr = Signal(addr_bits, name=f"out_addr{b}")
             data_addr = Signal(addr_bits, name=f"data_addr{b}")
-            count_q = counters.r_data  # the read, registered (stage 3)
-            assert 1 + BlockRam.latency == self.latency
+            count_q = Signal(ib, name=f"count{b}")  # the read, registered here (stage 4)
+            assert 1 + BlockRam.latency + 1 == self.latency
+            mask_read = Signal(name=f"mask_read{b}")
             mask_q = Signal(name=f"mask{b}")
             with m.If(step):
                 with m.If(issuing):
@@ -190,8 +196,11 @@ class ImportanceMap(wiring.Component):
                     m.d.sync += read_addr.eq(0)
                 m.d.sync += [
                     mem_addr.eq(read_addr),
-                    data_addr.eq(mem_addr),
-                    mask_q.eq(mask_rd.data),
+                    out_addr.eq(mem_addr),
+                    data_addr.eq(out_addr),
+                    count_q.eq(counters.r_data),
+                    mask_read.eq(mask_rd.data),
+                    mask_q.eq(mask_read),
                 ]
             m.d.comb += [
                 counters.r_addr.eq(read_addr),
@@ -201,40 +210,49 @@ class ImportanceMap(wiring.Component):
                 probe_rd.addr.eq(address(self.probe_y[1:], self.probe_x[1:])),
             ]
 
-            # Stage 3: the pixel of this bank at the scanned (row, col), and what to write.
+            # Stage 4: the pixel of this bank at the scanned (row, col), and what to write.
             inside = Signal(name=f"inside{b}")  # the scanned pixel is inside the shape
             with m.If(step):
-                x = Cat(Const(bx, 1), s2["col"])
-                y = Cat(Const(by, 1), s2["row"])
+                x = Cat(Const(bx, 1), s3["col"])
+                y = Cat(Const(by, 1), s3["row"])
                 m.d.sync += inside.eq((x < self.width) & (y < self.height))
-            scanned = s3["valid"] & self.active
-            # A window at stage 3 writes its corner's counter back (coeff 0, or a corner off
+            scanned = s4["valid"] & self.active
+            # A window at stage 4 writes its corner's counter back (coeff 0, or a corner off
             # the map at address 0, writes back the exact value it read: harmless).
-            updating = s3["update"] & ~self.active
+            updating = s4["update"] & ~self.active
 
-            # The write register (w1: one window back, written this cycle) and the two before
-            # (w2, w3: written in the last two cycles, too late for the read at stage 3).
+            # The write register (w1: one window back, written this cycle) and the three
+            # before (w2..w4: written in the last three cycles, after the read of stage 4's
+            # window was issued).
             w1_valid = Signal(name=f"w1_valid{b}")
             w1_addr = Signal(addr_bits, name=f"w1_addr{b}")
             w1_value = Signal(ib, name=f"w1_value{b}")
             w2_valid = Signal(name=f"w2_valid{b}")
             w2_addr = Signal(addr_bits, name=f"w2_addr{b}")
             w2_value = Signal(ib, name=f"w2_value{b}")
+            w3_valid = Signal(name=f"w3_valid{b}")
+            w3_addr = Signal(addr_bits, name=f"w3_addr{b}")
             w3_value = Signal(ib, name=f"w3_value{b}")
+            w4_value = Signal(ib, name=f"w4_value{b}")
             m.d.sync += [
                 w2_valid.eq(w1_valid),
                 w2_addr.eq(w1_addr),
                 w2_value.eq(w1_value),
+                w3_valid.eq(w2_valid),
+                w3_addr.eq(w2_addr),
                 w3_value.eq(w2_value),
+                w4_value.eq(w3_value),
             ]
-            # Match flags of the window at stage 2 against the two before it, registered.
+            # Match flags of the window at stage 3 against the four before it, registered.
             hit1 = Signal(name=f"hit1_{b}")
             hit2 = Signal(name=f"hit2_{b}")
             hit3 = Signal(name=f"hit3_{b}")
+            hit4 = Signal(name=f"hit4_{b}")
             m.d.sync += [
-                hit1.eq(updating & (data_addr == mem_addr)),
-                hit2.eq(w1_valid & (w1_addr == mem_addr)),
-                hit3.eq(w2_valid & (w2_addr == mem_addr)),
+                hit1.eq(updating & (data_addr == out_addr)),
+                hit2.eq(w1_valid & (w1_addr == out_addr)),
+                hit3.eq(w2_valid & (w2_addr == out_addr)),
+                hit4.eq(w3_valid & (w3_addr == out_addr)),
             ]
 
             def saturated(value, name, b=b):
@@ -250,7 +268,11 @@ class ImportanceMap(wiring.Component):
                     Mux(
                         hit2,
                         saturated(w2_value, "w2"),
-                        Mux(hit3, saturated(w3_value, "w3"), saturated(count_q, "read")),
+                        Mux(
+                            hit3,
+                            saturated(w3_value, "w3"),
+                            Mux(hit4, saturated(w4_value, "w4"), saturated(count_q, "read")),
+                        ),
                     ),
                 )
             )
@@ -352,7 +374,7 @@ class ImportanceMap(wiring.Component):
                             m.d.sync += scan_done.eq(1)
                     with m.Else():
                         m.d.sync += scan_col.eq(scan_col + 1)
-                drained = ~s1["valid"] & ~s2["valid"] & ~s3["valid"] & ~s4_valid & ~s5_valid
+                drained = ~Cat(*(s["valid"] for s in (s1, s2, s3, s4)), s5_valid, s6_valid).any()
                 with m.If(scan_done & drained):
                     with m.If(scan_pass == _Pass.SUM):
                         m.next = "PRODUCTS"
@@ -409,6 +431,8 @@ class ImportanceMap(wiring.Component):
             with m.State("READ_WAIT"):
                 m.next = "READ_WAIT2"
             with m.State("READ_WAIT2"):
+                m.next = "READ_WAIT3"
+            with m.State("READ_WAIT3"):
                 m.next = "READ_DATA"
             with m.State("READ_DATA"):
                 m.d.sync += self.result.payload.eq(result_data)

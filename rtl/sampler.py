@@ -20,8 +20,8 @@ Contract:
   ``partials`` when the queue is empty; its first beat leaves ``head_dim // lanes - 1`` cycles
   earlier. Pipeline: A input register, B coordinates, C the coefficient unit (and, started
   to finish with it, the FWP read: mask bits and importance update), then the masked
-  coefficients registered once per group of ``GROUP`` multipliers while the buffer read (one
-  cycle behind the FWP read) delivers its words; D both in the multipliers' input
+  coefficients registered once per group of ``GROUP`` multipliers while the buffer read
+  (started to finish a cycle later) delivers its words; D both in the multipliers' input
   registers, E products (their output registers), F the products summed in pairs, G the sums
   of the four corners registered as the queue's write word (readable two cycles later).
 * ``off_map`` flags a point none of whose corners lies on the map; ``busy`` is high in cycles
@@ -213,11 +213,11 @@ class Sampler(wiring.Component):
 
         # C: the coefficient unit starts. The FWP read starts so that its mask bits (and the
         # importance update) meet the coefficients; the masked coefficients are registered once
-        # per group of multipliers (a short net to each); the buffer read starts a cycle later
-        # than the FWP read, so that its words meet those copies at the multipliers.
+        # per group of multipliers (a short net to each); the buffer read starts so that its
+        # words meet those copies at the multipliers, a cycle after the coefficients.
         coeff_latency = CoefficientUnit.latency_of(cfg)
         reads = self.reads_of(cfg)
-        assert ImportanceMap.latency == LevelBuffer.latency <= coeff_latency
+        assert max(ImportanceMap.latency, LevelBuffer.latency) <= coeff_latency
         m.d.comb += [
             coeff.prob.eq(b["prob"]),
             coeff.fx.eq(coord.fx),
@@ -233,16 +233,20 @@ class Sampler(wiring.Component):
             "chunk": b["chunk"],
             "update": b["valid"] & (b["chunk"] == 0),
         }
+        delays = {
+            "fwp": coeff_latency - ImportanceMap.latency,
+            "buffer": reads - LevelBuffer.latency,
+        }
         windows = {}
-        for i in range(reads - LevelBuffer.latency):
-            if i == coeff_latency - ImportanceMap.latency:
-                windows["fwp"] = window
+        for i in range(max(delays.values()) + 1):
+            windows.update({name: window for name, delay in delays.items() if delay == i})
+            if i == max(delays.values()):
+                break
             nxt = {}
             for key, value in window.items():
                 nxt[key] = Signal.like(value, name=f"read_{key}_d{i}")
                 m.d.sync += nxt[key].eq(value)
             window = nxt
-        windows["buffer"] = window
         m.d.comb += [
             buffer.x0.eq(windows["buffer"]["x0"]),
             buffer.y0.eq(windows["buffer"]["y0"]),
