@@ -13,13 +13,14 @@ Contract:
   count.
 * Update pipeline (per bank; no path has more than an adder or a compare between
   registers): the counters are a ``BlockRam`` (on ECP5 DP16KD with its output register) read
-  at t + 1 and delivering at t + 3, registered again next to the update logic (t + 4: the
-  block RAMs sit in rows of their own); the write of a window's new counter value is
-  registered and lands one cycle later (t + 5). The memory does not write through, so the
-  four windows before it are forwarded (their writes land after its read was issued): their
-  address matches are computed a cycle early (t + 3, registered), the five candidate sums
-  (memory, one to four windows back) are formed in parallel, each saturated from its carry,
-  and the registered match flags pick the newest. Mask writes are registered the same way.
+  at t + 1 and delivering at t + 3, registered next to the update logic (t + 4: the block
+  RAMs sit in rows of their own) and once more with the coefficient (t + 5,
+  ``DATA_STAGE``); the window's new counter value is registered and written at t + 6. The
+  memory does not write through, so the five windows before it are forwarded (their writes
+  land after its read was issued): their address matches are computed a cycle early (t + 4,
+  registered), the six candidate sums (memory, one to five windows back) are formed in
+  parallel, each saturated from its carry, and the registered match flags pick the newest.
+  Mask writes are registered the same way.
 * Load side: ``probe_x``, ``probe_y`` at cycle t; ``probe_keep`` (that pixel's mask bit) at
   t + 1.
 * Commands (``command`` stream of ``FwpOp``): one at a time, ``command.ready`` is raised when
@@ -62,6 +63,8 @@ class _Pass(enum.Enum, shape=2):
 
 class ImportanceMap(wiring.Component):
     latency = 4
+    #: the stage (cycles after the window) whose window updates its counters
+    DATA_STAGE = 5
 
     def __init__(self, cfg: DefaConfig, level: int):
         try:
@@ -127,29 +130,30 @@ class ImportanceMap(wiring.Component):
         mask_write = Signal()  # MASK writes the command's mask bit
 
         # Stage 1 (address registered), stages 2 and 3 (the block RAM's address and output
-        # registers), stage 4 (the read data registered next to the update logic).
-        s1 = {
-            "valid": Signal(name="s1_valid"),
-            "row": Signal.like(scan_row, name="s1_row"),
-            "col": Signal.like(scan_col, name="s1_col"),
-            "update": Signal(name="s1_update"),
-        }
-        s2 = {key: Signal.like(sig, name=f"s2_{key}") for key, sig in s1.items()}
-        s3 = {key: Signal.like(sig, name=f"s3_{key}") for key, sig in s1.items()}
-        s4 = {key: Signal.like(sig, name=f"s4_{key}") for key, sig in s1.items()}
-        with m.If(step):
-            m.d.sync += [
-                s1["valid"].eq(issuing),
-                s1["row"].eq(scan_row),
-                s1["col"].eq(scan_col),
-                s1["update"].eq(self.update & ~self.active),
-            ]
-            m.d.sync += [s2[key].eq(s1[key]) for key in s1]
-            m.d.sync += [s3[key].eq(s2[key]) for key in s1]
-            m.d.sync += [s4[key].eq(s3[key]) for key in s1]
-        # Stages 5 and 6 (commands only): DERIVE's sum, four counters at a time.
-        s5_valid, s6_valid = Signal(name="s5_valid"), Signal(name="s6_valid")
-        m.d.sync += [s5_valid.eq(s4["valid"] & self.active), s6_valid.eq(s5_valid)]
+        # registers), stage 4 (the read registered next to the update logic; the mask bits
+        # leave here), stage 5 (with the coefficients, registered here too: the update).
+        data_stage = self.DATA_STAGE
+        stages = [
+            {
+                "valid": Signal(name=f"s{i}_valid"),
+                "row": Signal.like(scan_row, name=f"s{i}_row"),
+                "col": Signal.like(scan_col, name=f"s{i}_col"),
+                "update": Signal(name=f"s{i}_update"),
+            }
+            for i in range(1, data_stage + 1)
+        ]
+        m.d.sync += [
+            stages[0]["valid"].eq(issuing),
+            stages[0]["row"].eq(scan_row),
+            stages[0]["col"].eq(scan_col),
+            stages[0]["update"].eq(self.update & ~self.active),
+        ]
+        for prev, cur in zip(stages, stages[1:], strict=False):
+            m.d.sync += [cur[key].eq(prev[key]) for key in cur]
+        s_data, s_before = stages[-1], stages[-2]
+        # Two more stages (commands only): DERIVE's sum, four counters at a time.
+        sum_valid = [Signal(name="sum1_valid"), Signal(name="sum2_valid")]
+        m.d.sync += [sum_valid[0].eq(s_data["valid"] & self.active), sum_valid[1].eq(sum_valid[0])]
 
         threshold = Signal(self.quotient_bits)
         level_sum = Signal(ib + (4 * self.depth).bit_length())
@@ -178,13 +182,20 @@ class ImportanceMap(wiring.Component):
             corner_inside = (cx >= 0) & (cx < width) & (cy >= 0) & (cy < height)
 
             read_addr = Signal(addr_bits, name=f"read_addr{b}")
-            mem_addr = Signal(addr_bits, name=f"mem_addr{b}")
-            out_addr = Signal(addr_bits, name=f"out_addr{b}")
-            data_addr = Signal(addr_bits, name=f"data_addr{b}")
-            count_q = Signal(ib, name=f"count{b}")  # the read, registered here (stage 4)
-            assert 1 + BlockRam.latency + 1 == self.latency
+            # the window's address at each stage (addrs[i] at stage i + 1)
+            addrs = [read_addr] + [
+                Signal(addr_bits, name=f"s{i}_addr{b}") for i in range(2, data_stage + 1)
+            ]
+            for prev, cur in zip(addrs, addrs[1:], strict=False):
+                m.d.sync += cur.eq(prev)
+            data_addr, before_addr = addrs[-1], addrs[-2]
+            assert 1 + BlockRam.latency + 1 == self.latency == data_stage - 1
+            count_read = Signal(ib, name=f"count_read{b}")  # registered here (stage 4)
+            count_q = Signal(ib, name=f"count{b}")  # stage 5
+            coeff_q = Signal(self.coeff[b].shape(), name=f"coeff{b}")  # stage 5
             mask_read = Signal(name=f"mask_read{b}")
-            mask_q = Signal(name=f"mask{b}")
+            mask_q = Signal(name=f"mask{b}")  # stage 4: the output
+            mask_d = Signal(name=f"mask_d{b}")  # stage 5
             with m.If(step):
                 with m.If(issuing):
                     m.d.sync += read_addr.eq(scan_addr)
@@ -195,12 +206,12 @@ class ImportanceMap(wiring.Component):
                 with m.Else():
                     m.d.sync += read_addr.eq(0)
                 m.d.sync += [
-                    mem_addr.eq(read_addr),
-                    out_addr.eq(mem_addr),
-                    data_addr.eq(out_addr),
-                    count_q.eq(counters.r_data),
+                    count_read.eq(counters.r_data),
+                    count_q.eq(count_read),
+                    coeff_q.eq(self.coeff[b]),
                     mask_read.eq(mask_rd.data),
                     mask_q.eq(mask_read),
+                    mask_d.eq(mask_q),
                 ]
             m.d.comb += [
                 counters.r_addr.eq(read_addr),
@@ -210,72 +221,47 @@ class ImportanceMap(wiring.Component):
                 probe_rd.addr.eq(address(self.probe_y[1:], self.probe_x[1:])),
             ]
 
-            # Stage 4: the pixel of this bank at the scanned (row, col), and what to write.
+            # Stage 5: the pixel of this bank at the scanned (row, col), and what to write.
             inside = Signal(name=f"inside{b}")  # the scanned pixel is inside the shape
-            with m.If(step):
-                x = Cat(Const(bx, 1), s3["col"])
-                y = Cat(Const(by, 1), s3["row"])
-                m.d.sync += inside.eq((x < self.width) & (y < self.height))
-            scanned = s4["valid"] & self.active
-            # A window at stage 4 writes its corner's counter back (coeff 0, or a corner off
+            x = Cat(Const(bx, 1), s_before["col"])
+            y = Cat(Const(by, 1), s_before["row"])
+            m.d.sync += inside.eq((x < self.width) & (y < self.height))
+            scanned = s_data["valid"] & self.active
+            # A window at stage 5 writes its corner's counter back (coeff 0, or a corner off
             # the map at address 0, writes back the exact value it read: harmless).
-            updating = s4["update"] & ~self.active
+            updating = s_data["update"] & ~self.active
 
-            # The write register (w1: one window back, written this cycle) and the three
-            # before (w2..w4: written in the last three cycles, after the read of stage 4's
-            # window was issued).
-            w1_valid = Signal(name=f"w1_valid{b}")
-            w1_addr = Signal(addr_bits, name=f"w1_addr{b}")
-            w1_value = Signal(ib, name=f"w1_value{b}")
-            w2_valid = Signal(name=f"w2_valid{b}")
-            w2_addr = Signal(addr_bits, name=f"w2_addr{b}")
-            w2_value = Signal(ib, name=f"w2_value{b}")
-            w3_valid = Signal(name=f"w3_valid{b}")
-            w3_addr = Signal(addr_bits, name=f"w3_addr{b}")
-            w3_value = Signal(ib, name=f"w3_value{b}")
-            w4_value = Signal(ib, name=f"w4_value{b}")
-            m.d.sync += [
-                w2_valid.eq(w1_valid),
-                w2_addr.eq(w1_addr),
-                w2_value.eq(w1_value),
-                w3_valid.eq(w2_valid),
-                w3_addr.eq(w2_addr),
-                w3_value.eq(w2_value),
-                w4_value.eq(w3_value),
+            # The writes: writes[0] is the write register (one window back, written this
+            # cycle), writes[i] the window i + 1 back; all of them land after the read of the
+            # window at stage 5 was issued, so each is forwarded when its address matches.
+            depth = data_stage
+            writes = [
+                {
+                    "valid": Signal(name=f"w{i + 1}_valid{b}"),
+                    "addr": Signal(addr_bits, name=f"w{i + 1}_addr{b}"),
+                    "value": Signal(ib, name=f"w{i + 1}_value{b}"),
+                }
+                for i in range(depth)
             ]
-            # Match flags of the window at stage 3 against the four before it, registered.
-            hit1 = Signal(name=f"hit1_{b}")
-            hit2 = Signal(name=f"hit2_{b}")
-            hit3 = Signal(name=f"hit3_{b}")
-            hit4 = Signal(name=f"hit4_{b}")
+            for prev, cur in zip(writes, writes[1:], strict=False):
+                m.d.sync += [cur[key].eq(prev[key]) for key in cur]
+            # Match flags of the window at stage 4 against the five before it, registered.
+            hits = [Signal(name=f"hit{i + 1}_{b}") for i in range(depth)]
+            m.d.sync += hits[0].eq(updating & (data_addr == before_addr))
             m.d.sync += [
-                hit1.eq(updating & (data_addr == out_addr)),
-                hit2.eq(w1_valid & (w1_addr == out_addr)),
-                hit3.eq(w2_valid & (w2_addr == out_addr)),
-                hit4.eq(w3_valid & (w3_addr == out_addr)),
+                hit.eq(w["valid"] & (w["addr"] == before_addr))
+                for hit, w in zip(hits[1:], writes, strict=False)
             ]
 
-            def saturated(value, name, b=b):
+            def saturated(value, name, b=b, coeff=coeff_q):
                 total = Signal(ib + 1, name=f"{name}_sum{b}")
-                m.d.comb += total.eq(value + self.coeff[b])
+                m.d.comb += total.eq(value + coeff)
                 return Mux(total[ib], top, total[:ib])  # saturation from the carry
 
-            updated = Signal(ib, name=f"updated{b}")
-            m.d.comb += updated.eq(
-                Mux(
-                    hit1,
-                    saturated(w1_value, "w1"),
-                    Mux(
-                        hit2,
-                        saturated(w2_value, "w2"),
-                        Mux(
-                            hit3,
-                            saturated(w3_value, "w3"),
-                            Mux(hit4, saturated(w4_value, "w4"), saturated(count_q, "read")),
-                        ),
-                    ),
-                )
-            )
+            updated = saturated(count_q, "read")
+            for i in reversed(range(depth)):  # the newest matching write wins
+                updated = Mux(hits[i], saturated(writes[i]["value"], f"w{i + 1}"), updated)
+            w1_valid, w1_addr, w1_value = (writes[0][k] for k in ("valid", "addr", "value"))
             clearing = scanned & (scan_pass != _Pass.SUM)  # CLEAR or the mask pass
             m.d.sync += [
                 w1_valid.eq(updating | clearing),
@@ -319,7 +305,7 @@ class ImportanceMap(wiring.Component):
             with m.If(cmd_bank == b):
                 m.d.comb += [
                     result_data.importance.eq(Mux(cmd_inside, count_q, 0)),
-                    result_data.keep.eq(~cmd_inside | mask_q),
+                    result_data.keep.eq(~cmd_inside | mask_d),
                 ]
             with m.If(probe_bank == b):
                 m.d.comb += self.probe_keep.eq(probe_rd.data)
@@ -374,7 +360,7 @@ class ImportanceMap(wiring.Component):
                             m.d.sync += scan_done.eq(1)
                     with m.Else():
                         m.d.sync += scan_col.eq(scan_col + 1)
-                drained = ~Cat(*(s["valid"] for s in (s1, s2, s3, s4)), s5_valid, s6_valid).any()
+                drained = ~Cat(*(s["valid"] for s in stages), *sum_valid).any()
                 with m.If(scan_done & drained):
                     with m.If(scan_pass == _Pass.SUM):
                         m.next = "PRODUCTS"
@@ -433,6 +419,8 @@ class ImportanceMap(wiring.Component):
             with m.State("READ_WAIT2"):
                 m.next = "READ_WAIT3"
             with m.State("READ_WAIT3"):
+                m.next = "READ_WAIT4"
+            with m.State("READ_WAIT4"):
                 m.next = "READ_DATA"
             with m.State("READ_DATA"):
                 m.d.sync += self.result.payload.eq(result_data)
