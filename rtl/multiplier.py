@@ -6,8 +6,9 @@ Contract:
 * ``p`` at cycle t + 2 is ``a * b`` of cycle t (``latency`` 2), one product per cycle, no
   enable; the registers reset to 0 with the domain. ``p`` has the shape Amaranth gives
   ``a * b``.
-* Operands of at most 18 bits (signed or unsigned: a signed operand is sign-extended, an
-  unsigned one zero-extended, and the DSP told which).
+* Operands of any width; on ECP5 those of at most 18 bits (signed or unsigned: a signed
+  operand is sign-extended, an unsigned one zero-extended, and the DSP told which) use one
+  MULT18X18D, wider ones the generic form (Yosys then builds the multiply).
 * Elaborated for a platform whose ``family`` is ``"ecp5"``, it instantiates MULT18X18D with
   ``REG_INPUTA/B`` and ``REG_OUTPUT`` on CLK0/CE0/RST0 (clock and reset of the ``sync``
   domain, CE0 high, synchronous reset): nextpnr then times the multiply inside the block (a
@@ -38,17 +39,16 @@ class Multiplier(wiring.Component):
     def __init__(self, a_shape, b_shape):
         a_shape, b_shape = Shape.cast(a_shape), Shape.cast(b_shape)
         for name, shape in (("a_shape", a_shape), ("b_shape", b_shape)):
-            if not 1 <= shape.width <= _WIDTH:
+            if shape.width < 1:
                 self._MustUse__silence = True  # a refused component is not an unused one
-                raise ValueError(
-                    f"{name}={shape} is out of range: a MULT18X18D operand has 1..18 bits"
-                )
+                raise ValueError(f"{name}={shape} is out of range: an operand has >= 1 bit")
         product = (Signal(a_shape) * Signal(b_shape)).shape()
         super().__init__({"a": In(a_shape), "b": In(b_shape), "p": Out(product)})
 
     def elaborate(self, platform):
         m = Module()
-        if not is_ecp5(platform):
+        fits = max(self.a.shape().width, self.b.shape().width) <= _WIDTH
+        if not (is_ecp5(platform) and fits):
             a_q = Signal.like(self.a, name="a_q")
             b_q = Signal.like(self.b, name="b_q")
             m.d.sync += [a_q.eq(self.a), b_q.eq(self.b), self.p.eq(a_q * b_q)]

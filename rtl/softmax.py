@@ -31,6 +31,7 @@ from amaranth.lib.wiring import In, Out
 
 from gen.config import DefaConfig
 from rtl.credit_queue import CreditQueue
+from rtl.multiplier import Multiplier
 from rtl.stages import Stages, tree_stages
 
 __all__ = ["SoftmaxUnit", "softmax_latency"]
@@ -189,10 +190,17 @@ class SoftmaxUnit(wiring.Component):
         )
         recip_port = recip_rom.read_port(domain="sync")
         m.d.comb += [recip_port.addr.eq(index), recip_port.en.eq(1)]
-        recip = st.delay(recip_port.data, 1, "recip")
+        # The products: a Multiplier each (its operand and product registers; on ECP5 inside a
+        # MULT18X18D), fed by the table's read and the exponents delayed to meet it.
         lead = st.delay(lead, 3, "lead")
-        e = [st.delay(e[k], 2, f"e{k}r") for k in ks]
-        product = [st.reg(e[k] * recip, unsigned(x_bits + m_bits + 2), f"product{k}") for k in ks]
+        e = [st.delay(e[k], 1, f"e{k}r") for k in ks]
+        assert Multiplier.latency == 2
+        product = []
+        for k in ks:
+            mult = Multiplier(recip_port.data.shape(), e[k].shape())
+            m.submodules[f"mult{k}"] = mult
+            m.d.comb += [mult.a.eq(recip_port.data), mult.b.eq(e[k])]
+            product.append(mult.p)
         # One rounding by the sum's scale, then the clamp to 1.0 on the way into the queue.
         out = Signal(values_shape)
         for k in ks:

@@ -60,6 +60,10 @@ def test_generic_and_ecp5_multipliers_agree(a_shape, b_shape, tmp_path):
     assert (tests, failed) == (1, 0), f"see {tmp_path / 'icarus'}"
 
 
-def test_operands_wider_than_the_dsp_are_refused():
-    with pytest.raises(ValueError, match="a_shape=unsigned\\(19\\) is out of range"):
-        Multiplier(unsigned(19), signed(8))
+def test_operands_wider_than_the_dsp_stay_generic_and_empty_ones_are_refused():
+    wide = verilog.convert(
+        Multiplier(unsigned(19), signed(8)), name="wide", emit_src=False, platform=TARGETS["ecp5"]
+    )
+    assert "MULT18X18D" not in wide and "*" in wide
+    with pytest.raises(ValueError, match="a_shape=unsigned\\(0\\) is out of range"):
+        Multiplier(unsigned(0), signed(8))
