@@ -88,7 +88,7 @@ def _coarse(dsp: str) -> list[str]:
 
 def _prepare(verilog: Path, top: str, dsp: str) -> list[str]:
     mark = _DSP_MARK[dsp]
-    steps = [f"read_verilog -sv {verilog.name}", f"hierarchy -top {top}", "proc"]
+    steps = [f"read_verilog -sv {verilog.resolve()}", f"hierarchy -top {top}", "proc"]
     if mark:
         steps.append(f"setattr -set defa_dsp 1 {mark}")
     return steps + ["flatten", "opt_clean -purge"]
@@ -360,7 +360,9 @@ def synth(
 
     if xilinx:
         step("yosys synth_xilinx")
-        (out / "xilinx.ys").write_text(xilinx_script(verilog, top))
+        # the portable Verilog: the ECP5 elaboration instantiates Lattice primitives
+        generic = generate(cfg, out / "generic", block=block)
+        (out / "xilinx.ys").write_text(xilinx_script(Path(generic["verilog"]), top))
         cmd = [yosys, "-q", "-l", "xilinx.log", "-s", "xilinx.ys"]
         result["seconds"]["yosys_xilinx"] = round(_run(cmd, out, out / "xilinx.log", timeout), 1)
         result["xilinx"] = _xilinx_resources(_cells(out / "xilinx_stat.json"))

@@ -194,6 +194,7 @@ def build_and_test(
     env: dict[str, str] | None = None,
     key: str | None = None,
     keep: bool = False,
+    includes: list[str] | None = None,
 ):
     """Build Verilog ``sources`` (top module ``top``) in ``build_dir`` and run cocotb module
     ``test_module`` on it; returns (tests, failed). A failed build raises TbFailure.
@@ -215,7 +216,17 @@ def build_and_test(
         built = key is None or not stamp.exists() or stamp.read_text() != key
         if built:
             stamp.unlink(missing_ok=True)
-        _build(runner, simulator, sources, top, build_dir, build_args, waves, skip=not built)
+        _build(
+            runner,
+            simulator,
+            sources,
+            top,
+            build_dir,
+            build_args,
+            waves,
+            includes or [],
+            skip=not built,
+        )
         if built and key is not None:
             stamp.write_text(key)
     run_dir = Path(tempfile.mkdtemp(prefix=f"run-{testcase or 'all'}-s{seed}-", dir=build_dir))
@@ -240,7 +251,7 @@ def build_and_test(
     return tests, failed
 
 
-def _build(runner, simulator, sources, top, build_dir: Path, build_args, waves, skip=False):
+def _build(runner, simulator, sources, top, build_dir: Path, build_args, waves, includes, skip):
     """``runner.build``; with ``skip`` it only sets the runner up for ``test`` (the build in
     ``build_dir`` is current) and runs no command."""
     if skip:
@@ -259,6 +270,7 @@ def _build(runner, simulator, sources, top, build_dir: Path, build_args, waves, 
             hdl_toplevel=top,
             build_dir=build_dir,
             build_args=build_args,
+            includes=includes,
             timescale=("1ns", "1ps"),
             waves=waves,
             log_file=log,

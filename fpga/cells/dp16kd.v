@@ -4,10 +4,12 @@
 // 1; the word address is AD[13:k] with k = 4/3/2/1/0, and at x18 AD0/AD1 enable the two
 // 9-bit halves of a write), a clock enable CE, write enable WE, WRITEMODE NORMAL (the output
 // keeps its value on a write), WRITETHROUGH or READBEFOREWRITE, the read latch, and with
-// REGMODE "OUTREG" the output register (enable OCE); RST clears both synchronously. A port
+// REGMODE "OUTREG" the output register (enable OCE); RST clears both (RESETMODE "SYNC": at
+// the clock edge; "ASYNC": at once). A port
 // reading the address the other port writes at the same edge gets the old word. Modelled:
-// both ports at the same width, CSDECODE "0b000" with CS = 0, RESETMODE "SYNC", contents
-// starting at 0 (INITVAL not modelled); anything else stops the simulation with an error.
+// both ports at the same width, CSDECODE "0b000" with CS = 0, clocks not
+// inverted, initial contents (INITVAL) at width 18; anything else stops the simulation with an
+// error.
 // Yosys's cells_sim_ecp5.v declares DP16KD's parameters only; tests/test_block_ram.py checks
 // this model against the generic elaboration.
 `timescale 1ns / 1ps
@@ -24,6 +26,73 @@ module DP16KD(DIA17, DIA16, DIA15, DIA14, DIA13, DIA12, DIA11, DIA10, DIA9, DIA8
     parameter WRITEMODE_B = "NORMAL";
     parameter GSR = "ENABLED";
     parameter INIT_DATA = "STATIC";
+    parameter CLKAMUX = "CLKA";
+    parameter CLKBMUX = "CLKB";
+    parameter WID = 0;
+    parameter [319:0] INITVAL_00 = 320'h0;
+    parameter [319:0] INITVAL_01 = 320'h0;
+    parameter [319:0] INITVAL_02 = 320'h0;
+    parameter [319:0] INITVAL_03 = 320'h0;
+    parameter [319:0] INITVAL_04 = 320'h0;
+    parameter [319:0] INITVAL_05 = 320'h0;
+    parameter [319:0] INITVAL_06 = 320'h0;
+    parameter [319:0] INITVAL_07 = 320'h0;
+    parameter [319:0] INITVAL_08 = 320'h0;
+    parameter [319:0] INITVAL_09 = 320'h0;
+    parameter [319:0] INITVAL_0A = 320'h0;
+    parameter [319:0] INITVAL_0B = 320'h0;
+    parameter [319:0] INITVAL_0C = 320'h0;
+    parameter [319:0] INITVAL_0D = 320'h0;
+    parameter [319:0] INITVAL_0E = 320'h0;
+    parameter [319:0] INITVAL_0F = 320'h0;
+    parameter [319:0] INITVAL_10 = 320'h0;
+    parameter [319:0] INITVAL_11 = 320'h0;
+    parameter [319:0] INITVAL_12 = 320'h0;
+    parameter [319:0] INITVAL_13 = 320'h0;
+    parameter [319:0] INITVAL_14 = 320'h0;
+    parameter [319:0] INITVAL_15 = 320'h0;
+    parameter [319:0] INITVAL_16 = 320'h0;
+    parameter [319:0] INITVAL_17 = 320'h0;
+    parameter [319:0] INITVAL_18 = 320'h0;
+    parameter [319:0] INITVAL_19 = 320'h0;
+    parameter [319:0] INITVAL_1A = 320'h0;
+    parameter [319:0] INITVAL_1B = 320'h0;
+    parameter [319:0] INITVAL_1C = 320'h0;
+    parameter [319:0] INITVAL_1D = 320'h0;
+    parameter [319:0] INITVAL_1E = 320'h0;
+    parameter [319:0] INITVAL_1F = 320'h0;
+    parameter [319:0] INITVAL_20 = 320'h0;
+    parameter [319:0] INITVAL_21 = 320'h0;
+    parameter [319:0] INITVAL_22 = 320'h0;
+    parameter [319:0] INITVAL_23 = 320'h0;
+    parameter [319:0] INITVAL_24 = 320'h0;
+    parameter [319:0] INITVAL_25 = 320'h0;
+    parameter [319:0] INITVAL_26 = 320'h0;
+    parameter [319:0] INITVAL_27 = 320'h0;
+    parameter [319:0] INITVAL_28 = 320'h0;
+    parameter [319:0] INITVAL_29 = 320'h0;
+    parameter [319:0] INITVAL_2A = 320'h0;
+    parameter [319:0] INITVAL_2B = 320'h0;
+    parameter [319:0] INITVAL_2C = 320'h0;
+    parameter [319:0] INITVAL_2D = 320'h0;
+    parameter [319:0] INITVAL_2E = 320'h0;
+    parameter [319:0] INITVAL_2F = 320'h0;
+    parameter [319:0] INITVAL_30 = 320'h0;
+    parameter [319:0] INITVAL_31 = 320'h0;
+    parameter [319:0] INITVAL_32 = 320'h0;
+    parameter [319:0] INITVAL_33 = 320'h0;
+    parameter [319:0] INITVAL_34 = 320'h0;
+    parameter [319:0] INITVAL_35 = 320'h0;
+    parameter [319:0] INITVAL_36 = 320'h0;
+    parameter [319:0] INITVAL_37 = 320'h0;
+    parameter [319:0] INITVAL_38 = 320'h0;
+    parameter [319:0] INITVAL_39 = 320'h0;
+    parameter [319:0] INITVAL_3A = 320'h0;
+    parameter [319:0] INITVAL_3B = 320'h0;
+    parameter [319:0] INITVAL_3C = 320'h0;
+    parameter [319:0] INITVAL_3D = 320'h0;
+    parameter [319:0] INITVAL_3E = 320'h0;
+    parameter [319:0] INITVAL_3F = 320'h0;
     input DIA17;
     input DIA16;
     input DIA15;
@@ -142,7 +211,8 @@ module DP16KD(DIA17, DIA16, DIA15, DIA14, DIA13, DIA12, DIA11, DIA10, DIA9, DIA8
     output DOB0;
 
     initial begin
-        if (DATA_WIDTH_A != DATA_WIDTH_B || RESETMODE != "SYNC" || CSDECODE_A != "0b000"
+        if (DATA_WIDTH_A != DATA_WIDTH_B || (RESETMODE != "SYNC" && RESETMODE != "ASYNC")
+                || CSDECODE_A != "0b000"
                 || CSDECODE_B != "0b000") begin
             $display("DP16KD model: mode not modelled (DATA_WIDTH_A=%0d DATA_WIDTH_B=%0d RESETMODE=%s)",
                      DATA_WIDTH_A, DATA_WIDTH_B, RESETMODE);
@@ -150,9 +220,24 @@ module DP16KD(DIA17, DIA16, DIA15, DIA14, DIA13, DIA12, DIA11, DIA10, DIA9, DIA8
         end
     end
 
+    // Contents: INITVAL_00..3F hold the 1024 x 18 array, 16 words per parameter in 20-bit
+    // slots (how Yosys writes them); modelled for ports of width 18 only.
+    localparam [64*320-1:0] INIT_ALL = {INITVAL_3F, INITVAL_3E, INITVAL_3D, INITVAL_3C, INITVAL_3B, INITVAL_3A, INITVAL_39, INITVAL_38, INITVAL_37, INITVAL_36, INITVAL_35, INITVAL_34, INITVAL_33, INITVAL_32, INITVAL_31, INITVAL_30, INITVAL_2F, INITVAL_2E, INITVAL_2D, INITVAL_2C, INITVAL_2B, INITVAL_2A, INITVAL_29, INITVAL_28, INITVAL_27, INITVAL_26, INITVAL_25, INITVAL_24, INITVAL_23, INITVAL_22, INITVAL_21, INITVAL_20, INITVAL_1F, INITVAL_1E, INITVAL_1D, INITVAL_1C, INITVAL_1B, INITVAL_1A, INITVAL_19, INITVAL_18, INITVAL_17, INITVAL_16, INITVAL_15, INITVAL_14, INITVAL_13, INITVAL_12, INITVAL_11, INITVAL_10, INITVAL_0F, INITVAL_0E, INITVAL_0D, INITVAL_0C, INITVAL_0B, INITVAL_0A, INITVAL_09, INITVAL_08, INITVAL_07, INITVAL_06, INITVAL_05, INITVAL_04, INITVAL_03, INITVAL_02, INITVAL_01, INITVAL_00};
     reg [17:0] mem [0:16383];
     integer i;
-    initial for (i = 0; i < 16384; i = i + 1) mem[i] = 18'd0;
+    initial begin
+        for (i = 0; i < 16384; i = i + 1) mem[i] = 18'd0;
+        if (DATA_WIDTH_A == 18)
+            for (i = 0; i < 1024; i = i + 1) mem[i] = INIT_ALL[(i / 16) * 320 + (i % 16) * 20 +: 18];
+        else if (INIT_ALL != 0) begin
+            $display("DP16KD model: INITVAL is modelled at DATA_WIDTH 18 only (here %0d)", DATA_WIDTH_A);
+            $finish;
+        end
+        if (CLKAMUX != "CLKA" || CLKBMUX != "CLKB") begin
+            $display("DP16KD model: inverted clocks are not modelled");
+            $finish;
+        end
+    end
 
     // ---- port A
     localparam integer WA = DATA_WIDTH_A;
@@ -161,23 +246,47 @@ module DP16KD(DIA17, DIA16, DIA15, DIA14, DIA13, DIA12, DIA11, DIA10, DIA9, DIA8
     wire [17:0] diA = {DIA17, DIA16, DIA15, DIA14, DIA13, DIA12, DIA11, DIA10, DIA9, DIA8, DIA7, DIA6, DIA5, DIA4, DIA3, DIA2, DIA1, DIA0};
     wire [13:0] indexA = adA >> LOWA;
     reg [17:0] latchA = 18'd0, outA = 18'd0;
-    always @(posedge CLKA) begin
-        if (RSTA) latchA <= 18'd0;
-        else if (CEA && {CSA2, CSA1, CSA0} == 3'b000) begin
-            if (WEA) begin
-                if (WA == 18) begin
-                    if (ADA0) mem[indexA][8:0] <= diA[8:0];
-                    if (ADA1) mem[indexA][17:9] <= diA[17:9];
+    generate
+        if (RESETMODE == "ASYNC") begin : async_a
+            always @(posedge CLKA or posedge RSTA) begin
+            if (RSTA) latchA <= 18'd0;
+            else if (CEA && {CSA2, CSA1, CSA0} == 3'b000) begin
+                if (WEA) begin
+                    if (WA == 18) begin
+                        if (ADA0) mem[indexA][8:0] <= diA[8:0];
+                        if (ADA1) mem[indexA][17:9] <= diA[17:9];
+                    end else
+                        mem[indexA] <= diA & ((18'd1 << WA) - 1);
+                    if (WRITEMODE_A == "WRITETHROUGH") latchA <= diA;
+                    else if (WRITEMODE_A == "READBEFOREWRITE") latchA <= mem[indexA];
                 end else
-                    mem[indexA] <= diA & ((18'd1 << WA) - 1);
-                if (WRITEMODE_A == "WRITETHROUGH") latchA <= diA;
-                else if (WRITEMODE_A == "READBEFOREWRITE") latchA <= mem[indexA];
-            end else
-                latchA <= mem[indexA];
+                    latchA <= mem[indexA];
+            end
+            if (RSTA) outA <= 18'd0;
+            else if (OCEA) outA <= latchA;
+
+            end
+        end else begin : sync_a
+            always @(posedge CLKA) begin
+            if (RSTA) latchA <= 18'd0;
+            else if (CEA && {CSA2, CSA1, CSA0} == 3'b000) begin
+                if (WEA) begin
+                    if (WA == 18) begin
+                        if (ADA0) mem[indexA][8:0] <= diA[8:0];
+                        if (ADA1) mem[indexA][17:9] <= diA[17:9];
+                    end else
+                        mem[indexA] <= diA & ((18'd1 << WA) - 1);
+                    if (WRITEMODE_A == "WRITETHROUGH") latchA <= diA;
+                    else if (WRITEMODE_A == "READBEFOREWRITE") latchA <= mem[indexA];
+                end else
+                    latchA <= mem[indexA];
+            end
+            if (RSTA) outA <= 18'd0;
+            else if (OCEA) outA <= latchA;
+
+            end
         end
-        if (RSTA) outA <= 18'd0;
-        else if (OCEA) outA <= latchA;
-    end
+    endgenerate
     wire [17:0] doA = (REGMODE_A == "OUTREG" ? outA : latchA) & ((18'd1 << WA) - 1);
     assign DOA0 = doA[0];
     assign DOA1 = doA[1];
@@ -205,23 +314,47 @@ module DP16KD(DIA17, DIA16, DIA15, DIA14, DIA13, DIA12, DIA11, DIA10, DIA9, DIA8
     wire [17:0] diB = {DIB17, DIB16, DIB15, DIB14, DIB13, DIB12, DIB11, DIB10, DIB9, DIB8, DIB7, DIB6, DIB5, DIB4, DIB3, DIB2, DIB1, DIB0};
     wire [13:0] indexB = adB >> LOWB;
     reg [17:0] latchB = 18'd0, outB = 18'd0;
-    always @(posedge CLKB) begin
-        if (RSTB) latchB <= 18'd0;
-        else if (CEB && {CSB2, CSB1, CSB0} == 3'b000) begin
-            if (WEB) begin
-                if (WB == 18) begin
-                    if (ADB0) mem[indexB][8:0] <= diB[8:0];
-                    if (ADB1) mem[indexB][17:9] <= diB[17:9];
+    generate
+        if (RESETMODE == "ASYNC") begin : async_b
+            always @(posedge CLKB or posedge RSTB) begin
+            if (RSTB) latchB <= 18'd0;
+            else if (CEB && {CSB2, CSB1, CSB0} == 3'b000) begin
+                if (WEB) begin
+                    if (WB == 18) begin
+                        if (ADB0) mem[indexB][8:0] <= diB[8:0];
+                        if (ADB1) mem[indexB][17:9] <= diB[17:9];
+                    end else
+                        mem[indexB] <= diB & ((18'd1 << WB) - 1);
+                    if (WRITEMODE_B == "WRITETHROUGH") latchB <= diB;
+                    else if (WRITEMODE_B == "READBEFOREWRITE") latchB <= mem[indexB];
                 end else
-                    mem[indexB] <= diB & ((18'd1 << WB) - 1);
-                if (WRITEMODE_B == "WRITETHROUGH") latchB <= diB;
-                else if (WRITEMODE_B == "READBEFOREWRITE") latchB <= mem[indexB];
-            end else
-                latchB <= mem[indexB];
+                    latchB <= mem[indexB];
+            end
+            if (RSTB) outB <= 18'd0;
+            else if (OCEB) outB <= latchB;
+
+            end
+        end else begin : sync_b
+            always @(posedge CLKB) begin
+            if (RSTB) latchB <= 18'd0;
+            else if (CEB && {CSB2, CSB1, CSB0} == 3'b000) begin
+                if (WEB) begin
+                    if (WB == 18) begin
+                        if (ADB0) mem[indexB][8:0] <= diB[8:0];
+                        if (ADB1) mem[indexB][17:9] <= diB[17:9];
+                    end else
+                        mem[indexB] <= diB & ((18'd1 << WB) - 1);
+                    if (WRITEMODE_B == "WRITETHROUGH") latchB <= diB;
+                    else if (WRITEMODE_B == "READBEFOREWRITE") latchB <= mem[indexB];
+                end else
+                    latchB <= mem[indexB];
+            end
+            if (RSTB) outB <= 18'd0;
+            else if (OCEB) outB <= latchB;
+
+            end
         end
-        if (RSTB) outB <= 18'd0;
-        else if (OCEB) outB <= latchB;
-    end
+    endgenerate
     wire [17:0] doB = (REGMODE_B == "OUTREG" ? outB : latchB) & ((18'd1 << WB) - 1);
     assign DOB0 = doB[0];
     assign DOB1 = doB[1];
