@@ -88,7 +88,8 @@ def _coarse(dsp: str) -> list[str]:
 
 def _prepare(verilog: Path, top: str, dsp: str) -> list[str]:
     mark = _DSP_MARK[dsp]
-    steps = [f"read_verilog -sv {verilog.resolve()}", f"hierarchy -top {top}", "proc"]
+    # a path relative to the work directory: YoWASP's Yosys sees only the directory it runs in
+    steps = [f"read_verilog -sv {verilog}", f"hierarchy -top {top}", "proc"]
     if mark:
         steps.append(f"setattr -set defa_dsp 1 {mark}")
     return steps + ["flatten", "opt_clean -purge"]
@@ -323,7 +324,7 @@ def synth(
     result: dict = {"top": top, "device": device, "speed": speed, "dsp": dsp, "seconds": {}}
 
     step("yosys synth_ecp5")
-    (out / "ecp5.ys").write_text(ecp5_script(verilog, top, dsp))
+    (out / "ecp5.ys").write_text(ecp5_script(Path(verilog.name), top, dsp))
     cmd = [yosys, "-q", "-l", "ecp5.log", "-s", "ecp5.ys"]
     result["seconds"]["yosys_ecp5"] = round(_run(cmd, out, out / "ecp5.log", timeout), 1)
     result["ecp5"] = _ecp5_resources(_cells(out / "ecp5_stat.json"))
@@ -362,7 +363,8 @@ def synth(
         step("yosys synth_xilinx")
         # the portable Verilog: the ECP5 elaboration instantiates Lattice primitives
         generic = generate(cfg, out / "generic", block=block)
-        (out / "xilinx.ys").write_text(xilinx_script(Path(generic["verilog"]), top))
+        relative = Path(generic["verilog"]).relative_to(out)
+        (out / "xilinx.ys").write_text(xilinx_script(relative, top))
         cmd = [yosys, "-q", "-l", "xilinx.log", "-s", "xilinx.ys"]
         result["seconds"]["yosys_xilinx"] = round(_run(cmd, out, out / "xilinx.log", timeout), 1)
         result["xilinx"] = _xilinx_resources(_cells(out / "xilinx_stat.json"))

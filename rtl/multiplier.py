@@ -93,7 +93,7 @@ class Multiplier(wiring.Component):
             i_SOURCEB=zero,
             i_CLK0=ClockSignal("sync"),
             i_CE0=Const(1, 1),
-            i_RST0=ResetSignal("sync"),
+            i_RST0=ResetSignal("sync", allow_reset_less=True),
             # CLK1-3, CE1-3, RST1-3 and the shift-chain inputs SRIA/SRIB stay unconnected, as
             # Yosys leaves them (the shift inputs are cascade pins the fabric cannot reach)
             **{f"o_P{i}": p[i] for i in range(2 * _WIDTH)},
