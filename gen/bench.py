@@ -167,7 +167,7 @@ def format_sampler(result: dict) -> str:
 def core_bench(
     cfg=None,
     *,
-    input_hw=(200, 334),
+    input_hw=None,
     seed: int = 0,
     tau_p: float | None = None,
     simulator: str = "verilator",
@@ -176,17 +176,12 @@ def core_bench(
     """The core RTL on a scaled encoder workload, dense and with PAP: RTL cycles (the core's
     own counter; every output is also checked bit-exact), ideal cycles (kept points / level
     units), utilization, the cycle model's prediction, and cycles(pruned)/cycles(dense).
-    ``cfg`` None: the detr formats with buffers sized to ``input_hw``'s maps; a given config
-    is used as it is (``input_hw`` None: the largest input its buffers hold). Each run also
-    returns the RTL's raw counters (``rtl``) that its figures are computed from."""
+    ``cfg``: the design as it is (default the ``fpga`` preset); ``input_hw`` None: the largest
+    input its buffers hold. Each run also returns the RTL's raw counters (``rtl``) that its
+    figures are computed from."""
 
-    if cfg is None:
-        input_hw = input_hw or (200, 334)
-        w = wl.encoder(input_hw=input_hw, seed=seed)
-        shapes = tuple(tuple(int(v) for v in s) for s in w.shapes)
-        cfg = preset("detr", max_shapes=shapes)
-    else:
-        w = wl.for_config(cfg, "encoder", input_hw=input_hw, seed=seed)
+    cfg = cfg if cfg is not None else preset("fpga")
+    w = wl.for_config(cfg, "encoder", input_hw=input_hw, seed=seed)
     if tau_p is not None:
         cfg = cfg.replace(tau_p=tau_p)
     qc = core_model.workload_quantized(cfg, w)  # through the fused softmax when it is on

@@ -68,10 +68,6 @@ def config_from_args(args: argparse.Namespace, *, quiet: bool = False) -> DefaCo
     return cfg
 
 
-def _explicit_config(args) -> bool:
-    return bool(args.preset or args.config or args.set)
-
-
 def _hw(text: str) -> tuple[int, int]:
     try:
         h, w = (int(v) for v in text.lower().split("x"))
@@ -233,13 +229,12 @@ def _cmd_sweep(args) -> int:
     return 0
 
 
-_BENCH_PRESETS = {"golden": "detr", "core": "detr", "sampler": "tiny"}
+_BENCH_PRESETS = {"golden": "detr", "core": "fpga", "sampler": "tiny"}
 
 
 def _cmd_bench(args) -> int:
     from gen import bench
 
-    explicit = _explicit_config(args)
     args.preset_default = _BENCH_PRESETS[args.what]
     cfg = config_from_args(args)
     if args.what == "golden":
@@ -248,13 +243,9 @@ def _cmd_bench(args) -> int:
     elif args.what == "core":
         from gen.progress import steps
 
-        if not explicit:  # the detr formats with buffers sized to the workload's maps
-            cfg, input_hw = None, args.core_input or (200, 334)
-        else:
-            input_hw = args.core_input
         with steps("defa bench core") as step:
             result = bench.core_bench(
-                cfg, input_hw=input_hw, seed=args.seed, tau_p=args.tau_p, step=step
+                cfg, input_hw=args.core_input, seed=args.seed, tau_p=args.tau_p, step=step
             )
         text = bench.format_core
     else:
@@ -418,8 +409,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_config_args(
         p,
         default=None,
-        note="(default: detr for golden and core, tiny for sampler; bench core without "
-        "--preset/--config/--set takes detr with buffers sized to --core-input)",
+        note="(default: detr for golden, fpga for core, tiny for sampler)",
     )
     p.add_argument("--points", type=int, default=2000, help="sampler: points streamed")
     p.add_argument("--input", type=_hw, default=(800, 1333), metavar="HxW", help="golden input")
@@ -427,7 +417,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--core-input",
         type=_hw,
         metavar="HxW",
-        help="core input (default 200x334, or with a given config the largest its buffers hold)",
+        help="core input (default: the largest the config's buffers hold)",
     )
     p.add_argument("--tau-p", type=float, help="core: PAP threshold (default: the config's)")
     p.add_argument("--seed", type=int, default=0)

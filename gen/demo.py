@@ -134,14 +134,22 @@ def run_demo(
     return report
 
 
+#: the detr preset's core runs a scaled encoder (its own buffers hold 800x1333 maps)
+DEMO_CORE_INPUT = (200, 334)
+
+
 def _run_core(cfg: DefaConfig, seed: int, console: Console) -> dict:
     """The generated core on Verilator: a scaled encoder workload (the detr preset) or the
     largest the config holds, dense and with PAP, every output checked bit-exact."""
     from gen.bench import core_bench, format_core
 
     with console.status("generating the core, building it with Verilator, running the workload"):
-        if cfg == DefaConfig():  # the detr preset: its scaled encoder
-            result = core_bench(seed=seed, tau_p=cfg.tau_p)
+        if cfg == DefaConfig():  # the detr preset: its formats, buffers for a scaled encoder
+            scaled = wl.level_shapes(DEMO_CORE_INPUT)
+            shapes = tuple(tuple(int(v) for v in s) for s in scaled)
+            result = core_bench(
+                cfg.replace(max_shapes=shapes), input_hw=DEMO_CORE_INPUT, seed=seed
+            )
         else:
             result = core_bench(cfg, input_hw=None, seed=seed)
     console.print("[bold]core RTL[/] (Verilator; every output bit-exact vs the bit-true model)")

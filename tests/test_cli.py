@@ -100,18 +100,19 @@ def test_bench_sampler_prints_figures(capsys):
 
 @pytest.mark.slow
 def test_bench_core_prints_figures(capsys):
-    """Without a config: a small scaled encoder through the detr-format core (8 heads of 32
-    channels, 32 lanes, 4 levels): dense utilization near 1, PAP cycles follow the kept
+    """Without a config: the fpga preset's core (4 levels of 4 points, 4 chunks per point) on
+    the largest encoder its buffers hold: dense utilization near 1, PAP cycles follow the kept
     fraction, the model agrees with the RTL counter."""
-    assert main(["bench", "core", "--core-input", "64x96", "--json"]) == 0
+    assert main(["bench", "core", "--json"]) == 0
     captured = capsys.readouterr()
     result = json.loads(captured.out)
-    assert "config used: d_model=256 heads=8 levels=4 points=4 lanes=32" in captured.err
+    assert "config used: d_model=128 heads=4 levels=4 points=4 lanes=8" in captured.err
     dense, pap = result["runs"]["dense"], result["runs"]["pap"]
     assert dense["kept_fraction"] == 1.0 and pap["kept_fraction"] < 1.0
     for run_ in (dense, pap):
         assert abs(run_["model_error"]) <= 0.02
         assert 0 < run_["utilization"] <= 1.0
+    assert dense["utilization"] >= result["targets"]["utilization_dense_min"]
     assert result["pruned_over_dense_cycles"] <= pap["kept_fraction"] + 0.2
 
 

@@ -47,7 +47,7 @@ def test_tiny_synthesis_matches_its_baseline_and_its_netlist_is_bit_exact(tmp_pa
         test_module="tb.core_tb",
         testcase="random_jobs",
         seed=5,
-        env={"DEFA_MANIFEST": manifest["manifest"], "DEFA_JOBS": "60"},
+        env={"DEFA_MANIFEST": manifest["manifest"], "DEFA_JOBS": "40"},
     )
     assert (tests, failed) == (1, 0), f"netlist simulation failed: see {tmp_path / 'icarus'}"
 
