@@ -125,7 +125,6 @@ class ImportanceMap(wiring.Component):
         issuing = Signal()
         scan_pass = Signal(_Pass)
 
-        step = Const(1)  # the read pipeline advances every cycle
         read_issue = Signal()  # READ puts the command's address into the pipeline
         mask_write = Signal()  # MASK writes the command's mask bit
 
@@ -196,27 +195,25 @@ class ImportanceMap(wiring.Component):
             mask_read = Signal(name=f"mask_read{b}")
             mask_q = Signal(name=f"mask{b}")  # stage 4: the output
             mask_d = Signal(name=f"mask_d{b}")  # stage 5
-            with m.If(step):
-                with m.If(issuing):
-                    m.d.sync += read_addr.eq(scan_addr)
-                with m.Elif(read_issue):
-                    m.d.sync += read_addr.eq(address(cmd.y[1:], cmd.x[1:]))
-                with m.Elif(corner_inside):
-                    m.d.sync += read_addr.eq(address(cy[1:], cx[1:]))
-                with m.Else():
-                    m.d.sync += read_addr.eq(0)
-                m.d.sync += [
-                    count_read.eq(counters.r_data),
-                    count_q.eq(count_read),
-                    coeff_q.eq(self.coeff[b]),
-                    mask_read.eq(mask_rd.data),
-                    mask_q.eq(mask_read),
-                    mask_d.eq(mask_q),
-                ]
+            with m.If(issuing):
+                m.d.sync += read_addr.eq(scan_addr)
+            with m.Elif(read_issue):
+                m.d.sync += read_addr.eq(address(cmd.y[1:], cmd.x[1:]))
+            with m.Elif(corner_inside):
+                m.d.sync += read_addr.eq(address(cy[1:], cx[1:]))
+            with m.Else():
+                m.d.sync += read_addr.eq(0)
+            m.d.sync += [
+                count_read.eq(counters.r_data),
+                count_q.eq(count_read),
+                coeff_q.eq(self.coeff[b]),
+                mask_read.eq(mask_rd.data),
+                mask_q.eq(mask_read),
+                mask_d.eq(mask_q),
+            ]
             m.d.comb += [
                 counters.r_addr.eq(read_addr),
                 mask_rd.addr.eq(read_addr),
-                mask_rd.en.eq(step),
                 self.keep[b].eq(mask_q),
                 probe_rd.addr.eq(address(self.probe_y[1:], self.probe_x[1:])),
             ]
@@ -322,6 +319,7 @@ class ImportanceMap(wiring.Component):
         divisor = Signal(pixels.shape().width + tb + qb)
         bias = Signal(pixels.shape().width + tb)
         count = Signal(range(max(qb, tb, sb) + 1))
+        read_wait = Signal(range(data_stage))
         sum_shift = Signal(numerator.shape())  # level_sum << i
         tau_rest = Signal(tb)  # tau_f >> i
         width_shift = Signal(pixels.shape())  # width << i
@@ -412,16 +410,13 @@ class ImportanceMap(wiring.Component):
                 with m.If(count == 1):
                     start_scan(_Pass.MASK)
                     m.next = "SCAN"
-            with m.State("READ"):
+            with m.State("READ"):  # the address enters stage 1
+                m.d.sync += read_wait.eq(data_stage - 1)
                 m.next = "READ_WAIT"
-            with m.State("READ_WAIT"):
-                m.next = "READ_WAIT2"
-            with m.State("READ_WAIT2"):
-                m.next = "READ_WAIT3"
-            with m.State("READ_WAIT3"):
-                m.next = "READ_WAIT4"
-            with m.State("READ_WAIT4"):
-                m.next = "READ_DATA"
+            with m.State("READ_WAIT"):  # through the pipeline to the data stage
+                m.d.sync += read_wait.eq(read_wait - 1)
+                with m.If(read_wait == 1):
+                    m.next = "READ_DATA"
             with m.State("READ_DATA"):
                 m.d.sync += self.result.payload.eq(result_data)
                 m.next = "RESULT"

@@ -163,6 +163,12 @@ class Sampler(wiring.Component):
         def stage(name, shape):
             return Signal(shape, name=name)
 
+        def registered(signals: dict, name: str) -> dict:
+            """``signals`` one cycle later: a register each, named ``<name>_<key>``."""
+            out = {key: Signal.like(value, name=f"{name}_{key}") for key, value in signals.items()}
+            m.d.sync += [out[key].eq(value) for key, value in signals.items()]
+            return out
+
         # A: input register; a point is presented once per chunk.
         # An FWP command holds new points back from the next point boundary on.
         chunk_count = Signal(unsigned(chunk_bits(cfg)))
@@ -237,16 +243,10 @@ class Sampler(wiring.Component):
             "fwp": coeff_latency - ImportanceMap.latency,
             "buffer": reads - LevelBuffer.latency,
         }
-        windows = {}
-        for i in range(max(delays.values()) + 1):
-            windows.update({name: window for name, delay in delays.items() if delay == i})
-            if i == max(delays.values()):
-                break
-            nxt = {}
-            for key, value in window.items():
-                nxt[key] = Signal.like(value, name=f"read_{key}_d{i}")
-                m.d.sync += nxt[key].eq(value)
-            window = nxt
+        chain = [window]  # chain[i]: the window delayed by i cycles
+        for i in range(max(delays.values())):
+            chain.append(registered(chain[-1], f"read_d{i}"))
+        windows = {name: chain[delay] for name, delay in delays.items()}
         m.d.comb += [
             buffer.x0.eq(windows["buffer"]["x0"]),
             buffer.y0.eq(windows["buffer"]["y0"]),
@@ -257,13 +257,10 @@ class Sampler(wiring.Component):
             fwp.update.eq(windows["fwp"]["update"]),
             *(fwp.coeff[bank].eq(coeff.coeff[bank]) for bank in range(4)),
         ]
-        prev = {**b, "off_map": ~coord.valid.any()}
-        for name in [f"c{i}" for i in range(reads)]:
-            cur = {}
-            for key in ("valid", "chunk", "last", "tag", "off_map"):
-                cur[key] = Signal(prev[key].shape(), name=f"{name}_{key}")
-                m.d.sync += cur[key].eq(prev[key])
-            prev = cur
+        prev = {key: b[key] for key in ("valid", "chunk", "last", "tag")}
+        prev["off_map"] = ~coord.valid.any()
+        for i in range(reads):
+            prev = registered(prev, f"c{i}")
 
         # The masked coefficients (a masked pixel reads 0), one register per group of
         # multipliers. The copies reset to different values so that synthesis does not merge
@@ -284,15 +281,7 @@ class Sampler(wiring.Component):
         # output registers (on ECP5 both inside each MULT18X18D); their sum goes to the
         # output queue.
         assert Multiplier.latency == 2  # D and E
-        d = {}
-        for key in ("valid", "chunk", "last", "tag", "off_map"):
-            d[key] = Signal(prev[key].shape(), name=f"d_{key}")
-            m.d.sync += d[key].eq(prev[key])
-        prev = d
-        e = {}
-        for key in ("valid", "chunk", "last", "tag", "off_map"):
-            e[key] = Signal(prev[key].shape(), name=f"e_{key}")
-            m.d.sync += e[key].eq(prev[key])
+        e = registered(registered(prev, "d"), "e")
         products = [[None] * cfg.lanes for _ in range(4)]
         for bank in range(4):
             for lane in range(cfg.lanes):
@@ -304,10 +293,7 @@ class Sampler(wiring.Component):
 
         # F: the products summed in pairs (banks 0+1, 2+3), next to the multipliers; G: the
         # lane sums, registered as the queue's write word.
-        f = {}
-        for key in ("valid", "chunk", "last", "tag", "off_map"):
-            f[key] = Signal(e[key].shape(), name=f"f_{key}")
-            m.d.sync += f[key].eq(e[key])
+        f = registered(e, "f")
         pairs = []
         for lane in range(cfg.lanes):
             pair = [Signal(signed(partial_bits(cfg)), name=f"f_pair{lane}_{i}") for i in (0, 1)]

@@ -246,47 +246,25 @@ module DP16KD(DIA17, DIA16, DIA15, DIA14, DIA13, DIA12, DIA11, DIA10, DIA9, DIA8
     wire [17:0] diA = {DIA17, DIA16, DIA15, DIA14, DIA13, DIA12, DIA11, DIA10, DIA9, DIA8, DIA7, DIA6, DIA5, DIA4, DIA3, DIA2, DIA1, DIA0};
     wire [13:0] indexA = adA >> LOWA;
     reg [17:0] latchA = 18'd0, outA = 18'd0;
-    generate
-        if (RESETMODE == "ASYNC") begin : async_a
-            always @(posedge CLKA or posedge RSTA) begin
-            if (RSTA) latchA <= 18'd0;
-            else if (CEA && {CSA2, CSA1, CSA0} == 3'b000) begin
-                if (WEA) begin
-                    if (WA == 18) begin
-                        if (ADA0) mem[indexA][8:0] <= diA[8:0];
-                        if (ADA1) mem[indexA][17:9] <= diA[17:9];
-                    end else
-                        mem[indexA] <= diA & ((18'd1 << WA) - 1);
-                    if (WRITEMODE_A == "WRITETHROUGH") latchA <= diA;
-                    else if (WRITEMODE_A == "READBEFOREWRITE") latchA <= mem[indexA];
+    // RESETMODE "ASYNC": RST clears at once (the block wakes on it); "SYNC": at the edge
+    wire rst_nowA = RESETMODE == "ASYNC" ? RSTA : 1'b0;
+    always @(posedge CLKA or posedge rst_nowA) begin
+        if (RSTA) latchA <= 18'd0;
+        else if (CEA && {CSA2, CSA1, CSA0} == 3'b000) begin
+            if (WEA) begin
+                if (WA == 18) begin
+                    if (ADA0) mem[indexA][8:0] <= diA[8:0];
+                    if (ADA1) mem[indexA][17:9] <= diA[17:9];
                 end else
-                    latchA <= mem[indexA];
-            end
-            if (RSTA) outA <= 18'd0;
-            else if (OCEA) outA <= latchA;
-
-            end
-        end else begin : sync_a
-            always @(posedge CLKA) begin
-            if (RSTA) latchA <= 18'd0;
-            else if (CEA && {CSA2, CSA1, CSA0} == 3'b000) begin
-                if (WEA) begin
-                    if (WA == 18) begin
-                        if (ADA0) mem[indexA][8:0] <= diA[8:0];
-                        if (ADA1) mem[indexA][17:9] <= diA[17:9];
-                    end else
-                        mem[indexA] <= diA & ((18'd1 << WA) - 1);
-                    if (WRITEMODE_A == "WRITETHROUGH") latchA <= diA;
-                    else if (WRITEMODE_A == "READBEFOREWRITE") latchA <= mem[indexA];
-                end else
-                    latchA <= mem[indexA];
-            end
-            if (RSTA) outA <= 18'd0;
-            else if (OCEA) outA <= latchA;
-
-            end
+                    mem[indexA] <= diA & ((18'd1 << WA) - 1);
+                if (WRITEMODE_A == "WRITETHROUGH") latchA <= diA;
+                else if (WRITEMODE_A == "READBEFOREWRITE") latchA <= mem[indexA];
+            end else
+                latchA <= mem[indexA];
         end
-    endgenerate
+        if (RSTA) outA <= 18'd0;
+        else if (OCEA) outA <= latchA;
+    end
     wire [17:0] doA = (REGMODE_A == "OUTREG" ? outA : latchA) & ((18'd1 << WA) - 1);
     assign DOA0 = doA[0];
     assign DOA1 = doA[1];
@@ -314,47 +292,25 @@ module DP16KD(DIA17, DIA16, DIA15, DIA14, DIA13, DIA12, DIA11, DIA10, DIA9, DIA8
     wire [17:0] diB = {DIB17, DIB16, DIB15, DIB14, DIB13, DIB12, DIB11, DIB10, DIB9, DIB8, DIB7, DIB6, DIB5, DIB4, DIB3, DIB2, DIB1, DIB0};
     wire [13:0] indexB = adB >> LOWB;
     reg [17:0] latchB = 18'd0, outB = 18'd0;
-    generate
-        if (RESETMODE == "ASYNC") begin : async_b
-            always @(posedge CLKB or posedge RSTB) begin
-            if (RSTB) latchB <= 18'd0;
-            else if (CEB && {CSB2, CSB1, CSB0} == 3'b000) begin
-                if (WEB) begin
-                    if (WB == 18) begin
-                        if (ADB0) mem[indexB][8:0] <= diB[8:0];
-                        if (ADB1) mem[indexB][17:9] <= diB[17:9];
-                    end else
-                        mem[indexB] <= diB & ((18'd1 << WB) - 1);
-                    if (WRITEMODE_B == "WRITETHROUGH") latchB <= diB;
-                    else if (WRITEMODE_B == "READBEFOREWRITE") latchB <= mem[indexB];
+    // RESETMODE "ASYNC": RST clears at once (the block wakes on it); "SYNC": at the edge
+    wire rst_nowB = RESETMODE == "ASYNC" ? RSTB : 1'b0;
+    always @(posedge CLKB or posedge rst_nowB) begin
+        if (RSTB) latchB <= 18'd0;
+        else if (CEB && {CSB2, CSB1, CSB0} == 3'b000) begin
+            if (WEB) begin
+                if (WB == 18) begin
+                    if (ADB0) mem[indexB][8:0] <= diB[8:0];
+                    if (ADB1) mem[indexB][17:9] <= diB[17:9];
                 end else
-                    latchB <= mem[indexB];
-            end
-            if (RSTB) outB <= 18'd0;
-            else if (OCEB) outB <= latchB;
-
-            end
-        end else begin : sync_b
-            always @(posedge CLKB) begin
-            if (RSTB) latchB <= 18'd0;
-            else if (CEB && {CSB2, CSB1, CSB0} == 3'b000) begin
-                if (WEB) begin
-                    if (WB == 18) begin
-                        if (ADB0) mem[indexB][8:0] <= diB[8:0];
-                        if (ADB1) mem[indexB][17:9] <= diB[17:9];
-                    end else
-                        mem[indexB] <= diB & ((18'd1 << WB) - 1);
-                    if (WRITEMODE_B == "WRITETHROUGH") latchB <= diB;
-                    else if (WRITEMODE_B == "READBEFOREWRITE") latchB <= mem[indexB];
-                end else
-                    latchB <= mem[indexB];
-            end
-            if (RSTB) outB <= 18'd0;
-            else if (OCEB) outB <= latchB;
-
-            end
+                    mem[indexB] <= diB & ((18'd1 << WB) - 1);
+                if (WRITEMODE_B == "WRITETHROUGH") latchB <= diB;
+                else if (WRITEMODE_B == "READBEFOREWRITE") latchB <= mem[indexB];
+            end else
+                latchB <= mem[indexB];
         end
-    endgenerate
+        if (RSTB) outB <= 18'd0;
+        else if (OCEB) outB <= latchB;
+    end
     wire [17:0] doB = (REGMODE_B == "OUTREG" ? outB : latchB) & ((18'd1 << WB) - 1);
     assign DOB0 = doB[0];
     assign DOB1 = doB[1];
