@@ -54,15 +54,9 @@ def golden_bench(cfg=None, *, input_hw=(800, 1333), seed: int = 0, repeat: int =
             "pip install 'defa[oracles]' and torch-ms-deform-attn (see scripts/bootstrap.sh)"
         ) from None
     cfg = cfg or preset("detr")
-    w = wl.encoder(
-        input_hw=input_hw,
-        strides=tuple(8 << i for i in range(cfg.levels)),
-        heads=cfg.heads,
-        head_dim=cfg.head_dim,
-        points=cfg.points,
-        seed=seed,
-    )
-    cfg = cfg.replace(max_shapes=tuple(tuple(int(v) for v in s) for s in w.shapes))
+    shapes = wl.level_shapes(input_hw, wl.level_strides(cfg.levels))
+    cfg = cfg.replace(max_shapes=tuple(tuple(int(v) for v in s) for s in shapes))
+    w = wl.for_config(cfg, "encoder", input_hw=input_hw, seed=seed)
     value = w.value.astype(np.float64)
     probs, loc = w.probs, w.locations
 

@@ -42,10 +42,10 @@ def _add_config_args(p: argparse.ArgumentParser, default: str | None = "detr", n
     p.set_defaults(preset_default=default)
 
 
-def config_from_args(args: argparse.Namespace, *, quiet: bool = False) -> DefaConfig:
+def config_from_args(args: argparse.Namespace) -> DefaConfig:
     """The config of ``--preset``/``--config``/``--set``: the file on top of the preset, the
     overrides on top of both. Sets ``args.preset`` to the preset used and prints the config
-    (preset and what differs from it) on stderr unless ``quiet``."""
+    (preset and what differs from it) on stderr."""
     data = {}
     if args.config:
         try:
@@ -61,10 +61,9 @@ def config_from_args(args: argparse.Namespace, *, quiet: bool = False) -> DefaCo
     if overrides:
         cfg = cfg.replace(**overrides)
     args.preset = name
-    if not quiet:
-        changed = overrides_of(name, cfg)
-        what = f" + {json.dumps(changed, separators=(',', ':'))}" if changed else ""
-        print(f"defa {args.command}: config: preset {name}{what}", file=sys.stderr)
+    changed = overrides_of(name, cfg)
+    what = f" + {json.dumps(changed, separators=(',', ':'))}" if changed else ""
+    print(f"defa {args.command}: config: preset {name}{what}", file=sys.stderr)
     return cfg
 
 
@@ -142,11 +141,12 @@ def _cmd_synth(args) -> int:
     cfg = config_from_args(args)
     if args.record and args.block != "core":
         raise ValueError(f"--record stores a preset's core figures: block={args.block!r}")
-    if args.record and overrides_of(args.preset, cfg):
+    changed = overrides_of(args.preset, cfg)
+    if args.record and changed:
         raise ValueError(
             f"--record files figures under the preset's name, but --config/--set changed "
-            f"preset {args.preset!r}: {overrides_of(args.preset, cfg)}; record the preset as "
-            "it is, or add the design as a preset in gen/config.py"
+            f"preset {args.preset!r}: {changed}; record the preset as it is, or add the design "
+            "as a preset in gen/config.py"
         )
     out = Path(args.output or f"build/synth/{args.preset}")
     try:

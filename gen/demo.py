@@ -147,9 +147,7 @@ def _run_core(cfg: DefaConfig, seed: int, console: Console) -> dict:
         if cfg == DefaConfig():  # the detr preset: its formats, buffers for a scaled encoder
             scaled = wl.level_shapes(DEMO_CORE_INPUT)
             shapes = tuple(tuple(int(v) for v in s) for s in scaled)
-            result = core_bench(
-                cfg.replace(max_shapes=shapes), input_hw=DEMO_CORE_INPUT, seed=seed
-            )
+            result = core_bench(cfg.replace(max_shapes=shapes), input_hw=DEMO_CORE_INPUT, seed=seed)
         else:
             result = core_bench(cfg, input_hw=None, seed=seed)
     console.print("[bold]core RTL[/] (Verilator; every output bit-exact vs the bit-true model)")

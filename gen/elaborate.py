@@ -30,7 +30,7 @@ from rtl.sampler import Sampler
 from rtl.softmax import softmax_latency
 from rtl.top import Top
 
-__all__ = ["BLOCKS", "TARGETS", "flatten_layout", "generate", "port_manifest"]
+__all__ = ["BLOCKS", "TARGETS", "flatten_layout", "generate", "port_manifest", "verilog_of"]
 
 
 def flatten_layout(shape, prefix: str = "", offset: int = 0) -> dict[str, dict]:
@@ -153,6 +153,13 @@ BLOCKS = {"top": _top, "core": _core, "sampler": _sampler, "linked": _linked}
 TARGETS = {"generic": None, "ecp5": SimpleNamespace(family="ecp5")}
 
 
+def verilog_of(top, name: str, target: str = "generic") -> str:
+    """The Verilog of elaboratable ``top`` as module ``name``, elaborated for ``target``."""
+    if target not in TARGETS:
+        raise ValueError(f"target={target!r} is not known: allowed {sorted(TARGETS)}")
+    return verilog.convert(top, name=name, emit_src=False, platform=TARGETS[target])
+
+
 def generate(
     cfg: DefaConfig,
     out_dir: str | Path,
@@ -164,13 +171,11 @@ def generate(
     """Write ``defa_<block>.v`` and ``defa_<block>.json`` (the manifest) into ``out_dir``.
     Returns the manifest, with ``verilog`` and ``manifest`` paths added. (``defa generate``
     adds the C header, Python module and report for the top: ``gen.artifacts``.)"""
-    if target not in TARGETS:
-        raise ValueError(f"target={target!r} is not known: allowed {sorted(TARGETS)}")
     if block not in BLOCKS:
         raise ValueError(f"block={block!r} is not known: allowed {sorted(BLOCKS)}")
     top, extra = BLOCKS[block](cfg, level)
     name = f"defa_{block}"
-    text = verilog.convert(top, name=name, emit_src=False, platform=TARGETS[target])
+    text = verilog_of(top, name, target)
     manifest = {
         "block": block,
         "target": target,

@@ -28,6 +28,7 @@ __all__ = [
     "fit_input",
     "for_config",
     "level_shapes",
+    "level_strides",
     "load",
     "save",
 ]
@@ -203,6 +204,11 @@ def _read(path: Path, fh) -> Workload:
 # -- the synthetic generator ---------------------------------------------------------------
 
 
+def level_strides(levels: int) -> tuple[int, ...]:
+    """The backbone strides of ``levels`` levels: 8, 16, 32, ..."""
+    return tuple(8 << i for i in range(levels))
+
+
 def level_shapes(input_hw: tuple[int, int], strides=(8, 16, 32, 64)) -> np.ndarray:
     """Feature-map shapes of a backbone with the given strides (ceil division, as ResNet)."""
     h, w = input_hw
@@ -366,7 +372,7 @@ def decoder(
 
 def fit_input(max_shapes) -> tuple[int, int]:
     """The largest image whose stride-8,16,32,... maps fit ``max_shapes`` (L x (H, W))."""
-    strides = [8 << i for i in range(len(max_shapes))]
+    strides = level_strides(len(max_shapes))
     h = min(mh * s for (mh, _), s in zip(max_shapes, strides, strict=True))
     w = min(mw * s for (_, mw), s in zip(max_shapes, strides, strict=True))
     return h, w
@@ -382,7 +388,7 @@ def for_config(cfg, kind: str = "encoder", *, input_hw=None, **kwargs) -> Worklo
     make = encoder if kind == "encoder" else decoder
     w = make(
         input_hw=input_hw,
-        strides=tuple(8 << i for i in range(cfg.levels)),
+        strides=level_strides(cfg.levels),
         heads=cfg.heads,
         head_dim=cfg.head_dim,
         points=cfg.points,

@@ -20,6 +20,7 @@ import contextlib
 import fcntl
 import functools
 import hashlib
+import json
 import os
 import shutil
 import sys
@@ -27,11 +28,12 @@ import tempfile
 import time
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
+from typing import NamedTuple
 
 from gen.config import DefaConfig
 from gen.lint import simulator_path
 
-__all__ = ["SIMULATORS", "TbFailure", "build_and_test", "run", "source_key"]
+__all__ = ["SIMULATORS", "TbFailure", "TbRun", "build_and_test", "run", "source_key"]
 
 SIMULATORS = ("icarus", "verilator")
 REPO = Path(__file__).resolve().parent.parent
@@ -48,6 +50,16 @@ GENERATOR_SOURCES = (
 
 class TbFailure(AssertionError):
     pass
+
+
+class TbRun(NamedTuple):
+    """What ``build_and_test`` did: tests run and failed, whether it built, and the run's
+    directory (kept only when a test failed)."""
+
+    tests: int
+    failed: int
+    built: bool
+    run_dir: Path
 
 
 def _check_tool(simulator: str):
@@ -98,8 +110,6 @@ def _locked(path: Path):
 
 def _generated(cfg: DefaConfig, root: Path, block: str, level: int) -> dict:
     """The manifest of the Verilog for the current sources, generated once per source key."""
-    import json
-
     from gen.elaborate import generate
 
     rtl = root / f"rtl-{source_key()}"
@@ -129,11 +139,10 @@ def run(
     retry_with_waves: bool = True,
 ) -> dict:
     """Generate and build (both cached) and run; raise TbFailure on any failed test.
-    Returns ``{"tests", "seconds", "build_dir", "built"}`` (``seconds``: the test run alone;
-    ``built``: whether this call built)."""
+    Returns ``{"tests", "seconds", "build_dir", "built"}`` (``seconds``: the build, if any,
+    and the run; ``built``: whether this call built)."""
     if simulator not in SIMULATORS:
         raise ValueError(f"simulator={simulator!r} is not supported: allowed {SIMULATORS}")
-    _check_tool(simulator)
     if waves is None:
         waves = os.environ.get("DEFA_WAVES") == "1"
     root = Path(build_root) / _key(cfg, block, level)
@@ -150,8 +159,7 @@ def run(
         testcase=testcase,
         waves=waves,
         env={"DEFA_MANIFEST": manifest["manifest"], **(env or {})},
-        key=f"{source_key()}:{manifest['verilog']}",
-        keep=True,
+        key=source_key(),  # the build directory is the config's
     )
     seconds = time.perf_counter() - t0
     if failed or tests == 0:
@@ -177,7 +185,6 @@ def run(
             f"{failed} of {tests} cocotb tests failed on {simulator} (seed {seed}); log: "
             f"{run_dir / 'test.log'}{where}"
         )
-    shutil.rmtree(run_dir, ignore_errors=True)
     return {"tests": tests, "seconds": seconds, "build_dir": str(build_dir), "built": built}
 
 
@@ -193,14 +200,12 @@ def build_and_test(
     waves: bool = False,
     env: dict[str, str] | None = None,
     key: str | None = None,
-    keep: bool = False,
     includes: list[str] | None = None,
-):
+) -> TbRun:
     """Build Verilog ``sources`` (top module ``top``) in ``build_dir`` and run cocotb module
-    ``test_module`` on it; returns (tests, failed). A failed build raises TbFailure.
-    ``key``: skip the build when the directory holds one stamped with the same key.
-    ``keep``: return (tests, failed, built, run directory) and leave the run directory (log
-    ``test.log``, ``results.xml``, waveforms) for the caller."""
+    ``test_module`` on it. A failed build raises TbFailure. ``key``: skip the build when the
+    directory holds one stamped with the same key. The run's directory (``test.log``,
+    ``results.xml``, waveforms) is removed when every test passed and kept otherwise."""
     from cocotb_tools.check_results import get_results
     from cocotb_tools.runner import get_runner
 
@@ -244,11 +249,9 @@ def build_and_test(
         log_file=run_dir / "test.log",
     )
     tests, failed = get_results(results)
-    if keep:
-        return tests, failed, built, run_dir
-    if not failed and tests:
+    if tests and not failed:
         shutil.rmtree(run_dir, ignore_errors=True)
-    return tests, failed
+    return TbRun(tests, failed, built, run_dir)
 
 
 def _build(runner, simulator, sources, top, build_dir: Path, build_args, waves, includes, skip):

@@ -4,9 +4,8 @@ model it is simulated with (fpga/cells/dp16kd.v), on Icarus: every DP16KD port w
 from pathlib import Path
 
 import pytest
-from amaranth.back import verilog
 
-from gen.elaborate import TARGETS
+from gen.elaborate import verilog_of
 from rtl.block_ram import BlockRam, dp16kd_width
 from tb.runner import build_and_test
 
@@ -32,17 +31,14 @@ def test_generic_and_ecp5_block_rams_agree(width, depth, tmp_path):
     sources = []
     for name, target in (("ram_generic", "generic"), ("ram_ecp5", "ecp5")):
         path = tmp_path / f"{name}.v"
-        text = verilog.convert(
-            BlockRam(width, depth), name=name, emit_src=False, platform=TARGETS[target]
-        )
-        path.write_text(text)
+        path.write_text(verilog_of(BlockRam(width, depth), name, target))
         sources.append(str(path))
     blocks = Path(sources[1]).read_text().count("DP16KD #(")
     assert blocks == -(-width // dp16kd_width(depth))
     abits = max(2, depth - 1).bit_length()
     pair = tmp_path / "pair.v"
     pair.write_text(PAIR.format(ab=abits - 1, wb=width - 1))
-    tests, failed = build_and_test(
+    outcome = build_and_test(
         [str(MODEL), *sources, str(pair)],
         "pair",
         "icarus",
@@ -50,13 +46,11 @@ def test_generic_and_ecp5_block_rams_agree(width, depth, tmp_path):
         test_module="tb.block_ram_tb",
         env={"DEFA_RAM": f"{width},{depth}"},
     )
-    assert (tests, failed) == (1, 0), f"see {tmp_path / 'icarus'}"
+    assert outcome[:2] == (1, 0), f"see {outcome.run_dir}/test.log"
 
 
 def test_deeper_than_one_column_stays_generic_and_empty_is_refused():
-    deep = verilog.convert(
-        BlockRam(8, 16385), name="deep", emit_src=False, platform=TARGETS["ecp5"]
-    )
+    deep = verilog_of(BlockRam(8, 16385), "deep", "ecp5")
     assert "DP16KD" not in deep
     with pytest.raises(ValueError, match="depth=0 is out of range"):
         BlockRam(8, 0)

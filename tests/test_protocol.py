@@ -17,10 +17,10 @@ endmodule
 def test_the_checker_catches_violations(simulator, tmp_path):
     source = tmp_path / "probe.v"
     source.write_text(PROBE)
-    tests, failed = build_and_test(
+    outcome = build_and_test(
         [str(source)], "probe", simulator, tmp_path / simulator, test_module="tb.protocol_tb"
     )
-    assert (tests, failed) == (6, 0), f"see {tmp_path / simulator}/test-1.log"
+    assert outcome[:2] == (6, 0), f"see {outcome.run_dir}/test.log"
 
 
 def test_builds_are_reused_by_key(tmp_path):
@@ -39,12 +39,12 @@ def test_builds_are_reused_by_key(tmp_path):
             test_module="tb.protocol_tb",
             testcase="legal_traffic_passes_and_counts",
             key=key,
-            keep=True,
         )
 
     first, again, changed = once("a"), once("a"), once("b")
     assert [r[:3] for r in (first, again, changed)] == [(1, 0, True), (1, 0, False), (1, 0, True)]
-    assert len({r[3] for r in (first, again, changed)}) == 3  # a run directory each
+    assert len({r[3] for r in (first, again, changed)}) == 3  # a run directory each,
+    assert not any(r.run_dir.exists() for r in (first, again, changed))  # removed: they passed
 
 
 def test_the_source_key_follows_the_generator_sources(tmp_path, monkeypatch):
