@@ -20,7 +20,7 @@ from amaranth.hdl import Shape
 from amaranth.lib import data, stream, wiring
 
 from gen.config import DefaConfig
-from rtl.core import COUNTER_BITS, Core
+from rtl.core import COUNTER_BITS, COUNTER_LAG, Core
 from rtl.csr_bank import config_hash, csr_addr_bits, csr_map
 from rtl.host_link import OPCODES
 from rtl.layouts import FwpOp
@@ -106,6 +106,7 @@ def _core_extra(cfg: DefaConfig, tag_bits: int) -> dict:
     return {
         "tag_bits": tag_bits,
         "counter_bits": COUNTER_BITS,
+        "counter_lag": COUNTER_LAG,
         "sampler_latency": Sampler.latency_of(cfg),
         "cycles_per_point": cfg.cycles_per_point,
         "buffers": [

@@ -1,39 +1,46 @@
-"""Level accumulator: sums a job's sampler partials at one level, exactly, and emits one
-level sum per job in job order.
+"""Level accumulator: sums a job's sampler partials at one level, exactly, and sends one level
+sum per job (with at least one kept point here) to the aggregator, in job order.
 
 Contract:
 
-* ``descriptors`` (in job order) say which jobs come and whether the level kept any point of
-  them. For an ``empty`` job a zero sum is emitted without consuming any partial (no sampler
-  cycle); otherwise partial beats are summed, chunk by chunk, up to the beat that is the last
-  chunk (``last``) of the job's last point (``tag`` = 1), and the sum is emitted with that beat.
-* ``sums``: a queue of ``queue_depth`` level sums (``acc_bits`` per channel, never
-  overflowing: the config sizes ``acc_bits`` for all L*P points). Partials are accepted only
-  while the queue has room, so backpressure reaches the sampler.
+* Partial beats are summed, chunk by chunk, up to the beat that is the last chunk (``last``)
+  of the job's last point (``tag`` = 1); the next cycle the sum leaves on ``sums`` (a registered
+  crossing into the aggregator's inbox of ``sum_depth_of(cfg)`` sums, ``acc_bits`` per channel,
+  never overflowing: the config sizes ``acc_bits`` for all L*P points). Jobs without a kept
+  point at this level send nothing (the aggregator's descriptor says so).
+* ``partials.ready`` is a register: high while fewer than ``sum_depth_of(cfg)`` sums are in
+  flight (sent, or being summed to their last beat, and not yet given back by the aggregator's
+  credit), so backpressure reaches the sampler without a path from the aggregator.
 * ``off_map`` pulses for each accepted point that had no corner on the map.
 """
 
 from __future__ import annotations
 
 from amaranth.hdl import Module, Mux, Signal, signed
-from amaranth.lib import data, fifo, stream, wiring
+from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from gen.config import DefaConfig
-from rtl.layouts import descriptor_layout, level_sum_layout, partial_layout
+from rtl.credits import Credits
+from rtl.inbox import crossing
+from rtl.layouts import level_sum_layout, partial_layout
 
 __all__ = ["Accumulator"]
 
 
 class Accumulator(wiring.Component):
-    def __init__(self, cfg: DefaConfig, tag_bits: int):
+    #: sums the aggregator's inbox holds per level: the queue depth and the credit round trip
+    #: (a sum ended in cycle e is readable at e+3, its credit back at the earliest at e+5)
+    @staticmethod
+    def sum_depth_of(cfg: DefaConfig) -> int:
+        return cfg.queue_depth + 4
+
+    def __init__(self, cfg: DefaConfig):
         self._cfg = cfg
-        self._tag_bits = tag_bits
         super().__init__(
             {
-                "descriptors": In(stream.Signature(descriptor_layout(cfg, tag_bits))),
                 "partials": In(stream.Signature(partial_layout(cfg, tag_bits=1))),
-                "sums": Out(stream.Signature(level_sum_layout(cfg, tag_bits))),
+                "sums": Out(crossing(level_sum_layout(cfg))),
                 "off_map": Out(1),
             }
         )
@@ -42,59 +49,35 @@ class Accumulator(wiring.Component):
         cfg = self._cfg
         lanes, chunks = cfg.lanes, cfg.cycles_per_point
         m = Module()
-        sum_shape = level_sum_layout(cfg, self._tag_bits)
-        m.submodules.queue = queue = fifo.SyncFIFOBuffered(
-            width=sum_shape.size, depth=cfg.queue_depth
-        )
+        m.submodules.credits = credits = Credits(self.sum_depth_of(cfg))
+        beat = self.partials.payload
+        take = Signal()
+        job_done = Signal()
         m.d.comb += [
-            self.sums.payload.eq(data.View(sum_shape, queue.r_data)),
-            self.sums.valid.eq(queue.r_rdy),
-            queue.r_en.eq(self.sums.ready),
+            self.partials.ready.eq(credits.room),
+            take.eq(self.partials.valid & credits.room),
+            job_done.eq(take & beat.last & beat.tag),
+            credits.enter.eq(job_done),
+            credits.freed.eq(self.sums.credit),
         ]
 
-        desc = self.descriptors.payload
-        beat = self.partials.payload
         acc = [Signal(signed(cfg.acc_bits), name=f"acc{c}") for c in range(cfg.head_dim)]
         # fresh[k]: chunk k of acc holds nothing of the current job yet (read as zero)
         fresh = Signal(chunks, init=(1 << chunks) - 1)
-        room = queue.w_rdy
-        busy_job = self.descriptors.valid & ~desc.empty
-        take = Signal()
-        ends_job = beat.last & beat.tag  # this beat completes the job's sum
-        m.d.comb += [
-            # Only the beat that emits needs room in the queue.
-            self.partials.ready.eq(busy_job & (room | ~ends_job)),
-            take.eq(self.partials.valid & self.partials.ready),
-        ]
-        job_done = take & ends_job
-        emit_empty = self.descriptors.valid & desc.empty & room
-
-        # The channel sums after this beat: chunk `beat.chunk` updated, the others as they are.
-        updated = []
         chunk_hit = Signal(chunks)  # one-hot of the beat's chunk
         m.d.comb += chunk_hit.eq(1 << beat.chunk if chunks > 1 else 1)
-        for c in range(cfg.head_dim):
-            chunk, lane = divmod(c, lanes)
-            new = Signal(signed(cfg.acc_bits), name=f"sum{c}")
-            hit = chunk_hit[chunk]
-            base = Mux(fresh[chunk], 0, acc[c])
-            m.d.comb += new.eq(Mux(hit, base + beat.lanes[lane], base))
-            updated.append(new)
         with m.If(take):
-            m.d.sync += [acc[c].eq(updated[c]) for c in range(cfg.head_dim)]
+            for c in range(cfg.head_dim):
+                chunk, lane = divmod(c, lanes)
+                with m.If(chunk_hit[chunk]):
+                    m.d.sync += acc[c].eq(Mux(fresh[chunk], 0, acc[c]) + beat.lanes[lane])
             with m.If(job_done):
                 m.d.sync += fresh.eq((1 << chunks) - 1)
             with m.Else():
                 m.d.sync += fresh.eq(fresh & ~chunk_hit)
 
-        out = Signal(sum_shape)
-        m.d.comb += [out.tag.eq(desc.tag), out.head.eq(desc.head)]
-        for c in range(cfg.head_dim):
-            m.d.comb += out.values[c].eq(Mux(desc.empty, 0, updated[c]))
-        m.d.comb += [
-            queue.w_data.eq(out.as_value()),
-            queue.w_en.eq(job_done | emit_empty),
-            self.descriptors.ready.eq(job_done | emit_empty),
-            self.off_map.eq(take & beat.last & beat.off_map),
-        ]
+        # The finished sum is in acc the cycle after its last beat: sent from there.
+        m.d.sync += self.sums.valid.eq(job_done)
+        m.d.comb += [self.sums.payload[c].eq(acc[c]) for c in range(cfg.head_dim)]
+        m.d.comb += self.off_map.eq(take & beat.last & beat.off_map)
         return m

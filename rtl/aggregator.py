@@ -1,6 +1,11 @@
 """Aggregator: joins the L level sums of each job, rounds once, saturates, emits in job order.
 
-Contract: when every level has its next sum, ``out = sat((sum_l + 2**(s-1)) >> s)`` per
+Contract: the dispatcher's ``descriptors`` (tag, head, which levels kept no point) and each
+level's ``sums`` arrive over registered crossings into inboxes here
+(``Dispatcher.descriptor_depth_of(cfg)`` descriptors, ``Accumulator.sum_depth_of(cfg)`` sums
+per level), their credits returned through registers. A job is joined when its descriptor
+and the sums of its non-empty levels are all readable (an empty level counts as zero):
+``out = sat((sum_l + 2**(s-1)) >> s)`` per
 channel, ``s = coeff_bits - out_frac_bits``, saturated to ``out_bits`` (``sim.bittrue.core``);
 the tag and head come with it. Throughput one job per cycle; latency ``Aggregator.latency(cfg)``
 (5 for up to 4 levels) when the output queue is empty: input register, the sum (a tree, a
@@ -17,8 +22,11 @@ from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from gen.config import DefaConfig
+from rtl.accumulator import Accumulator
 from rtl.credit_queue import CreditQueue
-from rtl.layouts import level_sum_layout, output_layout
+from rtl.dispatcher import Dispatcher
+from rtl.inbox import Inbox, crossing
+from rtl.layouts import descriptor_layout, level_sum_layout, output_layout
 from rtl.stages import Stages, tree_stages
 
 __all__ = ["Aggregator"]
@@ -29,7 +37,8 @@ class Aggregator(wiring.Component):
         self._cfg = cfg
         super().__init__(
             {
-                "sums": In(stream.Signature(level_sum_layout(cfg, tag_bits))).array(cfg.levels),
+                "descriptors": In(crossing(descriptor_layout(cfg, tag_bits))),
+                "sums": In(crossing(level_sum_layout(cfg))).array(cfg.levels),
                 "outputs": Out(stream.Signature(output_layout(cfg, tag_bits))),
             }
         )
@@ -50,24 +59,41 @@ class Aggregator(wiring.Component):
         out_shape = self.outputs.payload.shape()
         m.submodules.queue = queue = CreditQueue(out_shape, self.queue_depth_of(cfg))
         wiring.connect(m, queue.out, wiring.flipped(self.outputs))
+        m.submodules.descriptor_inbox = desc_inbox = Inbox(
+            self.descriptors.payload.shape(), Dispatcher.descriptor_depth_of(cfg)
+        )
+        wiring.connect(m, wiring.flipped(self.descriptors), desc_inbox.link)
+        desc = desc_inbox.out.payload
+        sums = []
+        for level, link in enumerate(self.sums):
+            inbox = Inbox(level_sum_layout(cfg), Accumulator.sum_depth_of(cfg))
+            m.submodules[f"sum_inbox{level}"] = inbox
+            wiring.connect(m, wiring.flipped(link), inbox.link)
+            sums.append(inbox.out)
         load = Signal()
         m.d.comb += [
-            load.eq(Cat(*(s.valid for s in self.sums)).all() & queue.room),
+            load.eq(
+                desc_inbox.out.valid
+                & Cat(*(s.valid | desc.empty[level] for level, s in enumerate(sums))).all()
+                & queue.room
+            ),
             queue.enter.eq(load),
+            desc_inbox.out.ready.eq(load),
         ]
-        for s in self.sums:
-            m.d.comb += s.ready.eq(load)
+        for level, s in enumerate(sums):
+            m.d.comb += s.ready.eq(load & ~desc.empty[level])
         st = Stages(m)
         shift = cfg.out_shift
         half = (1 << (shift - 1)) if shift else 0
         top = (1 << (cfg.out_bits - 1)) - 1
         wide = signed(cfg.acc_bits + cfg.levels.bit_length())
-        first = self.sums[0].payload
         out = Signal(out_shape)
         for c in range(cfg.head_dim):
             parts = [
-                st.reg(s.payload.values[c], signed(cfg.acc_bits), f"part{level}_{c}")
-                for level, s in enumerate(self.sums)
+                st.reg(
+                    Mux(desc.empty[level], 0, s.payload[c]), signed(cfg.acc_bits), f"part{level}_{c}"
+                )
+                for level, s in enumerate(sums)
             ]
             total, _ = st.tree(parts, lambda a, b: a + b, wide, f"total{c}_")
             value = st.reg((total + half) >> shift, wide, f"rounded{c}")
@@ -76,8 +102,8 @@ class Aggregator(wiring.Component):
             )
         stages = self.latency(cfg) - 2  # the queue's two cycles
         valid = [st.reg(load, 1, "valid0")]
-        tag = [st.reg(first.tag, first.tag.shape(), "tag0")]
-        head = [st.reg(first.head, first.head.shape(), "head0")]
+        tag = [st.reg(desc.tag, desc.tag.shape(), "tag0")]
+        head = [st.reg(desc.head, desc.head.shape(), "head0")]
         for i in range(1, stages):
             valid.append(st.reg(valid[-1], 1, f"valid{i}"))
             tag.append(st.reg(tag[-1], tag[-1].shape(), f"tag{i}"))

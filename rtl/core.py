@@ -48,9 +48,12 @@ from rtl.layouts import (
 from rtl.level_unit import LevelUnit
 from rtl.softmax import SoftmaxUnit
 
-__all__ = ["COUNTER_BITS", "Core", "core_load_layout"]
+__all__ = ["COUNTER_BITS", "COUNTER_LAG", "Core", "core_load_layout"]
 
 COUNTER_BITS = 32
+#: an event in cycle t shows in its counter from cycle t + COUNTER_LAG on (``cycles`` counts
+#: every cycle as it comes)
+COUNTER_LAG = 3
 
 
 def core_load_layout(cfg: DefaConfig) -> data.StructLayout:
@@ -139,38 +142,49 @@ class Core(wiring.Component):
         ]
 
     def _fwp(self, m, units):
-        """FWP commands: wait until no job is in flight, then run them on their levels."""
+        """FWP commands: wait until no job is in flight, then send them to their levels through
+        a register per level; the command completes once every level it names has finished."""
         in_flight = Signal(16)  # jobs accepted and not yet out (far fewer fit in the core)
+        drained = Signal(init=1)  # in_flight == 0, as a register
         job_in = self.jobs.valid & self.jobs.ready
         job_out = self.outputs.valid & self.outputs.ready
-        m.d.sync += in_flight.eq(in_flight + job_in - job_out)
+        after = Signal(16)
+        m.d.comb += after.eq(in_flight + job_in - job_out)
+        m.d.sync += [in_flight.eq(after), drained.eq(after == 0)]
         cmd = self.fwp.payload
         every_level = (cmd.op == FwpOp.CLEAR) | (cmd.op == FwpOp.DERIVE)
-        go = self.fwp.valid & (in_flight == 0)
+        go = self.fwp.valid & drained
         finished = []
         for level, unit in enumerate(units):
+            issued = Signal(name=f"fwp_issued{level}")  # sent to this level (until the end)
             done = Signal(name=f"fwp_done{level}")  # this level has finished the command
-            target = every_level | (cmd.level == level)
-            m.d.comb += [
-                unit.tau_f.eq(self.tau_f),
-                unit.fwp.valid.eq(go & target & ~done),
+            target = Signal(name=f"fwp_target{level}")
+            m.d.comb += target.eq(every_level | (cmd.level == level))
+            m.d.sync += [
                 unit.fwp.payload.op.eq(cmd.op),
                 unit.fwp.payload.x.eq(cmd.x),
                 unit.fwp.payload.y.eq(cmd.y),
                 unit.fwp.payload.keep.eq(cmd.keep),
-                unit.fwp_result.ready.eq(self.fwp_result.ready),
             ]
             with m.If(self.fwp.ready):
-                m.d.sync += done.eq(0)
+                m.d.sync += [issued.eq(0), done.eq(0), unit.fwp.valid.eq(0)]
             with m.Elif(unit.fwp.valid & unit.fwp.ready):
-                m.d.sync += done.eq(1)
-            finished.append(~target | done | unit.fwp.ready)
-            with m.If(unit.fwp_result.valid):
-                m.d.comb += [
-                    self.fwp_result.valid.eq(1),
+                m.d.sync += [done.eq(1), unit.fwp.valid.eq(0)]
+            with m.Elif(go & target & ~issued):
+                m.d.sync += [issued.eq(1), unit.fwp.valid.eq(1)]
+            finished.append(~target | done)
+            # READ's answer, registered on its way out (one level answers per command)
+            m.d.comb += unit.fwp_result.ready.eq(~self.fwp_result.valid)
+            with m.If(unit.fwp_result.valid & ~self.fwp_result.valid):
+                m.d.sync += [
                     self.fwp_result.payload.eq(unit.fwp_result.payload),
+                    self.fwp_result.valid.eq(1),
                 ]
-        m.d.comb += self.fwp.ready.eq(go & Cat(*finished).all())
+        with m.If(self.fwp_result.valid & self.fwp_result.ready):
+            m.d.sync += self.fwp_result.valid.eq(0)
+        # A command completes only once its answer is out (READ answers before ``fwp.ready``).
+        answered = ~self.fwp_result.valid
+        m.d.comb += self.fwp.ready.eq(go & Cat(*finished).all() & answered)
 
     def elaborate(self, platform):
         cfg = self._cfg
@@ -187,6 +201,7 @@ class Core(wiring.Component):
                 self.jobs.ready.eq(dispatcher.jobs.ready & admit),
             ]
         wiring.connect(m, aggregator.outputs, wiring.flipped(self.outputs))
+        wiring.connect(m, dispatcher.descriptors, aggregator.descriptors)
         m.d.comb += [dispatcher.tau_p.eq(self.tau_p), self.load.ready.eq(1)]
 
         load = self.load.payload
@@ -194,16 +209,16 @@ class Core(wiring.Component):
         m.d.comb += level_hit.eq(1 << load.level)
         units = []
         for level in range(cfg.levels):
-            unit = LevelUnit(cfg, level, self._tag_bits)
+            unit = LevelUnit(cfg, level)
             m.submodules[f"level{level}"] = unit
             units.append(unit)
             wiring.connect(m, dispatcher.entries[level], unit.entries)
-            wiring.connect(m, dispatcher.descriptors[level], unit.descriptors)
             wiring.connect(m, unit.sums, aggregator.sums[level])
             height, width = cfg.max_shapes[level]
             m.d.comb += [
                 unit.width.eq(self.widths[level]),
                 unit.height.eq(self.heights[level]),
+                unit.tau_f.eq(self.tau_f),
                 unit.load.valid.eq(
                     self.load.valid & level_hit[level] & (load.x < width) & (load.y < height)
                 ),
@@ -215,19 +230,39 @@ class Core(wiring.Component):
             ]
 
         self._fwp(m, units)
+        self._counters(m, dispatcher, units)
+        return m
+
+    def _counters(self, m, dispatcher, units):
+        """Event counters. Every event reaches its counter through registers (the level units'
+        pulses, then a registered sum over levels), ``COUNTER_LAG`` cycles at most after it
+        happened; ``cycles`` counts every cycle as it comes."""
+        cfg = self._cfg
+
+        def registered(value, shape, name):
+            r = Signal(shape, name=name)
+            m.d.sync += r.eq(value)
+            return r
+
+        kept = registered(Mux(dispatcher.accepted, dispatcher.kept, 0), dispatcher.kept.shape(), "ev_kept")
+        pruned = registered(
+            Mux(dispatcher.accepted, cfg.points_per_head - dispatcher.kept, 0),
+            dispatcher.kept.shape(),
+            "ev_pruned",
+        )
+        per_level = range(len(units) * 4 + 1)
         events = [
             (self.cycles, 1),
-            (self.jobs_in, dispatcher.accepted),
-            (self.jobs_out, self.outputs.valid & self.outputs.ready),
-            # Mux, not a product: an idle job payload may be undefined in simulation.
-            (self.points_kept, Mux(dispatcher.accepted, dispatcher.kept, 0)),
+            (self.jobs_in, registered(dispatcher.accepted, 1, "ev_in")),
+            (self.jobs_out, registered(self.outputs.valid & self.outputs.ready, 1, "ev_out")),
+            (self.points_kept, kept),
+            (self.points_pruned, pruned),
+            (self.off_map, registered(sum(u.off_map for u in units), per_level, "ev_off_map")),
+            (self.pixels_masked, registered(sum(u.masked for u in units), per_level, "ev_masked")),
             (
-                self.points_pruned,
-                Mux(dispatcher.accepted, cfg.points_per_head - dispatcher.kept, 0),
+                self.loads_masked,
+                registered(sum(u.load_masked for u in units), per_level, "ev_loads_masked"),
             ),
-            (self.off_map, sum(unit.off_map for unit in units)),
-            (self.pixels_masked, sum(unit.masked for unit in units)),
-            (self.loads_masked, sum(unit.load_masked for unit in units)),
         ]
         for level, unit in enumerate(units):
             events += [(self.busy[level], unit.busy), (self.stall[level], unit.stall)]
@@ -236,4 +271,3 @@ class Core(wiring.Component):
                 m.d.sync += counter.eq(0)
             with m.Else():
                 m.d.sync += counter.eq(counter + increment)
-        return m

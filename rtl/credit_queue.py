@@ -8,16 +8,18 @@ presents it two cycles later, in order, from an output register. With ``depth`` 
 pipeline's latency (entry to ``out``) plus one, ``room`` never throttles a consumer that
 takes an item every cycle. ``idle``: nothing in flight.
 
-Timing: the credits make a full check unnecessary, so the storage's write enable, address
-and data come straight from registers (``w_en`` and ``w_data`` should be registers of the
-pipeline's last stage): no logic in front of the wide write.
+Timing: the credits make a full check unnecessary, so the storage (an ``Inbox``) takes its
+write enable and data straight from registers (``w_en`` and ``w_data`` should be registers of
+the pipeline's last stage): no logic in front of the wide write.
 """
 
 from __future__ import annotations
 
-from amaranth.hdl import Module, Mux, Signal
-from amaranth.lib import memory, stream, wiring
+from amaranth.hdl import Module, Signal
+from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
+
+from rtl.inbox import Inbox
 
 __all__ = ["CreditQueue"]
 
@@ -41,39 +43,10 @@ class CreditQueue(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        depth = self.depth
-        storage = memory.Memory(shape=self._shape, depth=depth, init=[])
-        m.submodules.storage = storage
-        write = storage.write_port()
-        read = storage.read_port(domain="comb")
-        w_addr = Signal(range(depth))
-        r_addr = Signal(range(depth))
-        stored = Signal(range(depth + 1))  # items in storage (not in the output register)
-        m.d.comb += [write.addr.eq(w_addr), write.data.eq(self.w_data), write.en.eq(self.w_en)]
-        with m.If(self.w_en):
-            m.d.sync += w_addr.eq(Mux(w_addr == depth - 1, 0, w_addr + 1))
-
-        load = Signal()  # the oldest stored item moves into the output register
-        m.d.comb += [
-            read.addr.eq(r_addr),
-            load.eq((stored != 0) & (~self.out.valid | self.out.ready)),
-        ]
-        with m.If(load):
-            m.d.sync += [
-                self.out.payload.eq(read.data),
-                self.out.valid.eq(1),
-                r_addr.eq(Mux(r_addr == depth - 1, 0, r_addr + 1)),
-            ]
-        with m.Elif(self.out.ready):
-            m.d.sync += self.out.valid.eq(0)
-        m.d.sync += stored.eq(stored + self.w_en - load)
-
-        held = Signal(range(depth + 1))
-        left = Signal()
-        m.d.comb += [
-            self.room.eq(held < depth),
-            self.idle.eq(held == 0),
-            left.eq(self.out.valid & self.out.ready),
-        ]
-        m.d.sync += held.eq(held + self.enter - left)
+        m.submodules.inbox = inbox = Inbox(self._shape, self.depth)
+        wiring.connect(m, inbox.out, wiring.flipped(self.out))
+        m.d.comb += [inbox.link.valid.eq(self.w_en), inbox.link.payload.eq(self.w_data)]
+        held = Signal(range(self.depth + 1))
+        m.d.comb += [self.room.eq(held < self.depth), self.idle.eq(held == 0)]
+        m.d.sync += held.eq(held + self.enter - inbox.taken)
         return m

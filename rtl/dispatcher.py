@@ -2,30 +2,50 @@
 
 Contract:
 
-* A job is accepted (``jobs.ready``) when every level's entry and descriptor queue has room;
-  throughput one job per cycle.
-* PAP: point (l, p) is kept when ``prob >= tau_p`` (``tau_p`` in probability units; 0 keeps
-  all). A pruned point never reaches a level unit: it costs no sampler cycle, no buffer read.
-* Level l gets, in job order, a descriptor (tag, head, ``empty`` = no point kept at l) on
-  ``descriptors[l]`` and, only when a point was kept, an entry (its P points and keep mask) on
-  ``entries[l]``. Both are queues of ``queue_depth`` (SyncFIFOBuffered: one cycle from write to
-  read).
-* ``accepted`` pulses with each accepted job, ``kept`` holds the number of its kept points.
+* A job is accepted (``jobs.ready``, a register's decision) while every level's entry crossing
+  and the descriptor crossing have credit; throughput one job per cycle.
+* PAP: point (l, p) is kept when ``prob >= tau_p`` (``tau_p`` in probability units, read
+  through a register: 0 keeps all). A pruned point never reaches a level unit: it costs no
+  sampler cycle, no buffer read.
+* Each accepted job leaves from registers the next cycle: to the aggregator a descriptor
+  (tag, head, ``empty`` = per level no point kept) on ``descriptors``, and to level l, only
+  when a point was kept there, an entry (its P points and keep mask) on ``entries[l]``. Both
+  are registered crossings (``rtl.inbox``): the receivers' inboxes hold
+  ``entry_depth_of(cfg)`` entries and ``descriptor_depth_of(cfg)`` descriptors, the credits
+  are counted here (``Credits``). An accepted job takes an entry credit at every level; a level
+  where it kept nothing gets that credit back two cycles later.
+* ``accepted`` (a register) pulses the cycle after a job was accepted; ``kept`` is then the
+  number of its kept points.
 """
 
 from __future__ import annotations
 
 from amaranth.hdl import Cat, Module, Signal, unsigned
-from amaranth.lib import data, fifo, stream, wiring
+from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from gen.config import DefaConfig
+from rtl.credits import Credits
+from rtl.inbox import crossing
 from rtl.layouts import descriptor_layout, entry_layout, job_layout
+from rtl.sampler import Sampler
 
 __all__ = ["Dispatcher"]
 
 
 class Dispatcher(wiring.Component):
+    #: entries a level unit's inbox holds: the queue depth and the credit round trip (an entry
+    #: accepted in cycle a is readable at a+3, its credit back at the earliest at a+5)
+    @staticmethod
+    def entry_depth_of(cfg: DefaConfig) -> int:
+        return cfg.queue_depth + 3
+
+    #: descriptors the aggregator's inbox holds: the queue depth and the round trip through a
+    #: level (entry crossing, sampler, sum crossing, the join and the credit's return)
+    @staticmethod
+    def descriptor_depth_of(cfg: DefaConfig) -> int:
+        return cfg.queue_depth + Sampler.latency_of(cfg) + 8
+
     def __init__(self, cfg: DefaConfig, tag_bits: int):
         self._cfg = cfg
         self._tag_bits = tag_bits
@@ -34,8 +54,8 @@ class Dispatcher(wiring.Component):
             {
                 "jobs": In(stream.Signature(job_layout(cfg, tag_bits, probs=True))),
                 "tau_p": In(unsigned(cfg.prob_bits + 1)),
-                "entries": Out(stream.Signature(entry_layout(cfg))).array(lv),
-                "descriptors": Out(stream.Signature(descriptor_layout(cfg, tag_bits))).array(lv),
+                "entries": Out(crossing(entry_layout(cfg))).array(lv),
+                "descriptors": Out(crossing(descriptor_layout(cfg, tag_bits))),
                 "accepted": Out(1),
                 "kept": Out(range(cfg.points_per_head + 1)),
             }
@@ -45,22 +65,34 @@ class Dispatcher(wiring.Component):
         cfg = self._cfg
         m = Module()
         job = self.jobs.payload
-        entry_shape = entry_layout(cfg)
-        desc_shape = descriptor_layout(cfg, self._tag_bits)
-        room = []
-        writes = []
-        keep_bits = []
+        tau_p = Signal.like(self.tau_p, name="tau_p_local")
+        m.d.sync += tau_p.eq(self.tau_p)
+
+        m.submodules.descriptor_credits = desc_credits = Credits(self.descriptor_depth_of(cfg))
+        rooms = [desc_credits.room]
+        entry_credits = []
         for level in range(cfg.levels):
-            entries = fifo.SyncFIFOBuffered(width=entry_shape.size, depth=cfg.queue_depth)
-            descriptors = fifo.SyncFIFOBuffered(width=desc_shape.size, depth=cfg.queue_depth)
-            m.submodules[f"entries{level}"] = entries
-            m.submodules[f"descriptors{level}"] = descriptors
+            credits = Credits(self.entry_depth_of(cfg))
+            m.submodules[f"entry_credits{level}"] = credits
+            entry_credits.append(credits)
+            rooms.append(credits.room)
+        room = Signal()
+        accept = Signal()
+        m.d.comb += [
+            room.eq(Cat(*rooms).all()),
+            accept.eq(self.jobs.valid & room),
+            self.jobs.ready.eq(room),
+        ]
+
+        empty = Signal(cfg.levels)
+        for level, credits in enumerate(entry_credits):
             keep = Signal(cfg.points, name=f"keep{level}")
             for p in range(cfg.points):
-                m.d.comb += keep[p].eq(job.prob[level][p] >= self.tau_p)
-            keep_bits.append(keep)
-            entry = Signal(entry_shape, name=f"entry{level}")
-            m.d.comb += [
+                m.d.comb += keep[p].eq(job.prob[level][p] >= tau_p)
+            m.d.comb += empty[level].eq(~keep.any())
+            link = self.entries[level]
+            entry = link.payload
+            m.d.sync += [
                 entry.head.eq(job.head),
                 entry.ref_x.eq(job.ref_x[level]),
                 entry.ref_y.eq(job.ref_y[level]),
@@ -68,32 +100,27 @@ class Dispatcher(wiring.Component):
                 entry.off_y.eq(job.off_y[level]),
                 entry.prob.eq(job.prob[level]),
                 entry.keep.eq(keep),
+                link.valid.eq(accept & keep.any()),
             ]
-            desc = Signal(desc_shape, name=f"descriptor{level}")
-            m.d.comb += [desc.tag.eq(job.tag), desc.head.eq(job.head), desc.empty.eq(~keep.any())]
+            refund = Signal(name=f"refund{level}")  # an empty level's credit, given back
+            m.d.sync += refund.eq(accept & ~keep.any())
             m.d.comb += [
-                entries.w_data.eq(entry.as_value()),
-                descriptors.w_data.eq(desc.as_value()),
+                credits.enter.eq(accept),
+                credits.freed.eq(link.credit),
+                credits.refund.eq(refund),
             ]
-            room += [entries.w_rdy, descriptors.w_rdy]
-            writes.append((entries, descriptors, keep))
-            for source, sink, shape in (
-                (entries, self.entries[level], entry_shape),
-                (descriptors, self.descriptors[level], desc_shape),
-            ):
-                m.d.comb += [
-                    sink.payload.eq(data.View(shape, source.r_data)),
-                    sink.valid.eq(source.r_rdy),
-                    source.r_en.eq(sink.ready),
-                ]
-        all_room = Signal()
-        m.d.comb += all_room.eq(Cat(*room).all())
-        accept = Signal()
-        m.d.comb += [accept.eq(self.jobs.valid & all_room), self.jobs.ready.eq(all_room)]
-        for entries, descriptors, keep in writes:
-            m.d.comb += [entries.w_en.eq(accept & keep.any()), descriptors.w_en.eq(accept)]
-        m.d.comb += [
+
+        desc = self.descriptors.payload
+        m.d.sync += [
+            desc.tag.eq(job.tag),
+            desc.head.eq(job.head),
+            desc.empty.eq(empty),
+            self.descriptors.valid.eq(accept),
             self.accepted.eq(accept),
-            self.kept.eq(sum(k[p] for k in keep_bits for p in range(cfg.points))),
+        ]
+        m.d.comb += [
+            desc_credits.enter.eq(accept),
+            desc_credits.freed.eq(self.descriptors.credit),
+            self.kept.eq(sum(link.payload.keep[p] for link in self.entries for p in range(cfg.points))),
         ]
         return m

@@ -137,21 +137,20 @@ def entry_layout(cfg: DefaConfig) -> data.StructLayout:
 
 
 def descriptor_layout(cfg: DefaConfig, tag_bits: int) -> data.StructLayout:
-    """What a level's accumulator must emit for one job; ``empty``: no point kept there."""
-    return data.StructLayout(
-        {"tag": unsigned(tag_bits), "head": unsigned(head_bits(cfg)), "empty": unsigned(1)}
-    )
-
-
-def level_sum_layout(cfg: DefaConfig, tag_bits: int) -> data.StructLayout:
-    """A level's exact sum over its kept points of one job, all channels of the head."""
+    """What the aggregator must join for one job: its tag and head, and per level whether no
+    point was kept there (``empty``: that level sends no sum; it counts as zero)."""
     return data.StructLayout(
         {
             "tag": unsigned(tag_bits),
             "head": unsigned(head_bits(cfg)),
-            "values": data.ArrayLayout(signed(cfg.acc_bits), cfg.head_dim),
+            "empty": unsigned(cfg.levels),
         }
     )
+
+
+def level_sum_layout(cfg: DefaConfig) -> data.ArrayLayout:
+    """A level's exact sum over its kept points of one job, all channels of the head."""
+    return data.ArrayLayout(signed(cfg.acc_bits), cfg.head_dim)
 
 
 def output_layout(cfg: DefaConfig, tag_bits: int) -> data.StructLayout:

@@ -1,25 +1,31 @@
 """Level unit: everything one scale needs, working in parallel with the other levels.
 
-Point selector -> sampler (with its banked level buffer) -> accumulator. Takes the entries
-and descriptors the dispatcher queued for this level and emits one exact level sum per job, in
-job order (see ``Accumulator``). Throughput: one kept point per ``head_dim // lanes`` cycles;
-a job with no kept point at this level costs no sampler cycle.
+Entry inbox -> point selector -> sampler (with its banked level buffer) -> accumulator. Takes
+the entries the dispatcher sends this level (a registered crossing into an inbox of
+``Dispatcher.entry_depth_of(cfg)``) and sends one exact level sum per job with a kept point
+here to the aggregator (a registered crossing, see ``Accumulator``). Throughput: one kept
+point per ``head_dim // lanes`` cycles; a job with no kept point at this level never comes.
 
-Status: ``busy`` (a chunk entered the sampler this cycle), ``stall`` (the sampler holds a
-result the accumulator cannot take), ``off_map`` (a kept point fell entirely off the map).
-FWP (``fwp``, ``fwp_result``, ``tau_f``, ``masked``, ``load_masked``): the sampler's.
+Everything that crosses the chip to or from the unit goes through a register here: the
+shape and ``tau_f`` CSRs (local copies, a cycle late: hold them steady while jobs are in
+flight), loads (a cycle later into the sampler), and the status pulses, one cycle after the
+event: ``busy`` (a chunk entered the sampler), ``stall`` (a point waited at the sampler's
+input), ``off_map`` (a kept point fell entirely off the map), ``masked`` and
+``load_masked`` (FWP, the sampler's). ``fwp``/``fwp_result``: the sampler's (the core
+registers commands per level).
 """
 
 from __future__ import annotations
 
-from amaranth.hdl import Module, unsigned
+from amaranth.hdl import Module, Signal, unsigned
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from gen.config import DefaConfig
 from rtl.accumulator import Accumulator
+from rtl.dispatcher import Dispatcher
+from rtl.inbox import Inbox, crossing
 from rtl.layouts import (
-    descriptor_layout,
     entry_layout,
     fwp_command_layout,
     fwp_result_layout,
@@ -34,15 +40,13 @@ __all__ = ["LevelUnit"]
 
 
 class LevelUnit(wiring.Component):
-    def __init__(self, cfg: DefaConfig, level: int, tag_bits: int):
+    def __init__(self, cfg: DefaConfig, level: int):
         self._cfg = cfg
         self._level = level
-        self._tag_bits = tag_bits
         super().__init__(
             {
-                "entries": In(stream.Signature(entry_layout(cfg))),
-                "descriptors": In(stream.Signature(descriptor_layout(cfg, tag_bits))),
-                "sums": Out(stream.Signature(level_sum_layout(cfg, tag_bits))),
+                "entries": In(crossing(entry_layout(cfg))),
+                "sums": Out(crossing(level_sum_layout(cfg))),
                 "load": In(stream.Signature(load_layout(cfg, level))),
                 "width": In(unsigned(side_bits(cfg))),
                 "height": In(unsigned(side_bits(cfg))),
@@ -60,25 +64,28 @@ class LevelUnit(wiring.Component):
     def elaborate(self, platform):
         cfg = self._cfg
         m = Module()
+        m.submodules.inbox = inbox = Inbox(entry_layout(cfg), Dispatcher.entry_depth_of(cfg))
         m.submodules.selector = selector = PointSelector(cfg)
         m.submodules.sampler = sampler = Sampler(cfg, self._level, tag_bits=1)
-        m.submodules.accumulator = accumulator = Accumulator(cfg, self._tag_bits)
-        wiring.connect(m, wiring.flipped(self.entries), selector.entries)
+        m.submodules.accumulator = accumulator = Accumulator(cfg)
+        wiring.connect(m, wiring.flipped(self.entries), inbox.link)
+        wiring.connect(m, inbox.out, selector.entries)
         wiring.connect(m, selector.points, sampler.points)
         wiring.connect(m, sampler.partials, accumulator.partials)
-        wiring.connect(m, wiring.flipped(self.descriptors), accumulator.descriptors)
         wiring.connect(m, accumulator.sums, wiring.flipped(self.sums))
-        wiring.connect(m, wiring.flipped(self.load), sampler.load)
         wiring.connect(m, wiring.flipped(self.fwp), sampler.fwp)
         wiring.connect(m, sampler.fwp_result, wiring.flipped(self.fwp_result))
-        m.d.comb += [
+        m.d.sync += [
             sampler.tau_f.eq(self.tau_f),
-            self.masked.eq(sampler.masked),
-            self.load_masked.eq(sampler.load_masked),
             sampler.width.eq(self.width),
             sampler.height.eq(self.height),
+            sampler.load.payload.eq(self.load.payload),
+            sampler.load.valid.eq(self.load.valid),
+            self.masked.eq(sampler.masked),
+            self.load_masked.eq(sampler.load_masked),
             self.busy.eq(sampler.busy),
-            self.stall.eq(sampler.partials.valid & ~sampler.partials.ready),
+            self.stall.eq(sampler.points.valid & ~sampler.busy),
             self.off_map.eq(accumulator.off_map),
         ]
+        m.d.comb += self.load.ready.eq(1)
         return m

@@ -6,19 +6,24 @@ timing the RTL documents (``rtl/core.py`` and its blocks):
 * with ``cfg.softmax`` a job reaches the dispatcher ``softmax_latency(cfg)`` cycles after it
   is offered (the softmax unit takes one job per cycle; its output queue absorbs the
   dispatcher's holds);
-* the dispatcher accepts at most one job per cycle, and only while every level's entry and
-  descriptor queue (``queue_depth`` each) has room;
-* a queue makes a written item readable two cycles later (Amaranth's ``SyncFIFOBuffered``);
+* blocks talk over registered crossings with credits: a beat sent in cycle t (from the
+  sender's register at t+1) is readable in the receiver's inbox at t+3, the next one no
+  earlier than the cycle after the previous was taken; a beat taken in cycle t frees its
+  credit at the sender from t+2 on;
+* the dispatcher accepts at most one job per cycle, and only while it holds credits for an
+  entry at every level (``entry_depth``; a job takes one at every level, and a level where
+  it kept nothing gives it back two cycles later) and for a descriptor (``descriptor_depth``);
 * level l's sampler takes one chunk per cycle: a job with k kept points there needs
-  ``k * head_dim/lanes`` chunks, back to back with the previous job; a chunk is visible at
-  the sampler's output ``sampler_latency(cfg)`` cycles after it entered; the sampler's
-  pipeline never stalls, and a chunk enters only while fewer than ``sampler_latency(cfg) + 2``
-  (its output queue) are in flight (credits);
-* the accumulator takes a job's beats only once the previous job's sum is out (jobs in order),
-  emits one level sum per cycle at most, the sum of a job with no kept point as soon as its
-  descriptor is readable, and holds the emitting beat while its output queue is full;
-* the aggregator joins one job per cycle when all level sums are readable; its pipeline adds
-  ``aggregator_latency(cfg)`` cycles.
+  ``k * head_dim/lanes`` chunks, back to back with the previous job, from the cycle its entry
+  is readable; a chunk is visible at the sampler's output ``sampler_latency(cfg)`` cycles
+  after it entered; the sampler's pipeline never stalls, and a chunk enters only while fewer
+  than ``sampler_latency(cfg) + 2`` (its output queue) are in flight (credits); the entry
+  is taken with the job's last chunk;
+* the accumulator takes beats while fewer than ``sum_depth`` of its sums are in flight (a sum
+  is in flight from its last beat until its credit is back); a job's sum is sent the cycle
+  after its last beat;
+* the aggregator joins one job per cycle once its descriptor and the sums of its non-empty
+  levels are readable; its pipeline adds ``aggregator_latency(cfg)`` cycles.
 
 ``predict`` returns the cycle count the core's ``cycles`` counter shows after the last output
 when jobs are offered back to back and outputs are always taken (the cocotb ``measure`` test),
@@ -27,20 +32,29 @@ plus per-level busy cycles and the ideal count (kept points / levels, in chunks)
 
 from __future__ import annotations
 
+import heapq
+
 import numpy as np
 
 from gen.config import DefaConfig
 
 __all__ = [
-    "FIFO_LATENCY",
+    "CROSSING_LATENCY",
+    "CREDIT_RETURN",
     "aggregator_latency",
+    "descriptor_depth",
+    "entry_depth",
+    "sum_depth",
     "kept_points",
     "predict",
     "sampler_latency",
     "softmax_latency",
 ]
 
-FIFO_LATENCY = 2
+#: cycles from a beat's send (the sender's decision) until the receiver can read it
+CROSSING_LATENCY = 3
+#: cycles from a beat's take at the receiver until its credit is free at the sender again
+CREDIT_RETURN = 2
 
 
 def _tree(n: int) -> int:
@@ -62,6 +76,21 @@ def aggregator_latency(cfg: DefaConfig) -> int:
     """Input register, the sum over levels, rounding, saturation into the output queue (two
     cycles)."""
     return 4 + _tree(cfg.levels)
+
+
+def entry_depth(cfg: DefaConfig) -> int:
+    """Entries a level unit's inbox holds (credits at the dispatcher)."""
+    return cfg.queue_depth + 3
+
+
+def descriptor_depth(cfg: DefaConfig) -> int:
+    """Descriptors the aggregator's inbox holds (credits at the dispatcher)."""
+    return cfg.queue_depth + sampler_latency(cfg) + 8
+
+
+def sum_depth(cfg: DefaConfig) -> int:
+    """Level sums the aggregator's inbox holds per level (credits at the accumulator)."""
+    return cfg.queue_depth + 4
 
 
 def softmax_latency(cfg: DefaConfig) -> int:
@@ -123,65 +152,61 @@ def predict(cfg: DefaConfig, kept: np.ndarray) -> dict:
     if jobs == 0:
         return {"cycles": 0, "busy": [0] * levels, "ideal": 0, "jobs": 0}
     chunks = cfg.cycles_per_point
-    # A queue of depth D is a (D-1)-deep FIFO plus an output register: item n may be written
-    # once item n-(D-1) has moved to the register, i.e. is visible to the reader.
-    room = cfg.queue_depth - 1
-    q = FIFO_LATENCY
-    accept = np.zeros(jobs, dtype=np.int64)
-    emit = np.zeros((levels, jobs), dtype=np.int64)  # a level sum is written to its queue
-    desc_visible = np.zeros((levels, jobs), dtype=np.int64)
-    sum_visible = np.zeros((levels, jobs), dtype=np.int64)
-    take = np.zeros(jobs, dtype=np.int64)  # the aggregator joins a job
-    entry_visible: list[list[int]] = [[] for _ in range(levels)]  # per non-empty entry
-    sampler_free = [0] * levels  # first cycle the selector may present a new point
+    x, back = CROSSING_LATENCY, CREDIT_RETURN
+    entries, descriptors, sums = entry_depth(cfg), descriptor_depth(cfg), sum_depth(cfg)
+    join = np.zeros(jobs, dtype=np.int64)  # the aggregator joins the job
+    # per level: when each outstanding entry credit comes back (a min-heap)
+    entry_back: list[list[int]] = [[] for _ in range(levels)]
+    # per level, per job with a kept point there: when the aggregator took its sum
+    sum_taken: list[list[int]] = [[] for _ in range(levels)]
+    entry_free = [0] * levels  # the cycle after the level's previous entry was taken
     depth = sampler_latency(cfg) + 2  # the sampler's output queue (Sampler.queue_depth_of)
     samplers = [_Sampler(sampler_latency(cfg), depth) for _ in range(levels)]
     prev_accept = (softmax_latency(cfg) if cfg.softmax else 0) - 1
     for j in range(jobs):
         a = prev_accept + 1
+        if j >= descriptors:
+            a = max(a, join[j - descriptors] + back)
         for lv in range(levels):
-            if j >= room:
-                a = max(a, desc_visible[lv, j - room])
-            seen = entry_visible[lv]
-            if len(seen) >= room:
-                a = max(a, seen[len(seen) - room])
-        accept[j] = prev_accept = a
+            heap = entry_back[lv]
+            while len(heap) >= entries:
+                a = max(a, heapq.heappop(heap))
+        prev_accept = a
+        ready = max(a + x, join[j - 1] + 1 if j else 0)  # the descriptor is readable
         for lv in range(levels):
             k = kept[j, lv]
-            after_previous = emit[lv, j - 1] + 1 if j else 0
-            desc_visible[lv, j] = max(a + q, after_previous)
-            sum_room = sum_visible[lv, j - room] if j >= room else 0
-            if k:
-                start = max(a + q, sampler_free[lv])
-                entry_visible[lv].append(start)
-                # Every chunk enters as soon as credits allow; the accumulator takes the
-                # first beat only once the previous job's sum is out (jobs in order), the
-                # last one only with room in the sum queue, the others as they come.
-                sampler = samplers[lv]
-                beats, first = k * chunks, len(sampler.entered)
-                holds = [0] * beats
-                holds[0] = after_previous
-                holds[-1] = max(holds[-1], sum_room)
-                for _ in range(beats):
-                    # a chunk's credit comes back when the chunk `depth` before it leaves
-                    while len(sampler.left) <= len(sampler.entered) - depth:
-                        sampler.leave(holds[len(sampler.left) - first])
-                    last_accept = sampler.enter(start)
-                while len(sampler.left) < len(sampler.entered):
-                    e = sampler.leave(holds[len(sampler.left) - first])
-                sampler_free[lv] = last_accept + 1
-            else:
-                e = max(desc_visible[lv, j], sum_room)
-            emit[lv, j] = e
-        t = int(emit[:, j].max()) + q
-        if j:
-            t = max(t, take[j - 1] + 1)
-        take[j] = t
+            if not k:
+                heapq.heappush(entry_back[lv], a + back)
+                continue
+            start = max(a + x, entry_free[lv])
+            # Every chunk enters as soon as credits allow; the accumulator takes beats only
+            # while fewer than `sums` of its sums are in flight: the job's beats wait for the
+            # credit of the sum `sums` jobs (with points here) back.
+            taken = sum_taken[lv]
+            hold = taken[-sums] + back if len(taken) >= sums else 0
+            sampler = samplers[lv]
+            beats = k * chunks
+            for _ in range(beats):
+                # a chunk's credit comes back when the chunk `depth` before it leaves
+                while len(sampler.left) <= len(sampler.entered) - depth:
+                    sampler.leave(hold)
+                last_enter = sampler.enter(start)
+            while len(sampler.left) < len(sampler.entered):
+                last_beat = sampler.leave(hold)
+            entry_free[lv] = last_enter + 1
+            heapq.heappush(entry_back[lv], last_enter + back)
+            sum_ready = last_beat + 1 + x  # sent the cycle after the last beat
+            if taken:
+                sum_ready = max(sum_ready, taken[-1] + 1)
+            ready = max(ready, sum_ready)
+        t = max(ready, join[j - 1] + 1) if j else ready
+        join[j] = t
         for lv in range(levels):
-            sum_visible[lv, j] = max(emit[lv, j] + q, take[j - 1] + 1 if j else 0)
+            if kept[j, lv]:
+                sum_taken[lv].append(t)
     busy = (kept.sum(0) * chunks).tolist()
     return {
-        "cycles": int(take[-1]) + aggregator_latency(cfg) + _OFFSET,
+        "cycles": int(join[-1]) + aggregator_latency(cfg) + _OFFSET,
         "busy": busy,
         "ideal": int(np.ceil(kept.sum() * chunks / levels)),
         "jobs": jobs,

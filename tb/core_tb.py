@@ -127,8 +127,13 @@ class CoreTB(Harness):
             self.fail(f"FWP {fields}: result {result}")
         return result, cycles
 
-    def counters(self) -> dict[str, int]:
+    async def counters(self) -> dict[str, int]:
+        """The counters once every event so far has reached them (``counter_lag`` cycles);
+        ``cycles`` as it stands now."""
         dut = self.dut
+        cycles = dut.cycles.value
+        for _ in range(self.manifest["counter_lag"]):
+            await FallingEdge(dut.clk)
         names = (
             "cycles",
             "jobs_in",
@@ -143,6 +148,7 @@ class CoreTB(Harness):
             if not getattr(dut, n).value.is_resolvable:
                 self.fail(f"counter {n} is not 0/1: {getattr(dut, n).value}")
         result = {n: getattr(dut, n).value.to_unsigned() for n in names}
+        result["cycles"] = cycles.to_unsigned()
         for name in ("busy", "stall"):
             word = getattr(dut, name).value.to_unsigned()
             bits = self.manifest["counter_bits"]
@@ -181,7 +187,7 @@ class CoreTB(Harness):
         # Counters after the clock edge that took the last output.
         await FallingEdge(dut.clk)
         dut.outputs__ready.value = 0
-        return self.counters()
+        return await self.counters()
 
     def check_counters(self, counters, want, jobs: int):
         expect = {
@@ -286,10 +292,10 @@ async def _fwp_layer(tb: CoreTB, qc, layer: int, tau_f: int, keep):
         wanted = {"importance": int(want.importance[index]), "keep": int(keep[index])}
         if got != wanted:
             tb.fail(f"layer {layer}: pixel ({x}, {y}) of level {level}: {got}, want {wanted}")
-    before = tb.counters()["pixels_masked"]
+    before = (await tb.counters())["pixels_masked"]
     _, derive_cycles = await tb.command("DERIVE")
     keep = bittrue.fwp_mask(CFG, want.importance, qc.shapes, tau_f)
-    masked = tb.counters()["pixels_masked"] - before
+    masked = (await tb.counters())["pixels_masked"] - before
     tb.dut._log.info(
         f"layer {layer}: shapes {qc.shapes.tolist()}, tau_f {tau_f}/{1 << CFG.tau_f_bits}, "
         f"{int((~keep).sum())}/{nv} pixels masked, DERIVE took {derive_cycles} cycles"
@@ -328,7 +334,7 @@ async def measure(dut):
     counters = await tb.stream_jobs(qc, want)
     tb.check_counters(counters, want, qc.queries * CFG.heads)
     _, derive_cycles = await tb.command("DERIVE")
-    masked = tb.counters()["pixels_masked"]
+    masked = (await tb.counters())["pixels_masked"]
     want_masked = int((~bittrue.fwp_mask(CFG, want.importance, qc.shapes)).sum())
     if masked != want_masked:
         tb.fail(f"DERIVE masked {masked} pixels, the model {want_masked}")

@@ -1,0 +1,41 @@
+"""Credits: the sender's count of beats in flight over a registered crossing (``Inbox``).
+
+Contract: ``room`` is a register, high while fewer than ``depth`` beats are in flight; a beat
+may be sent (``enter``) only with ``room``. A beat is in flight from the cycle after its
+``enter`` until the cycle after its ``freed`` pulse (the receiver's credit, or ``refund``: a
+slot taken and given back unused). ``freed`` and ``refund`` may pulse in the same cycle.
+``room`` in cycle t is exactly ``in flight at t < depth``: no logic of the receiver reaches the
+sender's decision, only the credit's register.
+"""
+
+from __future__ import annotations
+
+from amaranth.hdl import Module, Signal
+from amaranth.lib import wiring
+from amaranth.lib.wiring import In, Out
+
+__all__ = ["Credits"]
+
+
+class Credits(wiring.Component):
+    def __init__(self, depth: int):
+        if depth < 1:
+            self._MustUse__silence = True  # a refused component is not an unused one
+            raise ValueError(f"depth={depth} is out of range: allowed >= 1")
+        self.depth = depth
+        super().__init__(
+            {
+                "enter": In(1),
+                "freed": In(1),
+                "refund": In(1),
+                "room": Out(1, init=1),
+            }
+        )
+
+    def elaborate(self, platform):
+        m = Module()
+        count = Signal(range(self.depth + 1))
+        after = Signal(range(self.depth + 2))
+        m.d.comb += after.eq(count + self.enter - self.freed - self.refund)
+        m.d.sync += [count.eq(after), self.room.eq(after < self.depth)]
+        return m
