@@ -140,7 +140,10 @@ def report(manifest: dict) -> str:
         "",
         f"- softmax latency {manifest['softmax_latency']} cycles, sampler latency "
         f"{manifest['sampler_latency']} cycles; one job accepted per cycle while the "
-        f"{cfg.queue_depth}-deep level queues have room",
+        f"level units' entry inboxes and the aggregator's descriptor inbox have credit "
+        f"(queue_depth {cfg.queue_depth} plus the credits' round trip)",
+        f"- counters show an event {manifest['counter_lag']} cycles after it happens "
+        "(`cycles` counts every cycle as it comes)",
         "- outputs leave in job order; counters are 32-bit and wrap",
         "",
         "## Registers (csr bus, word addresses)",

@@ -8,22 +8,31 @@ Contract:
   rounded head vector per job, in job order (``output_layout``), bit-exact to
   ``sim.bittrue.core`` (with the same ``tau_p``). A job whose points are all pruned yields
   zeros.
-* Throughput: the dispatcher takes one job per cycle while the per-level queues have room; level
-  l needs ``kept points x head_dim/lanes`` cycles per job, so the core runs at the pace of its
-  busiest level, and levels with fewer surviving points run ahead by up to ``queue_depth`` jobs.
+* Throughput: the dispatcher takes one job per cycle while it holds credits; level l needs
+  ``kept points x head_dim/lanes`` cycles per job, so the core runs at the pace of its busiest
+  level, and levels with fewer surviving points run ahead by ``queue_depth`` jobs and more.
+* Timing: the blocks meet only over registered crossings (``rtl.inbox``): the dispatcher
+  sends entries to each level unit and descriptors to the aggregator, each level unit sends
+  its sums to the aggregator, from registers into the receiver's inbox, with credits coming
+  back through registers (``rtl.credits``). CSRs, loads, FWP commands and the counters'
+  events reach their blocks through registers too.
 * ``load``: writes one word into the buffer of level ``level`` (a word outside that level's
-  buffer is dropped). ``widths``/``heights``: each level's current shape (CSRs); ``tau_p``: PAP
-  threshold in probability units (CSR). Hold them steady while jobs are in flight.
+  buffer is dropped) a few cycles later. ``widths``/``heights``: each level's current shape
+  (CSRs); ``tau_p``: PAP threshold in probability units (CSR). Hold them steady while jobs are
+  in flight (they reach the blocks a cycle late).
 * FWP (``ImportanceMap`` per level): the samplers count each pixel's importance as they go;
   ``fwp`` takes commands (``fwp_command_layout``): CLEAR and DERIVE act on every level in
   parallel, READ and MASK on pixel (x, y) of ``level`` (< ``levels``). A command waits until
   every accepted job has left on ``outputs``, holds new jobs back meanwhile, and completes
-  with ``fwp.ready``; READ answers on ``fwp_result`` first. ``tau_f``: the DERIVE threshold
+  with ``fwp.ready``; READ answers on ``fwp_result`` (a register) first, and completes once
+  the answer is taken. ``tau_f``: the DERIVE threshold
   (CSR, ``tau_f_bits`` fraction). A masked pixel reads 0, and a load into it is not stored.
 * Counters (``counter_bits``, wrapping; ``clear`` zeroes them): ``cycles``, ``jobs_in``,
   ``jobs_out``, ``points_kept``, ``points_pruned``, ``off_map`` (kept points entirely off the
   map), ``pixels_masked`` (by DERIVE), ``loads_masked`` (load words not stored) and per level
-  ``busy`` (a chunk entered the sampler) and ``stall`` (sampler output held).
+  ``busy`` (a chunk entered the sampler) and ``stall`` (a point waited at the sampler's input:
+  its output queue full, the level's sums not yet taken by the aggregator, or an FWP command).
+  An event shows in its counter ``COUNTER_LAG`` cycles after it happened.
 """
 
 from __future__ import annotations

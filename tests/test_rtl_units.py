@@ -308,14 +308,18 @@ def test_point_selector_issues_kept_points_in_order():
 
 
 def test_dispatcher_prunes_and_splits_by_level():
+    """Entries and descriptors leave over credited crossings: every job's descriptor, an entry
+    only where a point was kept; never more in flight than the receivers hold, whatever the
+    pace of the credits coming back."""
     from rtl.dispatcher import Dispatcher
 
-    cfg = preset("tiny", queue_depth=4)
+    cfg = preset("tiny", queue_depth=2)
     dut = Dispatcher(cfg, tag_bits=8)
+    entry_depth, desc_depth = Dispatcher.entry_depth_of(cfg), Dispatcher.descriptor_depth_of(cfg)
     tau = 1000
     jobs = []
     rng = np.random.default_rng(6)
-    for i in range(12):
+    for i in range(80):
         probs = rng.choice([0, 500, 1000, 4096], (2, 2)).tolist()
         jobs.append(
             {
@@ -329,45 +333,60 @@ def test_dispatcher_prunes_and_splits_by_level():
             }
         )
     seen = {lv: [] for lv in range(2)}
-    descs = {lv: [] for lv in range(2)}
+    descs = []
     kept_total = []
+    peak = {"entries": 0, "descriptors": 0}
 
     async def producer(ctx):
         ctx.set(dut.tau_p, tau)
+        await ctx.tick()  # tau_p reaches the dispatcher through a register
         for job in jobs:
             ctx.set(dut.jobs.payload, job)
             ctx.set(dut.jobs.valid, 1)
-            kept, _ = await ctx.tick().sample(dut.kept, dut.accepted).until(dut.jobs.ready)
-            kept_total.append(kept)
+            await ctx.tick().until(dut.jobs.ready)
         ctx.set(dut.jobs.valid, 0)
 
-    async def drain(ctx):
-        for lv in range(2):
-            ctx.set(dut.entries[lv].ready, 1)
-            ctx.set(dut.descriptors[lv].ready, 1)
-        for _ in range(60):
+    async def receivers(ctx):
+        # Each receiver holds what arrives and gives a credit back, a register later, for a
+        # beat it lets go of now and then (slowly at first, so that the credits run out).
+        held = {"desc": 0, 0: 0, 1: 0}
+        for cycle in range(1500):
+            rate = 0.1 if cycle < 400 else 0.8
+            frees = {k: held[k] > 0 and rng.random() < rate for k in held}
             _, _, *vals = await ctx.tick().sample(
-                *(
-                    s
-                    for lv in range(2)
-                    for s in (
-                        dut.entries[lv].valid,
-                        dut.entries[lv].payload,
-                        dut.descriptors[lv].valid,
-                        dut.descriptors[lv].payload,
-                    )
-                )
+                dut.accepted,
+                dut.kept,
+                dut.descriptors.valid,
+                dut.descriptors.payload,
+                *(s for lv in range(2) for s in (dut.entries[lv].valid, dut.entries[lv].payload)),
             )
+            accepted, kept, dv, dp = vals[:4]
+            if accepted:
+                kept_total.append(kept)
+            if dv:
+                descs.append((dp.tag, dp.empty))
+                held["desc"] += 1
             for lv in range(2):
-                ev, ep, dv, dp = vals[4 * lv : 4 * lv + 4]
+                ev, ep = vals[4 + 2 * lv : 6 + 2 * lv]
                 if ev:
                     seen[lv].append((ep.ref_x, ep.keep))
-                if dv:
-                    descs[lv].append((dp.tag, dp.empty))
+                    held[lv] += 1
+            for k, free in frees.items():
+                held[k] -= free
+            ctx.set(dut.descriptors.credit, frees["desc"])
+            for lv in range(2):
+                ctx.set(dut.entries[lv].credit, frees[lv])
+            peak["descriptors"] = max(peak["descriptors"], held["desc"])
+            peak["entries"] = max(peak["entries"], held[0], held[1])
 
-    _run(dut, producer, drain)
+    _run(dut, producer, receivers)
+    keeps = [[sum((p >= tau) << k for k, p in enumerate(job["prob"][lv])) for lv in range(2)] for job in jobs]
+    assert descs == [
+        (job["tag"], sum((k[lv] == 0) << lv for lv in range(2))) for job, k in zip(jobs, keeps, strict=True)
+    ]
     for lv in range(2):
-        keep = [sum((p >= tau) << k for k, p in enumerate(job["prob"][lv])) for job in jobs]
-        assert descs[lv] == [(job["tag"], int(k == 0)) for job, k in zip(jobs, keep, strict=True)]
-        assert seen[lv] == [(job["ref_x"][lv], k) for job, k in zip(jobs, keep, strict=True) if k]
+        assert seen[lv] == [(job["ref_x"][lv], k[lv]) for job, k in zip(jobs, keeps, strict=True) if k[lv]]
     assert kept_total == [sum(p >= tau for row in job["prob"] for p in row) for job in jobs]
+    # the credits bound what is in flight, and the slow phase used them all
+    assert peak["descriptors"] <= desc_depth and peak["entries"] <= entry_depth
+    assert peak["entries"] == entry_depth or peak["descriptors"] == desc_depth
