@@ -160,6 +160,8 @@ def _cmd_synth(args) -> int:
                 pnr=not args.no_pnr,
                 xilinx=not args.no_xilinx,
                 seed=args.seed,
+                seeds_n=args.seeds,
+                parallel=args.parallel,
                 speed=args.speed,
                 block=args.block,
                 step=step,
@@ -343,7 +345,24 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--no-pnr", action="store_true", help="synthesis only (no Fmax)")
     p.add_argument("--no-xilinx", action="store_true", help="skip the Xilinx estimate")
-    p.add_argument("--seed", type=int, default=1, help="nextpnr placement seed")
+    p.add_argument(
+        "--seed", type=int, default=1, help="nextpnr placement seed (the first, with --seeds)"
+    )
+    p.add_argument(
+        "--seeds",
+        type=int,
+        default=1,
+        metavar="N",
+        help="place and route with N seeds (--seed, --seed+1, ...) and report the median "
+        "Fmax, with every seed's (default 1; baselines are recorded with 3)",
+    )
+    p.add_argument(
+        "--parallel",
+        type=int,
+        default=2,
+        metavar="N",
+        help="placements run at a time with --seeds (default 2: memory and cores allowing)",
+    )
     p.add_argument(
         "--speed",
         type=int,

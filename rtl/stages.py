@@ -1,5 +1,7 @@
 """Pipeline registers that advance together, and balanced reduction trees with a register
-every two levels: the building blocks that keep every stage to a short path."""
+after every level: the building blocks that keep every stage to a short path (one adder or
+one compare-and-select per stage: two chained carry chains do not fit an ECP5 cycle at
+150 MHz)."""
 
 from __future__ import annotations
 
@@ -13,8 +15,8 @@ def _tree_depth(n: int) -> int:
 
 
 def tree_stages(n: int) -> int:
-    """Register stages of a reduction tree over n inputs: one every two levels (at least 1)."""
-    return max(1, -(-_tree_depth(n) // 2))
+    """Register stages of a reduction tree over n inputs: one per level (at least 1)."""
+    return max(1, _tree_depth(n))
 
 
 class Stages:
@@ -39,8 +41,8 @@ class Stages:
         return sig
 
     def tree(self, values, op, shape, name: str):
-        """Reduce ``values`` with ``op`` in a balanced tree, a register every two levels and
-        at the end; returns (result, register stages)."""
+        """Reduce ``values`` with ``op`` in a balanced tree, a register after every level;
+        returns (result, register stages)."""
         level, depth, stages = list(values), 0, 0
         while len(level) > 1:
             nxt = []
@@ -51,9 +53,8 @@ class Stages:
             if len(level) % 2:
                 nxt.append(level[-1])
             level, depth = nxt, depth + 1
-            if depth % 2 == 0 or len(level) == 1:
-                level = [self.reg(v, shape, f"{name}{depth}r{j}") for j, v in enumerate(level)]
-                stages += 1
+            level = [self.reg(v, shape, f"{name}{depth}r{j}") for j, v in enumerate(level)]
+            stages += 1
         if stages == 0:
             level, stages = [self.reg(level[0], shape, f"{name}r")], 1
         return level[0], stages

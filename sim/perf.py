@@ -37,6 +37,7 @@ import heapq
 import numpy as np
 
 from gen.config import DefaConfig
+from sim.bittrue import LOG2E_Q
 
 __all__ = [
     "CROSSING_LATENCY",
@@ -58,8 +59,8 @@ CREDIT_RETURN = 2
 
 
 def _tree(n: int) -> int:
-    """Register stages of the RTL's reduction trees: one per two levels, at least one."""
-    return max(1, -(-((n - 1).bit_length()) // 2))
+    """Register stages of the RTL's reduction trees: one per level, at least one."""
+    return max(1, (n - 1).bit_length())
 
 
 def sampler_latency(cfg: DefaConfig) -> int:
@@ -94,10 +95,12 @@ def sum_depth(cfg: DefaConfig) -> int:
 
 
 def softmax_latency(cfg: DefaConfig) -> int:
-    """The fused softmax's pipeline depth (it delays only the start: one job per cycle): 13
-    stages, its output queue (2), and two reduction trees over the L*P logits (maximum, sum)
-    of one register stage per two tree levels each."""
-    return 15 + 2 * _tree(cfg.points_per_head)
+    """The fused softmax's pipeline depth (it delays only the start: one job per cycle): 11
+    stages, its output queue (2), the exponent ``d * log2(e)`` as a tree of shifted copies of
+    d (one per set bit of ``LOG2E_Q``) and the rounding constant, and two reduction trees over
+    the L*P logits (maximum, sum), a register stage per tree level."""
+    exponent = _tree(bin(LOG2E_Q).count("1") + 1)
+    return 13 + exponent + 2 * _tree(cfg.points_per_head)
 
 
 #: cycles between the counter clear and the first job offered, plus the output's edge
