@@ -33,6 +33,7 @@ from pathlib import Path
 
 from gen.config import DefaConfig
 from gen.elaborate import generate
+from gen.paths import format_paths, worst_paths
 from gen.tools import tool_path
 
 __all__ = [
@@ -369,6 +370,8 @@ def synth(
                 "--timing-allow-fail",  # a missed target is a figure to report, not an error
                 "--report",
                 f"{name}.json",
+                "--sdf",
+                f"{name}.sdf",
                 "-l",
                 f"{name}.log",
                 "-q",
@@ -376,12 +379,13 @@ def synth(
             seconds = _run(cmd, out, out / f"{name}.log", timeout)
             summary = _pnr_summary(json.loads((out / f"{name}.json").read_text()))
             summary["slack_histogram"] = slack_histogram((out / f"{name}.log").read_text())
+            summary["worst_paths"] = worst_paths((out / f"{name}.sdf").read_text(), 10)
             return s, seconds, summary
 
         with ThreadPoolExecutor(max_workers=max(1, min(parallel, seeds_n))) as pool:
             runs = sorted(pool.map(place_and_route, seeds), key=lambda r: r[2]["fmax_mhz"])
         median_seed, seconds, summary = runs[(len(runs) - 1) // 2]
-        for suffix in ("json", "log"):  # the median seed's report under the plain names
+        for suffix in ("json", "log", "sdf"):  # the median seed's report under the plain names
             shutil.copyfile(out / f"nextpnr-s{median_seed}.{suffix}", out / f"nextpnr.{suffix}")
         result["seconds"]["nextpnr"] = round(seconds, 1)
         summary["seed"] = median_seed
@@ -444,6 +448,12 @@ def format_synth(result: dict) -> str:
         if p.get("slack_histogram"):
             lines.append("  slack histogram (endpoints by slack; negative: failing):")
             lines += format_histogram(p["slack_histogram"])
+        if p.get("worst_paths"):
+            lines.append(
+                f"  the {len(p['worst_paths'])} worst paths (one per pair of registers, from the "
+                "routed delays):"
+            )
+            lines += format_paths(p["worst_paths"])
     if "xilinx" in result:
         x = result["xilinx"]
         lines.append(
