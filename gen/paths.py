@@ -29,6 +29,9 @@ _SETUP = re.compile(
 )
 
 
+_NONE = float("-inf")  # no register reaches the pin
+
+
 def _unescape(name: str) -> str:
     return name.replace("\\", "")
 
@@ -51,7 +54,7 @@ def _pin_name(spec: str) -> str:
 def _group(cell: str) -> str:
     """The register (or cell group) a netlist cell belongs to: the bit suffix Yosys and
     nextpnr add to a bus's flip-flops (and the chain of names behind them) removed."""
-    name = cell.split("$", 1)[0]
+    name = re.sub(r"\$\d+", "", cell).split("$", 1)[0]
     name = re.sub(r"_TRELLIS_FF_Q(_\d+)?.*$", "", name)
     return re.sub(r"_(LUT4|PFUMX|CCU2C|L6MUX21|TRELLIS|DPR16X4|MULT18X18D|DP16KD)\b.*$", "", name)
 
@@ -112,8 +115,12 @@ def worst_paths(sdf_text: str, count: int = 10) -> list[dict]:
             if pending:
                 stack.extend(pending)
                 continue
-            best, choice = 0.0, None
+            # Only paths from a register count: a pin no register reaches (a constant
+            # driver such as $PACKER_GND, a port) has no arrival, as in nextpnr's analysis.
+            best, choice = _NONE, None
             for src, delay, kind in edges.get(p, ()):
+                if arrival[src] == _NONE:
+                    continue
                 t = arrival[src] + delay
                 if choice is None or t > best:
                     best, choice = t, (src, delay, kind)
@@ -129,8 +136,8 @@ def worst_paths(sdf_text: str, count: int = 10) -> list[dict]:
     ]
     timed = []
     for p in endpoints:
-        t = arrive(p) + setup.get(p, 0.0)
-        timed.append((t, p))
+        if arrive(p) != _NONE:
+            timed.append((arrival[p] + setup.get(p, 0.0), p))
     timed.sort(reverse=True)
 
     paths, seen = [], set()
@@ -140,10 +147,11 @@ def worst_paths(sdf_text: str, count: int = 10) -> list[dict]:
             src, delay, kind = via[p]
             steps.append((kind, f"{src[0]}/{src[1]}", f"{p[0]}/{p[1]}", round(delay / 1000, 3)))
             p = src
-        if p not in starts:  # driven by a constant or a port: not a register path
-            continue
         steps.append(("clk-to-q", f"{p[0]}/CLK", f"{p[0]}/{p[1]}", round(starts[p] / 1000, 3)))
         steps.reverse()
+        if setup.get(end):
+            pin = f"{end[0]}/{end[1]}"
+            steps.append(("setup", pin, pin, round(setup[end] / 1000, 3)))
         key = (_group(p[0]), _group(end[0]))
         if key in seen:
             continue

