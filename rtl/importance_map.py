@@ -11,16 +11,16 @@ Contract:
   corner off the map): with ``update`` set, the corner's counter becomes
   ``min(counter + coeff, 2**importance_bits - 1)``. Back-to-back updates of one pixel all
   count.
-* Update pipeline (per bank; no path has more than an adder or a compare between
+* Update pipeline (per bank; no path has more than an adder, a compare or a select between
   registers): the counters are a ``BlockRam`` (on ECP5 DP16KD with its output register) read
   at t + 1 and delivering at t + 3, registered next to the update logic (t + 4: the block
   RAMs sit in rows of their own) and once more with the coefficient (t + 5,
-  ``DATA_STAGE``); the window's new counter value is registered and written at t + 6. The
-  memory does not write through, so the five windows before it are forwarded (their writes
-  land after its read was issued): their address matches are computed a cycle early (t + 4,
-  registered), the six candidate sums (memory, one to five windows back) are formed in
-  parallel, each saturated from its carry, and the registered match flags pick the newest.
-  Mask writes are registered the same way.
+  ``DATA_STAGE``). The memory does not write through, and a window's write lands two
+  cycles after its data stage, so the six windows before it are forwarded: at t + 5 the
+  newest of the five before the one just ahead (match flags registered a cycle early) or the
+  memory's value is registered; at t + 6 the one just ahead (its write register, with its
+  own registered match flag) or that value, plus the coefficient, saturated from the carry,
+  is registered as the write (t + 7). Mask writes are registered as well.
 * Load side: ``probe_x``, ``probe_y`` at cycle t; ``probe_keep`` (that pixel's mask bit) at
   t + 1.
 * Commands (``command`` stream of ``FwpOp``): one at a time, ``command.ready`` is raised when
@@ -63,7 +63,8 @@ class _Pass(enum.Enum, shape=2):
 
 class ImportanceMap(wiring.Component):
     latency = 4
-    #: the stage (cycles after the window) whose window updates its counters
+    #: the stage (cycles after the window) where a window's counter value is read (it is
+    #: written two stages later)
     DATA_STAGE = 5
 
     def __init__(self, cfg: DefaConfig, level: int):
@@ -139,7 +140,7 @@ class ImportanceMap(wiring.Component):
                 "col": Signal.like(scan_col, name=f"s{i}_col"),
                 "update": Signal(name=f"s{i}_update"),
             }
-            for i in range(1, data_stage + 1)
+            for i in range(1, data_stage + 2)
         ]
         m.d.sync += [
             stages[0]["valid"].eq(issuing),
@@ -149,7 +150,7 @@ class ImportanceMap(wiring.Component):
         ]
         for prev, cur in zip(stages, stages[1:], strict=False):
             m.d.sync += [cur[key].eq(prev[key]) for key in cur]
-        s_data, s_before = stages[-1], stages[-2]
+        s_before, s_data, s_final = stages[data_stage - 2 : data_stage + 1]
         # Two more stages (commands only): DERIVE's sum, four counters at a time.
         sum_valid = [Signal(name="sum1_valid"), Signal(name="sum2_valid")]
         m.d.sync += [sum_valid[0].eq(s_data["valid"] & self.active), sum_valid[1].eq(sum_valid[0])]
@@ -183,11 +184,11 @@ class ImportanceMap(wiring.Component):
             read_addr = Signal(addr_bits, name=f"read_addr{b}")
             # the window's address at each stage (addrs[i] at stage i + 1)
             addrs = [read_addr] + [
-                Signal(addr_bits, name=f"s{i}_addr{b}") for i in range(2, data_stage + 1)
+                Signal(addr_bits, name=f"s{i}_addr{b}") for i in range(2, data_stage + 2)
             ]
             for prev, cur in zip(addrs, addrs[1:], strict=False):
                 m.d.sync += cur.eq(prev)
-            data_addr, before_addr = addrs[-1], addrs[-2]
+            before_addr, data_addr, final_addr = addrs[data_stage - 2 : data_stage + 1]
             assert 1 + BlockRam.latency + 1 == self.latency == data_stage - 1
             count_read = Signal(ib, name=f"count_read{b}")  # registered here (stage 4)
             count_q = Signal(ib, name=f"count{b}")  # stage 5
@@ -224,14 +225,21 @@ class ImportanceMap(wiring.Component):
             y = Cat(Const(by, 1), s_before["row"])
             m.d.sync += inside.eq((x < self.width) & (y < self.height))
             scanned = s_data["valid"] & self.active
-            # A window at stage 5 writes its corner's counter back (coeff 0, or a corner off
-            # the map at address 0, writes back the exact value it read: harmless).
+            # A window updates its corner's counter in two stages: at stage 5 the newest value
+            # of the pixel that is already known (the memory's, or a write register's), at
+            # stage 6 the sum with its coefficient, saturated (coeff 0, or a corner off the
+            # map at address 0, writes back the exact value it read: harmless), registered as
+            # the write (w1) and written at stage 7.
             updating = s_data["update"] & ~self.active
+            final_update = Signal(name=f"s6_updating{b}")
+            m.d.sync += final_update.eq(updating)
 
             # The writes: writes[0] is the write register (one window back, written this
-            # cycle), writes[i] the window i + 1 back; all of them land after the read of the
-            # window at stage 5 was issued, so each is forwarded when its address matches.
-            depth = data_stage
+            # cycle), writes[i] the window i + 1 back. A window's read misses the writes of
+            # the six windows before it (they land after the read was issued): the one just
+            # ahead (at stage 6 when this one is at stage 5) is forwarded at stage 6 from w1,
+            # the five before that at stage 5 from w1..w5.
+            depth = data_stage + 1
             writes = [
                 {
                     "valid": Signal(name=f"w{i + 1}_valid{b}"),
@@ -242,28 +250,34 @@ class ImportanceMap(wiring.Component):
             ]
             for prev, cur in zip(writes, writes[1:], strict=False):
                 m.d.sync += [cur[key].eq(prev[key]) for key in cur]
-            # Match flags of the window at stage 4 against the five before it, registered.
-            hits = [Signal(name=f"hit{i + 1}_{b}") for i in range(depth)]
-            m.d.sync += hits[0].eq(updating & (data_addr == before_addr))
+            # Match flags, a cycle early (registered): at stage 4 against the windows that
+            # will be in w1..w5 when this one is at stage 5 (now at stage 6 and in w1..w4);
+            # at stage 5 against the window just ahead (now at stage 6: in w1 next cycle).
+            hits = [Signal(name=f"hit{i + 2}_{b}") for i in range(depth - 1)]
+            m.d.sync += hits[0].eq(final_update & (final_addr == before_addr))
             m.d.sync += [
                 hit.eq(w["valid"] & (w["addr"] == before_addr))
                 for hit, w in zip(hits[1:], writes, strict=False)
             ]
+            hit_ahead = Signal(name=f"hit1_{b}")
+            m.d.sync += hit_ahead.eq(final_update & (final_addr == data_addr))
 
-            def saturated(value, name, b=b, coeff=coeff_q):
-                total = Signal(ib + 1, name=f"{name}_sum{b}")
-                m.d.comb += total.eq(value + coeff)
-                return Mux(total[ib], top, total[:ib])  # saturation from the carry
-
-            updated = saturated(count_q, "read")
-            for i in reversed(range(depth)):  # the newest matching write wins
-                updated = Mux(hits[i], saturated(writes[i]["value"], f"w{i + 1}"), updated)
+            known = count_q  # stage 5: the newest matching write register wins
+            for i in reversed(range(depth - 1)):
+                known = Mux(hits[i], writes[i]["value"], known)
+            base = Signal(ib, name=f"s6_base{b}")
+            coeff_f = Signal.like(coeff_q, name=f"s6_coeff{b}")
+            clear_f = Signal(name=f"s6_clear{b}")  # a scan writes 0 (CLEAR, the mask pass)
+            clearing = scanned & (scan_pass != _Pass.SUM)
+            m.d.sync += [base.eq(known), coeff_f.eq(coeff_q), clear_f.eq(clearing)]
+            total = Signal(ib + 1, name=f"s6_sum{b}")
             w1_valid, w1_addr, w1_value = (writes[0][k] for k in ("valid", "addr", "value"))
-            clearing = scanned & (scan_pass != _Pass.SUM)  # CLEAR or the mask pass
+            m.d.comb += total.eq(Mux(hit_ahead, w1_value, base) + coeff_f)
             m.d.sync += [
-                w1_valid.eq(updating | clearing),
-                w1_addr.eq(data_addr),
-                w1_value.eq(Mux(clearing, 0, updated)),
+                w1_valid.eq(final_update | clear_f),
+                w1_addr.eq(final_addr),
+                # saturation from the carry; a scan's write is 0
+                w1_value.eq(Mux(clear_f, 0, Mux(total[ib], top, total[:ib]))),
             ]
             m.d.comb += [
                 counters.w_addr.eq(w1_addr),
