@@ -7,6 +7,11 @@ Contract:
 * Read: ``r_data`` at t + 2 (``latency``) is the word at ``r_addr`` of t: the address
   register, then the output register; one read per cycle, no enable. A read of the address
   written in the same cycle returns the old word (no write-through: callers forward).
+* ``registered_inputs=True``: the write (enable, address, data) and the read address pass a
+  register of this memory first, so they can come from logic: the write lands a cycle later
+  and the read takes 3 cycles (``latency``). On ECP5 the address registers are duplicated, one
+  copy per ``group`` DP16KD columns next to them, so that no address net spans a wide
+  memory's whole row of block RAMs.
 * The read data is not reset (it is meaningless until a read of written data).
 * Elaborated for a platform whose ``family`` is ``"ecp5"``: DP16KD blocks side by side, port A
   writing and port B reading, each as deep as the memory and as wide as that depth allows
@@ -46,11 +51,14 @@ def dp16kd_width(depth: int) -> int:
 class BlockRam(wiring.Component):
     latency = 2
 
-    def __init__(self, shape, depth: int):
-        if depth < 1:
-            self._MustUse__silence = True  # a refused component is not an unused one
-            raise ValueError(f"depth={depth} is out of range: allowed >= 1")
+    def __init__(self, shape, depth: int, *, registered_inputs: bool = False, group: int = 4):
+        for name, value in (("depth", depth), ("group", group)):
+            if value < 1:
+                self._MustUse__silence = True  # a refused component is not an unused one
+                raise ValueError(f"{name}={value} is out of range: allowed >= 1")
         self._shape, self.depth = shape, depth
+        self._registered, self._group = registered_inputs, group
+        self.latency = BlockRam.latency + int(registered_inputs)
         addr = range(max(2, depth))
         super().__init__(
             {
@@ -64,17 +72,25 @@ class BlockRam(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
+        w_en, w_addr, w_data, r_addr = self.w_en, self.w_addr, self.w_data, self.r_addr
+        if self._registered:
+            w_en = Signal(name="w_en_r")
+            w_data = Signal(self._shape, name="w_data_r")
+            m.d.sync += [w_en.eq(self.w_en), w_data.eq(self.w_data)]
         if not is_ecp5(platform) or self.depth > MAX_DEPTH:
+            if self._registered:
+                w_addr, r_addr = Signal.like(self.w_addr), Signal.like(self.r_addr)
+                m.d.sync += [w_addr.eq(self.w_addr), r_addr.eq(self.r_addr)]
             storage = memory.Memory(shape=self._shape, depth=self.depth, init=[])
             m.submodules.storage = storage
             write = storage.write_port()
             read = storage.read_port()  # not transparent: a same-cycle read gets the old word
             r_data = Signal(self._shape, reset_less=True)
             m.d.comb += [
-                write.addr.eq(self.w_addr),
-                write.data.eq(self.w_data),
-                write.en.eq(self.w_en),
-                read.addr.eq(self.r_addr),
+                write.addr.eq(w_addr),
+                write.data.eq(w_data),
+                write.en.eq(w_en),
+                read.addr.eq(r_addr),
                 self.r_data.eq(r_data),
             ]
             m.d.sync += r_data.eq(read.data)
@@ -83,9 +99,24 @@ class BlockRam(wiring.Component):
         width = Shape.cast(self._shape).width
         port = dp16kd_width(self.depth)
         low = _LOW_BITS[port]
-        w_data = Signal(width)
+        w_bits = Signal(width)
         r_data = Signal(width)
-        m.d.comb += [w_data.eq(self.w_data), self.r_data.eq(r_data)]
+        m.d.comb += [w_bits.eq(w_data), self.r_data.eq(r_data)]
+        copies = {}
+
+        def addresses(column):
+            """The write and read address of a column: one registered copy per group of
+            columns (their reset values differ, so synthesis keeps them apart)."""
+            if not self._registered:
+                return w_addr, r_addr
+            g = column // self._group
+            if g not in copies:
+                init = g % max(2, self.depth)
+                wa = Signal.like(self.w_addr, name=f"w_addr{g}", init=init)
+                ra = Signal.like(self.r_addr, name=f"r_addr{g}", init=init)
+                m.d.sync += [wa.eq(self.w_addr), ra.eq(self.r_addr)]
+                copies[g] = (wa, ra)
+            return copies[g]
         zero, one = Const(0, 1), Const(1, 1)
         abits = 14 - low
 
@@ -100,6 +131,7 @@ class BlockRam(wiring.Component):
 
         for column, first in enumerate(range(0, width, port)):
             bits = range(first, min(width, first + port))
+            column_w_addr, column_r_addr = addresses(column)
             dout = Signal(18, name=f"dout{column}")
             m.d.comb += r_data[first : first + len(bits)].eq(dout[: len(bits)])
             m.submodules[f"bram{column}"] = Instance(
@@ -118,18 +150,18 @@ class BlockRam(wiring.Component):
                 i_CLKA=ClockSignal("sync"),
                 i_CEA=one,
                 i_OCEA=one,
-                i_WEA=self.w_en,
+                i_WEA=w_en,
                 i_RSTA=zero,
                 **{f"i_CSA{i}": zero for i in range(3)},
-                **address("ADA", self.w_addr),
-                **{f"i_DIA{i}": w_data[first + i] if i < len(bits) else zero for i in range(18)},
+                **address("ADA", column_w_addr),
+                **{f"i_DIA{i}": w_bits[first + i] if i < len(bits) else zero for i in range(18)},
                 i_CLKB=ClockSignal("sync"),
                 i_CEB=one,
                 i_OCEB=one,
                 i_WEB=zero,
                 i_RSTB=zero,
                 **{f"i_CSB{i}": zero for i in range(3)},
-                **address("ADB", self.r_addr),
+                **address("ADB", column_r_addr),
                 **{f"i_DIB{i}": zero for i in range(18)},
                 **{f"o_DOB{i}": dout[i] for i in range(18)},
             )

@@ -9,7 +9,7 @@ Contract (F = ``coord_frac_bits``):
 * Output ``coeff[b]`` is the coefficient of the corner held by bank b = 2*(y mod 2) + (x mod 2):
   the corner with dx = bx xor (x0 mod 2), dy = by xor (y0 mod 2). Inputs ``x_odd``, ``y_odd`` are
   the low bits of x0 and y0.
-* Latency ``CoefficientUnit.latency_of(cfg)`` (10 for F = 8), advancing on cycles where ``en``
+* Latency ``CoefficientUnit.latency_of(cfg)`` (11 for F = 8), advancing on cycles where ``en``
   is high; throughput one point per cycle. Products are shift-and-add trees with a register
   after every adder level, and only three of them per point: ``py = p*fy``, then
   ``c(1,1) = py*fx`` and ``c(1,0) = (p*2**F - py)*fx``; the other two corners are
@@ -32,8 +32,8 @@ class CoefficientUnit(wiring.Component):
     @staticmethod
     def latency_of(cfg: DefaConfig) -> int:
         """Input register, p*fy, the row difference, the products with fx, the column
-        differences, rounding and bank order."""
-        return 1 + 2 * tree_stages(cfg.coord_frac_bits) + 3
+        differences, rounding, bank order."""
+        return 1 + 2 * tree_stages(cfg.coord_frac_bits) + 4
 
     def __init__(self, cfg: DefaConfig):
         self._cfg = cfg
@@ -89,17 +89,25 @@ class CoefficientUnit(wiring.Component):
         ]
         odd = st.delay(odd, 2 * stages + 2, "odd")
         valid = st.delay(valid, 2 * stages + 2, "valid")
-        # One rounding, the corners in bank order (bank b holds dx = bx ^ x odd, dy = by ^ y odd).
+        # One rounding per corner (a corner whose valid bit is 0 is 0), then the corners in
+        # bank order (bank b holds dx = bx ^ x odd, dy = by ^ y odd): an adder, then a select.
         shift = cfg.coeff_shift
         half = (1 << (shift - 1)) if shift else 0
+        rounded = [
+            st.reg(
+                (Mux(valid[j], corner[j], 0) + half) >> shift,
+                unsigned(cfg.coeff_bits + 1),
+                f"rounded{j}",
+            )
+            for j in range(4)
+        ]
+        odd = st.delay(odd, 1, "odd_r")
         with m.If(self.en):
             for b in range(4):
                 k = Signal(2, name=f"corner{b}")
                 m.d.comb += k.eq(b ^ odd)
-                chosen = Signal(wide, name=f"chosen{b}")
                 with m.Switch(k):
                     for j in range(4):
                         with m.Case(j):
-                            m.d.comb += chosen.eq(Mux(valid[j], corner[j], 0))
-                m.d.sync += self.coeff[b].eq((chosen + half) >> shift)
+                            m.d.sync += self.coeff[b].eq(rounded[j])
         return m

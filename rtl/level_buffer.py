@@ -13,10 +13,12 @@ Read (``x0``, ``y0``, ``head``, ``chunk``): ``data[b]`` is bank b's word for the
 its address register and its output register, which on ECP5 is the DP16KD's own); one window
 per cycle, every cycle (no enable). A corner outside the buffer reads address 0 of its bank:
 its data is defined but meaningless (its coefficient is 0).
+The address is computed and registered by the ``BlockRam`` itself (``registered_inputs``:
+a copy next to each group of its DP16KD columns).
 
 Load (stream): one word per cycle, always ready; a write outside ``max_shapes`` is dropped.
-The word is written one cycle after acceptance (address, data and enable are registered next
-to each bank). Writes and reads may overlap; a read of a word being written returns the old
+The word is written one cycle after acceptance (address, data and enable are registered in
+each bank's ``BlockRam``). Writes and reads may overlap; a read of a word being written returns the old
 word.
 """
 
@@ -92,17 +94,14 @@ class LevelBuffer(wiring.Component):
 
         for b in range(4):
             bx, by = b & 1, b >> 1
-            m.submodules[f"bank{b}"] = bank = BlockRam(word, self.depth)
-            # The write's address, data and enable are registered, per bank (next to it).
-            wr_addr = Signal(addr_bits, name=f"wr_addr{b}")
-            wr_data = Signal(word, name=f"wr_data{b}")
-            wr_en = Signal(name=f"wr_en{b}")
-            m.d.sync += [
-                wr_addr.eq(load_addr),
-                wr_data.eq(load.data),
-                wr_en.eq(self.load.valid & load_ok & (load.x[0] == bx) & (load.y[0] == by)),
+            bank = BlockRam(word, self.depth, registered_inputs=True)
+            m.submodules[f"bank{b}"] = bank
+            # The write's address, data and enable are registered in the bank.
+            m.d.comb += [
+                bank.w_addr.eq(load_addr),
+                bank.w_data.eq(load.data),
+                bank.w_en.eq(self.load.valid & load_ok & (load.x[0] == bx) & (load.y[0] == by)),
             ]
-            m.d.comb += [bank.w_addr.eq(wr_addr), bank.w_data.eq(wr_data), bank.w_en.eq(wr_en)]
 
             # The corner of the window in this bank: x = x0 + (bx xor x0[0]), same for y.
             cx = Signal(self.x0.shape(), name=f"cx{b}")
@@ -111,9 +110,9 @@ class LevelBuffer(wiring.Component):
             inside = (cx >= 0) & (cx < width) & (cy >= 0) & (cy < height)
             read_addr = Signal(addr_bits, name=f"read_addr{b}")
             with m.If(inside):
-                m.d.sync += read_addr.eq(self._address(cy[1:], cx[1:], self.head, self.chunk))
+                m.d.comb += read_addr.eq(self._address(cy[1:], cx[1:], self.head, self.chunk))
             with m.Else():
-                m.d.sync += read_addr.eq(0)
-            assert 1 + BlockRam.latency == self.latency
+                m.d.comb += read_addr.eq(0)
+            assert bank.latency == self.latency
             m.d.comb += [bank.r_addr.eq(read_addr), self.data[b].eq(bank.r_data)]
         return m

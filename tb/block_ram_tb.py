@@ -1,9 +1,10 @@
 """cocotb test of ``rtl.block_ram.BlockRam``: its generic elaboration and its ECP5 elaboration
 (DP16KD blocks with output registers, simulated with ``fpga/cells/dp16kd.v``) side by side,
 against a Python model: random writes and reads, reads of the address written in the same
-cycle (the old word), two-cycle read latency (tests/test_block_ram.py builds the pair).
+cycle (the old word), two-cycle read latency (three with registered inputs) (tests/test_block_ram.py builds the pair).
 
-Environment: ``DEFA_RAM`` = ``"width,depth"``."""
+Environment: ``DEFA_RAM`` = ``"width,depth,registered"`` (registered: 1 for
+``registered_inputs``, a three-cycle read)."""
 
 from __future__ import annotations
 
@@ -14,7 +15,8 @@ import numpy as np
 from cocotb.clock import Clock
 from cocotb.triggers import FallingEdge, ReadOnly
 
-WIDTH, DEPTH = (int(v) for v in os.environ["DEFA_RAM"].split(","))
+WIDTH, DEPTH, REGISTERED = (int(v) for v in os.environ["DEFA_RAM"].split(","))
+LATENCY = 2 + REGISTERED
 
 
 @cocotb.test()
@@ -49,11 +51,12 @@ async def generic_and_ecp5_agree_with_a_model(dut):
         if write:
             model[w_addr] = w_data
         await ReadOnly()
-        if len(reads) >= 3:  # r_data now: the read issued two cycles ago (earlier ones read
-            # the address the simulator started with, X)
+        if len(reads) > LATENCY:  # r_data now: the read issued LATENCY cycles ago (earlier
+            # ones read the address the simulator started with, X)
             got_g = dut.r_generic.value.to_unsigned()
             got_e = dut.r_ecp5.value.to_unsigned()
             assert got_g == got_e, f"cycle {cycle}: generic {got_g:#x}, ecp5 {got_e:#x}"
-            assert got_g == reads[-3], f"cycle {cycle}: read {got_g:#x}, want {reads[-3]:#x}"
+            want = reads[-1 - LATENCY]
+            assert got_g == want, f"cycle {cycle}: read {got_g:#x}, want {want:#x}"
             checked += 1
     assert checked > 2900

@@ -1,6 +1,7 @@
 """The block RAM component (rtl/block_ram.py) in both elaborations, and the DP16KD behavioural
 model it is simulated with (fpga/cells/dp16kd.v), on Icarus: every DP16KD port width."""
 
+import re
 from pathlib import Path
 
 import pytest
@@ -23,18 +24,34 @@ endmodule
 
 
 @pytest.mark.parametrize(
-    "width,depth",
-    [(64, 1000), (13, 60), (20, 2048), (9, 4096), (3, 8000), (2, 16384)],
+    "width,depth,registered",
+    [
+        (64, 1000, False),
+        (13, 60, False),
+        (20, 2048, False),
+        (9, 4096, False),
+        (3, 8000, False),
+        (2, 16384, False),
+        # registered inputs, the address copied per group of 4 columns (16 and 3 columns)
+        (64, 4096, True),
+        (40, 1024, True),
+    ],
     ids=lambda v: str(v),
 )
-def test_generic_and_ecp5_block_rams_agree(width, depth, tmp_path):
+def test_generic_and_ecp5_block_rams_agree(width, depth, registered, tmp_path):
     sources = []
     for name, target in (("ram_generic", "generic"), ("ram_ecp5", "ecp5")):
         path = tmp_path / f"{name}.v"
-        path.write_text(verilog_of(BlockRam(width, depth), name, target))
+        ram = BlockRam(width, depth, registered_inputs=registered)
+        path.write_text(verilog_of(ram, name, target))
         sources.append(str(path))
-    blocks = Path(sources[1]).read_text().count("DP16KD #(")
-    assert blocks == -(-width // dp16kd_width(depth))
+    ecp5 = Path(sources[1]).read_text()
+    columns = -(-width // dp16kd_width(depth))
+    assert ecp5.count("DP16KD #(") == columns
+    if registered:  # one read address register per group of 4 columns
+        assert ecp5.count("reg [") and len(set(re.findall(r"\br_addr(\d+)\b", ecp5))) == -(
+            -columns // 4
+        )
     abits = max(2, depth - 1).bit_length()
     pair = tmp_path / "pair.v"
     pair.write_text(PAIR.format(ab=abits - 1, wb=width - 1))
@@ -44,7 +61,7 @@ def test_generic_and_ecp5_block_rams_agree(width, depth, tmp_path):
         "icarus",
         tmp_path / "icarus",
         test_module="tb.block_ram_tb",
-        env={"DEFA_RAM": f"{width},{depth}"},
+        env={"DEFA_RAM": f"{width},{depth},{int(registered)}"},
     )
     assert outcome[:2] == (1, 0), f"see {outcome.run_dir}/test.log"
 

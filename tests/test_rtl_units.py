@@ -247,9 +247,9 @@ def test_constructor_errors():
 
 
 def test_latency_properties():
-    assert Sampler.latency_of(preset("tiny")) == 19
+    assert Sampler.latency_of(preset("tiny")) == 20
     assert CoordinateUnit.latency == 1 and LevelBuffer.latency == 3
-    assert CoefficientUnit.latency_of(preset("tiny")) == 10  # F = 8: two 3-stage trees
+    assert CoefficientUnit.latency_of(preset("tiny")) == 11  # F = 8: two 3-stage trees
 
 
 def test_point_selector_issues_kept_points_in_order():
