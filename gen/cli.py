@@ -16,6 +16,10 @@ from pathlib import Path
 from gen.config import PRESETS, DefaConfig, overrides_of, parse_json, parse_override, resolve
 from gen.tools import ToolMissing
 
+#: boards ``defa synth --board`` knows (gen.synth.BOARDS; listed here so that --help needs no
+#: import of the flow)
+SYNTH_BOARDS = ("ecpix5-85f", "orangecrab-85f", "ulx3s-85f")
+
 __all__ = ["main", "config_from_args"]
 
 
@@ -136,9 +140,19 @@ def _cmd_generate(args) -> int:
 
 def _cmd_synth(args) -> int:
     from gen.progress import steps
-    from gen.synth import format_synth, synth
+    from gen.synth import board_target, format_synth, synth
 
     cfg = config_from_args(args)
+    target = {"device": "LFE5U-85F", "package": "CABGA381", "speed": 6}
+    if args.board:
+        board = board_target(args.board)
+        if args.device:
+            raise ValueError(f"--board {args.board} sets the device ({board['device']}): drop --device")
+        target = {k: board[k] for k in target}
+    if args.device:
+        target["device"] = args.device
+    if args.speed is not None:
+        target["speed"] = args.speed
     if args.record and args.block != "core":
         raise ValueError(f"--record stores a preset's core figures: block={args.block!r}")
     changed = overrides_of(args.preset, cfg)
@@ -154,7 +168,8 @@ def _cmd_synth(args) -> int:
             result = synth(
                 cfg,
                 out,
-                device=args.device,
+                device=target["device"],
+                package=target["package"],
                 freq_mhz=args.freq,
                 dsp=args.dsp,
                 pnr=not args.no_pnr,
@@ -162,7 +177,7 @@ def _cmd_synth(args) -> int:
                 seed=args.seed,
                 seeds_n=args.seeds,
                 parallel=args.parallel,
-                speed=args.speed,
+                speed=target["speed"],
                 block=args.block,
                 step=step,
             )
@@ -335,7 +350,14 @@ def build_parser() -> argparse.ArgumentParser:
         "7-series resource estimate, with the YoWASP tools",
     )
     _add_config_args(p, default="tiny")
-    p.add_argument("--device", default="LFE5U-85F", help="ECP5 part (default LFE5U-85F)")
+    p.add_argument("--device", help="ECP5 part (default LFE5U-85F, or the --board's)")
+    p.add_argument(
+        "--board",
+        choices=sorted(SYNTH_BOARDS),
+        help="take device, package and speed grade from an amaranth-boards board with an "
+        "ECP5-85F: ulx3s-85f (LFE5U-85F, speed 6), ecpix5-85f (LFE5UM5G-85F, speed 8), "
+        "orangecrab-85f (LFE5U-85F, speed 8); --speed still overrides",
+    )
     p.add_argument("--freq", type=float, default=200.0, help="target clock in MHz (default 200)")
     p.add_argument(
         "--dsp",
@@ -366,9 +388,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--speed",
         type=int,
-        default=6,
         choices=(6, 7, 8),
-        help="ECP5 speed grade nextpnr times (default 6, the ULX3S's; 8 the fastest)",
+        help="ECP5 speed grade nextpnr times (default 6, the ULX3S's, or the --board's; 8 "
+        "the fastest)",
     )
     p.add_argument(
         "--block",

@@ -37,6 +37,8 @@ from gen.paths import format_paths, worst_paths
 from gen.tools import tool_path
 
 __all__ = [
+    "BOARDS",
+    "board_target",
     "check_baseline",
     "diagnose",
     "dsp_premap",
@@ -48,8 +50,41 @@ __all__ = [
     "synth",
 ]
 
-#: ECP5 parts nextpnr-ecp5 knows, by the flag that selects them (package for all: CABGA381).
-DEVICES = {"LFE5U-25F": "--25k", "LFE5U-45F": "--45k", "LFE5U-85F": "--85k"}
+#: ECP5 parts nextpnr-ecp5 knows, by the flag that selects them.
+DEVICES = {
+    "LFE5U-25F": "--25k",
+    "LFE5U-45F": "--45k",
+    "LFE5U-85F": "--85k",
+    "LFE5UM5G-85F": "--um5g-85k",
+}
+#: packages by amaranth-boards' name and nextpnr's
+PACKAGES = {"BG381": "CABGA381", "BG554": "CABGA554", "MG285": "CSFBGA285", "BG256": "CABGA256"}
+#: boards with an ECP5-85F that amaranth-boards describes: (module, platform class)
+BOARDS = {
+    "ulx3s-85f": ("ulx3s", "ULX3S_85F_Platform"),
+    "ecpix5-85f": ("ecpix5", "ECPIX585Platform"),
+    "orangecrab-85f": ("orangecrab_r0_2", "OrangeCrabR0_2_85FPlatform"),
+}
+
+
+def board_target(board: str) -> dict:
+    """The device, package (nextpnr's name), speed grade and clock of a board, read from its
+    amaranth-boards platform."""
+    if board not in BOARDS:
+        raise ValueError(f"board={board!r} is not supported: allowed {sorted(BOARDS)}")
+    import importlib
+
+    module, name = BOARDS[board]
+    platform = getattr(importlib.import_module(f"amaranth_boards.{module}"), name)
+    clock = next(
+        r.clock.frequency for r in platform.resources if r.name == platform.default_clk
+    )
+    return {
+        "device": platform.device,
+        "package": PACKAGES[platform.package],
+        "speed": int(platform.speed),
+        "clock_mhz": clock / 1e6,
+    }
 #: ECP5 speed grades nextpnr times (6 is the slowest, the ULX3S's)
 SPEEDS = (6, 7, 8)
 DSP_MODES = ("datapath", "all", "none")
@@ -293,6 +328,7 @@ def synth(
     out_dir: str | Path,
     *,
     device: str = "LFE5U-85F",
+    package: str = "CABGA381",
     freq_mhz: float = 200.0,
     dsp: str = "datapath",
     pnr: bool = True,
@@ -317,6 +353,10 @@ def synth(
         raise ValueError(f"speed={speed} is not a speed grade: allowed {list(SPEEDS)}")
     if device not in DEVICES:
         raise ValueError(f"device={device!r} is not supported: allowed {sorted(DEVICES)}")
+    if package not in PACKAGES.values():
+        raise ValueError(
+            f"package={package!r} is not supported: allowed {sorted(PACKAGES.values())}"
+        )
     if dsp not in DSP_MODES:
         raise ValueError(f"dsp={dsp!r} is not allowed: use one of {list(DSP_MODES)}")
     if not 1 <= seeds_n <= 16:
@@ -334,7 +374,14 @@ def synth(
     step("elaborate")
     manifest = generate(cfg, out, block=block, target="ecp5")
     verilog, top = Path(manifest["verilog"]), manifest["top"]
-    result: dict = {"top": top, "device": device, "speed": speed, "dsp": dsp, "seconds": {}}
+    result: dict = {
+        "top": top,
+        "device": device,
+        "package": package,
+        "speed": speed,
+        "dsp": dsp,
+        "seconds": {},
+    }
 
     step("yosys synth_ecp5")
     (out / "ecp5.ys").write_text(ecp5_script(Path(verilog.name), top, dsp))
@@ -355,7 +402,7 @@ def synth(
                 nextpnr,
                 DEVICES[device],
                 "--package",
-                "CABGA381",
+                package,
                 "--json",
                 "ecp5.json",
                 "--out-of-context",
@@ -410,6 +457,7 @@ ECP5_TOTALS = {
     "LFE5U-25F": {"lut4": 24288, "dsp": 28, "bram": 56},
     "LFE5U-45F": {"lut4": 43848, "dsp": 72, "bram": 108},
     "LFE5U-85F": {"lut4": 83640, "dsp": 156, "bram": 208},
+    "LFE5UM5G-85F": {"lut4": 83640, "dsp": 156, "bram": 208},
 }
 
 

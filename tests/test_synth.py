@@ -197,3 +197,28 @@ def test_worst_paths_agree_with_nextpnr(tmp_path):
     for p in paths:  # each path adds up and starts at a register's clock-to-out
         assert p["steps"][0][0] == "clk-to-q"
         assert abs(sum(s[3] for s in p["steps"]) - p["delay_ns"]) < 0.01
+
+
+def test_boards_come_from_amaranth_boards(capsys, tmp_path):
+    """`defa synth --board` reads device, package and speed grade from amaranth-boards'
+    platform (the three boards with an ECP5-85F), and refuses a --device beside it."""
+    from gen.cli import SYNTH_BOARDS
+
+    assert tuple(sorted(flow.BOARDS)) == SYNTH_BOARDS
+    assert flow.board_target("ulx3s-85f") == {
+        "device": "LFE5U-85F",
+        "package": "CABGA381",
+        "speed": 6,
+        "clock_mhz": 25.0,
+    }
+    ecpix = flow.board_target("ecpix5-85f")
+    assert ecpix["device"] == "LFE5UM5G-85F" and ecpix["speed"] == 8
+    assert ecpix["device"] in flow.DEVICES and ecpix["package"] == "CABGA554"
+    assert flow.board_target("orangecrab-85f")["package"] == "CSFBGA285"
+    with pytest.raises(ValueError, match="board='nope' is not supported"):
+        flow.board_target("nope")
+    args = ["synth", "--board", "ecpix5-85f", "--device", "LFE5U-85F", "-o", str(tmp_path)]
+    assert main(args) == 2
+    assert "--board ecpix5-85f sets the device (LFE5UM5G-85F): drop --device" in (
+        capsys.readouterr().err
+    )
