@@ -18,11 +18,14 @@ Contract of ``Inbox(shape, depth)``:
 
 from __future__ import annotations
 
-from amaranth.hdl import Module, Mux, Signal
+from amaranth.hdl import Module, Mux, Shape, Signal, Value
 from amaranth.lib import memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-__all__ = ["Inbox", "crossing"]
+__all__ = ["SLICE_BITS", "Inbox", "crossing"]
+
+#: bits of the storage that share one copy of the read and write pointers
+SLICE_BITS = 64
 
 
 def crossing(shape) -> wiring.Signature:
@@ -47,37 +50,58 @@ class Inbox(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         depth = self.depth
-        storage = memory.Memory(shape=self._shape, depth=depth, init=[])
-        m.submodules.storage = storage
-        write = storage.write_port()
-        read = storage.read_port(domain="comb")
+        width = Shape.cast(self._shape).width
+        size = 1 << max(1, (depth - 1).bit_length())  # each slice's depth: a power of two
         w_addr = Signal(range(depth))
         r_addr = Signal(range(depth))
+        w_next = Signal.like(w_addr)
+        r_next = Signal.like(r_addr)
         stored = Signal(range(depth + 1))  # beats in storage (not in the output register)
+        free = Signal()  # the output register takes a word this cycle
+        load = Signal()  # ... and it is the oldest stored beat
         m.d.comb += [
-            write.addr.eq(w_addr),
-            write.data.eq(self.link.payload),
-            write.en.eq(self.link.valid),
-        ]
-        with m.If(self.link.valid):
-            m.d.sync += w_addr.eq(Mux(w_addr == depth - 1, 0, w_addr + 1))
-
-        load = Signal()  # the oldest stored beat moves into the output register
-        m.d.comb += [
-            read.addr.eq(r_addr),
-            load.eq((stored != 0) & (~self.out.valid | self.out.ready)),
+            w_next.eq(Mux(w_addr == depth - 1, 0, w_addr + 1)),
+            r_next.eq(Mux(r_addr == depth - 1, 0, r_addr + 1)),
+            free.eq(~self.out.valid | self.out.ready),
+            load.eq((stored != 0) & free),
             self.taken.eq(self.out.valid & self.out.ready),
         ]
+        with m.If(self.link.valid):
+            m.d.sync += w_addr.eq(w_next)
         with m.If(load):
-            m.d.sync += [
-                self.out.payload.eq(read.data),
-                self.out.valid.eq(1),
-                r_addr.eq(Mux(r_addr == depth - 1, 0, r_addr + 1)),
-            ]
+            m.d.sync += [r_addr.eq(r_next), self.out.valid.eq(1)]
         with m.Elif(self.out.ready):
             m.d.sync += self.out.valid.eq(0)
         m.d.sync += [
             stored.eq(stored + self.link.valid - load),
             self.link.credit.eq(self.taken),
         ]
+
+        # The storage in slices of SLICE_BITS, each with its own copy of the pointers (no
+        # address net fans out to the whole width). Slice k keeps its words at address
+        # ``pointer ^ k``: its pointer copies then differ from the others' (reset value k),
+        # so synthesis does not merge them back, and need no logic. The output register
+        # loads whenever it is free (a word read while nothing is stored is never valid).
+        payload = Value.cast(self.out.payload)
+        for k, first in enumerate(range(0, width, SLICE_BITS)):
+            bits = min(SLICE_BITS, width - first)
+            key = k % size
+            storage = memory.Memory(shape=bits, depth=size, init=[])
+            m.submodules[f"storage{k}"] = storage
+            write = storage.write_port()
+            read = storage.read_port(domain="comb")
+            wa = Signal(range(size), name=f"w_addr{k}", init=key)
+            ra = Signal(range(size), name=f"r_addr{k}", init=key)
+            with m.If(self.link.valid):
+                m.d.sync += wa.eq(w_next ^ key)
+            with m.If(load):
+                m.d.sync += ra.eq(r_next ^ key)
+            m.d.comb += [
+                write.addr.eq(wa),
+                write.data.eq(Value.cast(self.link.payload)[first : first + bits]),
+                write.en.eq(self.link.valid),
+                read.addr.eq(ra),
+            ]
+            with m.If(free):
+                m.d.sync += payload[first : first + bits].eq(read.data)
         return m
