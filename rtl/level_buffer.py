@@ -9,9 +9,11 @@ the buffer's ``W_max`` (a constant), so addressing needs no multiplier by the ru
 Capacity: ``max_shapes[level]`` pixels x ``d_model`` channels.
 
 Read (``x0``, ``y0``, ``head``, ``chunk``): ``data[b]`` is bank b's word for the corner of the
-2x2 window at (x0, y0) that falls in bank b. Latency 3 (address register, then a ``BlockRam``:
-its address register and its output register, which on ECP5 is the DP16KD's own); one window
-per cycle, every cycle (no enable). A corner outside the buffer reads address 0 of its bank:
+2x2 window at (x0, y0) that falls in bank b. Latency 5: the corner's coordinates (registered),
+whether it is inside and its row-major pixel index (registered), the word address into a
+``BlockRam`` that registers it (a copy per group of DP16KD columns), its address register and
+its output register, which on ECP5 is the DP16KD's own; one window per cycle, every cycle (no
+enable). A corner outside the buffer reads address 0 of its bank:
 its data is defined but meaningless (its coefficient is 0).
 The address is computed and registered by the ``BlockRam`` itself (``registered_inputs``:
 a copy next to each group of its DP16KD columns).
@@ -51,7 +53,7 @@ def buffer_geometry(cfg: DefaConfig, level: int) -> dict[str, int]:
 
 
 class LevelBuffer(wiring.Component):
-    latency = 3
+    latency = 5
 
     def __init__(self, cfg: DefaConfig, level: int):
         try:
@@ -106,13 +108,30 @@ class LevelBuffer(wiring.Component):
             # The corner of the window in this bank: x = x0 + (bx xor x0[0]), same for y.
             cx = Signal(self.x0.shape(), name=f"cx{b}")
             cy = Signal(self.y0.shape(), name=f"cy{b}")
-            m.d.comb += [cx.eq(self.x0 + (self.x0[0] ^ bx)), cy.eq(self.y0 + (self.y0[0] ^ by))]
-            inside = (cx >= 0) & (cx < width) & (cy >= 0) & (cy < height)
+            head = Signal.like(self.head, name=f"head1_{b}")
+            chunk = Signal.like(self.chunk, name=f"chunk1_{b}")
+            m.d.sync += [
+                cx.eq(self.x0 + (self.x0[0] ^ bx)),
+                cy.eq(self.y0 + (self.y0[0] ^ by)),
+                head.eq(self.head),
+                chunk.eq(self.chunk),
+            ]
+            # Then whether it is inside, and its pixel's index in the bank (row-major).
+            inside = Signal(name=f"inside{b}")
+            pixel = Signal(range(self.rows * self.pitch), name=f"pixel{b}")
+            head2 = Signal.like(head, name=f"head2_{b}")
+            chunk2 = Signal.like(chunk, name=f"chunk2_{b}")
+            m.d.sync += [
+                inside.eq((cx >= 0) & (cx < width) & (cy >= 0) & (cy < height)),
+                pixel.eq(cy[1:] * self.pitch + cx[1:]),
+                head2.eq(head),
+                chunk2.eq(chunk),
+            ]
             read_addr = Signal(addr_bits, name=f"read_addr{b}")
             with m.If(inside):
-                m.d.comb += read_addr.eq(self._address(cy[1:], cx[1:], self.head, self.chunk))
+                m.d.comb += read_addr.eq((pixel * cfg.heads + head2) * self.chunks + chunk2)
             with m.Else():
                 m.d.comb += read_addr.eq(0)
-            assert bank.latency == self.latency
+            assert 2 + bank.latency == self.latency
             m.d.comb += [bank.r_addr.eq(read_addr), self.data[b].eq(bank.r_data)]
         return m

@@ -249,7 +249,7 @@ def test_constructor_errors():
 
 def test_latency_properties():
     assert Sampler.latency_of(preset("tiny")) == 20
-    assert CoordinateUnit.latency == 1 and LevelBuffer.latency == 3
+    assert CoordinateUnit.latency == 1 and LevelBuffer.latency == 5
     assert CoefficientUnit.latency_of(preset("tiny")) == 11  # F = 8: two 3-stage trees
 
 
