@@ -7,10 +7,11 @@ Contract:
 * Read: ``r_data`` at t + 2 (``latency``) is the word at ``r_addr`` of t: the address
   register, then the output register; one read per cycle, no enable. A read of the address
   written in the same cycle returns the old word (no write-through: callers forward).
-* ``registered_inputs=True``: the write (enable, address, data) and the read address pass a
-  register of this memory first, so they can come from logic: the write lands a cycle later
-  and the read takes 3 cycles (``latency``). On ECP5 the address registers are duplicated, one
-  copy per ``group`` DP16KD columns next to them, so that no address net spans a wide
+* ``input_stages=n`` (0, 1 or 2): the write (enable, address, data) and the read address pass
+  n registers of this memory first, so they can come from logic and travel: the write lands
+  n cycles later and the read takes 2 + n cycles (``latency``). On ECP5 the last stage's
+  address registers are duplicated, one copy per ``group`` DP16KD columns (with two stages
+  the placer puts each copy next to its columns), so that no address net spans a wide
   memory's whole row of block RAMs.
 * The read data is not reset (it is meaningless until a read of written data).
 * Elaborated for a platform whose ``family`` is ``"ecp5"``: DP16KD blocks side by side, port A
@@ -51,14 +52,19 @@ def dp16kd_width(depth: int) -> int:
 class BlockRam(wiring.Component):
     latency = 2
 
-    def __init__(self, shape, depth: int, *, registered_inputs: bool = False, group: int = 4):
-        for name, value in (("depth", depth), ("group", group)):
-            if value < 1:
+    def __init__(self, shape, depth: int, *, input_stages: int = 0, group: int = 4):
+        for name, value, lo, hi in (
+            ("depth", depth, 1, None),
+            ("group", group, 1, None),
+            ("input_stages", input_stages, 0, 2),
+        ):
+            if value < lo or (hi is not None and value > hi):
                 self._MustUse__silence = True  # a refused component is not an unused one
-                raise ValueError(f"{name}={value} is out of range: allowed >= 1")
+                allowed = f"[{lo}, {hi}]" if hi is not None else f">= {lo}"
+                raise ValueError(f"{name}={value} is out of range: allowed {allowed}")
         self._shape, self.depth = shape, depth
-        self._registered, self._group = registered_inputs, group
-        self.latency = BlockRam.latency + int(registered_inputs)
+        self._stages, self._group = input_stages, group
+        self.latency = BlockRam.latency + input_stages
         addr = range(max(2, depth))
         super().__init__(
             {
@@ -73,14 +79,18 @@ class BlockRam(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         w_en, w_addr, w_data, r_addr = self.w_en, self.w_addr, self.w_data, self.r_addr
-        if self._registered:
-            w_en = Signal(name="w_en_r")
-            w_data = Signal(self._shape, name="w_data_r")
-            m.d.sync += [w_en.eq(self.w_en), w_data.eq(self.w_data)]
-        if not is_ecp5(platform) or self.depth > MAX_DEPTH:
-            if self._registered:
-                w_addr, r_addr = Signal.like(self.w_addr), Signal.like(self.r_addr)
-                m.d.sync += [w_addr.eq(self.w_addr), r_addr.eq(self.r_addr)]
+        for i in range(self._stages):  # enable and data through every stage
+            en, data = Signal(name=f"w_en_s{i}"), Signal(self._shape, name=f"w_data_s{i}")
+            m.d.sync += [en.eq(w_en), data.eq(w_data)]
+            w_en, w_data = en, data
+        ecp5 = is_ecp5(platform) and self.depth <= MAX_DEPTH
+        # the addresses through every stage but the last, which on ECP5 is copied per group
+        for i in range(self._stages - 1 if ecp5 else self._stages):
+            wa = Signal.like(self.w_addr, name=f"w_addr_s{i}")
+            ra = Signal.like(self.r_addr, name=f"r_addr_s{i}")
+            m.d.sync += [wa.eq(w_addr), ra.eq(r_addr)]
+            w_addr, r_addr = wa, ra
+        if not ecp5:
             storage = memory.Memory(shape=self._shape, depth=self.depth, init=[])
             m.submodules.storage = storage
             write = storage.write_port()
@@ -105,16 +115,17 @@ class BlockRam(wiring.Component):
         copies = {}
 
         def addresses(column):
-            """The write and read address of a column: one registered copy per group of
-            columns (their reset values differ, so synthesis keeps them apart)."""
-            if not self._registered:
+            """The write and read address of a column: with input stages, the last stage's
+            registers, one copy per group of columns (their reset values differ, so synthesis
+            keeps them apart)."""
+            if not self._stages:
                 return w_addr, r_addr
             g = column // self._group
             if g not in copies:
                 init = g % max(2, self.depth)
                 wa = Signal.like(self.w_addr, name=f"w_addr{g}", init=init)
                 ra = Signal.like(self.r_addr, name=f"r_addr{g}", init=init)
-                m.d.sync += [wa.eq(self.w_addr), ra.eq(self.r_addr)]
+                m.d.sync += [wa.eq(w_addr), ra.eq(r_addr)]
                 copies[g] = (wa, ra)
             return copies[g]
         zero, one = Const(0, 1), Const(1, 1)

@@ -7,8 +7,9 @@ Contract (``coord_frac_bits`` = F):
   for y with ``ref_y``, ``off_y`` and the height.
 * ``valid`` bit k (corner k = 2*dy + dx at (x0 + dx, y0 + dy)) is 1 when the corner lies on the
   ``width x height`` map.
-* Latency 1: outputs are registered on cycles where ``en`` is high and hold otherwise.
-  Throughput one point per cycle.
+* Latency 2: the position (one add of three terms) registered, then the corner, the
+  fraction and the bounds checks registered, on cycles where ``en`` is high (they hold
+  otherwise). Throughput one point per cycle.
 """
 
 from __future__ import annotations
@@ -45,7 +46,7 @@ class CoordinateUnit(wiring.Component):
             }
         )
 
-    latency = 1
+    latency = 2
 
     def elaborate(self, platform):
         cfg = self._cfg
@@ -57,7 +58,10 @@ class CoordinateUnit(wiring.Component):
             ("y", self.ref_y, self.off_y, self.height, self.y0, self.fy),
         ):
             pos = Signal(signed(cfg.coord_bits), name=f"p{axis}")
-            m.d.comb += pos.eq(ref + off - (1 << (f - 1)))
+            size_r = Signal.like(size, name=f"{axis}_size")
+            with m.If(self.en):
+                m.d.sync += [pos.eq(ref + off - (1 << (f - 1))), size_r.eq(size)]
+            size = size_r
             lo = Signal(signed(cfg.coord_bits - f), name=f"{axis}0_next")
             m.d.comb += lo.eq(pos >> f)
             # corner 0 at lo, corner 1 at lo + 1

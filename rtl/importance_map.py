@@ -224,13 +224,13 @@ class ImportanceMap(wiring.Component):
             x = Cat(Const(bx, 1), s_before["col"])
             y = Cat(Const(by, 1), s_before["row"])
             m.d.sync += inside.eq((x < self.width) & (y < self.height))
-            scanned = s_data["valid"] & self.active
+            scanned = s_data["valid"]  # only the scans issue (valid implies a command)
             # A window updates its corner's counter in two stages: at stage 5 the newest value
             # of the pixel that is already known (the memory's, or a write register's), at
             # stage 6 the sum with its coefficient, saturated (coeff 0, or a corner off the
             # map at address 0, writes back the exact value it read: harmless), registered as
             # the write (w1) and written at stage 7.
-            updating = s_data["update"] & ~self.active
+            updating = s_data["update"]  # masked at stage 1 while a command runs
             final_update = Signal(name=f"s6_updating{b}")
             m.d.sync += final_update.eq(updating)
 

@@ -9,19 +9,17 @@ the buffer's ``W_max`` (a constant), so addressing needs no multiplier by the ru
 Capacity: ``max_shapes[level]`` pixels x ``d_model`` channels.
 
 Read (``x0``, ``y0``, ``head``, ``chunk``): ``data[b]`` is bank b's word for the corner of the
-2x2 window at (x0, y0) that falls in bank b. Latency 5: the corner's coordinates (registered),
+2x2 window at (x0, y0) that falls in bank b. Latency 6: the corner's coordinates (registered),
 whether it is inside and its row-major pixel index (registered), the word address into a
-``BlockRam`` that registers it (a copy per group of DP16KD columns), its address register and
-its output register, which on ECP5 is the DP16KD's own; one window per cycle, every cycle (no
-enable). A corner outside the buffer reads address 0 of its bank:
+``BlockRam`` with two input stages (the second a copy per group of DP16KD columns), its
+address register and its output register, which on ECP5 is the DP16KD's own; one window per
+cycle, every cycle (no enable). A corner outside the buffer reads address 0 of its bank:
 its data is defined but meaningless (its coefficient is 0).
-The address is computed and registered by the ``BlockRam`` itself (``registered_inputs``:
-a copy next to each group of its DP16KD columns).
 
 Load (stream): one word per cycle, always ready; a write outside ``max_shapes`` is dropped.
-The word is written one cycle after acceptance (address, data and enable are registered in
-each bank's ``BlockRam``). Writes and reads may overlap; a read of a word being written returns the old
-word.
+The word is written two cycles after acceptance (address, data and enable pass the two input
+stages of each bank's ``BlockRam``). Writes and reads may overlap; a read of a word being
+written returns the old word.
 """
 
 from __future__ import annotations
@@ -53,7 +51,7 @@ def buffer_geometry(cfg: DefaConfig, level: int) -> dict[str, int]:
 
 
 class LevelBuffer(wiring.Component):
-    latency = 5
+    latency = 6
 
     def __init__(self, cfg: DefaConfig, level: int):
         try:
@@ -96,7 +94,7 @@ class LevelBuffer(wiring.Component):
 
         for b in range(4):
             bx, by = b & 1, b >> 1
-            bank = BlockRam(word, self.depth, registered_inputs=True)
+            bank = BlockRam(word, self.depth, input_stages=2)
             m.submodules[f"bank{b}"] = bank
             # The write's address, data and enable are registered in the bank.
             m.d.comb += [

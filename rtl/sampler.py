@@ -15,7 +15,7 @@ Contract:
   queue and then holds new chunks back.
 * Throughput: one chunk per cycle, so one point per cycle when ``lanes == head_dim``
   (initiation interval 1); ``points.ready`` is high on the last chunk of a point.
-* Latency: ``Sampler.latency_of(cfg)`` (20 for 8 coordinate fraction bits) cycles from a
+* Latency: ``Sampler.latency_of(cfg)`` (21 for 8 coordinate fraction bits) cycles from a
   point's acceptance (``points.ready``, which comes with its last chunk) to its last beat on
   ``partials`` when the queue is empty; its first beat leaves ``head_dim // lanes - 1`` cycles
   earlier. Pipeline: A input register, B coordinates, C the coefficient unit (and, started
@@ -27,7 +27,7 @@ Contract:
 * ``off_map`` flags a point none of whose corners lies on the map; ``busy`` is high in cycles
   where a chunk enters the pipeline.
 * ``width``, ``height``: the level's shape (1 .. max_shapes[level]); hold them steady while
-  points are in flight. ``load``: writes the level buffer (see ``LevelBuffer``) two cycles
+  points are in flight. ``load``: writes the level buffer (see ``LevelBuffer``) three cycles
   after acceptance, unless FWP masks the pixel: then the word is not stored and
   ``load_masked`` pulses.
 * FWP (see ``ImportanceMap``): every point updates the importance counters of its four
@@ -211,11 +211,15 @@ class Sampler(wiring.Component):
             "head": (head_bits(cfg), a["point"].head),
             "prob": (cfg.prob_bits + 1, a["point"].prob),
         }
-        b = {}
+        b = {}  # the tail, delayed to meet the coordinates
         for key in tail:
             width, src = carried[key]
-            b[key] = stage(f"b_{key}", width)
-            m.d.sync += b[key].eq(src)
+            for i in range(CoordinateUnit.latency):
+                last = i == CoordinateUnit.latency - 1
+                reg = stage(f"b_{key}" if last else f"b{i}_{key}", width)
+                m.d.sync += reg.eq(src)
+                src = reg
+            b[key] = src
 
         # C: the coefficient unit starts. The FWP read starts so that its mask bits (and the
         # importance update) meet the coefficients; the masked coefficients are registered once
@@ -316,11 +320,16 @@ class Sampler(wiring.Component):
         ]
         m.d.comb += [queue.w_data.eq(out), queue.w_en.eq(out_valid)]
 
-        # FWP commands run once nothing is in flight.
+        # FWP commands run once nothing is in flight (their valid through a register).
         idle = queue.idle & (chunk_count == 0)
+        command_valid = Signal()
+        with m.If(fwp.command.valid & fwp.command.ready):
+            m.d.sync += command_valid.eq(0)
+        with m.Elif(self.fwp.valid & idle):
+            m.d.sync += command_valid.eq(1)
         m.d.comb += [
             fwp.command.payload.eq(self.fwp.payload),
-            fwp.command.valid.eq(self.fwp.valid & idle),
+            fwp.command.valid.eq(command_valid),
             self.fwp.ready.eq(fwp.command.ready),
         ]
         return m

@@ -64,13 +64,13 @@ def _tree(n: int) -> int:
 
 
 def sampler_latency(cfg: DefaConfig) -> int:
-    """Input register, coordinates, the coefficient pipeline (input register, two
+    """Input register, coordinates (two stages), the coefficient pipeline (input register, two
     shift-and-add trees over the coordinate fraction bits, four more stages; the buffer read,
-    5 cycles, is shorter and starts later), the masked coefficients' copies, the multipliers'
+    6 cycles, is shorter and starts later), the masked coefficients' copies, the multipliers'
     input registers, products, pair sums, the corner sums' register, then the output queue
     (two cycles)."""
     coefficients = 5 + 2 * _tree(cfg.coord_frac_bits)
-    return 1 + 1 + coefficients + 1 + 6
+    return 1 + 2 + coefficients + 1 + 6
 
 
 def aggregator_latency(cfg: DefaConfig) -> int:

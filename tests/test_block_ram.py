@@ -24,31 +24,31 @@ endmodule
 
 
 @pytest.mark.parametrize(
-    "width,depth,registered",
+    "width,depth,stages",
     [
-        (64, 1000, False),
-        (13, 60, False),
-        (20, 2048, False),
-        (9, 4096, False),
-        (3, 8000, False),
-        (2, 16384, False),
-        # registered inputs, the address copied per group of 4 columns (16 and 3 columns)
-        (64, 4096, True),
-        (40, 1024, True),
+        (64, 1000, 0),
+        (13, 60, 0),
+        (20, 2048, 0),
+        (9, 4096, 0),
+        (3, 8000, 0),
+        (2, 16384, 0),
+        # input stages, the last stage's address copied per group of 4 columns (16 and 3)
+        (64, 4096, 2),
+        (40, 1024, 1),
     ],
     ids=lambda v: str(v),
 )
-def test_generic_and_ecp5_block_rams_agree(width, depth, registered, tmp_path):
+def test_generic_and_ecp5_block_rams_agree(width, depth, stages, tmp_path):
     sources = []
     for name, target in (("ram_generic", "generic"), ("ram_ecp5", "ecp5")):
         path = tmp_path / f"{name}.v"
-        ram = BlockRam(width, depth, registered_inputs=registered)
+        ram = BlockRam(width, depth, input_stages=stages)
         path.write_text(verilog_of(ram, name, target))
         sources.append(str(path))
     ecp5 = Path(sources[1]).read_text()
     columns = -(-width // dp16kd_width(depth))
     assert ecp5.count("DP16KD #(") == columns
-    if registered:  # one read address register per group of 4 columns
+    if stages:  # one read address register per group of 4 columns
         assert ecp5.count("reg [") and len(set(re.findall(r"\br_addr(\d+)\b", ecp5))) == -(
             -columns // 4
         )
@@ -61,7 +61,7 @@ def test_generic_and_ecp5_block_rams_agree(width, depth, registered, tmp_path):
         "icarus",
         tmp_path / "icarus",
         test_module="tb.block_ram_tb",
-        env={"DEFA_RAM": f"{width},{depth},{int(registered)}"},
+        env={"DEFA_RAM": f"{width},{depth},{stages}"},
     )
     assert outcome[:2] == (1, 0), f"see {outcome.run_dir}/test.log"
 

@@ -81,7 +81,7 @@ def test_coordinate_unit(name):
             ctx.set(dut.off_y, int(off[i, 1]))
             ctx.set(dut.width, int(sizes[i, 0]))
             ctx.set(dut.height, int(sizes[i, 1]))
-            await ctx.tick()
+            await ctx.tick().repeat(CoordinateUnit.latency)
             got = [ctx.get(s) for s in (dut.x0, dut.y0, dut.fx, dut.fy, dut.valid)]
             w, h = sizes[i]
             valid = 0
@@ -248,8 +248,8 @@ def test_constructor_errors():
 
 
 def test_latency_properties():
-    assert Sampler.latency_of(preset("tiny")) == 20
-    assert CoordinateUnit.latency == 1 and LevelBuffer.latency == 5
+    assert Sampler.latency_of(preset("tiny")) == 21
+    assert CoordinateUnit.latency == 2 and LevelBuffer.latency == 6
     assert CoefficientUnit.latency_of(preset("tiny")) == 11  # F = 8: two 3-stage trees
 
 
