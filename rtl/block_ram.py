@@ -12,7 +12,8 @@ Contract:
   n cycles later and the read takes 2 + n cycles (``latency``). On ECP5 the last stage's
   address registers are duplicated, one copy per ``group`` DP16KD columns (with two stages
   the placer puts each copy next to its columns), so that no address net spans a wide
-  memory's whole row of block RAMs.
+  memory's whole row of block RAMs; memories written with the same address (the banks of a
+  level buffer) take different ``salt`` so that synthesis keeps their copies apart.
 * The read data is not reset (it is meaningless until a read of written data).
 * Elaborated for a platform whose ``family`` is ``"ecp5"``: DP16KD blocks side by side, port A
   writing and port B reading, each as deep as the memory and as wide as that depth allows
@@ -52,7 +53,9 @@ def dp16kd_width(depth: int) -> int:
 class BlockRam(wiring.Component):
     latency = 2
 
-    def __init__(self, shape, depth: int, *, input_stages: int = 0, group: int = 4):
+    def __init__(
+        self, shape, depth: int, *, input_stages: int = 0, group: int = 4, salt: int = 0
+    ):
         for name, value, lo, hi in (
             ("depth", depth, 1, None),
             ("group", group, 1, None),
@@ -63,7 +66,7 @@ class BlockRam(wiring.Component):
                 allowed = f"[{lo}, {hi}]" if hi is not None else f">= {lo}"
                 raise ValueError(f"{name}={value} is out of range: allowed {allowed}")
         self._shape, self.depth = shape, depth
-        self._stages, self._group = input_stages, group
+        self._stages, self._group, self._salt = input_stages, group, salt
         self.latency = BlockRam.latency + input_stages
         addr = range(max(2, depth))
         super().__init__(
@@ -122,7 +125,7 @@ class BlockRam(wiring.Component):
                 return w_addr, r_addr
             g = column // self._group
             if g not in copies:
-                init = g % max(2, self.depth)
+                init = (self._salt * 64 + g) % max(2, self.depth)
                 wa = Signal.like(self.w_addr, name=f"w_addr{g}", init=init)
                 ra = Signal.like(self.r_addr, name=f"r_addr{g}", init=init)
                 m.d.sync += [wa.eq(w_addr), ra.eq(r_addr)]

@@ -287,7 +287,9 @@ class ImportanceMap(wiring.Component):
 
             # Mask writes, registered: the scans' (all kept on CLEAR, the threshold on the mask
             # pass) and MASK's.
-            kept = ~inside | (count_q >= threshold)
+            reaches = Signal(name=f"reaches{b}")  # count_q >= threshold, a stage early
+            m.d.sync += reaches.eq(count_read >= threshold)
+            kept = ~inside | reaches
             mw_valid = Signal(name=f"mw_valid{b}")
             mw_addr = Signal(addr_bits, name=f"mw_addr{b}")
             mw_data = Signal(name=f"mw_data{b}")
