@@ -178,6 +178,7 @@ def _cmd_synth(args) -> int:
                 seeds_n=args.seeds,
                 parallel=args.parallel,
                 speed=target["speed"],
+                place_dsps=args.place_dsps,
                 block=args.block,
                 step=step,
             )
@@ -369,6 +370,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-xilinx", action="store_true", help="skip the Xilinx estimate")
     p.add_argument(
         "--seed", type=int, default=1, help="nextpnr placement seed (the first, with --seeds)"
+    )
+    p.add_argument(
+        "--place-dsps",
+        action="store_true",
+        help="pin the multipliers to MULT18X18D sites row by row, each sampler bank's together "
+        "and each level's banks in order (gen/placement.py; the 85F only)",
     )
     p.add_argument(
         "--seeds",

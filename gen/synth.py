@@ -34,6 +34,7 @@ from pathlib import Path
 from gen.config import DefaConfig
 from gen.elaborate import generate
 from gen.paths import format_paths, worst_paths
+from gen.placement import plan, yosys_commands
 from gen.tools import tool_path
 
 __all__ = [
@@ -151,9 +152,12 @@ def dsp_premap(top: str, dsp: str = "datapath") -> list[str]:
     ]
 
 
-def ecp5_script(verilog: Path, top: str, dsp: str = "datapath") -> str:
+def ecp5_script(
+    verilog: Path, top: str, dsp: str = "datapath", placement: dict[str, str] | None = None
+) -> str:
     steps = [
         *_prepare(verilog, top, dsp),
+        *yosys_commands(top, placement or {}),
         f"synth_ecp5 -top {top} -run :coarse",
         *_coarse(dsp),
         f"synth_ecp5 -top {top} -run map_ram:",
@@ -337,6 +341,7 @@ def synth(
     seeds_n: int = 1,
     parallel: int = 2,
     speed: int = 6,
+    place_dsps: bool = False,
     block: str = "core",
     timeout: float | None = None,
     step: Callable[[str], None] | None = None,
@@ -344,7 +349,8 @@ def synth(
     """Generate the core (or another ``block`` of ``gen.elaborate.BLOCKS``, e.g. one level's
     sampler for a quick look at its timing), synthesize for ECP5 (and Xilinx 7-series), place
     and route.
-    ``seeds_n`` placements (seeds ``seed`` .. ``seed + seeds_n - 1``, ``parallel`` at a time)
+    ``place_dsps``: pin the multipliers by ``gen.placement.plan`` (recorded as
+    ``dsp_placement``). ``seeds_n`` placements (seeds ``seed`` .. ``seed + seeds_n - 1``, ``parallel`` at a time)
     report the median seed's figures (``fmax_by_seed`` lists them all; the median seed's log
     and report are ``nextpnr.log``/``nextpnr.json``): a design never relies on a lucky seed.
     ``step(name)`` is called as each stage starts (for progress output). Returns the figures;
@@ -384,7 +390,9 @@ def synth(
     }
 
     step("yosys synth_ecp5")
-    (out / "ecp5.ys").write_text(ecp5_script(Path(verilog.name), top, dsp))
+    placement = plan(cfg, block, device) if place_dsps and dsp == "datapath" else {}
+    result["dsp_placement"] = "rows" if placement else "placer"
+    (out / "ecp5.ys").write_text(ecp5_script(Path(verilog.name), top, dsp, placement))
     cmd = [yosys, "-q", "-l", "ecp5.log", "-s", "ecp5.ys"]
     result["seconds"]["yosys_ecp5"] = round(_run(cmd, out, out / "ecp5.log", timeout), 1)
     result["ecp5"] = _ecp5_resources(_cells(out / "ecp5_stat.json"))

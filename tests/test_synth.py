@@ -222,3 +222,34 @@ def test_boards_come_from_amaranth_boards(capsys, tmp_path):
     assert "--board ecpix5-85f sets the device (LFE5UM5G-85F): drop --device" in (
         capsys.readouterr().err
     )
+
+
+def test_dsp_placement_keeps_banks_together(tmp_path):
+    """gen/placement.py: every multiplier of tiny's and fpga's core gets its own MULT18X18D
+    site of the 85F, each sampler bank on adjacent sites of one row, in level order; the cells
+    it names are the ECP5 elaboration's multipliers; other devices get no plan."""
+    from gen.placement import SITES, plan
+
+    order = {site: (row, i) for row, sites in enumerate(SITES) for i, site in enumerate(sites)}
+    assert len(order) == 156
+    for name in ("tiny", "fpga"):
+        cfg = preset(name)
+        placement = plan(cfg, "core", "LFE5U-85F")
+        products = 4 * cfg.lanes * cfg.levels
+        assert len(placement) == products + cfg.points_per_head
+        assert len(set(placement.values())) == len(placement)
+        for level in range(cfg.levels):
+            for bank in range(4):
+                spots = [
+                    order[placement[f"level{level}.sampler.mult{bank}_{lane}.dsp"]]
+                    for lane in range(cfg.lanes)
+                ]
+                rows = {row for row, _ in spots}
+                columns = [i for _, i in spots]
+                assert len(rows) == 1 and columns == list(range(columns[0], columns[0] + cfg.lanes))
+    assert plan(preset("tiny"), "core", "LFE5U-45F") == {}
+    verilog = generate(preset("tiny"), tmp_path, block="core", target="ecp5")
+    text = Path(verilog["verilog"]).read_text()
+    for cell in plan(preset("tiny"), "core", "LFE5U-85F"):
+        module, instance = cell.rsplit(".", 1)
+        assert f"module \\defa_core.{module}" in text and "MULT18X18D" in text, cell
