@@ -178,7 +178,7 @@ def _cmd_synth(args) -> int:
                 seeds_n=args.seeds,
                 parallel=args.parallel,
                 speed=target["speed"],
-                place_dsps=args.place_dsps,
+                place_dsps=args.dsp_placement == "rows",
                 block=args.block,
                 step=step,
             )
@@ -372,10 +372,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--seed", type=int, default=1, help="nextpnr placement seed (the first, with --seeds)"
     )
     p.add_argument(
-        "--place-dsps",
-        action="store_true",
-        help="pin the multipliers to MULT18X18D sites row by row, each sampler bank's together "
-        "and each level's banks in order (gen/placement.py; the 85F only)",
+        "--dsp-placement",
+        choices=("rows", "placer"),
+        default="rows",
+        help="rows (default): pin the multipliers to MULT18X18D sites row by row, each sampler "
+        "bank's together and each level's banks in order (gen/placement.py; the 85F only); "
+        "placer: leave them to nextpnr",
     )
     p.add_argument(
         "--seeds",

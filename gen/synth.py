@@ -341,7 +341,7 @@ def synth(
     seeds_n: int = 1,
     parallel: int = 2,
     speed: int = 6,
-    place_dsps: bool = False,
+    place_dsps: bool = True,
     block: str = "core",
     timeout: float | None = None,
     step: Callable[[str], None] | None = None,

@@ -33,8 +33,8 @@ class CreditQueue(wiring.Component):
         super().__init__(
             {
                 "enter": In(1),
-                "room": Out(1),
-                "idle": Out(1),
+                "room": Out(1, init=1),
+                "idle": Out(1, init=1),
                 "w_data": In(shape),
                 "w_en": In(1),
                 "out": Out(stream.Signature(shape)),
@@ -46,7 +46,10 @@ class CreditQueue(wiring.Component):
         m.submodules.inbox = inbox = Inbox(self._shape, self.depth)
         wiring.connect(m, inbox.out, wiring.flipped(self.out))
         m.d.comb += [inbox.link.valid.eq(self.w_en), inbox.link.payload.eq(self.w_data)]
+        # ``room`` and ``idle`` are registers (the count after this cycle's changes, compared):
+        # nothing but a flip-flop drives the pipeline's decision to let an item enter.
         held = Signal(range(self.depth + 1))
-        m.d.comb += [self.room.eq(held < self.depth), self.idle.eq(held == 0)]
-        m.d.sync += held.eq(held + self.enter - inbox.taken)
+        after = Signal(range(self.depth + 2))
+        m.d.comb += after.eq(held + self.enter - inbox.taken)
+        m.d.sync += [held.eq(after), self.room.eq(after < self.depth), self.idle.eq(after == 0)]
         return m

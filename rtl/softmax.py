@@ -25,12 +25,13 @@ from __future__ import annotations
 import math
 
 from amaranth.hdl import Module, Mux, Signal, signed, unsigned
-from amaranth.lib import data, fifo, stream, wiring
+from amaranth.lib import data, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from gen.config import DefaConfig
 from rtl.credit_queue import CreditQueue
+from rtl.inbox import Inbox
 from rtl.multiplier import Multiplier
 from rtl.stages import Stages, tree_stages
 
@@ -107,14 +108,14 @@ class SoftmaxUnit(wiring.Component):
         m = Module()
         # The pipeline never stalls (no enable fans out to its registers): it ends in a queue
         # of `depth` heads, and a head enters only while fewer than `depth` are in flight.
-        # The tags bypass the pipeline in a queue of their own (written as heads enter, read
-        # with their probabilities: both keep order).
+        # The tags bypass the pipeline in a queue of their own (an Inbox written through a
+        # register as heads enter, read with their probabilities: both keep order; a tag is
+        # readable 3 cycles after its head entered, long before its probabilities).
         depth = self.queue_depth_of(cfg)
         values_shape = self.probs.payload.values.shape()
         m.submodules.queue = queue = CreditQueue(values_shape, depth)
-        m.submodules.tag_queue = tag_queue = fifo.SyncFIFOBuffered(
-            width=self._tag_bits, depth=depth
-        )
+        m.submodules.tag_queue = tag_queue = Inbox(unsigned(self._tag_bits), depth)
+        assert self.latency > 3
         entered = Signal()
         left = Signal()
         m.d.comb += [
@@ -124,11 +125,13 @@ class SoftmaxUnit(wiring.Component):
             left.eq(self.probs.valid & self.probs.ready),
             self.probs.valid.eq(queue.out.valid),
             self.probs.payload.values.eq(queue.out.payload),
-            self.probs.payload.tag.eq(tag_queue.r_data),
+            self.probs.payload.tag.eq(tag_queue.out.payload),
             queue.out.ready.eq(self.probs.ready),
-            tag_queue.w_data.eq(self.logits.payload.tag),
-            tag_queue.w_en.eq(entered),
-            tag_queue.r_en.eq(left),
+            tag_queue.out.ready.eq(left),
+        ]
+        m.d.sync += [
+            tag_queue.link.valid.eq(entered),
+            tag_queue.link.payload.eq(self.logits.payload.tag),
         ]
         st = Stages(m)
         ks = range(n)
