@@ -1,12 +1,13 @@
-"""DSP placement on the ECP5-85F: each bank's multipliers on adjacent MULT18X18D sites and each
-level's banks together, instead of wherever the placer spreads them.
+"""DSP placement on the ECP5-85F: the multipliers whose products are added first on adjacent
+MULT18X18D sites and each level's together, instead of wherever the placer spreads them.
 
 The 85F's 156 multipliers sit in three rows (Y10, Y34, Y58) of 52 sites, four per DSP block
 (``MULT18_0``, ``_1``, ``_4``, ``_5`` at consecutive columns): ``SITES`` lists them row by
 row, left to right (read from nextpnr-ecp5's own placement of 156 multipliers). ``plan`` fills
-the rows in that order with the design's groups of multipliers (one group per sampler bank:
-``lanes`` products of one coefficient; then the softmax's products), never splitting a group
-across rows, and returns a ``BEL`` per multiplier cell; Yosys sets it as an attribute that
+the rows in that order with the design's groups of multipliers (per sampler, the two banks
+whose products are summed first, interleaved lane by lane, eight lanes a group; then the
+softmax's products), never splitting a group across rows, and returns a ``BEL`` per multiplier
+cell; Yosys sets it as an attribute that
 nextpnr honours. Other devices, or designs that do not fit, get no plan (``{}``).
 """
 
@@ -30,16 +31,32 @@ SITES = tuple(
 DEVICES = ("LFE5U-85F", "LFE5UM5G-85F")
 
 
+#: lanes of one pair of banks per group: 16 multipliers, three groups to a row
+LANES_PER_GROUP = 8
+
+
+def _sampler_groups(cfg: DefaConfig, prefix: str) -> list[list[str]]:
+    """A sampler's products in groups of adjacent sites: the two banks whose products are
+    summed first (0 and 1, 2 and 3) interleaved lane by lane, ``LANES_PER_GROUP`` lanes a
+    group."""
+    groups = []
+    for pair in ((0, 1), (2, 3)):
+        for first in range(0, cfg.lanes, LANES_PER_GROUP):
+            lanes = range(first, min(cfg.lanes, first + LANES_PER_GROUP))
+            groups.append([f"{prefix}mult{b}_{lane}.dsp" for lane in lanes for b in pair])
+    return groups
+
+
 def _groups(cfg: DefaConfig, block: str) -> list[list[str]]:
     """The design's multiplier cells (names after flattening), in groups to keep adjacent."""
     if block == "sampler":
-        return [[f"mult{b}_{lane}.dsp" for lane in range(cfg.lanes)] for b in range(4)]
+        return _sampler_groups(cfg, "")
     if block != "core":
         return []
     groups = [
-        [f"level{level}.sampler.mult{b}_{lane}.dsp" for lane in range(cfg.lanes)]
+        group
         for level in range(cfg.levels)
-        for b in range(4)
+        for group in _sampler_groups(cfg, f"level{level}.sampler.")
     ]
     if cfg.softmax:
         groups.append([f"softmax.mult{k}.dsp" for k in range(cfg.points_per_head)])

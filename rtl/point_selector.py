@@ -58,7 +58,9 @@ class PointSelector(wiring.Component):
                     point.off_y.eq(entry.off_y[p]),
                     point.prob.eq(entry.prob[p]),
                 ]
-        m.d.comb += self.points.valid.eq(self.entries.valid & remaining.any())
+        # An entry is popped with its last point, so a valid entry with a kept point always has
+        # one left: valid does not wait for the selection logic.
+        m.d.comb += self.points.valid.eq(self.entries.valid & entry.keep.any())
         take = self.points.valid & self.points.ready
         # An entry without kept points (the dispatcher never queues one) is dropped, not stuck.
         m.d.comb += self.entries.ready.eq(

@@ -226,8 +226,9 @@ def test_boards_come_from_amaranth_boards(capsys, tmp_path):
 
 def test_dsp_placement_keeps_banks_together(tmp_path):
     """gen/placement.py: every multiplier of tiny's and fpga's core gets its own MULT18X18D
-    site of the 85F, each sampler bank on adjacent sites of one row, in level order; the cells
-    it names are the ECP5 elaboration's multipliers; other devices get no plan."""
+    site of the 85F; the two products summed first (banks 0 and 1, 2 and 3 of a lane) sit side
+    by side in one row; the cells it names are the ECP5 elaboration's multipliers; other
+    devices get no plan."""
     from gen.placement import SITES, plan
 
     order = {site: (row, i) for row, sites in enumerate(SITES) for i, site in enumerate(sites)}
@@ -239,14 +240,13 @@ def test_dsp_placement_keeps_banks_together(tmp_path):
         assert len(placement) == products + cfg.points_per_head
         assert len(set(placement.values())) == len(placement)
         for level in range(cfg.levels):
-            for bank in range(4):
-                spots = [
-                    order[placement[f"level{level}.sampler.mult{bank}_{lane}.dsp"]]
-                    for lane in range(cfg.lanes)
-                ]
-                rows = {row for row, _ in spots}
-                columns = [i for _, i in spots]
-                assert len(rows) == 1 and columns == list(range(columns[0], columns[0] + cfg.lanes))
+            for lane in range(cfg.lanes):
+                for pair in ((0, 1), (2, 3)):
+                    (row_a, a), (row_b, b) = (
+                        order[placement[f"level{level}.sampler.mult{bank}_{lane}.dsp"]]
+                        for bank in pair
+                    )
+                    assert row_a == row_b and b == a + 1
     assert plan(preset("tiny"), "core", "LFE5U-45F") == {}
     verilog = generate(preset("tiny"), tmp_path, block="core", target="ecp5")
     text = Path(verilog["verilog"]).read_text()
