@@ -66,7 +66,10 @@ class Aggregator(wiring.Component):
         desc = desc_inbox.out.payload
         sums = []
         for level, link in enumerate(self.sums):
-            inbox = Inbox(level_sum_layout(cfg), Accumulator.sum_depth_of(cfg))
+            # a level sum is wide and registered here (the input register): no output register
+            inbox = Inbox(
+                level_sum_layout(cfg), Accumulator.sum_depth_of(cfg), registered_output=False
+            )
             m.submodules[f"sum_inbox{level}"] = inbox
             wiring.connect(m, wiring.flipped(link), inbox.link)
             sums.append(inbox.out)

@@ -13,7 +13,8 @@ Contract:
   address registers are duplicated, one copy per ``group`` DP16KD columns (with two stages
   the placer puts each copy next to its columns), so that no address net spans a wide
   memory's whole row of block RAMs; memories written with the same address (the banks of a
-  level buffer) take different ``salt`` so that synthesis keeps their copies apart.
+  level buffer, the buffers of the levels) take different ``salt`` values so that synthesis
+  keeps their stage registers apart.
 * The read data is not reset (it is meaningless until a read of written data).
 * Elaborated for a platform whose ``family`` is ``"ecp5"``: DP16KD blocks side by side, port A
   writing and port B reading, each as deep as the memory and as wide as that depth allows
@@ -27,7 +28,7 @@ Contract:
 
 from __future__ import annotations
 
-from amaranth.hdl import ClockSignal, Const, Instance, Module, Shape, Signal
+from amaranth.hdl import ClockSignal, Const, Instance, Module, Shape, Signal, Value
 from amaranth.lib import memory, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -82,15 +83,23 @@ class BlockRam(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         w_en, w_addr, w_data, r_addr = self.w_en, self.w_addr, self.w_data, self.r_addr
+        # Every stage register takes a reset value from the salt, so that synthesis keeps the
+        # stages of memories fed the same (a level buffer's banks, the levels' buffers) apart:
+        # merged, one register would drive block RAMs all over the chip. (The enable differs
+        # anyway and must reset to 0.)
+        salt = self._salt + 1
+        width = Shape.cast(self._shape).width
         for i in range(self._stages):  # enable and data through every stage
-            en, data = Signal(name=f"w_en_s{i}"), Signal(self._shape, name=f"w_data_s{i}")
-            m.d.sync += [en.eq(w_en), data.eq(w_data)]
+            en = Signal(name=f"w_en_s{i}")
+            data = Signal(width, name=f"w_data_s{i}", init=salt % (1 << width))
+            m.d.sync += [en.eq(w_en), data.eq(Value.cast(w_data))]
             w_en, w_data = en, data
         ecp5 = is_ecp5(platform) and self.depth <= MAX_DEPTH
         # the addresses through every stage but the last, which on ECP5 is copied per group
         for i in range(self._stages - 1 if ecp5 else self._stages):
-            wa = Signal.like(self.w_addr, name=f"w_addr_s{i}")
-            ra = Signal.like(self.r_addr, name=f"r_addr_s{i}")
+            init = salt % max(2, self.depth)
+            wa = Signal.like(self.w_addr, name=f"w_addr_s{i}", init=init)
+            ra = Signal.like(self.r_addr, name=f"r_addr_s{i}", init=init)
             m.d.sync += [wa.eq(w_addr), ra.eq(r_addr)]
             w_addr, r_addr = wa, ra
         if not ecp5:
@@ -125,7 +134,7 @@ class BlockRam(wiring.Component):
                 return w_addr, r_addr
             g = column // self._group
             if g not in copies:
-                init = (self._salt * 64 + g) % max(2, self.depth)
+                init = (salt * 64 + g) % max(2, self.depth)
                 wa = Signal.like(self.w_addr, name=f"w_addr{g}", init=init)
                 ra = Signal.like(self.r_addr, name=f"r_addr{g}", init=init)
                 m.d.sync += [wa.eq(w_addr), ra.eq(r_addr)]

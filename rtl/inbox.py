@@ -10,7 +10,9 @@ Contract of ``Inbox(shape, depth)``:
   beats in flight (it counts them with ``Credits``). Nothing checks for room here.
 * ``out`` presents the oldest beat from an output register two cycles after its write (the
   cycle ``link.valid`` is high), in order; the next one follows the cycle after the previous
-  is taken.
+  is taken. With ``registered_output=False`` the same timing, but ``out.payload`` is the
+  storage's read (combinational, from a pointer register): for a wide beat the consumer
+  registers, the output register's load enable (a net to every bit) goes away.
 * ``link.credit`` pulses (a register) the cycle after a beat leaves ``out``: at the sender
   the slot is free again two cycles after the beat was taken.
 * ``taken`` (combinational) pulses in the cycle a beat leaves ``out``, for a local credit count.
@@ -34,7 +36,8 @@ def crossing(shape) -> wiring.Signature:
 
 
 class Inbox(wiring.Component):
-    def __init__(self, shape, depth: int):
+    def __init__(self, shape, depth: int, *, registered_output: bool = True):
+        self._registered = registered_output
         if depth < 1:
             self._MustUse__silence = True  # a refused component is not an unused one
             raise ValueError(f"depth={depth} is out of range: allowed >= 1")
@@ -58,24 +61,40 @@ class Inbox(wiring.Component):
         r_next = Signal.like(r_addr)
         stored = Signal(range(depth + 1))  # beats in storage (not in the output register)
         free = Signal()  # the output register takes a word this cycle
-        load = Signal()  # ... and it is the oldest stored beat
+        load = Signal()  # ... and it is the oldest stored beat: the read pointer advances
         m.d.comb += [
             w_next.eq(Mux(w_addr == depth - 1, 0, w_addr + 1)),
             r_next.eq(Mux(r_addr == depth - 1, 0, r_addr + 1)),
-            free.eq(~self.out.valid | self.out.ready),
-            load.eq((stored != 0) & free),
             self.taken.eq(self.out.valid & self.out.ready),
         ]
         with m.If(self.link.valid):
             m.d.sync += w_addr.eq(w_next)
+        m.d.sync += self.link.credit.eq(self.taken)
+        if self._registered:
+            m.d.comb += [
+                free.eq(~self.out.valid | self.out.ready),
+                load.eq((stored != 0) & free),
+            ]
+            with m.If(load):
+                m.d.sync += self.out.valid.eq(1)
+            with m.Elif(self.out.ready):
+                m.d.sync += self.out.valid.eq(0)
+            m.d.sync += stored.eq(stored + self.link.valid - load)
+        else:
+            # stored counts the beats written at least a cycle ago (readable), valid follows
+            arrived = Signal()
+            after = Signal.like(stored)
+            m.d.comb += [
+                load.eq(self.taken),
+                after.eq(stored + arrived - self.taken),
+            ]
+            m.d.sync += [
+                arrived.eq(self.link.valid),
+                stored.eq(after),
+                self.out.valid.eq(after != 0),
+            ]
         with m.If(load):
-            m.d.sync += [r_addr.eq(r_next), self.out.valid.eq(1)]
-        with m.Elif(self.out.ready):
-            m.d.sync += self.out.valid.eq(0)
-        m.d.sync += [
-            stored.eq(stored + self.link.valid - load),
-            self.link.credit.eq(self.taken),
-        ]
+            m.d.sync += r_addr.eq(r_next)
 
         # The storage in slices of SLICE_BITS, each with its own copy of the pointers (no
         # address net fans out to the whole width). Slice k keeps its words at address
@@ -102,6 +121,9 @@ class Inbox(wiring.Component):
                 write.en.eq(self.link.valid),
                 read.addr.eq(ra),
             ]
-            with m.If(free):
-                m.d.sync += payload[first : first + bits].eq(read.data)
+            if self._registered:
+                with m.If(free):
+                    m.d.sync += payload[first : first + bits].eq(read.data)
+            else:
+                m.d.comb += payload[first : first + bits].eq(read.data)
         return m

@@ -393,14 +393,16 @@ def test_dispatcher_prunes_and_splits_by_level():
     assert peak["entries"] == entry_depth or peak["descriptors"] == desc_depth
 
 
-@pytest.mark.parametrize("depth,width", [(5, 150), (16, 8), (1, 64)])
-def test_inbox_keeps_order_and_returns_credits(depth, width):
+@pytest.mark.parametrize(
+    "depth,width,registered", [(5, 150, True), (16, 8, True), (1, 64, True), (5, 150, False)]
+)
+def test_inbox_keeps_order_and_returns_credits(depth, width, registered):
     """An inbox fed within its credits (a sender counting them as Credits does, its credit
     pulses a register late) hands every beat out in order under random backpressure, and its
     storage in 64-bit slices (each with its own permuted pointers) reads back every bit."""
     from rtl.inbox import Inbox
 
-    dut = Inbox(unsigned(width), depth)
+    dut = Inbox(unsigned(width), depth, registered_output=registered)
     rng = np.random.default_rng(depth * 1000 + width)
     words = [int(rng.integers(0, 1 << 62)) << (width - 62) if width > 62 else int(rng.integers(0, 1 << width)) for _ in range(300)]
     words = [w | int(rng.integers(0, 1 << min(width, 62))) for w in words]
