@@ -5,12 +5,12 @@ level's ``sums`` arrive over registered crossings into inboxes here
 (``Dispatcher.descriptor_depth_of(cfg)`` descriptors, ``Accumulator.sum_depth_of(cfg)`` sums
 per level), their credits returned through registers. A job is joined when its descriptor
 and the sums of its non-empty levels are all readable (an empty level counts as zero):
-``out = sat((sum_l + 2**(s-1)) >> s)`` per
-channel, ``s = coeff_bits - out_frac_bits``, saturated to ``out_bits`` (``sim.bittrue.core``);
-the tag and head come with it. Throughput one job per cycle; latency ``Aggregator.latency(cfg)``
-(5 for 2 levels, 6 for 3 or 4) when the output queue is empty: input register, the sum (a
-tree, a register after every level), the rounding, the saturation into the output queue (two cycles).
-The pipeline never stalls (no enable on its registers): a job is joined only while fewer than
+``out = sat((sum_l + 2**(s-1)) >> s)`` per channel, ``s = coeff_bits - out_frac_bits``,
+saturated to ``out_bits`` (``sim.bittrue.core``); the tag and head come with it. Throughput
+one job per cycle; latency ``Aggregator.latency(cfg)`` (5 for 2 levels, 6 for 3 or 4) when
+the output queue is empty: input register, the sum (a tree, a register after every level),
+the rounding, the saturation into the output queue (two cycles). The pipeline never stalls
+(no enable on its registers): a job is joined only while fewer than
 ``Aggregator.queue_depth_of(cfg)`` are in flight, so ``outputs.ready`` low fills the queue
 and then holds the level sums back.
 """
