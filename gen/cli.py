@@ -147,7 +147,9 @@ def _cmd_synth(args) -> int:
     if args.board:
         board = board_target(args.board)
         if args.device:
-            raise ValueError(f"--board {args.board} sets the device ({board['device']}): drop --device")
+            raise ValueError(
+                f"--board {args.board} sets the device ({board['device']}): drop --device"
+            )
         target = {k: board[k] for k in target}
     if args.device:
         target["device"] = args.device

@@ -130,9 +130,7 @@ def worst_paths(sdf_text: str, count: int = 10) -> list[dict]:
         return arrival[pin]
 
     endpoints = [
-        p
-        for p in edges
-        if p not in has_arc and p not in starts and (p in setup or p[0] in clocked)
+        p for p in edges if p not in has_arc and p not in starts and (p in setup or p[0] in clocked)
     ]
     timed = []
     for p in endpoints:
@@ -175,8 +173,9 @@ def worst_paths(sdf_text: str, count: int = 10) -> list[dict]:
 def format_paths(paths: list[dict]) -> list[str]:
     lines = []
     for i, path in enumerate(paths, 1):
+        start, end = _group(path["from"]), _group(path["to"].rsplit("/", 1)[0])
         lines.append(
             f"    {i:2d}. {path['delay_ns']:6.2f} ns ({path['routing_ns']:.2f} routing, "
-            f"{path['logic_levels']} logic) {_group(path['from'])} -> {_group(path['to'].rsplit('/', 1)[0])}"
+            f"{path['logic_levels']} logic) {start} -> {end}"
         )
     return lines

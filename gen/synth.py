@@ -77,15 +77,15 @@ def board_target(board: str) -> dict:
 
     module, name = BOARDS[board]
     platform = getattr(importlib.import_module(f"amaranth_boards.{module}"), name)
-    clock = next(
-        r.clock.frequency for r in platform.resources if r.name == platform.default_clk
-    )
+    clock = next(r.clock.frequency for r in platform.resources if r.name == platform.default_clk)
     return {
         "device": platform.device,
         "package": PACKAGES[platform.package],
         "speed": int(platform.speed),
         "clock_mhz": clock / 1e6,
     }
+
+
 #: ECP5 speed grades nextpnr times (6 is the slowest, the ULX3S's)
 SPEEDS = (6, 7, 8)
 DSP_MODES = ("datapath", "all", "none")
@@ -350,9 +350,10 @@ def synth(
     sampler for a quick look at its timing), synthesize for ECP5 (and Xilinx 7-series), place
     and route.
     ``place_dsps``: pin the multipliers by ``gen.placement.plan`` (recorded as
-    ``dsp_placement``). ``seeds_n`` placements (seeds ``seed`` .. ``seed + seeds_n - 1``, ``parallel`` at a time)
-    report the median seed's figures (``fmax_by_seed`` lists them all; the median seed's log
-    and report are ``nextpnr.log``/``nextpnr.json``): a design never relies on a lucky seed.
+    ``dsp_placement``). ``seeds_n`` placements (seeds ``seed`` .. ``seed + seeds_n - 1``,
+    ``parallel`` at a time) report the median seed's figures (``fmax_by_seed`` lists them
+    all; the median seed's log and report are ``nextpnr.log``/``nextpnr.json``): a design
+    never relies on a lucky seed.
     ``step(name)`` is called as each stage starts (for progress output). Returns the figures;
     files (Verilog, scripts, netlists, logs, nextpnr report) stay in ``out_dir``."""
     if speed not in SPEEDS:

@@ -94,7 +94,9 @@ class Aggregator(wiring.Component):
         for c in range(cfg.head_dim):
             parts = [
                 st.reg(
-                    Mux(desc.empty[level], 0, s.payload[c]), signed(cfg.acc_bits), f"part{level}_{c}"
+                    Mux(desc.empty[level], 0, s.payload[c]),
+                    signed(cfg.acc_bits),
+                    f"part{level}_{c}",
                 )
                 for level, s in enumerate(sums)
             ]

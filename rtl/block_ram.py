@@ -54,9 +54,7 @@ def dp16kd_width(depth: int) -> int:
 class BlockRam(wiring.Component):
     latency = 2
 
-    def __init__(
-        self, shape, depth: int, *, input_stages: int = 0, group: int = 4, salt: int = 0
-    ):
+    def __init__(self, shape, depth: int, *, input_stages: int = 0, group: int = 4, salt: int = 0):
         for name, value, lo, hi in (
             ("depth", depth, 1, None),
             ("group", group, 1, None),
@@ -140,6 +138,7 @@ class BlockRam(wiring.Component):
                 m.d.sync += [wa.eq(w_addr), ra.eq(r_addr)]
                 copies[g] = (wa, ra)
             return copies[g]
+
         zero, one = Const(0, 1), Const(1, 1)
         abits = 14 - low
 

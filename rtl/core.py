@@ -253,7 +253,9 @@ class Core(wiring.Component):
             m.d.sync += r.eq(value)
             return r
 
-        kept = registered(Mux(dispatcher.accepted, dispatcher.kept, 0), dispatcher.kept.shape(), "ev_kept")
+        kept = registered(
+            Mux(dispatcher.accepted, dispatcher.kept, 0), dispatcher.kept.shape(), "ev_kept"
+        )
         pruned = registered(
             Mux(dispatcher.accepted, cfg.points_per_head - dispatcher.kept, 0),
             dispatcher.kept.shape(),

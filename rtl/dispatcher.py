@@ -121,6 +121,8 @@ class Dispatcher(wiring.Component):
         m.d.comb += [
             desc_credits.enter.eq(accept),
             desc_credits.freed.eq(self.descriptors.credit),
-            self.kept.eq(sum(link.payload.keep[p] for link in self.entries for p in range(cfg.points))),
+            self.kept.eq(
+                sum(link.payload.keep[p] for link in self.entries for p in range(cfg.points))
+            ),
         ]
         return m

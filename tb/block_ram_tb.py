@@ -1,7 +1,8 @@
 """cocotb test of ``rtl.block_ram.BlockRam``: its generic elaboration and its ECP5 elaboration
 (DP16KD blocks with output registers, simulated with ``fpga/cells/dp16kd.v``) side by side,
 against a Python model: random writes and reads, reads of the address written in the same
-cycle (the old word), two-cycle read latency (more with input stages) (tests/test_block_ram.py builds the pair).
+cycle (the old word), two-cycle read latency (more with input stages); tests/test_block_ram.py
+builds the pair.
 
 Environment: ``DEFA_RAM`` = ``"width,depth,stages"`` (``input_stages``: the read takes
 2 + stages cycles; a write lands as late, so reads see the writes issued before them)."""

@@ -381,12 +381,18 @@ def test_dispatcher_prunes_and_splits_by_level():
             peak["entries"] = max(peak["entries"], held[0], held[1])
 
     _run(dut, producer, receivers)
-    keeps = [[sum((p >= tau) << k for k, p in enumerate(job["prob"][lv])) for lv in range(2)] for job in jobs]
+    keeps = [
+        [sum((p >= tau) << k for k, p in enumerate(job["prob"][lv])) for lv in range(2)]
+        for job in jobs
+    ]
     assert descs == [
-        (job["tag"], sum((k[lv] == 0) << lv for lv in range(2))) for job, k in zip(jobs, keeps, strict=True)
+        (job["tag"], sum((k[lv] == 0) << lv for lv in range(2)))
+        for job, k in zip(jobs, keeps, strict=True)
     ]
     for lv in range(2):
-        assert seen[lv] == [(job["ref_x"][lv], k[lv]) for job, k in zip(jobs, keeps, strict=True) if k[lv]]
+        assert seen[lv] == [
+            (job["ref_x"][lv], k[lv]) for job, k in zip(jobs, keeps, strict=True) if k[lv]
+        ]
     assert kept_total == [sum(p >= tau for row in job["prob"] for p in row) for job in jobs]
     # the credits bound what is in flight, and the slow phase used them all
     assert peak["descriptors"] <= desc_depth and peak["entries"] <= entry_depth
@@ -404,7 +410,12 @@ def test_inbox_keeps_order_and_returns_credits(depth, width, registered):
 
     dut = Inbox(unsigned(width), depth, registered_output=registered)
     rng = np.random.default_rng(depth * 1000 + width)
-    words = [int(rng.integers(0, 1 << 62)) << (width - 62) if width > 62 else int(rng.integers(0, 1 << width)) for _ in range(300)]
+    words = [
+        int(rng.integers(0, 1 << 62)) << (width - 62)
+        if width > 62
+        else int(rng.integers(0, 1 << width))
+        for _ in range(300)
+    ]
     words = [w | int(rng.integers(0, 1 << min(width, 62))) for w in words]
     got = []
 

@@ -179,9 +179,23 @@ def test_worst_paths_agree_with_nextpnr(tmp_path):
     (tmp_path / "ecp5.ys").write_text(flow.ecp5_script(Path("acc.v"), "acc", "none"))
     subprocess.run([yosys, "-q", "-s", "ecp5.ys"], cwd=tmp_path, check=True)
     subprocess.run(
-        [nextpnr, "--85k", "--package", "CABGA381", "--json", "ecp5.json", "--out-of-context",
-         "--freq", "300", "--timing-allow-fail", "--report", "report.json", "--sdf", "acc.sdf",
-         "-q"],
+        [
+            nextpnr,
+            "--85k",
+            "--package",
+            "CABGA381",
+            "--json",
+            "ecp5.json",
+            "--out-of-context",
+            "--freq",
+            "300",
+            "--timing-allow-fail",
+            "--report",
+            "report.json",
+            "--sdf",
+            "acc.sdf",
+            "-q",
+        ],
         cwd=tmp_path,
         check=True,
         capture_output=True,
