@@ -56,6 +56,7 @@ from rtl.layouts import (
 )
 from rtl.level_unit import LevelUnit
 from rtl.softmax import SoftmaxUnit
+from rtl.stages import Stages
 
 __all__ = ["COUNTER_BITS", "COUNTER_LAG", "Core", "core_load_layout"]
 
@@ -248,11 +249,7 @@ class Core(wiring.Component):
         happened; ``cycles`` counts every cycle as it comes."""
         cfg = self._cfg
 
-        def registered(value, shape, name):
-            r = Signal(shape, name=name)
-            m.d.sync += r.eq(value)
-            return r
-
+        registered = Stages(m).reg  # one register each, on every cycle
         kept = registered(
             Mux(dispatcher.accepted, dispatcher.kept, 0), dispatcher.kept.shape(), "ev_kept"
         )

@@ -15,10 +15,11 @@ the pipeline's last stage): no logic in front of the wide write.
 
 from __future__ import annotations
 
-from amaranth.hdl import Module, Signal
+from amaranth.hdl import Module
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
+from rtl.credits import Credits
 from rtl.inbox import Inbox
 
 __all__ = ["CreditQueue"]
@@ -46,10 +47,13 @@ class CreditQueue(wiring.Component):
         m.submodules.inbox = inbox = Inbox(self._shape, self.depth)
         wiring.connect(m, inbox.out, wiring.flipped(self.out))
         m.d.comb += [inbox.link.valid.eq(self.w_en), inbox.link.payload.eq(self.w_data)]
-        # ``room`` and ``idle`` are registers (the count after this cycle's changes, compared):
-        # nothing but a flip-flop drives the pipeline's decision to let an item enter.
-        held = Signal(range(self.depth + 1))
-        after = Signal(range(self.depth + 2))
-        m.d.comb += after.eq(held + self.enter - inbox.taken)
-        m.d.sync += [held.eq(after), self.room.eq(after < self.depth), self.idle.eq(after == 0)]
+        # The local credit count: ``room`` and ``idle`` are registers, so nothing but a flip-flop
+        # drives the pipeline's decision to let an item enter.
+        m.submodules.credits = credits = Credits(self.depth)
+        m.d.comb += [
+            credits.enter.eq(self.enter),
+            credits.freed.eq(inbox.taken),
+            self.room.eq(credits.room),
+            self.idle.eq(credits.idle),
+        ]
         return m

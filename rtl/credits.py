@@ -4,8 +4,9 @@ Contract: ``room`` is a register, high while fewer than ``depth`` beats are in f
 may be sent (``enter``) only with ``room``. A beat is in flight from the cycle after its
 ``enter`` until the cycle after its ``freed`` pulse (the receiver's credit, or ``refund``: a
 slot taken and given back unused). ``freed`` and ``refund`` may pulse in the same cycle.
-``room`` in cycle t is exactly ``in flight at t < depth``: no logic of the receiver reaches the
-sender's decision, only the credit's register.
+``room`` in cycle t is exactly ``in flight at t < depth``, ``idle`` is ``nothing in flight``
+(registers both): no logic of the receiver reaches the sender's decision, only the credit's
+register.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ class Credits(wiring.Component):
                 "freed": In(1),
                 "refund": In(1),
                 "room": Out(1, init=1),
+                "idle": Out(1, init=1),
             }
         )
 
@@ -37,5 +39,9 @@ class Credits(wiring.Component):
         count = Signal(range(self.depth + 1))
         after = Signal(range(self.depth + 2))
         m.d.comb += after.eq(count + self.enter - self.freed - self.refund)
-        m.d.sync += [count.eq(after), self.room.eq(after < self.depth)]
+        m.d.sync += [
+            count.eq(after),
+            self.room.eq(after < self.depth),
+            self.idle.eq(after == 0),
+        ]
         return m
