@@ -36,6 +36,7 @@ from gen.elaborate import generate
 from gen.paths import format_paths, worst_paths
 from gen.placement import plan, yosys_commands
 from gen.tools import tool_path
+from rtl.stages import COPY_ATTR
 
 __all__ = [
     "BOARDS",
@@ -89,6 +90,11 @@ def board_target(board: str) -> dict:
 #: ECP5 speed grades nextpnr times (6 is the slowest, the ULX3S's)
 SPEEDS = (6, 7, 8)
 DSP_MODES = ("datapath", "all", "none")
+#: After ``proc``: the flip-flops of registers marked ``COPY_ATTR`` in the RTL
+#: (``rtl.stages.copy_register``) get Yosys's ``keep``, so that they are not merged with
+#: equal flip-flops (the mark is on the register's wire; ``%ci1`` adds the cell driving it).
+KEEP_COPIES = f"setattr -set keep 1 a:{COPY_ATTR} %ci1 t:$dff %i"
+
 _DSP_MARK = {
     "datapath": "*.sampler/t:$mul *.softmax/t:$mul defa_sampler/t:$mul",
     "all": "t:$mul",
@@ -129,7 +135,7 @@ def _coarse(dsp: str) -> list[str]:
 def _prepare(verilog: Path, top: str, dsp: str) -> list[str]:
     mark = _DSP_MARK[dsp]
     # a path relative to the work directory: YoWASP's Yosys sees only the directory it runs in
-    steps = [f"read_verilog -sv {verilog}", f"hierarchy -top {top}", "proc"]
+    steps = [f"read_verilog -sv {verilog}", f"hierarchy -top {top}", "proc", KEEP_COPIES]
     if mark:
         steps.append(f"setattr -set defa_dsp 1 {mark}")
     return steps + ["flatten", "opt_clean -purge"]
@@ -142,6 +148,7 @@ def dsp_premap(top: str, dsp: str = "datapath") -> list[str]:
     return [
         f"hierarchy -top {top}",
         "proc",
+        KEEP_COPIES,
         f"setattr -set defa_dsp 1 {mark}",
         "flatten",
         "opt_clean -purge",

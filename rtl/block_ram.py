@@ -12,9 +12,9 @@ Contract:
   n cycles later and the read takes 2 + n cycles (``latency``). On ECP5 the last stage's
   address registers are duplicated, one copy per ``group`` DP16KD columns (with two stages
   the placer puts each copy next to its columns), so that no address net spans a wide
-  memory's whole row of block RAMs; memories written with the same address (the banks of a
-  level buffer, the buffers of the levels) take different ``salt`` values so that synthesis
-  keeps their stage registers apart.
+  memory's whole row of block RAMs. Every stage register is a ``copy_register``: memories
+  written with the same address or data (the banks of a level buffer, the buffers of the
+  levels) keep their own stages after synthesis.
 * The read data is not reset (it is meaningless until a read of written data).
 * Elaborated for a platform whose ``family`` is ``"ecp5"``: DP16KD blocks side by side, port A
   writing and port B reading, each as deep as the memory and as wide as that depth allows
@@ -33,6 +33,7 @@ from amaranth.lib import memory, wiring
 from amaranth.lib.wiring import In, Out
 
 from rtl.multiplier import is_ecp5
+from rtl.stages import copy_register
 
 __all__ = ["BlockRam", "dp16kd_width"]
 
@@ -54,7 +55,7 @@ def dp16kd_width(depth: int) -> int:
 class BlockRam(wiring.Component):
     latency = 2
 
-    def __init__(self, shape, depth: int, *, input_stages: int = 0, group: int = 4, salt: int = 0):
+    def __init__(self, shape, depth: int, *, input_stages: int = 0, group: int = 4):
         for name, value, lo, hi in (
             ("depth", depth, 1, None),
             ("group", group, 1, None),
@@ -65,7 +66,7 @@ class BlockRam(wiring.Component):
                 allowed = f"[{lo}, {hi}]" if hi is not None else f">= {lo}"
                 raise ValueError(f"{name}={value} is out of range: allowed {allowed}")
         self._shape, self.depth = shape, depth
-        self._stages, self._group, self._salt = input_stages, group, salt
+        self._stages, self._group = input_stages, group
         self.latency = BlockRam.latency + input_stages
         addr = range(max(2, depth))
         super().__init__(
@@ -81,23 +82,21 @@ class BlockRam(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         w_en, w_addr, w_data, r_addr = self.w_en, self.w_addr, self.w_data, self.r_addr
-        # Every stage register takes a reset value from the salt, so that synthesis keeps the
-        # stages of memories fed the same (a level buffer's banks, the levels' buffers) apart:
-        # merged, one register would drive block RAMs all over the chip. (The enable differs
-        # anyway and must reset to 0.)
-        salt = self._salt + 1
+        # Every stage register is a copy kept by synthesis: merged with the stages of memories
+        # fed the same (a level buffer's banks, the levels' buffers), one register would drive
+        # block RAMs all over the chip.
         width = Shape.cast(self._shape).width
+        addr = self.w_addr.shape()
         for i in range(self._stages):  # enable and data through every stage
-            en = Signal(name=f"w_en_s{i}")
-            data = Signal(width, name=f"w_data_s{i}", init=salt % (1 << width))
+            en = copy_register(1, name=f"w_en_s{i}")
+            data = copy_register(width, name=f"w_data_s{i}")
             m.d.sync += [en.eq(w_en), data.eq(Value.cast(w_data))]
             w_en, w_data = en, data
         ecp5 = is_ecp5(platform) and self.depth <= MAX_DEPTH
         # the addresses through every stage but the last, which on ECP5 is copied per group
         for i in range(self._stages - 1 if ecp5 else self._stages):
-            init = salt % max(2, self.depth)
-            wa = Signal.like(self.w_addr, name=f"w_addr_s{i}", init=init)
-            ra = Signal.like(self.r_addr, name=f"r_addr_s{i}", init=init)
+            wa = copy_register(addr, name=f"w_addr_s{i}")
+            ra = copy_register(addr, name=f"r_addr_s{i}")
             m.d.sync += [wa.eq(w_addr), ra.eq(r_addr)]
             w_addr, r_addr = wa, ra
         if not ecp5:
@@ -126,15 +125,13 @@ class BlockRam(wiring.Component):
 
         def addresses(column):
             """The write and read address of a column: with input stages, the last stage's
-            registers, one copy per group of columns (their reset values differ, so synthesis
-            keeps them apart)."""
+            registers, one copy per group of columns."""
             if not self._stages:
                 return w_addr, r_addr
             g = column // self._group
             if g not in copies:
-                init = (salt * 64 + g) % max(2, self.depth)
-                wa = Signal.like(self.w_addr, name=f"w_addr{g}", init=init)
-                ra = Signal.like(self.r_addr, name=f"r_addr{g}", init=init)
+                wa = copy_register(addr, name=f"w_addr{g}")
+                ra = copy_register(addr, name=f"r_addr{g}")
                 m.d.sync += [wa.eq(w_addr), ra.eq(r_addr)]
                 copies[g] = (wa, ra)
             return copies[g]

@@ -56,7 +56,7 @@ from rtl.layouts import (
 )
 from rtl.level_unit import LevelUnit
 from rtl.softmax import SoftmaxUnit
-from rtl.stages import Stages
+from rtl.stages import Stages, copy_register
 
 __all__ = ["COUNTER_BITS", "COUNTER_LAG", "Core", "core_load_layout"]
 
@@ -170,11 +170,14 @@ class Core(wiring.Component):
             done = Signal(name=f"fwp_done{level}")  # this level has finished the command
             target = Signal(name=f"fwp_target{level}")
             m.d.comb += target.eq(every_level | (cmd.level == level))
+            # the level's own register of the command (kept by synthesis, see copy_register)
+            command = copy_register(unit.fwp.payload.shape(), name=f"fwp_command{level}")
+            m.d.comb += unit.fwp.payload.eq(command)
             m.d.sync += [
-                unit.fwp.payload.op.eq(cmd.op),
-                unit.fwp.payload.x.eq(cmd.x),
-                unit.fwp.payload.y.eq(cmd.y),
-                unit.fwp.payload.keep.eq(cmd.keep),
+                command.op.eq(cmd.op),
+                command.x.eq(cmd.x),
+                command.y.eq(cmd.y),
+                command.keep.eq(cmd.keep),
             ]
             with m.If(self.fwp.ready):
                 m.d.sync += [issued.eq(0), done.eq(0), unit.fwp.valid.eq(0)]

@@ -29,6 +29,7 @@ from rtl.credits import Credits
 from rtl.inbox import crossing
 from rtl.layouts import descriptor_layout, entry_layout, job_layout
 from rtl.sampler import Sampler
+from rtl.stages import copy_register
 
 __all__ = ["Dispatcher"]
 
@@ -92,8 +93,10 @@ class Dispatcher(wiring.Component):
             m.d.comb += empty[level].eq(~keep.any())
             link = self.entries[level]
             entry = link.payload
+            head = copy_register(entry.head.shape(), name=f"head{level}")  # the level's own
+            m.d.comb += entry.head.eq(head)
             m.d.sync += [
-                entry.head.eq(job.head),
+                head.eq(job.head),
                 entry.ref_x.eq(job.ref_x[level]),
                 entry.ref_y.eq(job.ref_y[level]),
                 entry.off_x.eq(job.off_x[level]),

@@ -24,6 +24,8 @@ from amaranth.hdl import Module, Mux, Shape, Signal, Value
 from amaranth.lib import memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
+from rtl.stages import copy_register
+
 __all__ = ["SLICE_BITS", "Inbox", "crossing"]
 
 #: bits of the storage that share one copy of the read and write pointers
@@ -97,24 +99,22 @@ class Inbox(wiring.Component):
             m.d.sync += r_addr.eq(r_next)
 
         # The storage in slices of SLICE_BITS, each with its own copy of the pointers (no
-        # address net fans out to the whole width). Slice k keeps its words at address
-        # ``pointer ^ k``: its pointer copies then differ from the others' (reset value k),
-        # so synthesis does not merge them back, and need no logic. The output register
-        # loads whenever it is free (a word read while nothing is stored is never valid).
+        # address net fans out to the whole width; copies kept by synthesis). The output
+        # register loads whenever it is free (a word read while nothing is stored is never
+        # valid).
         payload = Value.cast(self.out.payload)
         for k, first in enumerate(range(0, width, SLICE_BITS)):
             bits = min(SLICE_BITS, width - first)
-            key = k % size
             storage = memory.Memory(shape=bits, depth=size, init=[])
             m.submodules[f"storage{k}"] = storage
             write = storage.write_port()
             read = storage.read_port(domain="comb")
-            wa = Signal(range(size), name=f"w_addr{k}", init=key)
-            ra = Signal(range(size), name=f"r_addr{k}", init=key)
+            wa = copy_register(range(size), name=f"w_addr{k}")
+            ra = copy_register(range(size), name=f"r_addr{k}")
             with m.If(self.link.valid):
-                m.d.sync += wa.eq(w_next ^ key)
+                m.d.sync += wa.eq(w_next)
             with m.If(load):
-                m.d.sync += ra.eq(r_next ^ key)
+                m.d.sync += ra.eq(r_next)
             m.d.comb += [
                 write.addr.eq(wa),
                 write.data.eq(Value.cast(self.link.payload)[first : first + bits]),

@@ -94,7 +94,7 @@ class LevelBuffer(wiring.Component):
 
         for b in range(4):
             bx, by = b & 1, b >> 1
-            bank = BlockRam(word, self.depth, input_stages=2, salt=4 * self._level + b)
+            bank = BlockRam(word, self.depth, input_stages=2)
             m.submodules[f"bank{b}"] = bank
             # The write's address, data and enable are registered in the bank.
             m.d.comb += [

@@ -35,6 +35,7 @@ from rtl.layouts import (
 )
 from rtl.point_selector import PointSelector
 from rtl.sampler import Sampler
+from rtl.stages import copy_register
 
 __all__ = ["LevelUnit"]
 
@@ -75,11 +76,17 @@ class LevelUnit(wiring.Component):
         wiring.connect(m, accumulator.sums, wiring.flipped(self.sums))
         wiring.connect(m, wiring.flipped(self.fwp), sampler.fwp)
         wiring.connect(m, sampler.fwp_result, wiring.flipped(self.fwp_result))
+        # The level's own registers of what every level receives alike (kept by synthesis,
+        # which would otherwise merge the levels' copies into one register for the chip).
+        local = {}
+        for name in ("tau_f", "width", "height"):
+            local[name] = copy_register(getattr(self, name).shape(), name=f"{name}_local")
+            m.d.sync += local[name].eq(getattr(self, name))
+            m.d.comb += getattr(sampler, name).eq(local[name])
+        load = copy_register(load_layout(cfg, self._level), name="load_local")
+        m.d.comb += sampler.load.payload.eq(load)
         m.d.sync += [
-            sampler.tau_f.eq(self.tau_f),
-            sampler.width.eq(self.width),
-            sampler.height.eq(self.height),
-            sampler.load.payload.eq(self.load.payload),
+            load.eq(self.load.payload),
             sampler.load.valid.eq(self.load.valid),
             self.masked.eq(sampler.masked),
             self.load_masked.eq(sampler.load_masked),

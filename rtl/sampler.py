@@ -62,6 +62,7 @@ from rtl.layouts import (
 )
 from rtl.level_buffer import LevelBuffer
 from rtl.multiplier import Multiplier
+from rtl.stages import copy_register
 
 __all__ = ["Sampler"]
 
@@ -267,14 +268,13 @@ class Sampler(wiring.Component):
             prev = registered(prev, f"c{i}")
 
         # The masked coefficients (a masked pixel reads 0), one register per group of
-        # multipliers. The copies reset to different values so that synthesis does not merge
-        # them back into one (their reset value is never used: the valid bits gate it).
+        # multipliers (copies kept by synthesis).
         group = self.GROUP
         kept = [[None] * cfg.lanes for _ in range(4)]
         for bank in range(4):
             for first in range(0, cfg.lanes, group):
-                copy = Signal.like(
-                    coeff.coeff[bank], name=f"c_kept{bank}_{first // group}", init=first // group
+                copy = copy_register(
+                    coeff.coeff[bank].shape(), name=f"c_kept{bank}_{first // group}"
                 )
                 m.d.sync += copy.eq(Mux(fwp.keep[bank], coeff.coeff[bank], 0))
                 for lane in range(first, min(cfg.lanes, first + group)):

@@ -7,7 +7,20 @@ from __future__ import annotations
 
 from amaranth.hdl import Module, Signal
 
-__all__ = ["Stages", "tree_stages"]
+__all__ = ["COPY_ATTR", "Stages", "copy_register", "tree_stages"]
+
+#: The attribute that marks a register as a copy that synthesis must keep (``gen.synth``
+#: turns it into Yosys's ``keep`` on the register's flip-flops). Without it Yosys merges
+#: flip-flops bit by bit wherever their input and reset bit agree, so copies made to keep
+#: nets local (a memory's address per group of block RAMs, a level's own copy of a CSR)
+#: fold back into one flip-flop driving the whole chip.
+COPY_ATTR = "defa_copy"
+
+
+def copy_register(shape, name: str) -> Signal:
+    """A register (resetting to zero) that synthesis keeps apart from every register with the
+    same input (a copy made for fanout or locality); assign it in a sync domain."""
+    return Signal(shape, name=name, attrs={COPY_ATTR: 1})
 
 
 def _tree_depth(n: int) -> int:
