@@ -47,11 +47,11 @@ class Aggregator(wiring.Component):
     def latency(cfg: DefaConfig) -> int:
         return 1 + tree_stages(cfg.levels) + 1 + 2
 
-    #: jobs the output queue holds: the pipeline's depth and two, so that credits never
+    #: jobs the output queue holds: the pipeline's depth and three, so that credits never
     #: throttle an aggregator whose output is taken every cycle
     @staticmethod
     def queue_depth_of(cfg: DefaConfig) -> int:
-        return Aggregator.latency(cfg) + 2
+        return Aggregator.latency(cfg) + 3
 
     def elaborate(self, platform):
         cfg = self._cfg

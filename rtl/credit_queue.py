@@ -4,8 +4,9 @@ Contract: the pipeline asks ``room`` before it lets an item ``enter`` (one per c
 ``room`` is high while fewer than ``depth`` items are in flight, counting those inside the
 pipeline and those waiting here, so the queue never overflows however long ``out.ready``
 stays low. The pipeline writes each item when it leaves (``w_en``, ``w_data``); ``out``
-presents it two cycles later, in order, from an output register. With ``depth`` at least the
-pipeline's latency (entry to ``out``) plus one, ``room`` never throttles a consumer that
+presents it two cycles later, in order, from an output register. An item's slot is free again
+(counted in ``room``) two cycles after it leaves ``out``: with ``depth`` at least the
+pipeline's latency (entry to ``out``) plus three, ``room`` never throttles a consumer that
 takes an item every cycle. ``idle``: nothing in flight.
 
 Timing: the credits make a full check unnecessary, so the storage (an ``Inbox``) takes its
@@ -48,11 +49,12 @@ class CreditQueue(wiring.Component):
         wiring.connect(m, inbox.out, wiring.flipped(self.out))
         m.d.comb += [inbox.link.valid.eq(self.w_en), inbox.link.payload.eq(self.w_data)]
         # The local credit count: ``room`` and ``idle`` are registers, so nothing but a flip-flop
-        # drives the pipeline's decision to let an item enter.
+        # drives the pipeline's decision to let an item enter; the count takes the inbox's
+        # registered credit, so the consumer's ``ready`` ends at a register here too.
         m.submodules.credits = credits = Credits(self.depth)
         m.d.comb += [
             credits.enter.eq(self.enter),
-            credits.freed.eq(inbox.taken),
+            credits.freed.eq(inbox.link.credit),
             self.room.eq(credits.room),
             self.idle.eq(credits.idle),
         ]

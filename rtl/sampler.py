@@ -82,11 +82,11 @@ class Sampler(wiring.Component):
         the register of masked coefficient copies."""
         return CoefficientUnit.latency_of(cfg) + 1
 
-    #: beats the output queue holds: the pipeline's depth and two, so that credits never
+    #: beats the output queue holds: the pipeline's depth and three, so that credits never
     #: throttle a sampler whose output is taken every cycle
     @staticmethod
     def queue_depth_of(cfg: DefaConfig) -> int:
-        return Sampler.latency_of(cfg) + 2
+        return Sampler.latency_of(cfg) + 3
 
     def __init__(self, cfg: DefaConfig, level: int = 0, *, tag_bits: int = TAG_BITS):
         if not 1 <= tag_bits <= 64:

@@ -17,8 +17,8 @@ timing the RTL documents (``rtl/core.py`` and its blocks):
   ``k * head_dim/lanes`` chunks, back to back with the previous job, from the cycle its entry
   is readable; a chunk is visible at the sampler's output ``sampler_latency(cfg)`` cycles
   after it entered; the sampler's pipeline never stalls, and a chunk enters only while fewer
-  than ``sampler_latency(cfg) + 2`` (its output queue) are in flight (credits); the entry
-  is taken with the job's last chunk;
+  than ``sampler_latency(cfg) + 3`` (its output queue) are in flight (credits: a chunk's is
+  back two cycles after it left the queue); the entry is taken with the job's last chunk;
 * the accumulator takes beats while fewer than ``sum_depth`` of its sums are in flight (a sum
   is in flight from its last beat until its credit is back); a job's sum is sent the cycle
   after its last beat;
@@ -109,7 +109,8 @@ _OFFSET = 2
 
 class _Sampler:
     """A sampler that never stalls inside: chunk n enters at the earliest one cycle after chunk
-    n-1, and only once chunk n-D has left its output queue (D = ``queue``: credits); it is
+    n-1, and only from the second cycle after chunk n-D left its output queue (D = ``queue``:
+    credits); it is
     visible at the output ``latency`` cycles after it entered, and leaves in order, one per
     cycle, when the accumulator takes it."""
 
@@ -124,7 +125,7 @@ class _Sampler:
         if n:
             t = max(t, self.entered[-1] + 1)
         if n >= self.queue:
-            t = max(t, self.left[n - self.queue] + 1)
+            t = max(t, self.left[n - self.queue] + 2)
         self.entered.append(t)
         return t
 
@@ -163,7 +164,7 @@ def predict(cfg: DefaConfig, kept: np.ndarray) -> dict:
     # per level, per job with a kept point there: when the aggregator took its sum
     sum_taken: list[list[int]] = [[] for _ in range(levels)]
     entry_free = [0] * levels  # the cycle after the level's previous entry was taken
-    depth = sampler_latency(cfg) + 2  # the sampler's output queue (Sampler.queue_depth_of)
+    depth = sampler_latency(cfg) + 3  # the sampler's output queue (Sampler.queue_depth_of)
     samplers = [_Sampler(sampler_latency(cfg), depth) for _ in range(levels)]
     prev_accept = (softmax_latency(cfg) if cfg.softmax else 0) - 1
     for j in range(jobs):
