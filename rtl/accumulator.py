@@ -4,7 +4,9 @@ sum per job (with at least one kept point here) to the aggregator, in job order.
 Contract:
 
 * Partial beats are summed, chunk by chunk, up to the beat that is the last chunk (``last``)
-  of the job's last point (``tag`` = 1); the next cycle the sum leaves on ``sums`` (a registered
+  of the job's last point (``tag`` = 1). A taken beat is registered first (with copies of its
+  enable, one per ``GROUP`` lanes of each chunk: no enable reaches every accumulator bit) and
+  added the cycle after; the cycle after that the sum leaves on ``sums`` (a registered
   crossing into the aggregator's inbox of ``sum_depth_of(cfg)`` sums, ``acc_bits`` per channel,
   never overflowing: the config sizes ``acc_bits`` for all L*P points). Jobs without a kept
   point at this level send nothing (the aggregator's descriptor says so).
@@ -24,16 +26,21 @@ from gen.config import DefaConfig
 from rtl.credits import Credits
 from rtl.inbox import crossing
 from rtl.layouts import level_sum_layout, partial_layout
+from rtl.stages import copy_register
 
 __all__ = ["Accumulator"]
 
 
 class Accumulator(wiring.Component):
     #: sums the aggregator's inbox holds per level: the queue depth and the credit round trip
-    #: (a sum ended in cycle e is readable at e+3, its credit back at the earliest at e+5)
+    #: (a sum whose last beat was taken in cycle e is readable at e+4, its credit back at the
+    #: earliest at e+6)
     @staticmethod
     def sum_depth_of(cfg: DefaConfig) -> int:
-        return cfg.queue_depth + 4
+        return cfg.queue_depth + 5
+
+    #: accumulator lanes that share one copy of the registered beat's enable
+    GROUP = 4
 
     def __init__(self, cfg: DefaConfig):
         self._cfg = cfg
@@ -61,23 +68,33 @@ class Accumulator(wiring.Component):
             credits.freed.eq(self.sums.credit),
         ]
 
-        acc = [Signal(signed(cfg.acc_bits), name=f"acc{c}") for c in range(cfg.head_dim)]
+        # The taken beat, registered: its lanes (no enable), and per chunk and group of lanes a
+        # copy of "this chunk was taken" and of "this chunk holds nothing of the job yet".
+        lanes_r = Signal.like(beat.lanes, name="lanes_r")
+        done_r = Signal(name="job_done_r")
+        m.d.sync += [lanes_r.eq(beat.lanes), done_r.eq(job_done)]
         # fresh[k]: chunk k of acc holds nothing of the current job yet (read as zero)
         fresh = Signal(chunks, init=(1 << chunks) - 1)
         chunk_hit = Signal(chunks)  # one-hot of the beat's chunk
         m.d.comb += chunk_hit.eq(1 << beat.chunk if chunks > 1 else 1)
         with m.If(take):
-            for c in range(cfg.head_dim):
-                chunk, lane = divmod(c, lanes)
-                with m.If(chunk_hit[chunk]):
-                    m.d.sync += acc[c].eq(Mux(fresh[chunk], 0, acc[c]) + beat.lanes[lane])
             with m.If(job_done):
                 m.d.sync += fresh.eq((1 << chunks) - 1)
             with m.Else():
                 m.d.sync += fresh.eq(fresh & ~chunk_hit)
+        acc = [Signal(signed(cfg.acc_bits), name=f"acc{c}") for c in range(cfg.head_dim)]
+        for chunk in range(chunks):
+            for first in range(0, lanes, self.GROUP):
+                hit = copy_register(1, name=f"hit{chunk}_{first // self.GROUP}")
+                clear = copy_register(1, name=f"clear{chunk}_{first // self.GROUP}")
+                m.d.sync += [hit.eq(take & chunk_hit[chunk]), clear.eq(fresh[chunk])]
+                for lane in range(first, min(lanes, first + self.GROUP)):
+                    c = chunk * lanes + lane
+                    with m.If(hit):
+                        m.d.sync += acc[c].eq(Mux(clear, 0, acc[c]) + lanes_r[lane])
 
-        # The finished sum is in acc the cycle after its last beat: sent from there.
-        m.d.sync += self.sums.valid.eq(job_done)
+        # The finished sum is in acc two cycles after its last beat was taken: sent from there.
+        m.d.sync += self.sums.valid.eq(done_r)
         m.d.comb += [self.sums.payload[c].eq(acc[c]) for c in range(cfg.head_dim)]
         m.d.comb += self.off_map.eq(take & beat.last & beat.off_map)
         return m

@@ -45,7 +45,7 @@ class Dispatcher(wiring.Component):
     #: level (entry crossing, sampler, sum crossing, the join and the credit's return)
     @staticmethod
     def descriptor_depth_of(cfg: DefaConfig) -> int:
-        return cfg.queue_depth + Sampler.latency_of(cfg) + 8
+        return cfg.queue_depth + Sampler.latency_of(cfg) + 9
 
     def __init__(self, cfg: DefaConfig, tag_bits: int):
         self._cfg = cfg

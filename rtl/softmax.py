@@ -60,8 +60,8 @@ def softmax_latency(cfg: DefaConfig) -> int:
     n = cfg.points_per_head
     exponent = tree_stages(len(_log2e_terms()) + 1)  # d * log2(e) + rounding, as shifts
     # input, max tree, d, exponent, clamp, table (2), shift, sum, normalize, reciprocal
-    # table (2), multiply, round, then the clamp into the output queue (2)
-    return 1 + tree_stages(n) + 1 + exponent + 1 + 2 + 1 + tree_stages(n) + 1 + 2 + 1 + 1 + 2
+    # table (3), multiply, round, then the clamp into the output queue (2)
+    return 1 + tree_stages(n) + 1 + exponent + 1 + 2 + 1 + tree_stages(n) + 1 + 3 + 1 + 1 + 2
 
 
 class SoftmaxUnit(wiring.Component):
@@ -95,11 +95,11 @@ class SoftmaxUnit(wiring.Component):
             }
         )
 
-    #: heads the output queue holds: the pipeline's depth and two, so that credits never
+    #: heads the output queue holds: the pipeline's depth and three, so that credits never
     #: throttle a unit whose output is taken every cycle
     @staticmethod
     def queue_depth_of(cfg: DefaConfig) -> int:
-        return softmax_latency(cfg) + 2
+        return softmax_latency(cfg) + 3
 
     def elaborate(self, platform):
         cfg = self._cfg
@@ -184,7 +184,8 @@ class SoftmaxUnit(wiring.Component):
             with m.If(total[pos]):
                 m.d.sync += [lead.eq(pos), index.eq((total >> (pos - m_bits))[:m_bits])]
         e = [st.delay(e[k], 1, f"e{k}n") for k in ks]
-        # The reciprocal of the normalized sum (table, registered twice), then the products.
+        # The reciprocal of the normalized sum (a synchronous table read, registered again: a
+        # block RAM's read leaves it late), then the products.
         m.submodules.recip_table = recip_rom = Memory(
             shape=unsigned(m_bits + 1),
             depth=1 << m_bits,
@@ -193,16 +194,17 @@ class SoftmaxUnit(wiring.Component):
         )
         recip_port = recip_rom.read_port(domain="sync")
         m.d.comb += [recip_port.addr.eq(index), recip_port.en.eq(1)]
+        recip = st.delay(recip_port.data, 1, "recip")
         # The products: a Multiplier each (its operand and product registers; on ECP5 inside a
-        # MULT18X18D), fed by the table's read and the exponents delayed to meet it.
-        lead = st.delay(lead, 3, "lead")
-        e = [st.delay(e[k], 1, f"e{k}r") for k in ks]
+        # MULT18X18D), fed by the reciprocal and the exponents delayed to meet it.
+        lead = st.delay(lead, 4, "lead")
+        e = [st.delay(e[k], 2, f"e{k}r") for k in ks]
         assert Multiplier.latency == 2
         product = []
         for k in ks:
-            mult = Multiplier(recip_port.data.shape(), e[k].shape())
+            mult = Multiplier(recip.shape(), e[k].shape())
             m.submodules[f"mult{k}"] = mult
-            m.d.comb += [mult.a.eq(recip_port.data), mult.b.eq(e[k])]
+            m.d.comb += [mult.a.eq(recip), mult.b.eq(e[k])]
             product.append(mult.p)
         # One rounding by the sum's scale, then the clamp to 1.0 on the way into the queue.
         out = Signal(values_shape)

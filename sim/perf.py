@@ -20,7 +20,7 @@ timing the RTL documents (``rtl/core.py`` and its blocks):
   than ``sampler_latency(cfg) + 3`` (its output queue) are in flight (credits: a chunk's is
   back two cycles after it left the queue); the entry is taken with the job's last chunk;
 * the accumulator takes beats while fewer than ``sum_depth`` of its sums are in flight (a sum
-  is in flight from its last beat until its credit is back); a job's sum is sent the cycle
+  is in flight from its last beat until its credit is back); a job's sum is sent two cycles
   after its last beat;
 * the aggregator joins one job per cycle once its descriptor and the sums of its non-empty
   levels are readable; its pipeline adds ``aggregator_latency(cfg)`` cycles.
@@ -86,21 +86,21 @@ def entry_depth(cfg: DefaConfig) -> int:
 
 def descriptor_depth(cfg: DefaConfig) -> int:
     """Descriptors the aggregator's inbox holds (credits at the dispatcher)."""
-    return cfg.queue_depth + sampler_latency(cfg) + 8
+    return cfg.queue_depth + sampler_latency(cfg) + 9
 
 
 def sum_depth(cfg: DefaConfig) -> int:
     """Level sums the aggregator's inbox holds per level (credits at the accumulator)."""
-    return cfg.queue_depth + 4
+    return cfg.queue_depth + 5
 
 
 def softmax_latency(cfg: DefaConfig) -> int:
-    """The fused softmax's pipeline depth (it delays only the start: one job per cycle): 11
+    """The fused softmax's pipeline depth (it delays only the start: one job per cycle): 12
     stages, its output queue (2), the exponent ``d * log2(e)`` as a tree of shifted copies of
     d (one per set bit of ``LOG2E_Q``) and the rounding constant, and two reduction trees over
     the L*P logits (maximum, sum), a register stage per tree level."""
     exponent = _tree(bin(LOG2E_Q).count("1") + 1)
-    return 13 + exponent + 2 * _tree(cfg.points_per_head)
+    return 14 + exponent + 2 * _tree(cfg.points_per_head)
 
 
 #: cycles between the counter clear and the first job offered, plus the output's edge
@@ -199,7 +199,7 @@ def predict(cfg: DefaConfig, kept: np.ndarray) -> dict:
                 last_beat = sampler.leave(hold)
             entry_free[lv] = last_enter + 1
             heapq.heappush(entry_back[lv], last_enter + back)
-            sum_ready = last_beat + 1 + x  # sent the cycle after the last beat
+            sum_ready = last_beat + 2 + x  # sent two cycles after the last beat
             if taken:
                 sum_ready = max(sum_ready, taken[-1] + 1)
             ready = max(ready, sum_ready)
