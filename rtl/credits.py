@@ -6,7 +6,8 @@ may be sent (``enter``) only with ``room``. A beat is in flight from the cycle a
 slot taken and given back unused). ``freed`` and ``refund`` may pulse in the same cycle.
 ``room`` in cycle t is exactly ``in flight at t < depth``, ``idle`` is ``nothing in flight``
 (registers both): no logic of the receiver reaches the sender's decision, only the credit's
-register.
+register. ``room_next`` (combinational) is the value ``room`` takes at the next edge, for a
+sender that registers one decision over several counts.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ class Credits(wiring.Component):
                 "freed": In(1),
                 "refund": In(1),
                 "room": Out(1, init=1),
+                "room_next": Out(1),
                 "idle": Out(1, init=1),
             }
         )
@@ -38,10 +40,13 @@ class Credits(wiring.Component):
         m = Module()
         count = Signal(range(self.depth + 1))
         after = Signal(range(self.depth + 2))
-        m.d.comb += after.eq(count + self.enter - self.freed - self.refund)
+        m.d.comb += [
+            after.eq(count + self.enter - self.freed - self.refund),
+            self.room_next.eq(after < self.depth),
+        ]
         m.d.sync += [
             count.eq(after),
-            self.room.eq(after < self.depth),
+            self.room.eq(self.room_next),
             self.idle.eq(after == 0),
         ]
         return m

@@ -70,17 +70,17 @@ class Dispatcher(wiring.Component):
         m.d.sync += tau_p.eq(self.tau_p)
 
         m.submodules.descriptor_credits = desc_credits = Credits(self.descriptor_depth_of(cfg))
-        rooms = [desc_credits.room]
+        rooms = [desc_credits.room_next]
         entry_credits = []
         for level in range(cfg.levels):
             credits = Credits(self.entry_depth_of(cfg))
             m.submodules[f"entry_credits{level}"] = credits
             entry_credits.append(credits)
-            rooms.append(credits.room)
-        room = Signal()
+            rooms.append(credits.room_next)
+        room = Signal(init=1)  # every count has room: one register (the source's ready)
         accept = Signal()
+        m.d.sync += room.eq(Cat(*rooms).all())
         m.d.comb += [
-            room.eq(Cat(*rooms).all()),
             accept.eq(self.jobs.valid & room),
             self.jobs.ready.eq(room),
         ]

@@ -6,21 +6,23 @@ window in one cycle.
 Contract:
 
 * Sampler side, one window per cycle (the pipeline never stalls): the window (``x0``,
-  ``y0``) and ``update`` at cycle t; at t + ``latency`` (4) ``keep[b]`` is the mask bit of the
+  ``y0``) and ``update`` at cycle t; at t + ``latency`` (5) ``keep[b]`` is the mask bit of the
   window's corner in bank b, and ``coeff[b]`` must carry that corner's coefficient (0 for a
   corner off the map): with ``update`` set, the corner's counter becomes
   ``min(counter + coeff, 2**importance_bits - 1)``. Back-to-back updates of one pixel all
   count.
 * Update pipeline (per bank; no path has more than an adder, a compare or a select between
-  registers): the counters are a ``BlockRam`` (on ECP5 DP16KD with its output register) read
-  at t + 1 and delivering at t + 3, registered next to the update logic (t + 4: the block
-  RAMs sit in rows of their own) and once more with the coefficient (t + 5,
-  ``DATA_STAGE``). The memory does not write through, and a window's write lands two
-  cycles after its data stage, so the six windows before it are forwarded: at t + 5 the
-  newest of the five before the one just ahead (match flags registered a cycle early) or the
-  memory's value is registered; at t + 6 the one just ahead (its write register, with its
-  own registered match flag) or that value, plus the coefficient, saturated from the carry,
-  is registered as the write (t + 7). Mask writes are registered as well.
+  registers), stages counted from t' = t + 1, when the window's corners are registered: the
+  counters are a ``BlockRam`` (on ECP5 DP16KD with its output register) read at t' + 1 (the
+  address registered from the corners) and delivering at t' + 3, registered next to the
+  update logic (t' + 4: the block RAMs sit in rows of their own) and once more with the
+  coefficient (t' + 5, ``DATA_STAGE``). The memory does not write through, and a window's
+  write lands two cycles after its data stage, so the six windows before it are forwarded:
+  at t' + 5 the newest of the five before the one just ahead (match flags registered a cycle
+  early) or the memory's value is registered; at t' + 6 the one just ahead (its write
+  register, with its own registered match flag) or that value, plus the coefficient,
+  saturated from the carry, is registered as the write (t' + 7). Mask writes are registered
+  as well.
 * Load side: ``probe_x``, ``probe_y`` at cycle t; ``probe_keep`` (that pixel's mask bit) at
   t + 1.
 * Commands (``command`` stream of ``FwpOp``): one at a time, ``command.ready`` is raised when
@@ -62,9 +64,9 @@ class _Pass(enum.Enum, shape=2):
 
 
 class ImportanceMap(wiring.Component):
-    latency = 4
-    #: the stage (cycles after the window) where a window's counter value is read (it is
-    #: written two stages later)
+    latency = 5
+    #: the stage (cycles after the window's corners are registered) where a window's counter
+    #: value is read (it is written two stages later)
     DATA_STAGE = 5
 
     def __init__(self, cfg: DefaConfig, level: int):
@@ -129,9 +131,11 @@ class ImportanceMap(wiring.Component):
         read_issue = Signal()  # READ puts the command's address into the pipeline
         mask_write = Signal()  # MASK writes the command's mask bit
 
-        # Stage 1 (address registered), stages 2 and 3 (the block RAM's address and output
-        # registers), stage 4 (the read registered next to the update logic; the mask bits
-        # leave here), stage 5 (with the coefficients, registered here too: the update).
+        # The window's corners are registered first (per bank, below) with its update flag;
+        # from there: stage 1 (address registered), stages 2 and 3 (the block RAM's address
+        # and output registers), stage 4 (the read registered next to the update logic; the
+        # mask bits leave here), stage 5 (with the coefficients, registered here too: the
+        # update).
         data_stage = self.DATA_STAGE
         stages = [
             {
@@ -142,11 +146,13 @@ class ImportanceMap(wiring.Component):
             }
             for i in range(1, data_stage + 2)
         ]
+        update = Signal(name="update_r")  # the window's, with its corners
+        m.d.sync += update.eq(self.update)
         m.d.sync += [
             stages[0]["valid"].eq(issuing),
             stages[0]["row"].eq(scan_row),
             stages[0]["col"].eq(scan_col),
-            stages[0]["update"].eq(self.update & ~self.active),
+            stages[0]["update"].eq(update & ~self.active),
         ]
         for prev, cur in zip(stages, stages[1:], strict=False):
             m.d.sync += [cur[key].eq(prev[key]) for key in cur]
@@ -175,10 +181,10 @@ class ImportanceMap(wiring.Component):
             mask_rd = mask.read_port()
             probe_rd = mask.read_port()
 
-            # The corner of the sampler's window in this bank (as in LevelBuffer).
+            # The corner of the sampler's window in this bank (as in LevelBuffer), registered.
             cx = Signal(self.x0.shape(), name=f"cx{b}")
             cy = Signal(self.y0.shape(), name=f"cy{b}")
-            m.d.comb += [cx.eq(self.x0 + (self.x0[0] ^ bx)), cy.eq(self.y0 + (self.y0[0] ^ by))]
+            m.d.sync += [cx.eq(self.x0 + (self.x0[0] ^ bx)), cy.eq(self.y0 + (self.y0[0] ^ by))]
             corner_inside = (cx >= 0) & (cx < width) & (cy >= 0) & (cy < height)
 
             read_addr = Signal(addr_bits, name=f"read_addr{b}")
@@ -189,7 +195,7 @@ class ImportanceMap(wiring.Component):
             for prev, cur in zip(addrs, addrs[1:], strict=False):
                 m.d.sync += cur.eq(prev)
             before_addr, data_addr, final_addr = addrs[data_stage - 2 : data_stage + 1]
-            assert 1 + BlockRam.latency + 1 == self.latency == data_stage - 1
+            assert 1 + 1 + BlockRam.latency + 1 == self.latency == data_stage
             count_read = Signal(ib, name=f"count_read{b}")  # registered here (stage 4)
             count_q = Signal(ib, name=f"count{b}")  # stage 5
             coeff_q = Signal(self.coeff[b].shape(), name=f"coeff{b}")  # stage 5

@@ -109,26 +109,21 @@ class SoftmaxUnit(wiring.Component):
         # The pipeline never stalls (no enable fans out to its registers): it ends in a queue
         # of `depth` heads, and a head enters only while fewer than `depth` are in flight.
         # The tags bypass the pipeline in a queue of their own (an Inbox written through a
-        # register as heads enter, read with their probabilities: both keep order; a tag is
-        # readable 3 cycles after its head entered, long before its probabilities).
+        # register as heads enter, taken as their probabilities enter the output queue: both
+        # keep order; a tag is readable 3 cycles after its head entered, long before its
+        # probabilities), so only the output queue answers ``probs.ready``.
         depth = self.queue_depth_of(cfg)
         values_shape = self.probs.payload.values.shape()
-        m.submodules.queue = queue = CreditQueue(values_shape, depth)
+        m.submodules.queue = queue = CreditQueue(self.probs.payload.shape(), depth)
         m.submodules.tag_queue = tag_queue = Inbox(unsigned(self._tag_bits), depth)
         assert self.latency > 3
         entered = Signal()
-        left = Signal()
         m.d.comb += [
             self.logits.ready.eq(queue.room),
             entered.eq(self.logits.valid & self.logits.ready),
             queue.enter.eq(entered),
-            left.eq(self.probs.valid & self.probs.ready),
-            self.probs.valid.eq(queue.out.valid),
-            self.probs.payload.values.eq(queue.out.payload),
-            self.probs.payload.tag.eq(tag_queue.out.payload),
-            queue.out.ready.eq(self.probs.ready),
-            tag_queue.out.ready.eq(left),
         ]
+        wiring.connect(m, queue.out, wiring.flipped(self.probs))
         m.d.sync += [
             tag_queue.link.valid.eq(entered),
             tag_queue.link.payload.eq(self.logits.payload.tag),
@@ -224,5 +219,10 @@ class SoftmaxUnit(wiring.Component):
         m.d.sync += valid[0].eq(entered)
         for i in range(1, stages):
             m.d.sync += valid[i].eq(valid[i - 1])
-        m.d.comb += [queue.w_data.eq(out), queue.w_en.eq(valid[-1])]
+        m.d.comb += [
+            queue.w_data.values.eq(out),
+            queue.w_data.tag.eq(tag_queue.out.payload),
+            queue.w_en.eq(valid[-1]),
+            tag_queue.out.ready.eq(valid[-1]),
+        ]
         return m
