@@ -60,8 +60,11 @@ class Accumulator(wiring.Component):
         beat = self.partials.payload
         take = Signal()
         job_done = Signal()
+        # the sampler's ready: a copy of the room register, placed near the sampler's queue
+        ready = copy_register(1, name="ready", init=1)
+        m.d.sync += ready.eq(credits.room_next)
         m.d.comb += [
-            self.partials.ready.eq(credits.room),
+            self.partials.ready.eq(ready),
             take.eq(self.partials.valid & credits.room),
             job_done.eq(take & beat.last & beat.tag),
             credits.enter.eq(job_done),

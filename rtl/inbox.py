@@ -101,7 +101,8 @@ class Inbox(wiring.Component):
         # The storage in slices of SLICE_BITS, each with its own copy of the pointers (no
         # address net fans out to the whole width; copies kept by synthesis). The output
         # register loads whenever it is free (a word read while nothing is stored is never
-        # valid).
+        # valid), decided per slice from the slice's copy of ``out.valid``: the consumer's
+        # ``ready`` reaches one gate per slice, not the whole width.
         payload = Value.cast(self.out.payload)
         for k, first in enumerate(range(0, width, SLICE_BITS)):
             bits = min(SLICE_BITS, width - first)
@@ -122,7 +123,12 @@ class Inbox(wiring.Component):
                 read.addr.eq(ra),
             ]
             if self._registered:
-                with m.If(free):
+                valid = copy_register(1, name=f"valid{k}")  # equal to out.valid
+                with m.If(load):
+                    m.d.sync += valid.eq(1)
+                with m.Elif(self.out.ready):
+                    m.d.sync += valid.eq(0)
+                with m.If(~valid | self.out.ready):
                     m.d.sync += payload[first : first + bits].eq(read.data)
             else:
                 m.d.comb += payload[first : first + bits].eq(read.data)

@@ -17,10 +17,12 @@ __all__ = ["COPY_ATTR", "Stages", "copy_register", "tree_stages"]
 COPY_ATTR = "defa_copy"
 
 
-def copy_register(shape, name: str) -> Signal:
-    """A register (resetting to zero) that synthesis keeps apart from every register with the
-    same input (a copy made for fanout or locality); assign it in a sync domain."""
-    return Signal(shape, name=name, attrs={COPY_ATTR: 1})
+def copy_register(shape, name: str, init: int = 0) -> Signal:
+    """A register that synthesis keeps apart from every register with the same input (a copy
+    made for fanout or locality); assign it in a sync domain. ``init``: the reset value (an
+    integer; layouts reset to zero)."""
+    extra = {"init": init} if init else {}
+    return Signal(shape, name=name, attrs={COPY_ATTR: 1}, **extra)
 
 
 def _tree_depth(n: int) -> int:
