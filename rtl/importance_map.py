@@ -51,6 +51,7 @@ from amaranth.lib.wiring import In, Out
 
 from gen.config import DefaConfig
 from rtl.block_ram import BlockRam
+from rtl.fwp_threshold import ThresholdUnit
 from rtl.layouts import FwpOp, fwp_command_layout, fwp_result_layout, side_bits
 from rtl.level_buffer import buffer_geometry
 
@@ -108,7 +109,7 @@ class ImportanceMap(wiring.Component):
     def elaborate(self, platform):
         cfg = self._cfg
         height, width = cfg.max_shapes[self._level]
-        ib, tb = cfg.importance_bits, cfg.tau_f_bits
+        ib = cfg.importance_bits
         top = (1 << ib) - 1
         m = Module()
         addr_bits = max(1, (self.depth - 1).bit_length())
@@ -163,7 +164,6 @@ class ImportanceMap(wiring.Component):
 
         threshold = Signal(self.quotient_bits)
         level_sum = Signal(ib + (4 * self.depth).bit_length())
-        pixels = Signal(2 * side_bits(cfg))
         sum_terms = []
         masked_now = []
         result_data = Signal(fwp_result_layout(cfg))
@@ -333,19 +333,16 @@ class ImportanceMap(wiring.Component):
         quad = Signal(ib + 2)  # stage 5: the four terms' sum
         m.d.sync += [quad.eq(sum(sum_terms)), level_sum.eq(level_sum + quad)]
 
-        # Products (shift and add, one bit of tau_f and of the height per cycle: one adder
-        # between registers), then the division: remainder and shifted divisor.
-        qb = self.quotient_bits
-        sb = side_bits(cfg)
-        numerator = Signal(level_sum.shape().width + tb + 1)
-        divisor = Signal(pixels.shape().width + tb + qb)
-        bias = Signal(pixels.shape().width + tb)
-        count = Signal(range(max(qb, tb, sb) + 1))
+        # DERIVE's threshold from the level's sum (ThresholdUnit), between its two scans.
+        m.submodules.threshold = derive = ThresholdUnit(cfg, len(level_sum))
+        m.d.comb += [
+            derive.level_sum.eq(level_sum),
+            derive.tau_f.eq(self.tau_f),
+            derive.width.eq(self.width),
+            derive.height.eq(self.height),
+            threshold.eq(derive.threshold),
+        ]
         read_wait = Signal(range(data_stage))
-        sum_shift = Signal(numerator.shape())  # level_sum << i
-        tau_rest = Signal(tb)  # tau_f >> i
-        width_shift = Signal(pixels.shape())  # width << i
-        height_rest = Signal(sb)  # height >> i
 
         def start_scan(kind):
             m.d.sync += [
@@ -383,53 +380,12 @@ class ImportanceMap(wiring.Component):
                 drained = ~Cat(*(s["valid"] for s in stages), *sum_valid).any()
                 with m.If(scan_done & drained):
                     with m.If(scan_pass == _Pass.SUM):
-                        m.next = "PRODUCTS"
+                        m.d.comb += derive.start.eq(1)
+                        m.next = "THRESHOLD"
                     with m.Else():
                         m.next = "DONE"
-            with m.State("PRODUCTS"):
-                m.d.sync += [
-                    numerator.eq(0),
-                    pixels.eq(0),
-                    sum_shift.eq(level_sum),
-                    tau_rest.eq(self.tau_f),
-                    width_shift.eq(self.width),
-                    height_rest.eq(self.height),
-                    count.eq(max(tb, sb)),
-                ]
-                m.next = "MULTIPLY"
-            with m.State("MULTIPLY"):  # numerator = tau_f * S, pixels = W * H
-                m.d.sync += [
-                    numerator.eq(numerator + Mux(tau_rest[0], sum_shift, 0)),
-                    pixels.eq(pixels + Mux(height_rest[0], width_shift, 0)),
-                    sum_shift.eq(sum_shift << 1),
-                    tau_rest.eq(tau_rest >> 1),
-                    width_shift.eq(width_shift << 1),
-                    height_rest.eq(height_rest >> 1),
-                    count.eq(count - 1),
-                ]
-                with m.If(count == 1):
-                    m.next = "BIAS"
-            with m.State("BIAS"):
-                m.d.sync += bias.eq((pixels << tb) - 1)
-                m.next = "SETUP"
-            with m.State("SETUP"):
-                m.d.sync += [
-                    numerator.eq(numerator + bias),
-                    divisor.eq(pixels << (tb + qb - 1)),
-                    threshold.eq(0),
-                    count.eq(qb),
-                ]
-                m.next = "DIVIDE"
-            with m.State("DIVIDE"):
-                fits = numerator >= divisor
-                m.d.sync += [
-                    threshold.eq(Cat(fits, threshold[:-1])),
-                    divisor.eq(divisor >> 1),
-                    count.eq(count - 1),
-                ]
-                with m.If(fits):
-                    m.d.sync += numerator.eq(numerator - divisor)
-                with m.If(count == 1):
+            with m.State("THRESHOLD"):
+                with m.If(derive.done):
                     start_scan(_Pass.MASK)
                     m.next = "SCAN"
             with m.State("READ"):  # the address enters stage 1

@@ -9,6 +9,8 @@ from amaranth.sim import Simulator
 from gen.config import preset
 from rtl.coeff import CoefficientUnit
 from rtl.coord import CoordinateUnit
+from rtl.fwp_threshold import ThresholdUnit
+from rtl.layouts import side_bits
 from rtl.level_buffer import LevelBuffer
 from rtl.sampler import Sampler
 from sim import bittrue
@@ -440,3 +442,45 @@ def test_inbox_keeps_order_and_returns_credits(depth, width, registered):
 
     _run(dut, sender, receiver)
     assert got == words
+
+
+@pytest.mark.parametrize("name", ["tiny", "fpga"])
+def test_threshold_unit_matches_bittrue(name):
+    """FWP's threshold (shift-and-add products, restoring division) against the bit-true
+    model's ceiling formula, with the cycle count of its contract."""
+    cfg = preset(name)
+    seed = 11
+    rng = np.random.default_rng(seed)
+    side = (1 << side_bits(cfg)) - 1
+    top = (1 << cfg.importance_bits) - 1
+    sum_bits = cfg.importance_bits + 2 * side_bits(cfg) + 2
+    dut = ThresholdUnit(cfg, sum_bits)
+    cases = [(0, 0, 1, 1), ((1 << cfg.tau_f_bits) - 1, top, 1, 1)]
+    cases.append(((1 << cfg.tau_f_bits) - 1, side * side * top, side, side))
+    for _ in range(40):
+        w, h = (int(v) for v in rng.integers(1, side + 1, 2))
+        total = int(rng.integers(0, w * h * top + 1))
+        cases.append((int(rng.integers(0, 1 << cfg.tau_f_bits)), total, w, h))
+
+    async def bench(ctx):
+        for tau, total, w, h in cases:
+            ctx.set(dut.tau_f, tau)
+            ctx.set(dut.level_sum, total)
+            ctx.set(dut.width, w)
+            ctx.set(dut.height, h)
+            ctx.set(dut.start, 1)
+            await ctx.tick()
+            ctx.set(dut.start, 0)
+            cycles = 0
+            while True:
+                cycles += 1
+                _, _, done = await ctx.tick().sample(dut.done)
+                if done:
+                    break
+            want = bittrue.fwp_threshold(cfg, total, w * h, tau)
+            got = ctx.get(dut.threshold)
+            assert (got, cycles) == (want, ThresholdUnit.cycles_of(cfg)), (
+                f"seed {seed}: tau_f={tau} S={total} W={w} H={h}: got {got} in {cycles} cycles"
+            )
+
+    _run(dut, bench)
