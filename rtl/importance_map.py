@@ -46,11 +46,11 @@ Contract:
 from __future__ import annotations
 
 from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed, unsigned
-from amaranth.lib import data, enum, memory, stream, wiring
+from amaranth.lib import data, enum, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from gen.config import DefaConfig
-from rtl.block_ram import BlockRam
+from rtl.fwp_bank import ImportanceBank
 from rtl.fwp_threshold import ThresholdUnit
 from rtl.layouts import FwpOp, fwp_command_layout, fwp_result_layout, side_bits
 from rtl.level_buffer import buffer_geometry
@@ -110,7 +110,6 @@ class ImportanceMap(wiring.Component):
         cfg = self._cfg
         height, width = cfg.max_shapes[self._level]
         ib = cfg.importance_bits
-        top = (1 << ib) - 1
         m = Module()
         addr_bits = max(1, (self.depth - 1).bit_length())
 
@@ -173,57 +172,23 @@ class ImportanceMap(wiring.Component):
 
         for b in range(4):
             bx, by = b & 1, b >> 1
-            counters = BlockRam(unsigned(ib), self.depth)
-            mask = memory.Memory(shape=1, depth=self.depth, init=[1] * self.depth)
-            m.submodules[f"counters{b}"] = counters
-            m.submodules[f"mask{b}"] = mask
-            mask_wr = mask.write_port()
-            mask_rd = mask.read_port()
-            probe_rd = mask.read_port()
+            bank = ImportanceBank(
+                self.depth, ib, self.coeff[b].shape(), threshold_bits=self.quotient_bits
+            )
+            m.submodules[f"bank{b}"] = bank
+            assert 1 + bank.KEEP_STAGE == self.latency and bank.DATA_STAGE == data_stage
 
             # The corner of the sampler's window in this bank (as in LevelBuffer), registered.
             cx = Signal(self.x0.shape(), name=f"cx{b}")
             cy = Signal(self.y0.shape(), name=f"cy{b}")
             m.d.sync += [cx.eq(self.x0 + (self.x0[0] ^ bx)), cy.eq(self.y0 + (self.y0[0] ^ by))]
             corner_inside = (cx >= 0) & (cx < width) & (cy >= 0) & (cy < height)
-
-            read_addr = Signal(addr_bits, name=f"read_addr{b}")
-            # the window's address at each stage (addrs[i] at stage i + 1)
-            addrs = [read_addr] + [
-                Signal(addr_bits, name=f"s{i}_addr{b}") for i in range(2, data_stage + 2)
-            ]
-            for prev, cur in zip(addrs, addrs[1:], strict=False):
-                m.d.sync += cur.eq(prev)
-            before_addr, data_addr, final_addr = addrs[data_stage - 2 : data_stage + 1]
-            assert 1 + 1 + BlockRam.latency + 1 == self.latency == data_stage
-            count_read = Signal(ib, name=f"count_read{b}")  # registered here (stage 4)
-            count_q = Signal(ib, name=f"count{b}")  # stage 5
-            coeff_q = Signal(self.coeff[b].shape(), name=f"coeff{b}")  # stage 5
-            mask_read = Signal(name=f"mask_read{b}")
-            mask_q = Signal(name=f"mask{b}")  # stage 4: the output
-            mask_d = Signal(name=f"mask_d{b}")  # stage 5
             with m.If(issuing):
-                m.d.sync += read_addr.eq(scan_addr)
+                m.d.comb += bank.addr.eq(scan_addr)
             with m.Elif(read_issue):
-                m.d.sync += read_addr.eq(address(cmd.y[1:], cmd.x[1:]))
+                m.d.comb += bank.addr.eq(address(cmd.y[1:], cmd.x[1:]))
             with m.Elif(corner_inside):
-                m.d.sync += read_addr.eq(address(cy[1:], cx[1:]))
-            with m.Else():
-                m.d.sync += read_addr.eq(0)
-            m.d.sync += [
-                count_read.eq(counters.r_data),
-                count_q.eq(count_read),
-                coeff_q.eq(self.coeff[b]),
-                mask_read.eq(mask_rd.data),
-                mask_q.eq(mask_read),
-                mask_d.eq(mask_q),
-            ]
-            m.d.comb += [
-                counters.r_addr.eq(read_addr),
-                mask_rd.addr.eq(read_addr),
-                self.keep[b].eq(mask_q),
-                probe_rd.addr.eq(address(self.probe_y[1:], self.probe_x[1:])),
-            ]
+                m.d.comb += bank.addr.eq(address(cy[1:], cx[1:]))
 
             # Stage 5: the pixel of this bank at the scanned (row, col), and what to write.
             inside = Signal(name=f"inside{b}")  # the scanned pixel is inside the shape
@@ -231,103 +196,30 @@ class ImportanceMap(wiring.Component):
             y = Cat(Const(by, 1), s_before["row"])
             m.d.sync += inside.eq((x < self.width) & (y < self.height))
             scanned = s_data["valid"]  # only the scans issue (valid implies a command)
-            # A window updates its corner's counter in two stages: at stage 5 the newest value
-            # of the pixel that is already known (the memory's, or a write register's), at
-            # stage 6 the sum with its coefficient, saturated (coeff 0, or a corner off the
-            # map at address 0, writes back the exact value it read: harmless), registered as
-            # the write (w1) and written at stage 7.
-            updating = s_data["update"]  # masked at stage 1 while a command runs
-            final_update = Signal(name=f"s6_updating{b}")
-            m.d.sync += final_update.eq(updating)
-
-            # The writes: writes[0] is the write register (one window back, written this
-            # cycle), writes[i] the window i + 1 back. A window's read misses the writes of
-            # the six windows before it (they land after the read was issued): the one just
-            # ahead (at stage 6 when this one is at stage 5) is forwarded at stage 6 from w1,
-            # the five before that at stage 5 from w1..w5.
-            depth = data_stage + 1
-            writes = [
-                {
-                    "valid": Signal(name=f"w{i + 1}_valid{b}"),
-                    "addr": Signal(addr_bits, name=f"w{i + 1}_addr{b}"),
-                    "value": Signal(ib, name=f"w{i + 1}_value{b}"),
-                }
-                for i in range(depth)
-            ]
-            for prev, cur in zip(writes, writes[1:], strict=False):
-                m.d.sync += [cur[key].eq(prev[key]) for key in cur]
-            # Match flags, a cycle early (registered): at stage 4 against the windows that
-            # will be in w1..w5 when this one is at stage 5 (now at stage 6 and in w1..w4);
-            # at stage 5 against the window just ahead (now at stage 6: in w1 next cycle).
-            hits = [Signal(name=f"hit{i + 2}_{b}") for i in range(depth - 1)]
-            m.d.sync += hits[0].eq(final_update & (final_addr == before_addr))
-            m.d.sync += [
-                hit.eq(w["valid"] & (w["addr"] == before_addr))
-                for hit, w in zip(hits[1:], writes, strict=False)
-            ]
-            hit_ahead = Signal(name=f"hit1_{b}")
-            m.d.sync += hit_ahead.eq(final_update & (final_addr == data_addr))
-
-            known = count_q  # stage 5: the newest matching write register wins
-            for i in reversed(range(depth - 1)):
-                known = Mux(hits[i], writes[i]["value"], known)
-            base = Signal(ib, name=f"s6_base{b}")
-            coeff_f = Signal.like(coeff_q, name=f"s6_coeff{b}")
-            clear_f = Signal(name=f"s6_clear{b}")  # a scan writes 0 (CLEAR, the mask pass)
-            clearing = scanned & (scan_pass != _Pass.SUM)
-            m.d.sync += [base.eq(known), coeff_f.eq(coeff_q), clear_f.eq(clearing)]
-            total = Signal(ib + 1, name=f"s6_sum{b}")
-            w1_valid, w1_addr, w1_value = (writes[0][k] for k in ("valid", "addr", "value"))
-            m.d.comb += total.eq(Mux(hit_ahead, w1_value, base) + coeff_f)
-            m.d.sync += [
-                w1_valid.eq(final_update | clear_f),
-                w1_addr.eq(final_addr),
-                # saturation from the carry; a scan's write is 0
-                w1_value.eq(Mux(clear_f, 0, Mux(total[ib], top, total[:ib]))),
-            ]
             m.d.comb += [
-                counters.w_addr.eq(w1_addr),
-                counters.w_data.eq(w1_value),
-                counters.w_en.eq(w1_valid),
-            ]
-
-            # Mask writes, registered: the scans' (all kept on CLEAR, the threshold on the mask
-            # pass) and MASK's.
-            reaches = Signal(name=f"reaches{b}")  # count_q >= threshold, a stage early
-            m.d.sync += reaches.eq(count_read >= threshold)
-            kept = ~inside | reaches
-            mw_valid = Signal(name=f"mw_valid{b}")
-            mw_addr = Signal(addr_bits, name=f"mw_addr{b}")
-            mw_data = Signal(name=f"mw_data{b}")
-            m.d.sync += mw_valid.eq(0)
-            with m.If(clearing):
-                m.d.sync += [
-                    mw_valid.eq(1),
-                    mw_addr.eq(data_addr),
-                    mw_data.eq(Mux(scan_pass == _Pass.MASK, kept, 1)),
-                ]
-            with m.Elif(mask_write & (cmd_bank == b)):
-                m.d.sync += [
-                    mw_valid.eq(cmd_inside),
-                    mw_addr.eq(address(cmd.y[1:], cmd.x[1:])),
-                    mw_data.eq(cmd.keep),
-                ]
-            m.d.comb += [
-                mask_wr.addr.eq(mw_addr),
-                mask_wr.data.eq(mw_data),
-                mask_wr.en.eq(mw_valid),
+                bank.coeff.eq(self.coeff[b]),
+                self.keep[b].eq(bank.keep),
+                bank.update.eq(s_data["update"]),  # masked at stage 1 while a command runs
+                bank.scan_write.eq(scanned & (scan_pass != _Pass.SUM)),
+                bank.mask_pass.eq(scan_pass == _Pass.MASK),
+                bank.inside.eq(inside),
+                bank.threshold.eq(threshold),
+                bank.command.valid.eq(mask_write & (cmd_bank == b) & cmd_inside),
+                bank.command.addr.eq(address(cmd.y[1:], cmd.x[1:])),
+                bank.command.keep.eq(cmd.keep),
+                bank.probe_addr.eq(address(self.probe_y[1:], self.probe_x[1:])),
             ]
             term = Signal(ib, name=f"term{b}")
-            m.d.sync += term.eq(Mux(scanned & inside & (scan_pass == _Pass.SUM), count_q, 0))
+            m.d.sync += term.eq(Mux(scanned & inside & (scan_pass == _Pass.SUM), bank.count, 0))
             sum_terms.append(term)
-            masked_now.append(scanned & (scan_pass == _Pass.MASK) & ~kept)
+            masked_now.append(bank.masked)
             with m.If(cmd_bank == b):
                 m.d.comb += [
-                    result_data.importance.eq(Mux(cmd_inside, count_q, 0)),
-                    result_data.keep.eq(~cmd_inside | mask_d),
+                    result_data.importance.eq(Mux(cmd_inside, bank.count, 0)),
+                    result_data.keep.eq(~cmd_inside | bank.mask),
                 ]
             with m.If(probe_bank == b):
-                m.d.comb += self.probe_keep.eq(probe_rd.data)
+                m.d.comb += self.probe_keep.eq(bank.probe_keep)
 
         m.d.comb += self.masked.eq(sum(masked_now))
         quad = Signal(ib + 2)  # stage 5: the four terms' sum
