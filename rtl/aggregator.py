@@ -26,7 +26,7 @@ from rtl.accumulator import Accumulator
 from rtl.credit_queue import CreditQueue
 from rtl.dispatcher import Dispatcher
 from rtl.inbox import Inbox, crossing
-from rtl.layouts import descriptor_layout, level_sum_layout, output_layout
+from rtl.layouts import EMPTY_GROUP, descriptor_layout, level_sum_layout, output_layout
 from rtl.stages import Stages, tree_stages
 
 __all__ = ["Aggregator"]
@@ -94,7 +94,7 @@ class Aggregator(wiring.Component):
         for c in range(cfg.head_dim):
             parts = [
                 st.reg(
-                    Mux(desc.empty[level], 0, s.payload[c]),
+                    Mux(desc.zero[c // EMPTY_GROUP][level], 0, s.payload[c]),
                     signed(cfg.acc_bits),
                     f"part{level}_{c}",
                 )

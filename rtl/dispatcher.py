@@ -114,10 +114,16 @@ class Dispatcher(wiring.Component):
             ]
 
         desc = self.descriptors.payload
+        zeros = []  # the copies of ``empty`` (kept by synthesis)
+        for k in range(len(desc.zero)):
+            zero = copy_register(cfg.levels, name=f"zero{k}")
+            m.d.comb += desc.zero[k].eq(zero)
+            zeros.append(zero)
         m.d.sync += [
             desc.tag.eq(job.tag),
             desc.head.eq(job.head),
             desc.empty.eq(empty),
+            *(zero.eq(empty) for zero in zeros),
             self.descriptors.valid.eq(accept),
             self.accepted.eq(accept),
         ]

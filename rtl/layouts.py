@@ -136,14 +136,22 @@ def entry_layout(cfg: DefaConfig) -> data.StructLayout:
     )
 
 
+#: channels of the aggregator that share one copy of a descriptor's ``empty`` bits
+EMPTY_GROUP = 4
+
+
 def descriptor_layout(cfg: DefaConfig, tag_bits: int) -> data.StructLayout:
     """What the aggregator must join for one job: its tag and head, and per level whether no
-    point was kept there (``empty``: that level sends no sum; it counts as zero)."""
+    point was kept there (``empty``: that level sends no sum; it counts as zero). ``zero``
+    repeats ``empty`` once per ``EMPTY_GROUP`` channels: the copies that zero the level sums
+    (separate bits all the way, so no one bit reaches every channel's register)."""
+    copies = -(-cfg.head_dim // EMPTY_GROUP)
     return data.StructLayout(
         {
             "tag": unsigned(tag_bits),
             "head": unsigned(head_bits(cfg)),
             "empty": unsigned(cfg.levels),
+            "zero": data.ArrayLayout(unsigned(cfg.levels), copies),
         }
     )
 

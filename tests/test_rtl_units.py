@@ -368,6 +368,7 @@ def test_dispatcher_prunes_and_splits_by_level():
                 kept_total.append(kept)
             if dv:
                 descs.append((dp.tag, dp.empty))
+                assert all(int(z) == int(dp.empty) for z in dp.zero), "zero copies != empty"
                 held["desc"] += 1
             for lv in range(2):
                 ev, ep = vals[4 + 2 * lv : 6 + 2 * lv]
