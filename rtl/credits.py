@@ -8,11 +8,15 @@ slot taken and given back unused). ``freed`` and ``refund`` may pulse in the sam
 (registers both): no logic of the receiver reaches the sender's decision, only the credit's
 register. ``room_next`` (combinational) is the value ``room`` takes at the next edge, for a
 sender that registers one decision over several counts.
+
+Timing: the count is kept in a thermometer code (bit i: more than i in flight), so a change
+of -2..+1 is a shift by a select per bit, and ``room_next`` is one such select: no carry
+chain between ``enter`` and the registers.
 """
 
 from __future__ import annotations
 
-from amaranth.hdl import Module, Signal
+from amaranth.hdl import Module, Mux, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
@@ -38,15 +42,28 @@ class Credits(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        count = Signal(range(self.depth + 1))
-        after = Signal(range(self.depth + 2))
-        m.d.comb += [
-            after.eq(count + self.enter - self.freed - self.refund),
-            self.room_next.eq(after < self.depth),
-        ]
+        depth = self.depth
+        more = Signal(depth, name="more")  # more[i]: more than i in flight
+        after = Signal(depth, name="more_next")
+
+        def bit(i):  # more[i], with the ends of the code
+            return 1 if i < 0 else (more[i] if i < depth else 0)
+
+        gone = Signal(2)  # beats leaving the count (freed, refund)
+        m.d.comb += gone.eq(self.freed + self.refund)
+        for i in range(depth):
+            with m.If(self.enter):  # +1, 0 or -1
+                m.d.comb += after[i].eq(
+                    Mux(gone == 0, bit(i - 1), Mux(gone == 1, bit(i), bit(i + 1)))
+                )
+            with m.Else():  # 0, -1 or -2
+                m.d.comb += after[i].eq(
+                    Mux(gone == 0, bit(i), Mux(gone == 1, bit(i + 1), bit(i + 2)))
+                )
+        m.d.comb += self.room_next.eq(~after[depth - 1])
         m.d.sync += [
-            count.eq(after),
+            more.eq(after),
             self.room.eq(self.room_next),
-            self.idle.eq(after == 0),
+            self.idle.eq(~after[0]),
         ]
         return m

@@ -38,9 +38,11 @@ class PointSelector(wiring.Component):
         issued = Signal(npts)  # points of the head entry already sent
         remaining = Signal(npts)
         m.d.comb += remaining.eq(entry.keep & ~issued)
-        # The lowest remaining point, and whether it is the last one.
+        # The lowest remaining point (a priority choice, plain logic: no carry chain between
+        # the entry and its pop), and whether it is the last one.
         select = Signal(npts)  # one-hot
-        m.d.comb += select.eq(remaining & -remaining)
+        for p in range(npts):
+            m.d.comb += select[p].eq(remaining[p] & ~remaining[:p].any() if p else remaining[0])
         is_last = Signal()
         m.d.comb += is_last.eq(~(remaining & ~select).any())
 

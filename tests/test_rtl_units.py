@@ -485,3 +485,31 @@ def test_threshold_unit_matches_bittrue(name):
             )
 
     _run(dut, bench)
+
+
+@pytest.mark.parametrize("depth", [1, 2, 5, 34])
+def test_credits_count_against_python(depth):
+    """Credits' thermometer count: room, room_next and idle against a plain count, with
+    random sends, credits and refunds (never more freed than in flight)."""
+    from rtl.credits import Credits
+
+    seed = 21 + depth
+    rng = np.random.default_rng(seed)
+    dut = Credits(depth)
+
+    async def bench(ctx):
+        count = 0
+        for cycle in range(600):
+            assert ctx.get(dut.room) == (count < depth), f"seed {seed} cycle {cycle}: room"
+            assert ctx.get(dut.idle) == (count == 0), f"seed {seed} cycle {cycle}: idle"
+            enter = int(ctx.get(dut.room) and rng.random() < 0.6)
+            freed = int(count > 0 and rng.random() < 0.4)
+            refund = int(count - freed > 0 and rng.random() < 0.2)
+            ctx.set(dut.enter, enter)
+            ctx.set(dut.freed, freed)
+            ctx.set(dut.refund, refund)
+            count += enter - freed - refund
+            assert ctx.get(dut.room_next) == (count < depth), f"seed {seed} cycle {cycle}"
+            await ctx.tick()
+
+    _run(dut, bench)
