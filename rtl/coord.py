@@ -7,9 +7,9 @@ Contract (``coord_frac_bits`` = F):
   for y with ``ref_y``, ``off_y`` and the height.
 * ``valid`` bit k (corner k = 2*dy + dx at (x0 + dx, y0 + dy)) is 1 when the corner lies on the
   ``width x height`` map.
-* Latency 2: the position (one add of three terms) registered, then the corner, the
-  fraction and the bounds checks registered, on cycles where ``en`` is high (they hold
-  otherwise). Throughput one point per cycle.
+* Latency 2: the position (one add of three terms) registered with the map's last index,
+  then the corner, the fraction and the bounds checks registered, on cycles where ``en`` is
+  high (they hold otherwise). Throughput one point per cycle.
 """
 
 from __future__ import annotations
@@ -59,13 +59,18 @@ class CoordinateUnit(wiring.Component):
         ):
             pos = Signal(signed(cfg.coord_bits), name=f"p{axis}")
             size_r = Signal.like(size, name=f"{axis}_size")
+            inner = Signal(signed(len(size) + 1), name=f"{axis}_inner")  # size - 1
             with m.If(self.en):
-                m.d.sync += [pos.eq(ref + off - (1 << (f - 1))), size_r.eq(size)]
+                m.d.sync += [
+                    pos.eq(ref + off - (1 << (f - 1))),
+                    size_r.eq(size),
+                    inner.eq(size - 1),
+                ]
             size = size_r
             lo = Signal(signed(cfg.coord_bits - f), name=f"{axis}0_next")
             m.d.comb += lo.eq(pos >> f)
             # corner 0 at lo, corner 1 at lo + 1
-            in_range[axis] = ((lo >= 0) & (lo < size), (lo >= -1) & (lo < size - 1))
+            in_range[axis] = ((lo >= 0) & (lo < size), (lo >= -1) & (lo < inner))
             with m.If(self.en):
                 m.d.sync += [i0.eq(lo), frac.eq(pos[:f])]
         with m.If(self.en):

@@ -154,13 +154,23 @@ class Core(wiring.Component):
     def _fwp(self, m, units):
         """FWP commands: wait until no job is in flight, then send them to their levels through
         a register per level; the command completes once every level it names has finished."""
-        in_flight = Signal(16)  # jobs accepted and not yet out (far fewer fit in the core)
-        drained = Signal(init=1)  # in_flight == 0, as a register
-        job_in = self.jobs.valid & self.jobs.ready
-        job_out = self.outputs.valid & self.outputs.ready
+        # in_flight counts jobs accepted and not yet out (far fewer fit in the core) from the
+        # registered handshakes; drained (a register) also waits for a job accepted right now,
+        # so it is never early (a job leaving shows a cycle late: it is never late by more).
+        in_flight = Signal(16)
+        drained = Signal(init=1)
+        job_in = Signal()
+        job_out = Signal()
+        m.d.sync += [
+            job_in.eq(self.jobs.valid & self.jobs.ready),
+            job_out.eq(self.outputs.valid & self.outputs.ready),
+        ]
         after = Signal(16)
         m.d.comb += after.eq(in_flight + job_in - job_out)
-        m.d.sync += [in_flight.eq(after), drained.eq(after == 0)]
+        m.d.sync += [
+            in_flight.eq(after),
+            drained.eq((after == 0) & ~(self.jobs.valid & self.jobs.ready)),
+        ]
         cmd = self.fwp.payload
         every_level = (cmd.op == FwpOp.CLEAR) | (cmd.op == FwpOp.DERIVE)
         go = self.fwp.valid & drained
