@@ -54,6 +54,7 @@ from rtl.fwp_bank import ImportanceBank
 from rtl.fwp_threshold import ThresholdUnit
 from rtl.layouts import FwpOp, fwp_command_layout, fwp_result_layout, side_bits
 from rtl.level_buffer import buffer_geometry
+from rtl.stages import copy_register
 
 __all__ = ["ImportanceMap"]
 
@@ -179,8 +180,8 @@ class ImportanceMap(wiring.Component):
             assert 1 + bank.KEEP_STAGE == self.latency and bank.DATA_STAGE == data_stage
 
             # The corner of the sampler's window in this bank (as in LevelBuffer), registered.
-            cx = Signal(self.x0.shape(), name=f"cx{b}")
-            cy = Signal(self.y0.shape(), name=f"cy{b}")
+            cx = copy_register(self.x0.shape(), name=f"cx{b}")
+            cy = copy_register(self.y0.shape(), name=f"cy{b}")
             m.d.sync += [cx.eq(self.x0 + (self.x0[0] ^ bx)), cy.eq(self.y0 + (self.y0[0] ^ by))]
             corner_inside = (cx >= 0) & (cx < width) & (cy >= 0) & (cy < height)
             with m.If(issuing):

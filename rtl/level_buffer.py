@@ -31,6 +31,7 @@ from amaranth.lib.wiring import In, Out
 from gen.config import DefaConfig
 from rtl.block_ram import BlockRam
 from rtl.layouts import chunk_bits, head_bits, load_layout
+from rtl.stages import copy_register
 
 __all__ = ["LevelBuffer", "buffer_geometry"]
 
@@ -103,11 +104,12 @@ class LevelBuffer(wiring.Component):
                 bank.w_en.eq(self.load.valid & load_ok & (load.x[0] == bx) & (load.y[0] == by)),
             ]
 
-            # The corner of the window in this bank: x = x0 + (bx xor x0[0]), same for y.
-            cx = Signal(self.x0.shape(), name=f"cx{b}")
-            cy = Signal(self.y0.shape(), name=f"cy{b}")
-            head = Signal.like(self.head, name=f"head1_{b}")
-            chunk = Signal.like(self.chunk, name=f"chunk1_{b}")
+            # The corner of the window in this bank: x = x0 + (bx xor x0[0]), same for y. Every
+            # bank's registers are its own (kept by synthesis), next to its block RAMs.
+            cx = copy_register(self.x0.shape(), name=f"cx{b}")
+            cy = copy_register(self.y0.shape(), name=f"cy{b}")
+            head = copy_register(self.head.shape(), name=f"head1_{b}")
+            chunk = copy_register(self.chunk.shape(), name=f"chunk1_{b}")
             m.d.sync += [
                 cx.eq(self.x0 + (self.x0[0] ^ bx)),
                 cy.eq(self.y0 + (self.y0[0] ^ by)),
@@ -117,8 +119,8 @@ class LevelBuffer(wiring.Component):
             # Then whether it is inside, and its pixel's index in the bank (row-major).
             inside = Signal(name=f"inside{b}")
             pixel = Signal(range(self.rows * self.pitch), name=f"pixel{b}")
-            head2 = Signal.like(head, name=f"head2_{b}")
-            chunk2 = Signal.like(chunk, name=f"chunk2_{b}")
+            head2 = copy_register(head.shape(), name=f"head2_{b}")
+            chunk2 = copy_register(chunk.shape(), name=f"chunk2_{b}")
             m.d.sync += [
                 inside.eq((cx >= 0) & (cx < width) & (cy >= 0) & (cy < height)),
                 pixel.eq(cy[1:] * self.pitch + cx[1:]),
