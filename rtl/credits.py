@@ -16,9 +16,11 @@ chain between ``enter`` and the registers.
 
 from __future__ import annotations
 
-from amaranth.hdl import Module, Mux, Signal
+from amaranth.hdl import Module, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
+
+from rtl.stages import thermometer_step
 
 __all__ = ["Credits"]
 
@@ -44,22 +46,9 @@ class Credits(wiring.Component):
         m = Module()
         depth = self.depth
         more = Signal(depth, name="more")  # more[i]: more than i in flight
-        after = Signal(depth, name="more_next")
-
-        def bit(i):  # more[i], with the ends of the code
-            return 1 if i < 0 else (more[i] if i < depth else 0)
-
         gone = Signal(2)  # beats leaving the count (freed, refund)
         m.d.comb += gone.eq(self.freed + self.refund)
-        for i in range(depth):
-            with m.If(self.enter):  # +1, 0 or -1
-                m.d.comb += after[i].eq(
-                    Mux(gone == 0, bit(i - 1), Mux(gone == 1, bit(i), bit(i + 1)))
-                )
-            with m.Else():  # 0, -1 or -2
-                m.d.comb += after[i].eq(
-                    Mux(gone == 0, bit(i), Mux(gone == 1, bit(i + 1), bit(i + 2)))
-                )
+        after = thermometer_step(m, more, self.enter, gone, "more_next")
         m.d.comb += self.room_next.eq(~after[depth - 1])
         m.d.sync += [
             more.eq(after),

@@ -237,6 +237,10 @@ class ImportanceMap(wiring.Component):
         ]
         read_wait = Signal(range(data_stage))
 
+        # Nothing issued is still in the pipeline (a register: a cycle late, never early).
+        drained = Signal()
+        m.d.sync += drained.eq(~Cat(issuing, *(s["valid"] for s in stages), *sum_valid).any())
+
         def start_scan(kind):
             m.d.sync += [
                 scan_pass.eq(kind),
@@ -270,7 +274,6 @@ class ImportanceMap(wiring.Component):
                             m.d.sync += scan_done.eq(1)
                     with m.Else():
                         m.d.sync += scan_col.eq(scan_col + 1)
-                drained = ~Cat(*(s["valid"] for s in stages), *sum_valid).any()
                 with m.If(scan_done & drained):
                     with m.If(scan_pass == _Pass.SUM):
                         m.d.comb += derive.start.eq(1)

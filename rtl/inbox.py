@@ -24,7 +24,7 @@ from amaranth.hdl import Module, Mux, Shape, Signal, Value
 from amaranth.lib import memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from rtl.stages import copy_register
+from rtl.stages import copy_register, thermometer_step
 
 __all__ = ["SLICE_BITS", "Inbox", "crossing"]
 
@@ -61,7 +61,8 @@ class Inbox(wiring.Component):
         r_addr = Signal(range(depth))
         w_next = Signal.like(w_addr)
         r_next = Signal.like(r_addr)
-        stored = Signal(range(depth + 1))  # beats in storage (not in the output register)
+        # beats in storage (not in the output register), in a thermometer code (see Credits)
+        stored = Signal(depth, name="stored")
         free = Signal()  # the output register takes a word this cycle
         load = Signal()  # ... and it is the oldest stored beat: the read pointer advances
         m.d.comb += [
@@ -75,25 +76,22 @@ class Inbox(wiring.Component):
         if self._registered:
             m.d.comb += [
                 free.eq(~self.out.valid | self.out.ready),
-                load.eq((stored != 0) & free),
+                load.eq(stored[0] & free),
             ]
             with m.If(load):
                 m.d.sync += self.out.valid.eq(1)
             with m.Elif(self.out.ready):
                 m.d.sync += self.out.valid.eq(0)
-            m.d.sync += stored.eq(stored + self.link.valid - load)
+            m.d.sync += stored.eq(thermometer_step(m, stored, self.link.valid, load, "stored_next"))
         else:
             # stored counts the beats written at least a cycle ago (readable), valid follows
             arrived = Signal()
-            after = Signal.like(stored)
-            m.d.comb += [
-                load.eq(self.taken),
-                after.eq(stored + arrived - self.taken),
-            ]
+            after = thermometer_step(m, stored, arrived, self.taken, "stored_next")
+            m.d.comb += load.eq(self.taken)
             m.d.sync += [
                 arrived.eq(self.link.valid),
                 stored.eq(after),
-                self.out.valid.eq(after != 0),
+                self.out.valid.eq(after[0]),
             ]
         with m.If(load):
             m.d.sync += r_addr.eq(r_next)

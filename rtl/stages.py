@@ -5,9 +5,9 @@ one compare-and-select per stage: two chained carry chains do not fit an ECP5 cy
 
 from __future__ import annotations
 
-from amaranth.hdl import Module, Signal
+from amaranth.hdl import Module, Mux, Signal
 
-__all__ = ["COPY_ATTR", "Stages", "copy_register", "tree_stages"]
+__all__ = ["COPY_ATTR", "Stages", "copy_register", "thermometer_step", "tree_stages"]
 
 #: The attribute that marks a register as a copy that synthesis must keep (``gen.synth``
 #: turns it into Yosys's ``keep`` on the register's flip-flops). Without it Yosys merges
@@ -23,6 +23,24 @@ def copy_register(shape, name: str, init: int = 0) -> Signal:
     integer; layouts reset to zero)."""
     extra = {"init": init} if init else {}
     return Signal(shape, name=name, attrs={COPY_ATTR: 1}, **extra)
+
+
+def thermometer_step(m: Module, more: Signal, up, down, name: str) -> Signal:
+    """The next value of a count kept in a thermometer code (``more[i]``: the count exceeds
+    i), after ``up`` (0 or 1) and ``down`` (0, 1 or 2, a 2-bit value) in this cycle: a select
+    per bit among its neighbours, no carry chain. The count must stay in [0, len(more)]."""
+    n = len(more)
+    after = Signal(n, name=name)
+
+    def bit(i):
+        return 1 if i < 0 else (more[i] if i < n else 0)
+
+    for i in range(n):
+        with m.If(up):
+            m.d.comb += after[i].eq(Mux(down == 0, bit(i - 1), Mux(down == 1, bit(i), bit(i + 1))))
+        with m.Else():
+            m.d.comb += after[i].eq(Mux(down == 0, bit(i), Mux(down == 1, bit(i + 1), bit(i + 2))))
+    return after
 
 
 def _tree_depth(n: int) -> int:
