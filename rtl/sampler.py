@@ -174,9 +174,15 @@ class Sampler(wiring.Component):
         # An FWP command holds new points back from the next point boundary on.
         chunk_count = Signal(unsigned(chunk_bits(cfg)))
         last_chunk = chunk_count == chunks - 1
+        # (``points.ready`` does not wait for ``points.valid``: the selector's pop decision
+        # does not go through this unit.)
+        open_ = Signal()  # a chunk may enter
         take = Signal()
-        m.d.comb += take.eq(queue.room & self.points.valid & ~(self.fwp.valid & (chunk_count == 0)))
-        m.d.comb += self.points.ready.eq(last_chunk & take)
+        m.d.comb += [
+            open_.eq(queue.room & ~(self.fwp.valid & (chunk_count == 0))),
+            take.eq(open_ & self.points.valid),
+            self.points.ready.eq(last_chunk & open_),
+        ]
         m.d.comb += [self.busy.eq(take), queue.enter.eq(take)]
         point = self.points.payload
         a = {
