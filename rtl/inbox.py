@@ -104,7 +104,10 @@ class Inbox(wiring.Component):
         payload = Value.cast(self.out.payload)
         for k, first in enumerate(range(0, width, SLICE_BITS)):
             bits = min(SLICE_BITS, width - first)
-            storage = memory.Memory(shape=bits, depth=size, init=[])
+            # LUT RAM (an asynchronous read): never a block RAM, whose read leaves late
+            storage = memory.Memory(
+                shape=bits, depth=size, init=[], attrs={"ram_style": "distributed"}
+            )
             m.submodules[f"storage{k}"] = storage
             write = storage.write_port()
             read = storage.read_port(domain="comb")
