@@ -236,6 +236,7 @@ class ImportanceMap(wiring.Component):
             threshold.eq(derive.threshold),
         ]
         read_wait = Signal(range(data_stage))
+        m.d.sync += derive.start.eq(0)  # a pulse, registered (set below)
 
         # Nothing issued is still in the pipeline (a register: a cycle late, never early).
         drained = Signal()
@@ -276,7 +277,7 @@ class ImportanceMap(wiring.Component):
                         m.d.sync += scan_col.eq(scan_col + 1)
                 with m.If(scan_done & drained):
                     with m.If(scan_pass == _Pass.SUM):
-                        m.d.comb += derive.start.eq(1)
+                        m.d.sync += derive.start.eq(1)
                         m.next = "THRESHOLD"
                     with m.Else():
                         m.next = "DONE"
