@@ -1,7 +1,9 @@
 """FWP state of one level: per-pixel importance counters and the pixel mask, banked like the
 level buffer (pixel (x, y) in bank b = 2*(y mod 2) + (x mod 2), word address
 ``(y >> 1) * pitch + (x >> 1)``), so the sampler reads and updates the four corners of a
-window in one cycle.
+window in one cycle. Built from ``ImportanceBank`` (one per bank: counters, mask, the update
+pipeline) and ``ThresholdUnit`` (DERIVE's arithmetic); this component registers the window's
+corners, decodes the commands and runs the scans.
 
 Contract:
 
