@@ -159,18 +159,16 @@ class Core(wiring.Component):
         # so it is never early (a job leaving shows a cycle late: it is never late by more).
         in_flight = Signal(16)
         drained = Signal(init=1)
+        accepted = self.jobs.valid & self.jobs.ready
         job_in = Signal()
         job_out = Signal()
         m.d.sync += [
-            job_in.eq(self.jobs.valid & self.jobs.ready),
+            job_in.eq(accepted),
             job_out.eq(self.outputs.valid & self.outputs.ready),
         ]
         after = Signal(16)
         m.d.comb += after.eq(in_flight + job_in - job_out)
-        m.d.sync += [
-            in_flight.eq(after),
-            drained.eq((after == 0) & ~(self.jobs.valid & self.jobs.ready)),
-        ]
+        m.d.sync += [in_flight.eq(after), drained.eq((after == 0) & ~accepted)]
         cmd = self.fwp.payload
         every_level = (cmd.op == FwpOp.CLEAR) | (cmd.op == FwpOp.DERIVE)
         go = self.fwp.valid & drained
