@@ -9,8 +9,9 @@ Contract:
   fraction); ``2**-frac`` from a table, the integer part as a right shift; one sum; its
   reciprocal from a table indexed by the sum normalized to ``recip_bits`` bits; one multiply
   and one rounding per probability.
-* Throughput one head per cycle (initiation interval 1); latency ``softmax_latency(cfg)``
-  cycles (21 for 4 points per head, 25 for 16) when the output queue is empty. The pipeline
+* Throughput one head per cycle (initiation interval 1) while fewer than
+  ``SoftmaxUnit.queue_depth_of(cfg)`` heads are in flight; latency ``softmax_latency(cfg)``
+  cycles (22 for 4 points per head, 26 for 16) when the output queue is empty. The pipeline
   never stalls (no enable on its registers): it ends in a queue of
   ``SoftmaxUnit.queue_depth_of(cfg)`` heads and ``logits.ready`` is high only while fewer
   heads than that are in flight, so ``probs.ready`` low fills the queue and then holds new
@@ -95,11 +96,17 @@ class SoftmaxUnit(wiring.Component):
             }
         )
 
-    #: heads the output queue holds: the pipeline's depth and three, so that credits never
-    #: throttle a unit whose output is taken every cycle
+    #: heads the output queue (and the tag queue) holds: the round trip (the pipeline's depth
+    #: and three) lets credits never throttle a unit whose output is taken every cycle. Past
+    #: one LUT RAM (16 words) each queue doubles its LUT RAM and adds a read multiplexer per
+    #: bit, so it holds only as many as keep one head per ``cycles_per_point`` (the most a
+    #: sampler takes for a job with a kept point) and at least 16 (free). Only a run of jobs
+    #: with nothing kept then waits on it, which the cycle model counts
+    #: (``sim.perf.softmax_depth``).
     @staticmethod
     def queue_depth_of(cfg: DefaConfig) -> int:
-        return softmax_latency(cfg) + 3
+        round_trip = softmax_latency(cfg) + 3
+        return min(round_trip, max(16, -(-round_trip // cfg.cycles_per_point)))
 
     def elaborate(self, platform):
         cfg = self._cfg

@@ -4,8 +4,9 @@ The model follows each (query, head) job through the core at job granularity, wi
 timing the RTL documents (``rtl/core.py`` and its blocks):
 
 * with ``cfg.softmax`` a job reaches the dispatcher ``softmax_latency(cfg)`` cycles after it
-  is offered (the softmax unit takes one job per cycle; its output queue absorbs the
-  dispatcher's holds);
+  entered the softmax unit, which takes one job per cycle while fewer than
+  ``softmax_depth(cfg)`` are in flight (its output queue; a job's credit is back two cycles
+  after the dispatcher took it);
 * blocks talk over registered crossings with credits: a beat sent in cycle t (from the
   sender's register at t+1) is readable in the receiver's inbox at t+3, the next one no
   earlier than the cycle after the previous was taken; a beat taken in cycle t frees its
@@ -49,6 +50,7 @@ __all__ = [
     "kept_points",
     "predict",
     "sampler_latency",
+    "softmax_depth",
     "softmax_latency",
 ]
 
@@ -101,6 +103,14 @@ def softmax_latency(cfg: DefaConfig) -> int:
     the L*P logits (maximum, sum), a register stage per tree level."""
     exponent = _tree(bin(LOG2E_Q).count("1") + 1)
     return 14 + exponent + 2 * _tree(cfg.points_per_head)
+
+
+def softmax_depth(cfg: DefaConfig) -> int:
+    """Jobs in flight in the softmax unit (its output queue, ``SoftmaxUnit.queue_depth_of``):
+    the round trip (the pipeline and three), cut to what gives one job per
+    ``cycles_per_point`` cycles but no less than 16."""
+    round_trip = softmax_latency(cfg) + 3
+    return min(round_trip, max(16, -(-round_trip // cfg.cycles_per_point)))
 
 
 #: cycles between the counter clear and the first job offered, plus the output's edge
@@ -166,9 +176,14 @@ def predict(cfg: DefaConfig, kept: np.ndarray) -> dict:
     entry_free = [0] * levels  # the cycle after the level's previous entry was taken
     depth = sampler_latency(cfg) + 3  # the sampler's output queue (Sampler.queue_depth_of)
     samplers = [_Sampler(sampler_latency(cfg), depth) for _ in range(levels)]
-    prev_accept = (softmax_latency(cfg) if cfg.softmax else 0) - 1
+    # the softmax unit, modelled like a sampler: job j enters (offered back to back from cycle
+    # 0) as its credits allow, and is readable at the dispatcher `latency` cycles later
+    softmax = _Sampler(softmax_latency(cfg), softmax_depth(cfg)) if cfg.softmax else None
+    prev_accept = -1
     for j in range(jobs):
         a = prev_accept + 1
+        if softmax is not None:
+            a = max(a, softmax.enter(0) + softmax.latency)
         if j >= descriptors:
             a = max(a, join[j - descriptors] + back)
         for lv in range(levels):
@@ -176,6 +191,8 @@ def predict(cfg: DefaConfig, kept: np.ndarray) -> dict:
             while len(heap) >= entries:
                 a = max(a, heapq.heappop(heap))
         prev_accept = a
+        if softmax is not None:
+            softmax.left.append(a)
         ready = max(a + x, join[j - 1] + 1 if j else 0)  # the descriptor is readable
         for lv in range(levels):
             k = kept[j, lv]

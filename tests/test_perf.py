@@ -32,6 +32,8 @@ CASES = [
         None,
     ),
     ("fpga-encoder-heavy-pap", FPGA, "encoder", {"seed": 5, "logit_spread": 2.5}, 400),
+    # nothing kept: jobs pass at the softmax queue's pace (its credits, 16 per round trip)
+    ("fpga-all-pruned", FPGA, "decoder", {"queries": 60, "seed": 10}, 4096),
 ]
 
 
