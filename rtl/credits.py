@@ -20,7 +20,7 @@ from amaranth.hdl import Module, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from rtl.stages import thermometer_step
+from rtl.stages import copy_register, thermometer_step
 
 __all__ = ["Credits"]
 
@@ -50,9 +50,12 @@ class Credits(wiring.Component):
         m.d.comb += gone.eq(self.freed + self.refund)
         after = thermometer_step(m, more, self.enter, gone, "more_next")
         m.d.comb += self.room_next.eq(~after[depth - 1])
+        # kept apart from the copies a sender makes of room_next (synthesis would merge them)
+        room = copy_register(1, name="room", init=1)
+        m.d.comb += self.room.eq(room)
         m.d.sync += [
             more.eq(after),
-            self.room.eq(self.room_next),
+            room.eq(self.room_next),
             self.idle.eq(~after[0]),
         ]
         return m

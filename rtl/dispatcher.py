@@ -7,9 +7,10 @@ Contract:
 * PAP: point (l, p) is kept when ``prob >= tau_p`` (``tau_p`` in probability units, read
   through a register: 0 keeps all). A pruned point never reaches a level unit: it costs no
   sampler cycle, no buffer read.
-* Each accepted job leaves from registers the next cycle: to the aggregator a descriptor
-  (tag, head, ``empty`` = per level no point kept) on ``descriptors``, and to level l, only
-  when a point was kept there, an entry (its P points and keep mask) on ``entries[l]``. Both
+* Each accepted job leaves from registers: the next cycle to level l, only when a point was
+  kept there, an entry (its P points and keep mask) on ``entries[l]``, and the cycle after to
+  the aggregator a descriptor (tag, head, ``empty`` = per level no point kept) on
+  ``descriptors``. Both
   are registered crossings (``rtl.inbox``): the receivers' inboxes hold
   ``entry_depth_of(cfg)`` entries and ``descriptor_depth_of(cfg)`` descriptors, the credits
   are counted here (``Credits``). An accepted job takes an entry credit at every level; a level
@@ -42,10 +43,11 @@ class Dispatcher(wiring.Component):
         return cfg.queue_depth + 3
 
     #: descriptors the aggregator's inbox holds: the queue depth and the round trip through a
-    #: level (entry crossing, sampler, sum crossing, the join and the credit's return)
+    #: level (entry crossing, sampler, sum crossing, the join and the credit's return) and the
+    #: descriptor's own extra stage
     @staticmethod
     def descriptor_depth_of(cfg: DefaConfig) -> int:
-        return cfg.queue_depth + Sampler.latency_of(cfg) + 9
+        return cfg.queue_depth + Sampler.latency_of(cfg) + 10
 
     def __init__(self, cfg: DefaConfig, tag_bits: int):
         self._cfg = cfg
@@ -113,20 +115,30 @@ class Dispatcher(wiring.Component):
                 credits.refund.eq(refund),
             ]
 
+        # The descriptor leaves a cycle after the entries: first the job's tag, head and
+        # empty bits in local registers (the PAP compares end here), then the crossing's
+        # registers, with ``empty`` copied once per EMPTY_GROUP channels for the aggregator
+        # (copies kept by synthesis), loaded from a register: no compare reaches them.
         desc = self.descriptors.payload
-        zeros = []  # the copies of ``empty`` (kept by synthesis)
+        desc_tag = Signal.like(desc.tag, name="desc_tag")
+        desc_head = copy_register(desc.head.shape(), name="desc_head")
+        desc_empty = Signal(cfg.levels, name="desc_empty")
+        desc_valid = Signal(name="desc_valid")
+        m.d.sync += [
+            desc_tag.eq(job.tag),
+            desc_head.eq(job.head),
+            desc_empty.eq(empty),
+            desc_valid.eq(accept),
+            desc.tag.eq(desc_tag),
+            desc.head.eq(desc_head),
+            desc.empty.eq(desc_empty),
+            self.descriptors.valid.eq(desc_valid),
+            self.accepted.eq(accept),
+        ]
         for k in range(len(desc.zero)):
             zero = copy_register(cfg.levels, name=f"zero{k}")
             m.d.comb += desc.zero[k].eq(zero)
-            zeros.append(zero)
-        m.d.sync += [
-            desc.tag.eq(job.tag),
-            desc.head.eq(job.head),
-            desc.empty.eq(empty),
-            *(zero.eq(empty) for zero in zeros),
-            self.descriptors.valid.eq(accept),
-            self.accepted.eq(accept),
-        ]
+            m.d.sync += zero.eq(desc_empty)
         m.d.comb += [
             desc_credits.enter.eq(accept),
             desc_credits.freed.eq(self.descriptors.credit),

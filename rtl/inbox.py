@@ -57,8 +57,12 @@ class Inbox(wiring.Component):
         depth = self.depth
         width = Shape.cast(self._shape).width
         size = 1 << max(1, (depth - 1).bit_length())  # each slice's depth: a power of two
-        w_addr = Signal(range(depth))
-        r_addr = Signal(range(depth))
+        # The control registers are kept too: otherwise synthesis merges each into one of its
+        # copies below (same input), which then serves its slice and all the control logic.
+        w_addr = copy_register(range(depth), name="w_addr")
+        r_addr = copy_register(range(depth), name="r_addr")
+        valid = copy_register(1, name="valid")  # out.valid
+        m.d.comb += self.out.valid.eq(valid)
         w_next = Signal.like(w_addr)
         r_next = Signal.like(r_addr)
         # beats in storage (not in the output register), in a thermometer code (see Credits)
@@ -79,9 +83,9 @@ class Inbox(wiring.Component):
                 load.eq(stored[0] & free),
             ]
             with m.If(load):
-                m.d.sync += self.out.valid.eq(1)
+                m.d.sync += valid.eq(1)
             with m.Elif(self.out.ready):
-                m.d.sync += self.out.valid.eq(0)
+                m.d.sync += valid.eq(0)
             m.d.sync += stored.eq(thermometer_step(m, stored, self.link.valid, load, "stored_next"))
         else:
             # stored counts the beats written at least a cycle ago (readable), valid follows
@@ -91,7 +95,7 @@ class Inbox(wiring.Component):
             m.d.sync += [
                 arrived.eq(self.link.valid),
                 stored.eq(after),
-                self.out.valid.eq(after[0]),
+                valid.eq(after[0]),
             ]
         with m.If(load):
             m.d.sync += r_addr.eq(r_next)
@@ -124,12 +128,12 @@ class Inbox(wiring.Component):
                 read.addr.eq(ra),
             ]
             if self._registered:
-                valid = copy_register(1, name=f"valid{k}")  # equal to out.valid
+                valid_k = copy_register(1, name=f"valid{k}")  # equal to out.valid
                 with m.If(load):
-                    m.d.sync += valid.eq(1)
+                    m.d.sync += valid_k.eq(1)
                 with m.Elif(self.out.ready):
-                    m.d.sync += valid.eq(0)
-                with m.If(~valid | self.out.ready):
+                    m.d.sync += valid_k.eq(0)
+                with m.If(~valid_k | self.out.ready):
                     m.d.sync += payload[first : first + bits].eq(read.data)
             else:
                 m.d.comb += payload[first : first + bits].eq(read.data)

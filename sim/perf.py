@@ -23,6 +23,7 @@ timing the RTL documents (``rtl/core.py`` and its blocks):
 * the accumulator takes beats while fewer than ``sum_depth`` of its sums are in flight (a sum
   is in flight from its last beat until its credit is back); a job's sum is sent two cycles
   after its last beat;
+* the dispatcher sends a job's descriptor a cycle after its entries;
 * the aggregator joins one job per cycle once its descriptor and the sums of its non-empty
   levels are readable; its pipeline adds ``aggregator_latency(cfg)`` cycles.
 
@@ -88,7 +89,7 @@ def entry_depth(cfg: DefaConfig) -> int:
 
 def descriptor_depth(cfg: DefaConfig) -> int:
     """Descriptors the aggregator's inbox holds (credits at the dispatcher)."""
-    return cfg.queue_depth + sampler_latency(cfg) + 9
+    return cfg.queue_depth + sampler_latency(cfg) + 10
 
 
 def sum_depth(cfg: DefaConfig) -> int:
@@ -193,7 +194,8 @@ def predict(cfg: DefaConfig, kept: np.ndarray) -> dict:
         prev_accept = a
         if softmax is not None:
             softmax.left.append(a)
-        ready = max(a + x, join[j - 1] + 1 if j else 0)  # the descriptor is readable
+        # the descriptor is readable (sent a cycle after the entries)
+        ready = max(a + x + 1, join[j - 1] + 1 if j else 0)
         for lv in range(levels):
             k = kept[j, lv]
             if not k:
