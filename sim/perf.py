@@ -21,8 +21,8 @@ timing the RTL documents (``rtl/core.py`` and its blocks):
   than ``sampler_latency(cfg) + 3`` (its output queue) are in flight (credits: a chunk's is
   back two cycles after it left the queue); the entry is taken with the job's last chunk;
 * the accumulator takes beats while fewer than ``sum_depth`` of its sums are in flight (a sum
-  is in flight from its last beat until its credit is back); a job's sum is sent two cycles
-  after its last beat;
+  is in flight from its last beat until its credit is back); a job's sum is sent (its valid
+  register set) a cycle after its last beat;
 * the dispatcher sends a job's descriptor a cycle after its entries;
 * the aggregator joins one job per cycle once its descriptor and the sums of its non-empty
   levels are readable; its pipeline adds ``aggregator_latency(cfg)`` cycles.
@@ -218,7 +218,7 @@ def predict(cfg: DefaConfig, kept: np.ndarray) -> dict:
                 last_beat = sampler.leave(hold)
             entry_free[lv] = last_enter + 1
             heapq.heappush(entry_back[lv], last_enter + back)
-            sum_ready = last_beat + 2 + x  # sent two cycles after the last beat
+            sum_ready = last_beat + 1 + x  # its valid register set a cycle after the last beat
             if taken:
                 sum_ready = max(sum_ready, taken[-1] + 1)
             ready = max(ready, sum_ready)

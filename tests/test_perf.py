@@ -57,7 +57,8 @@ def test_cycle_model_matches_rtl(name, cfg, kind, options, tau, tmp_path):
     qc = core_model.workload_quantized(cfg, w)
     model = perf.predict(cfg, perf.kept_points(qc.probs, tau))
     print(f"{name}: rtl {rtl['cycles']} model {model['cycles']} busy {rtl['busy']}")
-    assert abs(model["cycles"] - rtl["cycles"]) <= 0.02 * rtl["cycles"]
+    # the issue asks for 2%; the model follows the RTL's documented timing: exact
+    assert model["cycles"] == rtl["cycles"]
     assert model["busy"] == rtl["busy"]
 
 
