@@ -198,6 +198,10 @@ class ImportanceMap(wiring.Component):
             x = Cat(Const(bx, 1), s_before["col"])
             y = Cat(Const(by, 1), s_before["row"])
             m.d.sync += inside.eq((x < self.width) & (y < self.height))
+            # the bank's own copy of the threshold (kept), a cycle behind the ThresholdUnit's:
+            # the mask scan compares at its data stage, cycles after the threshold is done
+            bank_threshold = copy_register(self.quotient_bits, name=f"threshold{b}")
+            m.d.sync += bank_threshold.eq(threshold)
             scanned = s_data["valid"]  # only the scans issue (valid implies a command)
             m.d.comb += [
                 bank.coeff.eq(self.coeff[b]),
@@ -206,7 +210,7 @@ class ImportanceMap(wiring.Component):
                 bank.scan_write.eq(scanned & (scan_pass != _Pass.SUM)),
                 bank.mask_pass.eq(scan_pass == _Pass.MASK),
                 bank.inside.eq(inside),
-                bank.threshold.eq(threshold),
+                bank.threshold.eq(bank_threshold),
                 bank.command.valid.eq(mask_write & (cmd_bank == b) & cmd_inside),
                 bank.command.addr.eq(address(cmd.y[1:], cmd.x[1:])),
                 bank.command.keep.eq(cmd.keep),
