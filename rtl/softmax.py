@@ -34,7 +34,7 @@ from gen.config import DefaConfig
 from rtl.credit_queue import CreditQueue
 from rtl.inbox import Inbox
 from rtl.multiplier import Multiplier
-from rtl.stages import Stages, tree_stages
+from rtl.stages import Stages, copy_register, tree_stages
 
 __all__ = ["SoftmaxUnit", "softmax_latency"]
 
@@ -199,7 +199,7 @@ class SoftmaxUnit(wiring.Component):
         recip = st.delay(recip_port.data, 1, "recip")
         # The products: a Multiplier each (its operand and product registers; on ECP5 inside a
         # MULT18X18D), fed by the reciprocal and the exponents delayed to meet it.
-        lead = st.delay(lead, 4, "lead")
+        lead = st.delay(lead, 3, "lead")  # and a copy per product (below): 4 stages
         e = [st.delay(e[k], 2, f"e{k}r") for k in ks]
         assert Multiplier.latency == 2
         product = []
@@ -208,17 +208,23 @@ class SoftmaxUnit(wiring.Component):
             m.submodules[f"mult{k}"] = mult
             m.d.comb += [mult.a.eq(recip), mult.b.eq(e[k])]
             product.append(mult.p)
-        # One rounding by the sum's scale, then the clamp to 1.0 on the way into the queue.
+        # One rounding by the sum's scale, then the clamp to 1.0 on the way into the queue:
+        # (p + 2**(s-1)) >> s as ((p >> (s-1)) + 1) >> 1 (equal for s >= 1), the shift a select
+        # by the leading one's position (each product's own copy of it, kept: one register
+        # per multiplier, not one net across them all), then one adder.
         out = Signal(values_shape)
         for k in ks:
-            prob = Signal(unsigned(x_bits + m_bits + 2), name=f"prob{k}")
-            with m.Switch(lead):
+            lead_k = copy_register(lead.shape(), name=f"lead{k}")
+            m.d.sync += lead_k.eq(lead)
+            halved = Signal(unsigned(len(product[k])), name=f"halved{k}")  # p >> (s-1)
+            with m.Switch(lead_k):
                 for pos in range(x_bits, sum_bits):
                     shift = m_bits + pos - cfg.prob_bits
+                    assert shift >= 1
                     with m.Case(pos):
-                        m.d.sync += prob.eq((product[k] + (1 << (shift - 1))) >> shift)
-                with m.Default():  # unreachable: the leading one is never below X
-                    m.d.sync += prob.eq(0)
+                        m.d.comb += halved.eq(product[k] >> (shift - 1))
+            prob = Signal(unsigned(x_bits + m_bits + 2), name=f"prob{k}")
+            m.d.sync += prob.eq((halved + 1) >> 1)
             m.d.comb += out[k].eq(Mux(prob > cfg.prob_one, cfg.prob_one, prob))
 
         stages = self.latency - 2  # the queue's two cycles
