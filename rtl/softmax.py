@@ -99,8 +99,8 @@ class SoftmaxUnit(wiring.Component):
     #: heads the output queue (and the tag queue) holds: the round trip (the pipeline's depth
     #: and three) lets credits never throttle a unit whose output is taken every cycle. Past
     #: one LUT RAM (16 words) each queue doubles its LUT RAM and adds a read multiplexer per
-    #: bit, so it holds only as many as keep one head per ``cycles_per_point`` (the most a
-    #: sampler takes for a job with a kept point) and at least 16 (free). Only a run of jobs
+    #: bit, so it holds only as many as keep one head per ``cycles_per_point`` cycles (the
+    #: fastest a sampler takes jobs with a kept point) and at least 16 (free). Only a run of jobs
     #: with nothing kept then waits on it, which the cycle model counts
     #: (``sim.perf.softmax_depth``).
     @staticmethod
