@@ -14,7 +14,14 @@ settings.register_profile(
 settings.load_profile("defa")
 
 
+#: the longest test (about 5 minutes: ECP5 synthesis and a gate-level simulation) starts
+#: the run: pytest-xdist's worksteal hands each worker a contiguous half of the order, so a
+#: long test late in the slow half started minutes in and ended the run alone
+LONGEST = ("test_tiny_synthesis_matches_its_baseline_and_its_netlist_is_bit_exact",)
+
+
 def pytest_collection_modifyitems(config, items):
-    """The slow tests first (stable order otherwise): with pytest-xdist both workers then
-    start on the long simulations and the quick tests fill the gaps at the end."""
-    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+    """The longest test, then the slow tests (stable order otherwise): with pytest-xdist
+    both workers then start on the long simulations and the quick tests fill the gaps at the
+    end."""
+    items.sort(key=lambda item: (item.name not in LONGEST, item.get_closest_marker("slow") is None))
