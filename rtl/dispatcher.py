@@ -10,8 +10,7 @@ Contract:
 * Each accepted job leaves from registers: the next cycle to level l, only when a point was
   kept there, an entry (its P points and keep mask) on ``entries[l]``, and the cycle after to
   the aggregator a descriptor (tag, head, ``empty`` = per level no point kept) on
-  ``descriptors``. Both
-  are registered crossings (``rtl.inbox``): the receivers' inboxes hold
+  ``descriptors``. Both are registered crossings (``rtl.inbox``): the receivers' inboxes hold
   ``entry_depth_of(cfg)`` entries and ``descriptor_depth_of(cfg)`` descriptors, the credits
   are counted here (``Credits``). An accepted job takes an entry credit at every level; a level
   where it kept nothing gets that credit back two cycles later.
