@@ -18,7 +18,7 @@ Contract:
 
 from __future__ import annotations
 
-from amaranth.hdl import Module, Mux, Signal, signed
+from amaranth.hdl import Cat, Module, Mux, Signal, signed
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -71,11 +71,11 @@ class Accumulator(wiring.Component):
             credits.freed.eq(self.sums.credit),
         ]
 
-        # The taken beat, registered: its lanes (no enable), and per chunk and group of lanes a
-        # copy of "this chunk was taken" and of "this chunk holds nothing of the job yet".
-        lanes_r = Signal.like(beat.lanes, name="lanes_r")
+        # The taken beat, registered per chunk and group of lanes: a copy of its lanes (no
+        # enable), of "this chunk was taken" and of "this chunk holds nothing of the job yet",
+        # so each group's adders take their operands from registers beside them.
         done_r = Signal(name="job_done_r")
-        m.d.sync += [lanes_r.eq(beat.lanes), done_r.eq(job_done)]
+        m.d.sync += done_r.eq(job_done)
         # fresh[k]: chunk k of acc holds nothing of the current job yet (read as zero)
         fresh = Signal(chunks, init=(1 << chunks) - 1)
         chunk_hit = Signal(chunks)  # one-hot of the beat's chunk
@@ -90,11 +90,21 @@ class Accumulator(wiring.Component):
             for first in range(0, lanes, self.GROUP):
                 hit = copy_register(1, name=f"hit{chunk}_{first // self.GROUP}")
                 clear = copy_register(1, name=f"clear{chunk}_{first // self.GROUP}")
-                m.d.sync += [hit.eq(take & chunk_hit[chunk]), clear.eq(fresh[chunk])]
-                for lane in range(first, min(lanes, first + self.GROUP)):
+                group = range(first, min(lanes, first + self.GROUP))
+                lanes_r = copy_register(
+                    len(group) * len(beat.lanes[0]), name=f"lanes{chunk}_{first // self.GROUP}"
+                )
+                m.d.sync += [
+                    hit.eq(take & chunk_hit[chunk]),
+                    clear.eq(fresh[chunk]),
+                    lanes_r.eq(Cat(*(beat.lanes[lane] for lane in group))),
+                ]
+                width = len(beat.lanes[0])
+                for i, lane in enumerate(group):
                     c = chunk * lanes + lane
+                    value = lanes_r[i * width : (i + 1) * width].as_signed()
                     with m.If(hit):
-                        m.d.sync += acc[c].eq(Mux(clear, 0, acc[c]) + lanes_r[lane])
+                        m.d.sync += acc[c].eq(Mux(clear, 0, acc[c]) + value)
 
         # The finished sum is in acc two cycles after its last beat was taken: sent from there.
         m.d.sync += self.sums.valid.eq(done_r)

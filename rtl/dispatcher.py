@@ -42,11 +42,11 @@ class Dispatcher(wiring.Component):
         return cfg.queue_depth + 3
 
     #: descriptors the aggregator's inbox holds: the queue depth and the round trip through a
-    #: level (entry crossing, sampler, sum crossing, the join and the credit's return) and the
-    #: descriptor's own extra stage
+    #: level (entry crossing, the point selector's register, sampler, sum crossing, the join
+    #: and the credit's return) and the descriptor's own extra stage
     @staticmethod
     def descriptor_depth_of(cfg: DefaConfig) -> int:
-        return cfg.queue_depth + Sampler.latency_of(cfg) + 10
+        return cfg.queue_depth + Sampler.latency_of(cfg) + 11
 
     def __init__(self, cfg: DefaConfig, tag_bits: int):
         self._cfg = cfg

@@ -6,14 +6,16 @@ the sum S of the importance counters inside the level's shape W x H and the CSR 
 Contract:
 
 * ``start`` (a pulse) takes ``level_sum``, ``tau_f``, ``width`` and ``height`` (hold them
-  steady until ``done``). ``done`` pulses ``max(tau_f_bits, side bits) + quotient_bits + 2``
-  cycles later, in the cycle the last quotient bit is registered: ``threshold`` holds the
-  result from the next cycle until the next ``start``. ``busy`` is high in between.
+  steady until ``done``). ``done`` (a register) pulses ``max(tau_f_bits, side bits) +
+  quotient_bits + 3`` cycles later, the first cycle ``threshold`` holds the result; it holds
+  it until the next ``start``. ``busy`` is high from the cycle after ``start`` until the last
+  quotient bit is registered.
 * Method: ``tau_f * S`` and ``W * H`` by shift and add (one bit of ``tau_f`` and of the height
   per cycle), the bias ``W*H * 2**tau_f_bits - 1`` added to the numerator (the ceiling), then
   a restoring division, one quotient bit per cycle (``quotient_bits`` = importance_bits + 1:
   every counter reaches at most ``2**importance_bits - 1``, so the threshold fits).
-* Timing: one adder, compare or shift between registers.
+* Timing: one adder, compare or shift between registers; ``done`` leaves from a register (the
+  caller starts its next scan from it: no path from this FSM's state into the caller's).
 """
 
 from __future__ import annotations
@@ -51,7 +53,7 @@ class ThresholdUnit(wiring.Component):
     @staticmethod
     def cycles_of(cfg: DefaConfig) -> int:
         """Cycles from ``start`` to ``done``."""
-        return max(cfg.tau_f_bits, side_bits(cfg)) + cfg.importance_bits + 1 + 2
+        return max(cfg.tau_f_bits, side_bits(cfg)) + cfg.importance_bits + 1 + 3
 
     def elaborate(self, platform):
         cfg = self._cfg
@@ -67,6 +69,9 @@ class ThresholdUnit(wiring.Component):
         width_shift = Signal(pixels.shape())  # width << i
         height_rest = Signal(sb)  # height >> i
         threshold = self.threshold
+        done = Signal()  # the registered ``done``
+        m.d.comb += self.done.eq(done)
+        m.d.sync += done.eq(0)
 
         with m.FSM():
             with m.State("IDLE"):
@@ -118,6 +123,6 @@ class ThresholdUnit(wiring.Component):
                 with m.If(fits):
                     m.d.sync += numerator.eq(numerator - divisor)
                 with m.If(count == 1):
-                    m.d.comb += self.done.eq(1)
+                    m.d.sync += done.eq(1)
                     m.next = "IDLE"
         return m

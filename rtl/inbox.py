@@ -11,8 +11,11 @@ Contract of ``Inbox(shape, depth)``:
 * ``out`` presents the oldest beat from an output register two cycles after its write (the
   cycle ``link.valid`` is high), in order; the next one follows the cycle after the previous
   is taken. With ``registered_output=False`` the same timing, but ``out.payload`` is the
-  storage's read (combinational, from a pointer register): for a wide beat the consumer
-  registers, the output register's load enable (a net to every bit) goes away.
+  storage's read (combinational, through one select per slice from registers of the slice):
+  for a wide beat the consumer registers, the output register's load enable (a net to every
+  bit) goes away, and the consumer's ``ready`` reaches one register per slice (a copy of
+  "taken"): each slice advances its read pointer a cycle later and reads meanwhile from the
+  pointer's next value.
 * ``link.credit`` pulses (a register) the cycle after a beat leaves ``out``: at the sender
   the slot is free again two cycles after the beat was taken.
 * ``taken`` (combinational) pulses in the cycle a beat leaves ``out``, for a local credit count.
@@ -60,18 +63,18 @@ class Inbox(wiring.Component):
         # The control registers are kept too: otherwise synthesis merges each into one of its
         # copies below (same input), which then serves its slice and all the control logic.
         w_addr = copy_register(range(depth), name="w_addr")
-        r_addr = copy_register(range(depth), name="r_addr")
+        r_addr = copy_register(range(depth), name="r_addr") if self._registered else None
         valid = copy_register(1, name="valid")  # out.valid
         m.d.comb += self.out.valid.eq(valid)
         w_next = Signal.like(w_addr)
-        r_next = Signal.like(r_addr)
+        r_next = Signal.like(w_addr)
         # beats in storage (not in the output register), in a thermometer code (see Credits)
         stored = Signal(depth, name="stored")
         free = Signal()  # the output register takes a word this cycle
         load = Signal()  # ... and it is the oldest stored beat: the read pointer advances
         m.d.comb += [
             w_next.eq(Mux(w_addr == depth - 1, 0, w_addr + 1)),
-            r_next.eq(Mux(r_addr == depth - 1, 0, r_addr + 1)),
+            r_next.eq(Mux(r_addr == depth - 1, 0, r_addr + 1) if self._registered else 0),
             self.taken.eq(self.out.valid & self.out.ready),
         ]
         with m.If(self.link.valid):
@@ -97,8 +100,9 @@ class Inbox(wiring.Component):
                 stored.eq(after),
                 valid.eq(after[0]),
             ]
-        with m.If(load):
-            m.d.sync += r_addr.eq(r_next)
+        if self._registered:
+            with m.If(load):
+                m.d.sync += r_addr.eq(r_next)
 
         # The storage in slices of SLICE_BITS, each with its own copy of the pointers (no
         # address net fans out to the whole width; copies kept by synthesis). The output
@@ -116,17 +120,28 @@ class Inbox(wiring.Component):
             write = storage.write_port()
             read = storage.read_port(domain="comb")
             wa = copy_register(range(size), name=f"w_addr{k}")
-            ra = copy_register(range(size), name=f"r_addr{k}")
             with m.If(self.link.valid):
                 m.d.sync += wa.eq(w_next)
-            with m.If(load):
-                m.d.sync += ra.eq(r_next)
             m.d.comb += [
                 write.addr.eq(wa),
                 write.data.eq(Value.cast(self.link.payload)[first : first + bits]),
                 write.en.eq(self.link.valid),
-                read.addr.eq(ra),
             ]
+            if self._registered:
+                ra = copy_register(range(size), name=f"r_addr{k}")
+                with m.If(load):
+                    m.d.sync += ra.eq(r_next)
+                m.d.comb += read.addr.eq(ra)
+            else:
+                # the slice's pointer and its next value, advanced a cycle after a take by a
+                # copy of ``taken``; meanwhile the read comes from the next value
+                took = copy_register(1, name=f"took{k}")
+                ra = copy_register(range(size), name=f"r_addr{k}")
+                ra1 = copy_register(range(size), name=f"r_next{k}", init=1 % depth)
+                m.d.sync += took.eq(self.taken)
+                with m.If(took):
+                    m.d.sync += [ra.eq(ra1), ra1.eq(Mux(ra1 == depth - 1, 0, ra1 + 1))]
+                m.d.comb += read.addr.eq(Mux(took, ra1, ra))
             if self._registered:
                 valid_k = copy_register(1, name=f"valid{k}")  # equal to out.valid
                 with m.If(load):

@@ -65,7 +65,10 @@ class LevelUnit(wiring.Component):
     def elaborate(self, platform):
         cfg = self._cfg
         m = Module()
-        m.submodules.inbox = inbox = Inbox(entry_layout(cfg), Dispatcher.entry_depth_of(cfg))
+        # the selector registers the head entry: the inbox needs no output register of its own
+        m.submodules.inbox = inbox = Inbox(
+            entry_layout(cfg), Dispatcher.entry_depth_of(cfg), registered_output=False
+        )
         m.submodules.selector = selector = PointSelector(cfg)
         m.submodules.sampler = sampler = Sampler(cfg, self._level, tag_bits=1)
         m.submodules.accumulator = accumulator = Accumulator(cfg)

@@ -3,14 +3,21 @@ accepted transfer, skipping pruned points at no cost.
 
 Contract: for an entry with k kept points (k >= 1), exactly k points leave on ``points`` in
 point order, the last with ``tag`` = 1 (the job's last point at this level), all others with
-``tag`` = 0; the entry is popped together with its last point, so the next entry's first
-point can follow in the next cycle (throughput one point per cycle). Combinational: no
-latency, no storage besides the mask of points already issued.
+``tag`` = 0. The head entry is held in this unit's registers: it is taken from ``entries``
+(whose payload may be combinational, e.g. an ``Inbox`` without output register) when nothing
+is held or together with the held entry's last point, and its first point leaves the cycle
+after (latency 1); the next entry's first point follows the previous entry's last point in
+the next cycle (throughput one point per cycle). An entry without kept points (the dispatcher
+never queues one) is taken and dropped.
+
+Timing: ``points`` is driven by registers alone (payload, ``valid``, ``tag``); ``entries.ready``
+is one gate over this unit's registers and ``points.ready``: no path from the entry's payload
+to its own pop.
 """
 
 from __future__ import annotations
 
-from amaranth.hdl import Module, Signal
+from amaranth.hdl import Cat, Module, Signal
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -18,6 +25,12 @@ from gen.config import DefaConfig
 from rtl.layouts import entry_layout, point_layout
 
 __all__ = ["PointSelector"]
+
+
+def _exactly_one(bits):
+    """1 when exactly one of ``bits`` is set (plain logic, no adder)."""
+    n = len(bits)
+    return Cat(*(bits[i] & ~Cat(bits[:i], bits[i + 1 : n]).any() for i in range(n))).any()
 
 
 class PointSelector(wiring.Component):
@@ -34,24 +47,22 @@ class PointSelector(wiring.Component):
         cfg = self._cfg
         npts = cfg.points
         m = Module()
-        entry = self.entries.payload
-        issued = Signal(npts)  # points of the head entry already sent
-        remaining = Signal(npts)
-        m.d.comb += remaining.eq(entry.keep & ~issued)
-        # The lowest remaining point (a priority choice, plain logic: no carry chain between
-        # the entry and its pop), and whether it is the last one.
+        entry = Signal(entry_layout(cfg), name="entry")  # the held entry
+        held = Signal()  # an entry is held (with a point left)
+        remaining = Signal(npts)  # its points not yet issued
+        last = Signal()  # exactly one is left
+        # The lowest remaining point (a priority choice over a register).
         select = Signal(npts)  # one-hot
         for p in range(npts):
             m.d.comb += select[p].eq(remaining[p] & ~remaining[:p].any() if p else remaining[0])
-        is_last = Signal()
-        m.d.comb += is_last.eq(~(remaining & ~select).any())
 
         point = self.points.payload
         m.d.comb += [
             point.ref_x.eq(entry.ref_x),
             point.ref_y.eq(entry.ref_y),
             point.head.eq(entry.head),
-            point.tag.eq(is_last),
+            point.tag.eq(last),
+            self.points.valid.eq(held),
         ]
         for p in range(npts):
             with m.If(select[p]):
@@ -60,16 +71,23 @@ class PointSelector(wiring.Component):
                     point.off_y.eq(entry.off_y[p]),
                     point.prob.eq(entry.prob[p]),
                 ]
-        # An entry is popped with its last point, so a valid entry with a kept point always has
-        # one left: valid does not wait for the selection logic.
-        m.d.comb += self.points.valid.eq(self.entries.valid & entry.keep.any())
-        take = self.points.valid & self.points.ready
-        # An entry without kept points (the dispatcher never queues one) is dropped, not stuck.
-        m.d.comb += self.entries.ready.eq(
-            (take & is_last) | (self.entries.valid & ~entry.keep.any())
-        )
+        take = Signal()
+        m.d.comb += [
+            take.eq(held & self.points.ready),
+            self.entries.ready.eq(~held | (self.points.ready & last)),
+        ]
+        after = Signal(npts)  # the remaining points after this one
+        m.d.comb += after.eq(remaining & ~select)
         with m.If(take):
-            m.d.sync += issued.eq(0)
-            with m.If(~is_last):
-                m.d.sync += issued.eq(issued | select)
+            m.d.sync += [remaining.eq(after), last.eq(_exactly_one(after))]
+            with m.If(last):
+                m.d.sync += held.eq(0)
+        with m.If(self.entries.valid & self.entries.ready):
+            keep = self.entries.payload.keep
+            m.d.sync += [
+                entry.eq(self.entries.payload),
+                remaining.eq(keep),
+                last.eq(_exactly_one(keep)),
+                held.eq(keep.any()),
+            ]
         return m

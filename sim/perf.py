@@ -15,11 +15,13 @@ timing the RTL documents (``rtl/core.py`` and its blocks):
   entry at every level (``entry_depth``; a job takes one at every level, and a level where
   it kept nothing gives it back two cycles later) and for a descriptor (``descriptor_depth``);
 * level l's sampler takes one chunk per cycle: a job with k kept points there needs
-  ``k * head_dim/lanes`` chunks, back to back with the previous job, from the cycle its entry
-  is readable; a chunk is visible at the sampler's output ``sampler_latency(cfg)`` cycles
-  after it entered; the sampler's pipeline never stalls, and a chunk enters only while fewer
+  ``k * head_dim/lanes`` chunks, back to back with the previous job, from the cycle after its
+  entry is readable (the point selector holds the entry: it takes it from the inbox, freeing
+  its credit, when it is readable and the previous entry's last chunk enters); a chunk is
+  visible at the sampler's output ``sampler_latency(cfg)`` cycles after it entered; the
+  sampler's pipeline never stalls, and a chunk enters only while fewer
   than ``sampler_latency(cfg) + 3`` (its output queue) are in flight (credits: a chunk's is
-  back two cycles after it left the queue); the entry is taken with the job's last chunk;
+  back two cycles after it left the queue);
 * the accumulator takes beats while fewer than ``sum_depth`` of its sums are in flight (a sum
   is in flight from its last beat until its credit is back); a job's sum is sent (its valid
   register set) a cycle after its last beat;
@@ -89,7 +91,7 @@ def entry_depth(cfg: DefaConfig) -> int:
 
 def descriptor_depth(cfg: DefaConfig) -> int:
     """Descriptors the aggregator's inbox holds (credits at the dispatcher)."""
-    return cfg.queue_depth + sampler_latency(cfg) + 10
+    return cfg.queue_depth + sampler_latency(cfg) + 11
 
 
 def sum_depth(cfg: DefaConfig) -> int:
@@ -201,7 +203,9 @@ def predict(cfg: DefaConfig, kept: np.ndarray) -> dict:
             if not k:
                 heapq.heappush(entry_back[lv], a + back)
                 continue
-            start = max(a + x, entry_free[lv])
+            # the point selector takes the entry from the inbox when it is readable and the
+            # previous entry's last chunk enters; its first point follows a cycle later
+            start = max(a + x + 1, entry_free[lv])
             # Every chunk enters as soon as credits allow; the accumulator takes beats only
             # while fewer than `sums` of its sums are in flight: the job's beats wait for the
             # credit of the sum `sums` jobs (with points here) back.
@@ -217,7 +221,7 @@ def predict(cfg: DefaConfig, kept: np.ndarray) -> dict:
             while len(sampler.left) < len(sampler.entered):
                 last_beat = sampler.leave(hold)
             entry_free[lv] = last_enter + 1
-            heapq.heappush(entry_back[lv], last_enter + back)
+            heapq.heappush(entry_back[lv], start - 1 + back)
             sum_ready = last_beat + 1 + x  # its valid register set a cycle after the last beat
             if taken:
                 sum_ready = max(sum_ready, taken[-1] + 1)

@@ -403,7 +403,8 @@ def test_dispatcher_prunes_and_splits_by_level():
 
 
 @pytest.mark.parametrize(
-    "depth,width,registered", [(5, 150, True), (16, 8, True), (1, 64, True), (5, 150, False)]
+    "depth,width,registered",
+    [(5, 150, True), (16, 8, True), (1, 64, True), (5, 150, False), (1, 70, False), (13, 8, False)],
 )
 def test_inbox_keeps_order_and_returns_credits(depth, width, registered):
     """An inbox fed within its credits (a sender counting them as Credits does, its credit
