@@ -7,14 +7,15 @@ Contract:
 * Read: ``r_data`` at t + 2 (``latency``) is the word at ``r_addr`` of t: the address
   register, then the output register; one read per cycle, no enable. A read of the address
   written in the same cycle returns the old word (no write-through: callers forward).
-* ``input_stages=n`` (0, 1 or 2): the write (enable, address, data) and the read address pass
+* ``input_stages=n`` (0 .. 3): the write (enable, address, data) and the read address pass
   n registers of this memory first, so they can come from logic and travel: the write lands
   n cycles later and the read takes 2 + n cycles (``latency``). On ECP5 the last stage's
-  address registers are duplicated, one copy per ``group`` DP16KD columns (with two stages
-  the placer puts each copy next to its columns), so that no address net spans a wide
-  memory's whole row of block RAMs. Every stage register is a ``copy_register``: memories
-  written with the same address or data (the banks of a level buffer, the buffers of the
-  levels) keep their own stages after synthesis.
+  address and write-enable registers are duplicated, one copy per ``group`` DP16KD columns,
+  and with three stages the middle one per ``4 * group`` columns (a fanout tree: the placer
+  puts each copy next to its columns), so that no address net spans a wide memory's block
+  RAMs, which the placer may scatter along their rows. Every stage register is a
+  ``copy_register``: memories written with the same address or data (the banks of a level
+  buffer, the buffers of the levels) keep their own stages after synthesis.
 * The read data is not reset (it is meaningless until a read of written data).
 * Elaborated for a platform whose ``family`` is ``"ecp5"``: DP16KD blocks side by side, port A
   writing and port B reading, each as deep as the memory and as wide as that depth allows
@@ -59,7 +60,7 @@ class BlockRam(wiring.Component):
         for name, value, lo, hi in (
             ("depth", depth, 1, None),
             ("group", group, 1, None),
-            ("input_stages", input_stages, 0, 2),
+            ("input_stages", input_stages, 0, 3),
         ):
             if value < lo or (hi is not None and value > hi):
                 self._MustUse__silence = True  # a refused component is not an unused one
@@ -87,18 +88,21 @@ class BlockRam(wiring.Component):
         # block RAMs all over the chip.
         width = Shape.cast(self._shape).width
         addr = self.w_addr.shape()
-        for i in range(self._stages):  # enable and data through every stage
-            en = copy_register(1, name=f"w_en_s{i}")
-            data = copy_register(width, name=f"w_data_s{i}")
-            m.d.sync += [en.eq(w_en), data.eq(Value.cast(w_data))]
-            w_en, w_data = en, data
         ecp5 = is_ecp5(platform) and self.depth <= MAX_DEPTH
-        # the addresses through every stage but the last, which on ECP5 is copied per group
-        for i in range(self._stages - 1 if ecp5 else self._stages):
+        # On ECP5 the last stage's enable and addresses (and with three stages the middle
+        # one's) are copied per group of columns below; the stages before, and elsewhere all,
+        # are single registers here.
+        shared = self._stages - (1 if self._stages < 3 else 2) if ecp5 else self._stages
+        for i in range(self._stages):  # the data through every stage
+            data = copy_register(width, name=f"w_data_s{i}")
+            m.d.sync += data.eq(Value.cast(w_data))
+            w_data = data
+        for i in range(shared):
+            en = copy_register(1, name=f"w_en_s{i}")
             wa = copy_register(addr, name=f"w_addr_s{i}")
             ra = copy_register(addr, name=f"r_addr_s{i}")
-            m.d.sync += [wa.eq(w_addr), ra.eq(r_addr)]
-            w_addr, r_addr = wa, ra
+            m.d.sync += [en.eq(w_en), wa.eq(w_addr), ra.eq(r_addr)]
+            w_en, w_addr, r_addr = en, wa, ra
         if not ecp5:
             storage = memory.Memory(shape=self._shape, depth=self.depth, init=[])
             m.submodules.storage = storage
@@ -123,18 +127,29 @@ class BlockRam(wiring.Component):
         m.d.comb += [w_bits.eq(w_data), self.r_data.eq(r_data)]
         copies = {}
 
+        def copy(key, name, source):
+            """The stage registers (enable, write and read address) ``name`` for ``key``,
+            loaded from ``source``: one set per key."""
+            if key not in copies:
+                regs = tuple(
+                    copy_register(shape, name=f"{kind}{name}")
+                    for kind, shape in (("w_en", 1), ("w_addr", addr), ("r_addr", addr))
+                )
+                m.d.sync += [reg.eq(value) for reg, value in zip(regs, source, strict=True)]
+                copies[key] = regs
+            return copies[key]
+
         def addresses(column):
-            """The write and read address of a column: with input stages, the last stage's
-            registers, one copy per group of columns."""
+            """The write enable, write and read address of a column: with input stages, the
+            last stage's registers, one copy per group of columns (loaded with three stages
+            from the middle stage's copy for its four groups)."""
             if not self._stages:
-                return w_addr, r_addr
+                return w_en, w_addr, r_addr
             g = column // self._group
-            if g not in copies:
-                wa = copy_register(addr, name=f"w_addr{g}")
-                ra = copy_register(addr, name=f"r_addr{g}")
-                m.d.sync += [wa.eq(w_addr), ra.eq(r_addr)]
-                copies[g] = (wa, ra)
-            return copies[g]
+            source = (w_en, w_addr, r_addr)
+            if self._stages >= 3:
+                source = copy(("mid", g // 4), f"_m{g // 4}", source)
+            return copy(g, str(g), source)
 
         zero, one = Const(0, 1), Const(1, 1)
         abits = 14 - low
@@ -150,7 +165,7 @@ class BlockRam(wiring.Component):
 
         for column, first in enumerate(range(0, width, port)):
             bits = range(first, min(width, first + port))
-            column_w_addr, column_r_addr = addresses(column)
+            column_w_en, column_w_addr, column_r_addr = addresses(column)
             dout = Signal(18, name=f"dout{column}")
             m.d.comb += r_data[first : first + len(bits)].eq(dout[: len(bits)])
             m.submodules[f"bram{column}"] = Instance(
@@ -169,7 +184,7 @@ class BlockRam(wiring.Component):
                 i_CLKA=ClockSignal("sync"),
                 i_CEA=one,
                 i_OCEA=one,
-                i_WEA=w_en,
+                i_WEA=column_w_en,
                 i_RSTA=zero,
                 **{f"i_CSA{i}": zero for i in range(3)},
                 **address("ADA", column_w_addr),

@@ -9,16 +9,16 @@ the buffer's ``W_max`` (a constant), so addressing needs no multiplier by the ru
 Capacity: ``max_shapes[level]`` pixels x ``d_model`` channels.
 
 Read (``x0``, ``y0``, ``head``, ``chunk``): ``data[b]`` is bank b's word for the corner of the
-2x2 window at (x0, y0) that falls in bank b. Latency 6: the corner's coordinates (registered),
+2x2 window at (x0, y0) that falls in bank b. Latency 7: the corner's coordinates (registered),
 whether it is inside and its row-major pixel index (registered), the word address into a
-``BlockRam`` with two input stages (the second a copy per group of DP16KD columns), its
-address register and its output register, which on ECP5 is the DP16KD's own; one window per
-cycle, every cycle (no enable). A corner outside the buffer reads address 0 of its bank:
-its data is defined but meaningless (its coefficient is 0).
+``BlockRam`` with three input stages (a fanout tree: one register, a copy per four DP16KD
+columns, a copy per column), its address register and its output register, which on ECP5 is
+the DP16KD's own; one window per cycle, every cycle (no enable). A corner outside the buffer
+reads address 0 of its bank: its data is defined but meaningless (its coefficient is 0).
 
 Load (stream): one word per cycle, always ready; a write outside ``max_shapes`` is dropped.
-The word is written two cycles after acceptance (address, data and enable pass the two input
-stages of each bank's ``BlockRam``). Writes and reads may overlap; a read of a word being
+The word is written three cycles after acceptance (address, data and enable pass the three
+input stages of each bank's ``BlockRam``). Writes and reads may overlap; a read of a word being
 written returns the old word.
 """
 
@@ -52,7 +52,7 @@ def buffer_geometry(cfg: DefaConfig, level: int) -> dict[str, int]:
 
 
 class LevelBuffer(wiring.Component):
-    latency = 6
+    latency = 7
 
     def __init__(self, cfg: DefaConfig, level: int):
         try:
@@ -95,7 +95,7 @@ class LevelBuffer(wiring.Component):
 
         for b in range(4):
             bx, by = b & 1, b >> 1
-            bank = BlockRam(word, self.depth, input_stages=2)
+            bank = BlockRam(word, self.depth, input_stages=3, group=1)
             m.submodules[f"bank{b}"] = bank
             # The write's address, data and enable are registered in the bank.
             m.d.comb += [

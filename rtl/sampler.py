@@ -27,7 +27,7 @@ Contract:
 * ``off_map`` flags a point none of whose corners lies on the map; ``busy`` is high in cycles
   where a chunk enters the pipeline.
 * ``width``, ``height``: the level's shape (1 .. max_shapes[level]); hold them steady while
-  points are in flight. ``load``: writes the level buffer (see ``LevelBuffer``) three cycles
+  points are in flight. ``load``: writes the level buffer (see ``LevelBuffer``) four cycles
   after acceptance, unless FWP masks the pixel: then the word is not stored and
   ``load_masked`` pulses.
 * FWP (see ``ImportanceMap``): every point updates the importance counters of its four

@@ -24,34 +24,35 @@ endmodule
 
 
 @pytest.mark.parametrize(
-    "width,depth,stages",
+    "width,depth,stages,group",
     [
-        (64, 1000, 0),
-        (13, 60, 0),
-        (20, 2048, 0),
-        (9, 4096, 0),
-        (3, 8000, 0),
-        (2, 16384, 0),
+        (64, 1000, 0, 4),
+        (13, 60, 0, 4),
+        (20, 2048, 0, 4),
+        (9, 4096, 0, 4),
+        (3, 8000, 0, 4),
+        (2, 16384, 0, 4),
         # input stages, the last stage's address copied per group of 4 columns (16 and 3)
-        (64, 4096, 2),
-        (40, 1024, 1),
+        (64, 4096, 2, 4),
+        (40, 1024, 1, 4),
+        # three stages: a copy per 4 columns, then per column (the level buffers' banks)
+        (64, 4096, 3, 1),
     ],
     ids=lambda v: str(v),
 )
-def test_generic_and_ecp5_block_rams_agree(width, depth, stages, tmp_path):
+def test_generic_and_ecp5_block_rams_agree(width, depth, stages, group, tmp_path):
     sources = []
     for name, target in (("ram_generic", "generic"), ("ram_ecp5", "ecp5")):
         path = tmp_path / f"{name}.v"
-        ram = BlockRam(width, depth, input_stages=stages)
+        ram = BlockRam(width, depth, input_stages=stages, group=group)
         path.write_text(verilog_of(ram, name, target))
         sources.append(str(path))
     ecp5 = Path(sources[1]).read_text()
     columns = -(-width // dp16kd_width(depth))
     assert ecp5.count("DP16KD #(") == columns
-    if stages:  # one read address register per group of 4 columns
-        assert ecp5.count("reg [") and len(set(re.findall(r"\br_addr(\d+)\b", ecp5))) == -(
-            -columns // 4
-        )
+    if stages:  # one read address register per group of columns
+        copies = set(re.findall(r"\br_addr(\d+)\b", ecp5))
+        assert ecp5.count("reg [") and len(copies) == -(-columns // group)
     abits = max(2, depth - 1).bit_length()
     pair = tmp_path / "pair.v"
     pair.write_text(PAIR.format(ab=abits - 1, wb=width - 1))
