@@ -102,8 +102,15 @@ class Aggregator(wiring.Component):
             ]
             total, _ = st.tree(parts, lambda a, b: a + b, wide, f"total{c}_")
             value = st.reg((total + half) >> shift, wide, f"rounded{c}")
+            # saturation without a compare: out of range iff the bits from out_bits - 1 up
+            # are not all equal (plain logic into the queue's write, no carry chain)
+            high = value[cfg.out_bits - 1 :]
             m.d.comb += out.values[c].eq(
-                Mux(value > top, top, Mux(value < -top - 1, -top - 1, value))
+                Mux(
+                    high.any() & ~high.all(),
+                    Mux(value[-1], -top - 1, top),
+                    value[: cfg.out_bits],
+                )
             )
         stages = self.latency(cfg) - 2  # the queue's two cycles
         valid = [st.reg(load, 1, "valid0")]

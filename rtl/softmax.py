@@ -61,8 +61,8 @@ def softmax_latency(cfg: DefaConfig) -> int:
     n = cfg.points_per_head
     exponent = tree_stages(len(_log2e_terms()) + 1)  # d * log2(e) + rounding, as shifts
     # input, max tree, d, exponent, clamp, table (2), shift, sum, normalize, reciprocal
-    # table (3), multiply, round, then the clamp into the output queue (2)
-    return 1 + tree_stages(n) + 1 + exponent + 1 + 2 + 1 + tree_stages(n) + 1 + 3 + 1 + 1 + 2
+    # table (3), multiply, the rounding's shift, its add and clamp, then the output queue (2)
+    return 1 + tree_stages(n) + 1 + exponent + 1 + 2 + 1 + tree_stages(n) + 1 + 3 + 1 + 1 + 1 + 2
 
 
 class SoftmaxUnit(wiring.Component):
@@ -208,10 +208,12 @@ class SoftmaxUnit(wiring.Component):
             m.submodules[f"mult{k}"] = mult
             m.d.comb += [mult.a.eq(recip), mult.b.eq(e[k])]
             product.append(mult.p)
-        # One rounding by the sum's scale, then the clamp to 1.0 on the way into the queue:
+        # One rounding by the sum's scale and the clamp to 1.0, into the queue:
         # (p + 2**(s-1)) >> s as ((p >> (s-1)) + 1) >> 1 (equal for s >= 1), the shift a select
         # by the leading one's position (each product's own copy of it, kept: one register
-        # per multiplier, not one net across them all), then one adder.
+        # per multiplier, not one net across them all), registered; then one adder and, beside
+        # it, the clamp's compare on the same register ((h + 1) >> 1 > one iff h > 2 * one),
+        # registered as the queue's write word.
         out = Signal(values_shape)
         for k in ks:
             lead_k = copy_register(lead.shape(), name=f"lead{k}")
@@ -223,9 +225,11 @@ class SoftmaxUnit(wiring.Component):
                     assert shift >= 1
                     with m.Case(pos):
                         m.d.comb += halved.eq(product[k] >> (shift - 1))
-            prob = Signal(unsigned(x_bits + m_bits + 2), name=f"prob{k}")
-            m.d.sync += prob.eq((halved + 1) >> 1)
-            m.d.comb += out[k].eq(Mux(prob > cfg.prob_one, cfg.prob_one, prob))
+            halved_r = Signal.like(halved, name=f"halved{k}_r")
+            m.d.sync += halved_r.eq(halved)
+            prob = Signal(out[k].shape(), name=f"prob{k}")
+            m.d.sync += prob.eq(Mux(halved_r > 2 * cfg.prob_one, cfg.prob_one, (halved_r + 1) >> 1))
+            m.d.comb += out[k].eq(prob)
 
         stages = self.latency - 2  # the queue's two cycles
         valid = [Signal(name=f"valid{i}") for i in range(stages)]
