@@ -117,13 +117,14 @@ class Aggregator(wiring.Component):
         tag = [st.reg(desc.tag, desc.tag.shape(), "tag0")]
         head = [st.reg(desc.head, desc.head.shape(), "head0")]
         for i in range(1, stages):
-            valid.append(st.reg(valid[-1], 1, f"valid{i}"))
+            if i < stages - 1:  # the last stage's enable is the queue's (w_en_next)
+                valid.append(st.reg(valid[-1], 1, f"valid{i}"))
             tag.append(st.reg(tag[-1], tag[-1].shape(), f"tag{i}"))
             head.append(st.reg(head[-1], head[-1].shape(), f"head{i}"))
         m.d.comb += [
             out.tag.eq(tag[-1]),
             out.head.eq(head[-1]),
             queue.w_data.eq(out),
-            queue.w_en.eq(valid[-1]),
+            queue.w_en_next.eq(valid[-1]),
         ]
         return m

@@ -3,15 +3,17 @@
 Contract: the pipeline asks ``room`` before it lets an item ``enter`` (one per cycle at most);
 ``room`` is high while fewer than ``depth`` items are in flight, counting those inside the
 pipeline and those waiting here, so the queue never overflows however long ``out.ready``
-stays low. The pipeline writes each item when it leaves (``w_en``, ``w_data``); ``out``
-presents it two cycles later, in order, from an output register. An item's slot is free again
-(counted in ``room``) two cycles after it leaves ``out``: with ``depth`` at least the
+stays low. The pipeline writes each item when it leaves (``w_data``, with ``w_en_next`` high
+the cycle before: the queue registers the enable itself, a copy per slice of its storage);
+``out`` presents it two cycles later, in order, from an output register. An item's slot is
+free again (counted in ``room``) two cycles after it leaves ``out``: with ``depth`` at least the
 pipeline's latency (entry to ``out``) plus three, ``room`` never throttles a consumer that
 takes an item every cycle. ``idle``: nothing in flight.
 
 Timing: the credits make a full check unnecessary, so the storage (an ``Inbox``) takes its
-write enable and data straight from registers (``w_en`` and ``w_data`` should be registers of
-the pipeline's last stage): no logic in front of the wide write.
+write enable and data straight from registers (``w_data`` should be a register of the
+pipeline's last stage, ``w_en_next`` the valid bit entering it): no logic in front of the
+wide write, and no enable net across all of it.
 """
 
 from __future__ import annotations
@@ -38,16 +40,16 @@ class CreditQueue(wiring.Component):
                 "room": Out(1, init=1),
                 "idle": Out(1, init=1),
                 "w_data": In(shape),
-                "w_en": In(1),
+                "w_en_next": In(1),
                 "out": Out(stream.Signature(shape)),
             }
         )
 
     def elaborate(self, platform):
         m = Module()
-        m.submodules.inbox = inbox = Inbox(self._shape, self.depth)
+        m.submodules.inbox = inbox = Inbox(self._shape, self.depth, early_valid=True)
         wiring.connect(m, inbox.out, wiring.flipped(self.out))
-        m.d.comb += [inbox.link.valid.eq(self.w_en), inbox.link.payload.eq(self.w_data)]
+        m.d.comb += [inbox.link.valid.eq(self.w_en_next), inbox.link.payload.eq(self.w_data)]
         # The local credit count: ``room`` and ``idle`` are registers, so nothing but a flip-flop
         # drives the pipeline's decision to let an item enter; the count takes the inbox's
         # registered credit, so the consumer's ``ready`` ends at a register here too.

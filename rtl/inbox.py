@@ -19,6 +19,10 @@ Contract of ``Inbox(shape, depth)``:
 * ``link.credit`` pulses (a register) the cycle after a beat leaves ``out``: at the sender
   the slot is free again two cycles after the beat was taken.
 * ``taken`` (combinational) pulses in the cycle a beat leaves ``out``, for a local credit count.
+* ``early_valid=True`` (for a sender inside the same block, ``CreditQueue``): ``link.valid``
+  comes a cycle before its payload and is registered here, one copy per slice of the storage
+  and one for the control, so no single enable net reaches the whole width; otherwise the
+  same.
 """
 
 from __future__ import annotations
@@ -41,8 +45,11 @@ def crossing(shape) -> wiring.Signature:
 
 
 class Inbox(wiring.Component):
-    def __init__(self, shape, depth: int, *, registered_output: bool = True):
+    def __init__(
+        self, shape, depth: int, *, registered_output: bool = True, early_valid: bool = False
+    ):
         self._registered = registered_output
+        self._early = early_valid
         if depth < 1:
             self._MustUse__silence = True  # a refused component is not an unused one
             raise ValueError(f"depth={depth} is out of range: allowed >= 1")
@@ -64,8 +71,11 @@ class Inbox(wiring.Component):
         # copies below (same input), which then serves its slice and all the control logic.
         w_addr = copy_register(range(depth), name="w_addr")
         r_addr = copy_register(range(depth), name="r_addr") if self._registered else None
-        valid = copy_register(1, name="valid")  # out.valid
-        m.d.comb += self.out.valid.eq(valid)
+        # out.valid: ``valid`` for the logic here, and in registered mode an equal copy that
+        # drives the consumer alone (placed by the consumer's logic, not pulled both ways)
+        valid = copy_register(1, name="valid")
+        valid_out = copy_register(1, name="valid_out") if self._registered else valid
+        m.d.comb += self.out.valid.eq(valid_out)
         w_next = Signal.like(w_addr)
         r_next = Signal.like(w_addr)
         # beats in storage (not in the output register), in a thermometer code (see Credits)
@@ -75,28 +85,33 @@ class Inbox(wiring.Component):
         m.d.comb += [
             w_next.eq(Mux(w_addr == depth - 1, 0, w_addr + 1)),
             r_next.eq(Mux(r_addr == depth - 1, 0, r_addr + 1) if self._registered else 0),
-            self.taken.eq(self.out.valid & self.out.ready),
+            self.taken.eq(valid & self.out.ready),
         ]
-        with m.If(self.link.valid):
+        if self._early:
+            link_valid = copy_register(1, name="link_valid")
+            m.d.sync += link_valid.eq(self.link.valid)
+        else:
+            link_valid = self.link.valid
+        with m.If(link_valid):
             m.d.sync += w_addr.eq(w_next)
         m.d.sync += self.link.credit.eq(self.taken)
         if self._registered:
             m.d.comb += [
-                free.eq(~self.out.valid | self.out.ready),
+                free.eq(~valid | self.out.ready),
                 load.eq(stored[0] & free),
             ]
             with m.If(load):
-                m.d.sync += valid.eq(1)
+                m.d.sync += [valid.eq(1), valid_out.eq(1)]
             with m.Elif(self.out.ready):
-                m.d.sync += valid.eq(0)
-            m.d.sync += stored.eq(thermometer_step(m, stored, self.link.valid, load, "stored_next"))
+                m.d.sync += [valid.eq(0), valid_out.eq(0)]
+            m.d.sync += stored.eq(thermometer_step(m, stored, link_valid, load, "stored_next"))
         else:
             # stored counts the beats written at least a cycle ago (readable), valid follows
             arrived = Signal()
             after = thermometer_step(m, stored, arrived, self.taken, "stored_next")
             m.d.comb += load.eq(self.taken)
             m.d.sync += [
-                arrived.eq(self.link.valid),
+                arrived.eq(link_valid),
                 stored.eq(after),
                 valid.eq(after[0]),
             ]
@@ -120,12 +135,17 @@ class Inbox(wiring.Component):
             write = storage.write_port()
             read = storage.read_port(domain="comb")
             wa = copy_register(range(size), name=f"w_addr{k}")
-            with m.If(self.link.valid):
+            if self._early:
+                slice_valid = copy_register(1, name=f"link_valid{k}")
+                m.d.sync += slice_valid.eq(self.link.valid)
+            else:
+                slice_valid = link_valid
+            with m.If(slice_valid):
                 m.d.sync += wa.eq(w_next)
             m.d.comb += [
                 write.addr.eq(wa),
                 write.data.eq(Value.cast(self.link.payload)[first : first + bits]),
-                write.en.eq(self.link.valid),
+                write.en.eq(slice_valid),
             ]
             if self._registered:
                 ra = copy_register(range(size), name=f"r_addr{k}")

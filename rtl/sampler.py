@@ -313,18 +313,16 @@ class Sampler(wiring.Component):
             ]
             pairs.append(pair)
         out = Signal(self.partials.payload.shape())
-        out_valid = Signal()
         m.d.sync += [
             out.chunk.eq(f["chunk"]),
             out.last.eq(f["last"]),
             out.off_map.eq(f["off_map"]),
             out.tag.eq(f["tag"]),
-            out_valid.eq(f["valid"]),
         ]
         m.d.sync += [
             out.lanes[lane].eq(pairs[lane][0] + pairs[lane][1]) for lane in range(cfg.lanes)
         ]
-        m.d.comb += [queue.w_data.eq(out), queue.w_en.eq(out_valid)]
+        m.d.comb += [queue.w_data.eq(out), queue.w_en_next.eq(f["valid"])]
 
         # FWP commands run once nothing is in flight (their valid through a register).
         idle = queue.idle & (chunk_count == 0)

@@ -239,7 +239,7 @@ class SoftmaxUnit(wiring.Component):
         m.d.comb += [
             queue.w_data.values.eq(out),
             queue.w_data.tag.eq(tag_queue.out.payload),
-            queue.w_en.eq(valid[-1]),
+            queue.w_en_next.eq(valid[-2]),
             tag_queue.out.ready.eq(valid[-1]),
         ]
         return m

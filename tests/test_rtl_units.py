@@ -403,16 +403,25 @@ def test_dispatcher_prunes_and_splits_by_level():
 
 
 @pytest.mark.parametrize(
-    "depth,width,registered",
-    [(5, 150, True), (16, 8, True), (1, 64, True), (5, 150, False), (1, 70, False), (13, 8, False)],
+    "depth,width,registered,early",
+    [
+        (5, 150, True, False),
+        (16, 8, True, False),
+        (1, 64, True, False),
+        (5, 150, False, False),
+        (1, 70, False, False),
+        (13, 8, False, False),
+        (5, 150, True, True),  # a CreditQueue's: the valid a cycle before its payload
+        (1, 64, True, True),
+    ],
 )
-def test_inbox_keeps_order_and_returns_credits(depth, width, registered):
+def test_inbox_keeps_order_and_returns_credits(depth, width, registered, early):
     """An inbox fed within its credits (a sender counting them as Credits does, its credit
     pulses a register late) hands every beat out in order under random backpressure, and its
     storage in 64-bit slices (each with its own permuted pointers) reads back every bit."""
     from rtl.inbox import Inbox
 
-    dut = Inbox(unsigned(width), depth, registered_output=registered)
+    dut = Inbox(unsigned(width), depth, registered_output=registered, early_valid=early)
     rng = np.random.default_rng(depth * 1000 + width)
     words = [
         int(rng.integers(0, 1 << 62)) << (width - 62)
@@ -424,15 +433,20 @@ def test_inbox_keeps_order_and_returns_credits(depth, width, registered):
     got = []
 
     async def sender(ctx):
-        in_flight, sent = 0, 0
+        in_flight, sent, late = 0, 0, 0
         while sent < len(words):
             send = in_flight < depth and rng.random() < 0.7
             ctx.set(dut.link.valid, send)
-            ctx.set(dut.link.payload, words[sent] if send else 0)
+            if early:  # the payload of the previous cycle's valid
+                ctx.set(dut.link.payload, late)
+                late = words[sent] if send else 0
+            else:
+                ctx.set(dut.link.payload, words[sent] if send else 0)
             _, _, credit = await ctx.tick().sample(dut.link.credit)
             in_flight += int(send) - int(credit)
             sent += int(send)
         ctx.set(dut.link.valid, 0)
+        ctx.set(dut.link.payload, late)
 
     async def receiver(ctx):
         while len(got) < len(words):
