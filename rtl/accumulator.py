@@ -40,7 +40,7 @@ class Accumulator(wiring.Component):
         return cfg.queue_depth + 5
 
     #: accumulator lanes that share one copy of the registered beat's enable
-    GROUP = 4
+    GROUP = 2
 
     def __init__(self, cfg: DefaConfig):
         self._cfg = cfg

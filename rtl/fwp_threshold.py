@@ -7,12 +7,13 @@ Contract:
 
 * ``start`` (a pulse) takes ``level_sum``, ``tau_f``, ``width`` and ``height`` (hold them
   steady until ``done``). ``done`` (a register) pulses ``max(tau_f_bits, side bits) +
-  quotient_bits + 3`` cycles later, the first cycle ``threshold`` holds the result; it holds
+  quotient_bits + 4`` cycles later, the first cycle ``threshold`` holds the result; it holds
   it until the next ``start``. ``busy`` is high from the cycle after ``start`` until the last
   quotient bit is registered.
 * Method: ``tau_f * S`` and ``W * H`` by shift and add (one bit of ``tau_f`` and of the height
-  per cycle), the bias ``W*H * 2**tau_f_bits - 1`` added to the numerator (the ceiling), then
-  a restoring division, one quotient bit per cycle (``quotient_bits`` = importance_bits + 1:
+  per cycle, each addend registered a cycle before it is added), the bias
+  ``W*H * 2**tau_f_bits - 1`` added to the numerator (the ceiling), then a restoring
+  division, one quotient bit per cycle (``quotient_bits`` = importance_bits + 1:
   every counter reaches at most ``2**importance_bits - 1``, so the threshold fits).
 * Timing: one adder, compare or shift between registers; ``done`` leaves from a register (the
   caller starts its next scan from it: no path from this FSM's state into the caller's).
@@ -53,7 +54,7 @@ class ThresholdUnit(wiring.Component):
     @staticmethod
     def cycles_of(cfg: DefaConfig) -> int:
         """Cycles from ``start`` to ``done``."""
-        return max(cfg.tau_f_bits, side_bits(cfg)) + cfg.importance_bits + 1 + 3
+        return max(cfg.tau_f_bits, side_bits(cfg)) + cfg.importance_bits + 1 + 4
 
     def elaborate(self, platform):
         cfg = self._cfg
@@ -63,11 +64,13 @@ class ThresholdUnit(wiring.Component):
         numerator = Signal(len(self.level_sum) + tb + 1)
         divisor = Signal(len(pixels) + tb + qb)
         bias = Signal(len(pixels) + tb)
-        count = Signal(range(max(qb, tb, sb) + 1))
+        count = Signal(range(max(qb, tb + 1, sb + 1) + 1))
         sum_shift = Signal(numerator.shape())  # level_sum << i
         tau_rest = Signal(tb)  # tau_f >> i
         width_shift = Signal(pixels.shape())  # width << i
         height_rest = Signal(sb)  # height >> i
+        sum_term = Signal(numerator.shape())  # the addends, a cycle ahead of their adds
+        pixel_term = Signal(pixels.shape())
         threshold = self.threshold
         done = Signal()  # the registered ``done``
         m.d.comb += self.done.eq(done)
@@ -83,14 +86,18 @@ class ThresholdUnit(wiring.Component):
                         tau_rest.eq(self.tau_f),
                         width_shift.eq(self.width),
                         height_rest.eq(self.height),
-                        count.eq(max(tb, sb)),
+                        sum_term.eq(0),
+                        pixel_term.eq(0),
+                        count.eq(max(tb, sb) + 1),
                     ]
                     m.next = "MULTIPLY"
             with m.State("MULTIPLY"):  # numerator = tau_f * S, pixels = W * H
                 m.d.comb += self.busy.eq(1)
                 m.d.sync += [
-                    numerator.eq(numerator + Mux(tau_rest[0], sum_shift, 0)),
-                    pixels.eq(pixels + Mux(height_rest[0], width_shift, 0)),
+                    sum_term.eq(Mux(tau_rest[0], sum_shift, 0)),
+                    pixel_term.eq(Mux(height_rest[0], width_shift, 0)),
+                    numerator.eq(numerator + sum_term),
+                    pixels.eq(pixels + pixel_term),
                     sum_shift.eq(sum_shift << 1),
                     tau_rest.eq(tau_rest >> 1),
                     width_shift.eq(width_shift << 1),

@@ -15,7 +15,7 @@ Contract:
   queue and then holds new chunks back.
 * Throughput: one chunk per cycle, so one point per cycle when ``lanes == head_dim``
   (initiation interval 1); ``points.ready`` is high on the last chunk of a point.
-* Latency: ``Sampler.latency_of(cfg)`` (21 for 8 coordinate fraction bits) cycles from a
+* Latency: ``Sampler.latency_of(cfg)`` (22 for 8 coordinate fraction bits) cycles from a
   point's acceptance (``points.ready``, which comes with its last chunk) to its last beat on
   ``partials`` when the queue is empty; its first beat leaves ``head_dim // lanes - 1`` cycles
   earlier. Pipeline: A input register, B coordinates, C the coefficient unit (and, started
@@ -23,7 +23,7 @@ Contract:
   coefficients registered once per group of ``GROUP`` multipliers while the buffer read
   (started to finish a cycle later) delivers its words; D both in the multipliers' input
   registers, E products (their output registers), F the products summed in pairs, G the sums
-  of the four corners registered as the queue's write word (readable two cycles later).
+  of the four corners, H the queue's write word (readable two cycles later).
 * ``off_map`` flags a point none of whose corners lies on the map; ``busy`` is high in cycles
   where a chunk enters the pipeline.
 * ``width``, ``height``: the level's shape (1 .. max_shapes[level]); hold them steady while
@@ -32,9 +32,11 @@ Contract:
   ``load_masked`` pulses.
 * FWP (see ``ImportanceMap``): every point updates the importance counters of its four
   corners with its coefficients; a masked corner reads as 0. An ``fwp`` command waits for the
-  pipeline to drain, holds new points back (at a point boundary) until it is done, and
-  completes with ``fwp.ready``; READ answers on ``fwp_result``. ``masked`` counts the pixels
-  DERIVE masks, per cycle.
+  pipeline to drain, holds new points back (at a point boundary, from the cycle after
+  ``fwp.valid`` rises) until it is done, and completes with ``fwp.ready``, a register that
+  pulses the cycle after: the sender drops ``fwp.valid`` after that pulse, and a command is
+  taken again only after ``fwp.valid`` has been low. READ answers on ``fwp_result`` from a
+  register. ``masked`` counts the pixels DERIVE masks, per cycle.
 """
 
 from __future__ import annotations
@@ -71,7 +73,7 @@ class Sampler(wiring.Component):
     #: cycles from acceptance of a point to its last output beat (no stalls)
     @staticmethod
     def latency_of(cfg: DefaConfig) -> int:
-        return 1 + CoordinateUnit.latency + Sampler.reads_of(cfg) + 6
+        return 1 + CoordinateUnit.latency + Sampler.reads_of(cfg) + 7
 
     #: multipliers (lanes of one bank) that share one copy of a masked coefficient
     GROUP = 4
@@ -133,7 +135,13 @@ class Sampler(wiring.Component):
             fwp.tau_f.eq(self.tau_f),
             self.masked.eq(fwp.masked),
         ]
-        wiring.connect(m, fwp.result, wiring.flipped(self.fwp_result))
+        # READ's answer leaves through a register: the map's FSM reaches no other block
+        result_valid = Signal()
+        m.d.comb += [fwp.result.ready.eq(~result_valid), self.fwp_result.valid.eq(result_valid)]
+        with m.If(fwp.result.valid & ~result_valid):
+            m.d.sync += [self.fwp_result.payload.eq(fwp.result.payload), result_valid.eq(1)]
+        with m.Elif(self.fwp_result.ready):
+            m.d.sync += result_valid.eq(0)
 
         # Loads: the pixel's mask bit is probed while the word waits one cycle.
         load = Signal(self.load.payload.shape())
@@ -178,8 +186,10 @@ class Sampler(wiring.Component):
         # does not go through this unit.)
         open_ = Signal()  # a chunk may enter
         take = Signal()
+        hold = Signal()  # an FWP command is waiting (a register: from the cycle after)
+        m.d.sync += hold.eq(self.fwp.valid)
         m.d.comb += [
-            open_.eq(queue.room & ~(self.fwp.valid & (chunk_count == 0))),
+            open_.eq(queue.room & ~(hold & (chunk_count == 0))),
             take.eq(open_ & self.points.valid),
             self.points.ready.eq(last_chunk & open_),
         ]
@@ -302,7 +312,8 @@ class Sampler(wiring.Component):
                 products[bank][lane] = mult.p
 
         # F: the products summed in pairs (banks 0+1, 2+3), next to the multipliers; G: the
-        # lane sums, registered as the queue's write word.
+        # lane sums, registered by the adders; H: the queue's write word (a register beside the
+        # queue, no logic in front).
         f = registered(e, "f")
         pairs = []
         for lane in range(cfg.lanes):
@@ -312,28 +323,40 @@ class Sampler(wiring.Component):
                 pair[1].eq(products[2][lane] + products[3][lane]),
             ]
             pairs.append(pair)
+        g = registered(f, "g")
+        sums = [Signal(signed(partial_bits(cfg)), name=f"g_sum{lane}") for lane in range(cfg.lanes)]
+        m.d.sync += [sums[lane].eq(pairs[lane][0] + pairs[lane][1]) for lane in range(cfg.lanes)]
         out = Signal(self.partials.payload.shape())
         m.d.sync += [
-            out.chunk.eq(f["chunk"]),
-            out.last.eq(f["last"]),
-            out.off_map.eq(f["off_map"]),
-            out.tag.eq(f["tag"]),
+            out.chunk.eq(g["chunk"]),
+            out.last.eq(g["last"]),
+            out.off_map.eq(g["off_map"]),
+            out.tag.eq(g["tag"]),
         ]
-        m.d.sync += [
-            out.lanes[lane].eq(pairs[lane][0] + pairs[lane][1]) for lane in range(cfg.lanes)
-        ]
-        m.d.comb += [queue.w_data.eq(out), queue.w_en_next.eq(f["valid"])]
+        m.d.sync += [out.lanes[lane].eq(sums[lane]) for lane in range(cfg.lanes)]
+        m.d.comb += [queue.w_data.eq(out), queue.w_en_next.eq(g["valid"])]
 
-        # FWP commands run once nothing is in flight (their valid through a register).
+        # FWP commands run once nothing is in flight (their valid through a register); the
+        # completion leaves as a registered pulse, and the command is not taken again before
+        # the sender has dropped its valid.
         idle = queue.idle & (chunk_count == 0)
         command_valid = Signal()
-        with m.If(fwp.command.valid & fwp.command.ready):
+        finished = Signal()  # done, the sender's valid not yet dropped
+        completed = Signal()
+        m.d.comb += completed.eq(fwp.command.valid & fwp.command.ready)
+        with m.If(completed):
             m.d.sync += command_valid.eq(0)
-        with m.Elif(self.fwp.valid & idle):
+        with m.Elif(self.fwp.valid & idle & ~finished):
             m.d.sync += command_valid.eq(1)
+        with m.If(completed):
+            m.d.sync += finished.eq(1)
+        with m.Elif(~self.fwp.valid):
+            m.d.sync += finished.eq(0)
+        ready = Signal()
+        m.d.sync += ready.eq(completed)
         m.d.comb += [
             fwp.command.payload.eq(self.fwp.payload),
             fwp.command.valid.eq(command_valid),
-            self.fwp.ready.eq(fwp.command.ready),
+            self.fwp.ready.eq(ready),
         ]
         return m

@@ -72,10 +72,10 @@ def sampler_latency(cfg: DefaConfig) -> int:
     """Input register, coordinates (two stages), the coefficient pipeline (input register, two
     shift-and-add trees over the coordinate fraction bits, four more stages; the buffer read,
     7 cycles, is shorter and starts later), the masked coefficients' copies, the multipliers'
-    input registers, products, pair sums, the corner sums' register, then the output queue
-    (two cycles)."""
+    input registers, products, pair sums, the corner sums, the queue's write word, then the
+    output queue (two cycles)."""
     coefficients = 5 + 2 * _tree(cfg.coord_frac_bits)
-    return 1 + 2 + coefficients + 1 + 6
+    return 1 + 2 + coefficients + 1 + 7
 
 
 def aggregator_latency(cfg: DefaConfig) -> int:
@@ -103,9 +103,9 @@ def softmax_latency(cfg: DefaConfig) -> int:
     """The fused softmax's pipeline depth (it delays only the start: one job per cycle): 13
     stages, its output queue (2), the exponent ``d * log2(e)`` as a tree of shifted copies of
     d (one per set bit of ``LOG2E_Q``) and the rounding constant, and two reduction trees over
-    the L*P logits (maximum, sum), a register stage per tree level."""
+    the L*P logits (maximum: two register stages per tree level, sum: one)."""
     exponent = _tree(bin(LOG2E_Q).count("1") + 1)
-    return 15 + exponent + 2 * _tree(cfg.points_per_head)
+    return 15 + exponent + 3 * _tree(cfg.points_per_head)
 
 
 def softmax_depth(cfg: DefaConfig) -> int:
