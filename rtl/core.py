@@ -258,16 +258,13 @@ class Core(wiring.Component):
         """Event counters. Every event reaches its counter through registers (the level units'
         pulses, then a registered sum over levels), ``COUNTER_LAG`` cycles at most after it
         happened; ``cycles`` counts every cycle as it comes."""
-        cfg = self._cfg
 
         registered = Stages(m).reg  # one register each, on every cycle
         kept = registered(
             Mux(dispatcher.accepted, dispatcher.kept, 0), dispatcher.kept.shape(), "ev_kept"
         )
         pruned = registered(
-            Mux(dispatcher.accepted, cfg.points_per_head - dispatcher.kept, 0),
-            dispatcher.kept.shape(),
-            "ev_pruned",
+            Mux(dispatcher.accepted, dispatcher.pruned, 0), dispatcher.pruned.shape(), "ev_pruned"
         )
         per_level = range(len(units) * 4 + 1)
         events = [

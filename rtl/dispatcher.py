@@ -14,8 +14,9 @@ Contract:
   ``entry_depth_of(cfg)`` entries and ``descriptor_depth_of(cfg)`` descriptors, the credits
   are counted here (``Credits``). An accepted job takes an entry credit at every level; a level
   where it kept nothing gets that credit back two cycles later.
-* ``accepted`` (a register) pulses the cycle after a job was accepted; ``kept`` is then the
-  number of its kept points.
+* ``accepted`` (a register) pulses the cycle after a job was accepted; ``kept`` and ``pruned``
+  are then the numbers of its kept and pruned points (two counts side by side, from
+  registers).
 """
 
 from __future__ import annotations
@@ -60,6 +61,7 @@ class Dispatcher(wiring.Component):
                 "descriptors": Out(crossing(descriptor_layout(cfg, tag_bits))),
                 "accepted": Out(1),
                 "kept": Out(range(cfg.points_per_head + 1)),
+                "pruned": Out(range(cfg.points_per_head + 1)),
             }
         )
 
@@ -143,6 +145,9 @@ class Dispatcher(wiring.Component):
             desc_credits.freed.eq(self.descriptors.credit),
             self.kept.eq(
                 sum(link.payload.keep[p] for link in self.entries for p in range(cfg.points))
+            ),
+            self.pruned.eq(
+                sum(~link.payload.keep[p] for link in self.entries for p in range(cfg.points))
             ),
         ]
         return m
