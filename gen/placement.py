@@ -4,11 +4,12 @@ MULT18X18D sites and each level's together, instead of wherever the placer sprea
 The 85F's 156 multipliers sit in three rows (Y10, Y34, Y58) of 52 sites, four per DSP block
 (``MULT18_0``, ``_1``, ``_4``, ``_5`` at consecutive columns): ``SITES`` lists them row by
 row, left to right (read from nextpnr-ecp5's own placement of 156 multipliers). ``plan`` fills
-the rows in that order with the design's groups of multipliers (per sampler, the two banks
-whose products are summed first, interleaved lane by lane, eight lanes a group; then the
-softmax's products), never splitting a group across rows, and returns a ``BEL`` per multiplier
-cell; Yosys sets it as an attribute that
-nextpnr honours. Other devices, or designs that do not fit, get no plan (``{}``).
+the rows in that order with the design's groups of multipliers (per sampler, the four
+products of a lane on four consecutive sites, one DSP block: the pairs summed first, banks 0
+and 1, 2 and 3, side by side, and the pairs' sum beside them; four lanes a group; then the
+softmax's products), never splitting a group across rows, and returns a ``BEL`` per
+multiplier cell; Yosys sets it as an attribute that nextpnr honours. Other devices, or designs
+that do not fit, get no plan (``{}``).
 """
 
 from __future__ import annotations
@@ -31,19 +32,18 @@ SITES = tuple(
 DEVICES = ("LFE5U-85F", "LFE5UM5G-85F")
 
 
-#: lanes of one pair of banks per group: 16 multipliers, three groups to a row
-LANES_PER_GROUP = 8
+#: lanes per group (all four banks of each): 16 multipliers, three groups to a row
+LANES_PER_GROUP = 4
 
 
 def _sampler_groups(cfg: DefaConfig, prefix: str) -> list[list[str]]:
-    """A sampler's products in groups of adjacent sites: the two banks whose products are
-    summed first (0 and 1, 2 and 3) interleaved lane by lane, ``LANES_PER_GROUP`` lanes a
+    """A sampler's products in groups of adjacent sites: lane by lane, the four banks of the
+    lane in order (0 and 1, then 2 and 3: the pairs summed first), ``LANES_PER_GROUP`` lanes a
     group."""
     groups = []
-    for pair in ((0, 1), (2, 3)):
-        for first in range(0, cfg.lanes, LANES_PER_GROUP):
-            lanes = range(first, min(cfg.lanes, first + LANES_PER_GROUP))
-            groups.append([f"{prefix}mult{b}_{lane}.dsp" for lane in lanes for b in pair])
+    for first in range(0, cfg.lanes, LANES_PER_GROUP):
+        lanes = range(first, min(cfg.lanes, first + LANES_PER_GROUP))
+        groups.append([f"{prefix}mult{b}_{lane}.dsp" for lane in lanes for b in range(4)])
     return groups
 
 

@@ -240,9 +240,9 @@ def test_boards_come_from_amaranth_boards(capsys, tmp_path):
 
 def test_dsp_placement_keeps_banks_together(tmp_path):
     """gen/placement.py: every multiplier of tiny's and fpga's core gets its own MULT18X18D
-    site of the 85F; the two products summed first (banks 0 and 1, 2 and 3 of a lane) sit side
-    by side in one row; the cells it names are the ECP5 elaboration's multipliers; other
-    devices get no plan."""
+    site of the 85F; the four products of a lane sit on four consecutive sites of one row (one
+    DSP block), the two summed first (banks 0 and 1, 2 and 3) side by side; the cells it names
+    are the ECP5 elaboration's multipliers; other devices get no plan."""
     from gen.placement import SITES, plan
 
     order = {site: (row, i) for row, sites in enumerate(SITES) for i, site in enumerate(sites)}
@@ -255,12 +255,12 @@ def test_dsp_placement_keeps_banks_together(tmp_path):
         assert len(set(placement.values())) == len(placement)
         for level in range(cfg.levels):
             for lane in range(cfg.lanes):
-                for pair in ((0, 1), (2, 3)):
-                    (row_a, a), (row_b, b) = (
-                        order[placement[f"level{level}.sampler.mult{bank}_{lane}.dsp"]]
-                        for bank in pair
-                    )
-                    assert row_a == row_b and b == a + 1
+                sites = [
+                    order[placement[f"level{level}.sampler.mult{bank}_{lane}.dsp"]]
+                    for bank in range(4)
+                ]
+                row, first = sites[0]
+                assert sites == [(row, first + i) for i in range(4)] and first % 4 == 0
     assert plan(preset("tiny"), "core", "LFE5U-45F") == {}
     verilog = generate(preset("tiny"), tmp_path, block="core", target="ecp5")
     text = Path(verilog["verilog"]).read_text()
