@@ -160,9 +160,14 @@ class ImportanceMap(wiring.Component):
         for prev, cur in zip(stages, stages[1:], strict=False):
             m.d.sync += [cur[key].eq(prev[key]) for key in cur]
         s_before, s_data, s_final = stages[data_stage - 2 : data_stage + 1]
-        # Two more stages (commands only): DERIVE's sum, four counters at a time.
-        sum_valid = [Signal(name="sum1_valid"), Signal(name="sum2_valid")]
-        m.d.sync += [sum_valid[0].eq(s_data["valid"] & self.active), sum_valid[1].eq(sum_valid[0])]
+        # Three more stages (commands only): DERIVE's sum, four counters at a time (pairs,
+        # their sum, the running sum: one adder a stage).
+        sum_valid = [Signal(name=f"sum{i}_valid") for i in (1, 2, 3)]
+        m.d.sync += [
+            sum_valid[0].eq(s_data["valid"] & self.active),
+            sum_valid[1].eq(sum_valid[0]),
+            sum_valid[2].eq(sum_valid[1]),
+        ]
 
         threshold = Signal(self.quotient_bits)
         level_sum = Signal(ib + (4 * self.depth).bit_length())
@@ -229,8 +234,14 @@ class ImportanceMap(wiring.Component):
                 m.d.comb += self.probe_keep.eq(bank.probe_keep)
 
         m.d.comb += self.masked.eq(sum(masked_now))
-        quad = Signal(ib + 2)  # stage 5: the four terms' sum
-        m.d.sync += [quad.eq(sum(sum_terms)), level_sum.eq(level_sum + quad)]
+        pairs = [Signal(ib + 1, name=f"pair{i}") for i in (0, 1)]  # the terms' sums in pairs
+        quad = Signal(ib + 2)  # the four terms' sum
+        m.d.sync += [
+            pairs[0].eq(sum_terms[0] + sum_terms[1]),
+            pairs[1].eq(sum_terms[2] + sum_terms[3]),
+            quad.eq(pairs[0] + pairs[1]),
+            level_sum.eq(level_sum + quad),
+        ]
 
         # DERIVE's threshold from the level's sum (ThresholdUnit), between its two scans.
         m.submodules.threshold = derive = ThresholdUnit(cfg, len(level_sum))
