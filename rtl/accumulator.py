@@ -24,7 +24,7 @@ from amaranth.lib.wiring import In, Out
 
 from gen.config import DefaConfig
 from rtl.credits import Credits
-from rtl.inbox import crossing
+from rtl.inbox import crossing, send
 from rtl.layouts import level_sum_layout, partial_layout
 from rtl.stages import copy_register
 
@@ -107,7 +107,7 @@ class Accumulator(wiring.Component):
                         m.d.sync += acc[c].eq(Mux(clear, 0, acc[c]) + value)
 
         # The finished sum is in acc two cycles after its last beat was taken: sent from there.
-        m.d.sync += self.sums.valid.eq(done_r)
+        send(m, self.sums, done_r, "sums_valid")
         m.d.comb += [self.sums.payload[c].eq(acc[c]) for c in range(cfg.head_dim)]
         m.d.comb += self.off_map.eq(take & beat.last & beat.off_map)
         return m

@@ -49,7 +49,10 @@ class CreditQueue(wiring.Component):
         m = Module()
         m.submodules.inbox = inbox = Inbox(self._shape, self.depth, early_valid=True)
         wiring.connect(m, inbox.out, wiring.flipped(self.out))
-        m.d.comb += [inbox.link.valid.eq(self.w_en_next), inbox.link.payload.eq(self.w_data)]
+        m.d.comb += [
+            inbox.link.valid.eq(self.w_en_next.replicate(len(inbox.link.valid))),
+            inbox.link.payload.eq(self.w_data),
+        ]
         # The local credit count: ``room`` and ``idle`` are registers, so nothing but a flip-flop
         # drives the pipeline's decision to let an item enter; the count takes the inbox's
         # registered credit, so the consumer's ``ready`` ends at a register here too.

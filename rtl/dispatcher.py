@@ -27,7 +27,7 @@ from amaranth.lib.wiring import In, Out
 
 from gen.config import DefaConfig
 from rtl.credits import Credits
-from rtl.inbox import crossing
+from rtl.inbox import crossing, send
 from rtl.layouts import descriptor_layout, entry_layout, job_layout
 from rtl.sampler import Sampler
 from rtl.stages import copy_register
@@ -106,8 +106,8 @@ class Dispatcher(wiring.Component):
                 entry.off_y.eq(job.off_y[level]),
                 entry.prob.eq(job.prob[level]),
                 entry.keep.eq(keep),
-                link.valid.eq(accept & keep.any()),
             ]
+            send(m, link, accept & keep.any(), f"entry_valid{level}")
             refund = Signal(name=f"refund{level}")  # an empty level's credit, given back
             m.d.sync += refund.eq(accept & ~keep.any())
             m.d.comb += [
@@ -125,6 +125,7 @@ class Dispatcher(wiring.Component):
         desc_head = copy_register(desc.head.shape(), name="desc_head")
         desc_empty = Signal(cfg.levels, name="desc_empty")
         desc_valid = Signal(name="desc_valid")
+        send(m, self.descriptors, desc_valid, "desc_valid_out")
         m.d.sync += [
             desc_tag.eq(job.tag),
             desc_head.eq(job.head),
@@ -133,7 +134,6 @@ class Dispatcher(wiring.Component):
             desc.tag.eq(desc_tag),
             desc.head.eq(desc_head),
             desc.empty.eq(desc_empty),
-            self.descriptors.valid.eq(desc_valid),
             self.accepted.eq(accept),
         ]
         for k in range(len(desc.zero)):

@@ -2,7 +2,10 @@
 
 A crossing (``crossing(shape)``) carries ``valid`` and ``payload`` from the sender's registers
 to the receiver, and ``credit`` back from the receiver's register: no combinational path runs
-between the two blocks in either direction, so they may sit far apart on the chip.
+between the two blocks in either direction, so they may sit far apart on the chip. ``valid``
+is ``valid_copies_of(shape)`` equal bits, kept registers of the sender (``send``): one for
+the receiver's control and one per slice of its storage, so no single net reaches every
+write enable of a wide inbox.
 
 Contract of ``Inbox(shape, depth)``:
 
@@ -20,9 +23,8 @@ Contract of ``Inbox(shape, depth)``:
   the slot is free again two cycles after the beat was taken.
 * ``taken`` (combinational) pulses in the cycle a beat leaves ``out``, for a local credit count.
 * ``early_valid=True`` (for a sender inside the same block, ``CreditQueue``): ``link.valid``
-  comes a cycle before its payload and is registered here, one copy per slice of the storage
-  and one for the control, so no single enable net reaches the whole width; otherwise the
-  same.
+  (every bit equal) comes a cycle before its payload and is registered here, one copy per
+  slice of the storage and one for the control; otherwise the same.
 """
 
 from __future__ import annotations
@@ -33,15 +35,30 @@ from amaranth.lib.wiring import In, Out
 
 from rtl.stages import copy_register, thermometer_step
 
-__all__ = ["SLICE_BITS", "Inbox", "crossing"]
+__all__ = ["SLICE_BITS", "Inbox", "crossing", "send", "valid_copies_of"]
 
 #: bits of the storage that share one copy of the read and write pointers
 SLICE_BITS = 64
 
 
+def valid_copies_of(shape) -> int:
+    """Bits of a crossing's ``valid``: one for the receiver's control, one per storage slice."""
+    return 1 + -(-Shape.cast(shape).width // SLICE_BITS)
+
+
 def crossing(shape) -> wiring.Signature:
     """A registered crossing from the sender's view: ``valid``/``payload`` out, ``credit`` in."""
-    return wiring.Signature({"valid": Out(1), "payload": Out(shape), "credit": In(1)})
+    return wiring.Signature(
+        {"valid": Out(valid_copies_of(shape)), "payload": Out(shape), "credit": In(1)}
+    )
+
+
+def send(m: Module, link, valid, name: str) -> None:
+    """The sender's side of a crossing's ``valid``: ``valid`` (a bit) registered into every
+    copy (kept apart by synthesis); the payload is the sender's own register."""
+    copies = copy_register(len(link.valid), name=name)
+    m.d.sync += copies.eq(Value.cast(valid).replicate(len(copies)))
+    m.d.comb += link.valid.eq(copies)
 
 
 class Inbox(wiring.Component):
@@ -89,9 +106,9 @@ class Inbox(wiring.Component):
         ]
         if self._early:
             link_valid = copy_register(1, name="link_valid")
-            m.d.sync += link_valid.eq(self.link.valid)
+            m.d.sync += link_valid.eq(self.link.valid[0])
         else:
-            link_valid = self.link.valid
+            link_valid = self.link.valid[0]
         with m.If(link_valid):
             m.d.sync += w_addr.eq(w_next)
         m.d.sync += self.link.credit.eq(self.taken)
@@ -137,9 +154,9 @@ class Inbox(wiring.Component):
             wa = copy_register(range(size), name=f"w_addr{k}")
             if self._early:
                 slice_valid = copy_register(1, name=f"link_valid{k}")
-                m.d.sync += slice_valid.eq(self.link.valid)
+                m.d.sync += slice_valid.eq(self.link.valid[0])
             else:
-                slice_valid = link_valid
+                slice_valid = self.link.valid[1 + k]
             with m.If(slice_valid):
                 m.d.sync += wa.eq(w_next)
             m.d.comb += [

@@ -32,7 +32,7 @@ from amaranth.lib.wiring import In, Out
 
 from gen.config import DefaConfig
 from rtl.credit_queue import CreditQueue
-from rtl.inbox import Inbox
+from rtl.inbox import Inbox, send
 from rtl.multiplier import Multiplier
 from rtl.stages import Stages, copy_register, tree_stages
 
@@ -133,8 +133,8 @@ class SoftmaxUnit(wiring.Component):
             queue.enter.eq(entered),
         ]
         wiring.connect(m, queue.out, wiring.flipped(self.probs))
+        send(m, tag_queue.link, entered, "tag_valid")
         m.d.sync += [
-            tag_queue.link.valid.eq(entered),
             tag_queue.link.payload.eq(self.logits.payload.tag),
         ]
         st = Stages(m)

@@ -364,6 +364,13 @@ def test_dispatcher_prunes_and_splits_by_level():
                 *(s for lv in range(2) for s in (dut.entries[lv].valid, dut.entries[lv].payload)),
             )
             accepted, kept, dv, dp = vals[:4]
+            # a crossing's valid copies are all equal
+            for v, link in (
+                (dv, dut.descriptors),
+                (vals[4], dut.entries[0]),
+                (vals[6], dut.entries[1]),
+            ):
+                assert v in (0, (1 << len(link.valid)) - 1), f"valid copies differ: {v:b}"
             if accepted:
                 kept_total.append(kept)
             if dv:
@@ -436,7 +443,7 @@ def test_inbox_keeps_order_and_returns_credits(depth, width, registered, early):
         in_flight, sent, late = 0, 0, 0
         while sent < len(words):
             send = in_flight < depth and rng.random() < 0.7
-            ctx.set(dut.link.valid, send)
+            ctx.set(dut.link.valid, (1 << len(dut.link.valid)) - 1 if send else 0)
             if early:  # the payload of the previous cycle's valid
                 ctx.set(dut.link.payload, late)
                 late = words[sent] if send else 0
@@ -564,10 +571,11 @@ def test_aggregator_rounds_and_saturates():
         for i, (empty, sums) in enumerate(jobs):
             desc = {"tag": i, "head": 0, "empty": empty, "zero": [empty] * copies}
             ctx.set(dut.descriptors.payload, desc)
-            ctx.set(dut.descriptors.valid, 1)
+            ctx.set(dut.descriptors.valid, (1 << len(dut.descriptors.valid)) - 1)
             for lv in range(cfg.levels):
                 ctx.set(dut.sums[lv].payload, sums[lv])
-                ctx.set(dut.sums[lv].valid, not empty >> lv & 1)
+                full = (1 << len(dut.sums[lv].valid)) - 1
+                ctx.set(dut.sums[lv].valid, 0 if empty >> lv & 1 else full)
             await ctx.tick()
             for lv in range(cfg.levels):
                 ctx.set(dut.sums[lv].valid, 0)
