@@ -9,11 +9,12 @@ the buffer's ``W_max`` (a constant), so addressing needs no multiplier by the ru
 Capacity: ``max_shapes[level]`` pixels x ``d_model`` channels.
 
 Read (``x0``, ``y0``, ``head``, ``chunk``): ``data[b]`` is bank b's word for the corner of the
-2x2 window at (x0, y0) that falls in bank b. Latency 7: the corner's coordinates (registered),
+2x2 window at (x0, y0) that falls in bank b. Latency 8: the corner's coordinates (registered),
 whether it is inside and its row-major pixel index (registered), the word address into a
 ``BlockRam`` with three input stages (a fanout tree: one register, a copy per four DP16KD
 columns, a copy per column), its address register and its output register, which on ECP5 is
-the DP16KD's own; one window per cycle, every cycle (no enable). A corner outside the buffer
+the DP16KD's own, then a data register (placed by the multipliers it feeds: block RAM and
+DSP rows alternate); one window per cycle, every cycle (no enable). A corner outside the buffer
 reads address 0 of its bank: its data is defined but meaningless (its coefficient is 0).
 
 Load (stream): one word per cycle, always ready; a write outside ``max_shapes`` is dropped.
@@ -52,7 +53,7 @@ def buffer_geometry(cfg: DefaConfig, level: int) -> dict[str, int]:
 
 
 class LevelBuffer(wiring.Component):
-    latency = 7
+    latency = 8
 
     def __init__(self, cfg: DefaConfig, level: int):
         try:
@@ -132,6 +133,8 @@ class LevelBuffer(wiring.Component):
                 m.d.comb += read_addr.eq((pixel * cfg.heads + head2) * self.chunks + chunk2)
             with m.Else():
                 m.d.comb += read_addr.eq(0)
-            assert 2 + bank.latency == self.latency
-            m.d.comb += [bank.r_addr.eq(read_addr), self.data[b].eq(bank.r_data)]
+            assert 2 + bank.latency + 1 == self.latency
+            word_r = Signal(word, name=f"data{b}")
+            m.d.sync += word_r.eq(bank.r_data)
+            m.d.comb += [bank.r_addr.eq(read_addr), self.data[b].eq(word_r)]
         return m

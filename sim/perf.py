@@ -71,7 +71,7 @@ def _tree(n: int) -> int:
 def sampler_latency(cfg: DefaConfig) -> int:
     """Input register, coordinates (two stages), the coefficient pipeline (input register, two
     shift-and-add trees over the coordinate fraction bits, four more stages; the buffer read,
-    7 cycles, is shorter and starts later), the masked coefficients' copies, the multipliers'
+    8 cycles, is shorter and starts later), the masked coefficients' copies, the multipliers'
     input registers, products, pair sums, the corner sums, the queue's write word, then the
     output queue (two cycles)."""
     coefficients = 5 + 2 * _tree(cfg.coord_frac_bits)

@@ -251,7 +251,7 @@ def test_constructor_errors():
 
 def test_latency_properties():
     assert Sampler.latency_of(preset("tiny")) == 22
-    assert CoordinateUnit.latency == 2 and LevelBuffer.latency == 7
+    assert CoordinateUnit.latency == 2 and LevelBuffer.latency == 8
     assert CoefficientUnit.latency_of(preset("tiny")) == 11  # F = 8: two 3-stage trees
 
 
