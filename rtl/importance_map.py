@@ -128,7 +128,7 @@ class ImportanceMap(wiring.Component):
         scan_row = Signal(range(self.rows))
         scan_col = Signal(range(self.pitch))
         scan_done = Signal()
-        issuing = Signal()
+        issuing = Signal()  # SCAN, before scan_done (a register)
         scan_pass = Signal(_Pass)
 
         read_issue = Signal()  # READ puts the command's address into the pipeline
@@ -259,8 +259,13 @@ class ImportanceMap(wiring.Component):
         drained = Signal()
         m.d.sync += drained.eq(~Cat(issuing, *(s["valid"] for s in stages), *sum_valid).any())
 
+        # The state's decodes that steer the banks' addresses are registers of their own (set
+        # with the state change): no path from the FSM's state into the banks.
+        m.d.sync += [read_issue.eq(0), mask_write.eq(0)]
+
         def start_scan(kind):
             m.d.sync += [
+                issuing.eq(1),
                 scan_pass.eq(kind),
                 scan_addr.eq(0),
                 scan_row.eq(0),
@@ -280,8 +285,10 @@ class ImportanceMap(wiring.Component):
                             m.d.sync += level_sum.eq(0)
                             m.next = "SCAN"
                         with m.Case(FwpOp.READ):
+                            m.d.sync += read_issue.eq(1)
                             m.next = "READ"
                         with m.Case(FwpOp.MASK):
+                            m.d.sync += mask_write.eq(1)
                             m.next = "WRITE"
             with m.State("SCAN"):
                 with m.If(~scan_done):
@@ -289,7 +296,7 @@ class ImportanceMap(wiring.Component):
                     with m.If(scan_col == self.pitch - 1):
                         m.d.sync += [scan_col.eq(0), scan_row.eq(scan_row + 1)]
                         with m.If(scan_row == self.rows - 1):
-                            m.d.sync += scan_done.eq(1)
+                            m.d.sync += [scan_done.eq(1), issuing.eq(0)]
                     with m.Else():
                         m.d.sync += scan_col.eq(scan_col + 1)
                 with m.If(scan_done & drained):
@@ -323,10 +330,7 @@ class ImportanceMap(wiring.Component):
         # defined in every simulator (Icarus may never run an always block over an idle state).
         m.d.comb += [
             self.active.eq(~fsm.ongoing("IDLE")),
-            issuing.eq(fsm.ongoing("SCAN") & ~scan_done),
-            read_issue.eq(fsm.ongoing("READ")),
             self.result.valid.eq(fsm.ongoing("RESULT")),
-            mask_write.eq(fsm.ongoing("WRITE")),
             self.command.ready.eq(fsm.ongoing("DONE")),
         ]
         return m
