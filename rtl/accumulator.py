@@ -86,20 +86,20 @@ class Accumulator(wiring.Component):
             with m.Else():
                 m.d.sync += fresh.eq(fresh & ~chunk_hit)
         acc = [Signal(signed(cfg.acc_bits), name=f"acc{c}") for c in range(cfg.head_dim)]
+        width = len(beat.lanes[0])  # of one lane's partial
         for chunk in range(chunks):
             for first in range(0, lanes, self.GROUP):
                 hit = copy_register(1, name=f"hit{chunk}_{first // self.GROUP}")
                 clear = copy_register(1, name=f"clear{chunk}_{first // self.GROUP}")
                 group = range(first, min(lanes, first + self.GROUP))
                 lanes_r = copy_register(
-                    len(group) * len(beat.lanes[0]), name=f"lanes{chunk}_{first // self.GROUP}"
+                    len(group) * width, name=f"lanes{chunk}_{first // self.GROUP}"
                 )
                 m.d.sync += [
                     hit.eq(take & chunk_hit[chunk]),
                     clear.eq(fresh[chunk]),
                     lanes_r.eq(Cat(*(beat.lanes[lane] for lane in group))),
                 ]
-                width = len(beat.lanes[0])
                 for i, lane in enumerate(group):
                     c = chunk * lanes + lane
                     value = lanes_r[i * width : (i + 1) * width].as_signed()

@@ -92,7 +92,8 @@ class BlockRam(wiring.Component):
         # On ECP5 the last stage's enable and addresses (and with three stages the middle
         # one's) are copied per group of columns below; the stages before, and elsewhere all,
         # are single registers here.
-        shared = self._stages - (1 if self._stages < 3 else 2) if ecp5 else self._stages
+        copied = (2 if self._stages == 3 else min(self._stages, 1)) if ecp5 else 0
+        shared = self._stages - copied
         for i in range(self._stages):  # the data through every stage
             data = copy_register(width, name=f"w_data_s{i}")
             m.d.sync += data.eq(Value.cast(w_data))

@@ -93,15 +93,18 @@ class Inbox(wiring.Component):
         valid = copy_register(1, name="valid")
         valid_out = copy_register(1, name="valid_out") if self._registered else valid
         m.d.comb += self.out.valid.eq(valid_out)
+
+        def following(pointer):
+            """The slot after ``pointer`` (the slots wrap at ``depth``)."""
+            return Mux(pointer == depth - 1, 0, pointer + 1)
+
         w_next = Signal.like(w_addr)
-        r_next = Signal.like(w_addr)
         # beats in storage (not in the output register), in a thermometer code (see Credits)
         stored = Signal(depth, name="stored")
         free = Signal()  # the output register takes a word this cycle
         load = Signal()  # ... and it is the oldest stored beat: the read pointer advances
         m.d.comb += [
-            w_next.eq(Mux(w_addr == depth - 1, 0, w_addr + 1)),
-            r_next.eq(Mux(r_addr == depth - 1, 0, r_addr + 1) if self._registered else 0),
+            w_next.eq(following(w_addr)),
             self.taken.eq(valid & self.out.ready),
         ]
         if self._early:
@@ -133,6 +136,8 @@ class Inbox(wiring.Component):
                 valid.eq(after[0]),
             ]
         if self._registered:
+            r_next = Signal.like(r_addr)
+            m.d.comb += r_next.eq(following(r_addr))
             with m.If(load):
                 m.d.sync += r_addr.eq(r_next)
 
@@ -177,7 +182,7 @@ class Inbox(wiring.Component):
                 ra1 = copy_register(range(size), name=f"r_next{k}", init=1 % depth)
                 m.d.sync += took.eq(self.taken)
                 with m.If(took):
-                    m.d.sync += [ra.eq(ra1), ra1.eq(Mux(ra1 == depth - 1, 0, ra1 + 1))]
+                    m.d.sync += [ra.eq(ra1), ra1.eq(following(ra1))]
                 m.d.comb += read.addr.eq(Mux(took, ra1, ra))
             if self._registered:
                 valid_k = copy_register(1, name=f"valid{k}")  # equal to out.valid

@@ -63,8 +63,8 @@ def softmax_latency(cfg: DefaConfig) -> int:
     # input, max tree (two stages a level), d, exponent, clamp, table (2), shift, sum,
     # normalize, reciprocal table (3), multiply, the rounding's shift, its add and clamp, then
     # the output queue (2)
-    levels = 2 * tree_stages(n) + tree_stages(n)
-    return 1 + levels + 1 + exponent + 1 + 2 + 1 + 1 + 3 + 1 + 1 + 1 + 2
+    max_tree, sum_tree = 2 * tree_stages(n), tree_stages(n)
+    return 1 + max_tree + 1 + exponent + 1 + 2 + 1 + sum_tree + 1 + 3 + 1 + 1 + 1 + 2
 
 
 class SoftmaxUnit(wiring.Component):
@@ -144,21 +144,7 @@ class SoftmaxUnit(wiring.Component):
         # compare registered beside its operands, then the select).
         shape = signed(cfg.logit_bits)
         logit = [st.reg(self.logits.payload.values[k], shape, f"logit{k}") for k in ks]
-        level, max_stages = list(logit), 0
-        while len(level) > 1:
-            pairs = []
-            for i in range(0, len(level) - 1, 2):
-                a, b = level[i], level[i + 1]
-                name = f"max{max_stages}_{i // 2}"
-                greater = st.reg(a > b, 1, f"{name}_gt")
-                a, b = st.reg(a, shape, f"{name}_a"), st.reg(b, shape, f"{name}_b")
-                pairs.append(st.reg(Mux(greater, a, b), shape, name))
-            if len(level) % 2:
-                pairs.append(st.delay(level[-1], 2, f"max{max_stages}_odd"))
-            level, max_stages = pairs, max_stages + 2
-        if not max_stages:
-            level, max_stages = [st.delay(level[0], 2, "max")], 2
-        top = level[0]
+        top, max_stages = st.max_tree(logit, shape, "max")
         logit = [st.delay(logit[k], max_stages, f"logit{k}") for k in ks]
         # d = max - l, then t = round(d * log2(e)) from shifted copies of d, then the clamp.
         d = [st.reg(top - logit[k], unsigned(cfg.logit_bits + 1), f"d{k}") for k in ks]

@@ -91,3 +91,23 @@ class Stages:
         if stages == 0:
             level, stages = [self.reg(level[0], shape, f"{name}r")], 1
         return level[0], stages
+
+    def max_tree(self, values, shape, name: str):
+        """The largest of ``values`` (signed or unsigned as ``shape``) by a balanced tree whose
+        every level takes two stages: the compare registered beside its operands, then the
+        select; returns (result, register stages) = (max, ``2 * tree_stages(len(values))``)."""
+        level, stages = list(values), 0
+        while len(level) > 1:
+            pairs = []
+            for i in range(0, len(level) - 1, 2):
+                a, b = level[i], level[i + 1]
+                pair = f"{name}{stages}_{i // 2}"
+                greater = self.reg(a > b, 1, f"{pair}_gt")
+                a, b = self.reg(a, shape, f"{pair}_a"), self.reg(b, shape, f"{pair}_b")
+                pairs.append(self.reg(Mux(greater, a, b), shape, pair))
+            if len(level) % 2:
+                pairs.append(self.delay(level[-1], 2, f"{name}{stages}_odd"))
+            level, stages = pairs, stages + 2
+        if not stages:
+            level, stages = [self.delay(level[0], 2, name)], 2
+        return level[0], stages

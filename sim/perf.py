@@ -19,9 +19,9 @@ timing the RTL documents (``rtl/core.py`` and its blocks):
   entry is readable (the point selector holds the entry: it takes it from the inbox, freeing
   its credit, when it is readable and the previous entry's last chunk enters); a chunk is
   visible at the sampler's output ``sampler_latency(cfg)`` cycles after it entered; the
-  sampler's pipeline never stalls, and a chunk enters only while fewer
-  than ``sampler_latency(cfg) + 3`` (its output queue) are in flight (credits: a chunk's is
-  back two cycles after it left the queue);
+  sampler's pipeline never stalls, and a chunk enters only while fewer than
+  ``sampler_latency(cfg) + 3`` (its output queue) are in flight (credits: a chunk's is back
+  two cycles after it left the queue);
 * the accumulator takes beats while fewer than ``sum_depth`` of its sums are in flight (a sum
   is in flight from its last beat until its credit is back); a job's sum is sent (its valid
   register set) a cycle after its last beat;
