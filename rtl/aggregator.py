@@ -26,7 +26,13 @@ from rtl.accumulator import Accumulator
 from rtl.credit_queue import CreditQueue
 from rtl.dispatcher import Dispatcher
 from rtl.inbox import Inbox, crossing
-from rtl.layouts import EMPTY_GROUP, descriptor_layout, level_sum_layout, output_layout
+from rtl.layouts import (
+    EMPTY_GROUP,
+    descriptor_layout,
+    join_copies_of,
+    level_sum_layout,
+    output_layout,
+)
 from rtl.stages import Stages, tree_stages
 
 __all__ = ["Aggregator"]
@@ -57,34 +63,55 @@ class Aggregator(wiring.Component):
         cfg = self._cfg
         m = Module()
         out_shape = self.outputs.payload.shape()
-        m.submodules.queue = queue = CreditQueue(out_shape, self.queue_depth_of(cfg))
+        copies = join_copies_of(cfg)
+        m.submodules.queue = queue = CreditQueue(
+            out_shape, self.queue_depth_of(cfg), room_copies=copies
+        )
         wiring.connect(m, queue.out, wiring.flipped(self.outputs))
         m.submodules.descriptor_inbox = desc_inbox = Inbox(
-            self.descriptors.payload.shape(), Dispatcher.descriptor_depth_of(cfg)
+            self.descriptors.payload.shape(),
+            Dispatcher.descriptor_depth_of(cfg),
+            valid_copies=copies,
         )
         wiring.connect(m, wiring.flipped(self.descriptors), desc_inbox.link)
         desc = desc_inbox.out.payload
-        sums = []
+        sums, inboxes = [], []
         for level, link in enumerate(self.sums):
             # a level sum is wide and registered here (the input register): no output register
             inbox = Inbox(
-                level_sum_layout(cfg), Accumulator.sum_depth_of(cfg), registered_output=False
+                level_sum_layout(cfg),
+                Accumulator.sum_depth_of(cfg),
+                registered_output=False,
+                valid_copies=copies,
             )
             m.submodules[f"sum_inbox{level}"] = inbox
             wiring.connect(m, wiring.flipped(link), inbox.link)
             sums.append(inbox.out)
-        load = Signal()
+            inboxes.append(inbox)
+        # The join, decided in ``copies`` places at once from copies of the same registers
+        # (valids, the descriptor's empty bits, the queue's room): copy k steers level k's sum
+        # inbox, copy L the descriptor inbox, copy L + 1 the output queue and the pipeline, so
+        # no one net reaches all of them. The copies agree in every cycle.
+        load = []
+        for k in range(copies):
+            decision = Signal(name=f"load{k}")
+            m.d.comb += decision.eq(
+                desc_inbox.valid_copies[k]
+                & Cat(
+                    *(
+                        inbox.valid_copies[k] | desc.join[k][level]
+                        for level, inbox in enumerate(inboxes)
+                    )
+                ).all()
+                & queue.room_copies[k]
+            )
+            load.append(decision)
         m.d.comb += [
-            load.eq(
-                desc_inbox.out.valid
-                & Cat(*(s.valid | desc.empty[level] for level, s in enumerate(sums))).all()
-                & queue.room
-            ),
-            queue.enter.eq(load),
-            desc_inbox.out.ready.eq(load),
+            desc_inbox.out.ready.eq(load[cfg.levels]),
+            queue.enter.eq(load[cfg.levels + 1]),
         ]
         for level, s in enumerate(sums):
-            m.d.comb += s.ready.eq(load & ~desc.empty[level])
+            m.d.comb += s.ready.eq(load[level] & ~desc.join[level][level])
         st = Stages(m)
         shift = cfg.out_shift
         half = (1 << (shift - 1)) if shift else 0
@@ -113,7 +140,7 @@ class Aggregator(wiring.Component):
                 )
             )
         stages = self.latency(cfg) - 2  # the queue's two cycles
-        valid = [st.reg(load, 1, "valid0")]
+        valid = [st.reg(load[cfg.levels + 1], 1, "valid0")]
         tag = [st.reg(desc.tag, desc.tag.shape(), "tag0")]
         head = [st.reg(desc.head, desc.head.shape(), "head0")]
         for i in range(1, stages):

@@ -8,7 +8,9 @@ the cycle before: the queue registers the enable itself, a copy per slice of its
 ``out`` presents it two cycles later, in order, from an output register. An item's slot is
 free again (counted in ``room``) two cycles after it leaves ``out``: with ``depth`` at least the
 pipeline's latency (entry to ``out``) plus three, ``room`` never throttles a consumer that
-takes an item every cycle. ``idle``: nothing in flight.
+takes an item every cycle. ``idle``: nothing in flight. ``room_copies`` (with
+``room_copies=n``): n more registers equal to ``room``, for a pipeline that decides in several
+places at once.
 
 Timing: the credits make a full check unnecessary, so the storage (an ``Inbox``) takes its
 write enable and data straight from registers (``w_data`` should be a register of the
@@ -29,16 +31,18 @@ __all__ = ["CreditQueue"]
 
 
 class CreditQueue(wiring.Component):
-    def __init__(self, shape, depth: int):
+    def __init__(self, shape, depth: int, *, room_copies: int = 0):
         if depth < 1:
             self._MustUse__silence = True  # a refused component is not an unused one
             raise ValueError(f"depth={depth} is out of range: allowed >= 1")
         self._shape, self.depth = shape, depth
+        self._copies = room_copies
         super().__init__(
             {
                 "enter": In(1),
                 "room": Out(1, init=1),
                 "idle": Out(1, init=1),
+                "room_copies": Out(max(1, room_copies), init=(1 << max(1, room_copies)) - 1),
                 "w_data": In(shape),
                 "w_en_next": In(1),
                 "out": Out(stream.Signature(shape)),
@@ -56,11 +60,12 @@ class CreditQueue(wiring.Component):
         # The local credit count: ``room`` and ``idle`` are registers, so nothing but a flip-flop
         # drives the pipeline's decision to let an item enter; the count takes the inbox's
         # registered credit, so the consumer's ``ready`` ends at a register here too.
-        m.submodules.credits = credits = Credits(self.depth)
+        m.submodules.credits = credits = Credits(self.depth, room_copies=self._copies)
         m.d.comb += [
             credits.enter.eq(self.enter),
             credits.freed.eq(inbox.link.credit),
             self.room.eq(credits.room),
+            self.room_copies.eq(credits.room_copies),
             self.idle.eq(credits.idle),
         ]
         return m

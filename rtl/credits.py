@@ -7,7 +7,8 @@ slot taken and given back unused). ``freed`` and ``refund`` may pulse in the sam
 ``room`` in cycle t is exactly ``in flight at t < depth``, ``idle`` is ``nothing in flight``
 (registers both): no logic of the receiver reaches the sender's decision, only the credit's
 register. ``room_next`` (combinational) is the value ``room`` takes at the next edge, for a
-sender that registers one decision over several counts.
+sender that registers one decision over several counts. ``room_copies`` (with
+``Credits(depth, room_copies=n)``): n more registers equal to ``room`` (kept).
 
 Timing: the count is kept in a thermometer code (bit i: more than i in flight), so a change
 of -2..+1 is a shift by a select per bit, and ``room_next`` is one such select: no carry
@@ -26,11 +27,12 @@ __all__ = ["Credits"]
 
 
 class Credits(wiring.Component):
-    def __init__(self, depth: int):
+    def __init__(self, depth: int, *, room_copies: int = 0):
         if depth < 1:
             self._MustUse__silence = True  # a refused component is not an unused one
             raise ValueError(f"depth={depth} is out of range: allowed >= 1")
         self.depth = depth
+        self._copies = room_copies
         super().__init__(
             {
                 "enter": In(1),
@@ -39,6 +41,7 @@ class Credits(wiring.Component):
                 "room": Out(1, init=1),
                 "room_next": Out(1),
                 "idle": Out(1, init=1),
+                "room_copies": Out(max(1, room_copies), init=(1 << max(1, room_copies)) - 1),
             }
         )
 
@@ -53,6 +56,10 @@ class Credits(wiring.Component):
         # kept apart from the copies a sender makes of room_next (synthesis would merge them)
         room = copy_register(1, name="room", init=1)
         m.d.comb += self.room.eq(room)
+        for i in range(self._copies):
+            copy = copy_register(1, name=f"room_copy{i}", init=1)
+            m.d.comb += self.room_copies[i].eq(copy)
+            m.d.sync += copy.eq(self.room_next)
         m.d.sync += [
             more.eq(after),
             room.eq(self.room_next),

@@ -140,6 +140,10 @@ class Dispatcher(wiring.Component):
             zero = copy_register(cfg.levels, name=f"zero{k}")
             m.d.comb += desc.zero[k].eq(zero)
             m.d.sync += zero.eq(desc_empty)
+        for k in range(len(desc.join)):
+            join = copy_register(cfg.levels, name=f"join{k}")
+            m.d.comb += desc.join[k].eq(join)
+            m.d.sync += join.eq(desc_empty)
         m.d.comb += [
             desc_credits.enter.eq(accept),
             desc_credits.freed.eq(self.descriptors.credit),

@@ -31,6 +31,7 @@ from amaranth.lib import data, memory, wiring
 from amaranth.lib.wiring import In, Out
 
 from rtl.block_ram import BlockRam
+from rtl.stages import copy_register
 
 __all__ = ["ImportanceBank"]
 
@@ -163,8 +164,11 @@ class ImportanceBank(wiring.Component):
 
         # Mask writes, registered: the scans' (all kept on CLEAR, the threshold on the mask
         # pass) and MASK's.
-        reaches = Signal(name="reaches")  # count >= threshold, a stage early
-        m.d.sync += reaches.eq(count_read >= self.threshold)
+        # count >= threshold, a stage early, from a copy of the counter's register next to the
+        # compare (``count_read`` sits by the update logic)
+        count_cmp = copy_register(ib, name="count_cmp")
+        reaches = Signal(name="reaches")
+        m.d.sync += [count_cmp.eq(counters.r_data), reaches.eq(count_cmp >= self.threshold)]
         kept = ~self.inside | reaches
         mw_valid = Signal(name="mw_valid")
         mw_addr = Signal(addr_shape, name="mw_addr")

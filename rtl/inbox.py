@@ -22,6 +22,8 @@ Contract of ``Inbox(shape, depth)``:
 * ``link.credit`` pulses (a register) the cycle after a beat leaves ``out``: at the sender
   the slot is free again two cycles after the beat was taken.
 * ``taken`` (combinational) pulses in the cycle a beat leaves ``out``, for a local credit count.
+* ``valid_copies=n``: ``valid_copies`` holds n more registers equal to ``out.valid`` (kept),
+  for a consumer that decides in several places at once (the aggregator's join).
 * ``early_valid=True`` (for a sender inside the same block, ``CreditQueue``): ``link.valid``
   (every bit equal) comes a cycle before its payload and is registered here, one copy per
   slice of the storage and one for the control; otherwise the same.
@@ -63,10 +65,17 @@ def send(m: Module, link, valid, name: str) -> None:
 
 class Inbox(wiring.Component):
     def __init__(
-        self, shape, depth: int, *, registered_output: bool = True, early_valid: bool = False
+        self,
+        shape,
+        depth: int,
+        *,
+        registered_output: bool = True,
+        early_valid: bool = False,
+        valid_copies: int = 0,
     ):
         self._registered = registered_output
         self._early = early_valid
+        self._copies = valid_copies
         if depth < 1:
             self._MustUse__silence = True  # a refused component is not an unused one
             raise ValueError(f"depth={depth} is out of range: allowed >= 1")
@@ -76,6 +85,7 @@ class Inbox(wiring.Component):
                 "link": In(crossing(shape)),
                 "out": Out(stream.Signature(shape)),
                 "taken": Out(1),
+                "valid_copies": Out(max(1, valid_copies)),
             }
         )
 
@@ -93,6 +103,8 @@ class Inbox(wiring.Component):
         valid = copy_register(1, name="valid")
         valid_out = copy_register(1, name="valid_out") if self._registered else valid
         m.d.comb += self.out.valid.eq(valid_out)
+        copies = [copy_register(1, name=f"valid_copy{i}") for i in range(self._copies)]
+        m.d.comb += [self.valid_copies[i].eq(c) for i, c in enumerate(copies)]
 
         def following(pointer):
             """The slot after ``pointer`` (the slots wrap at ``depth``)."""
@@ -121,9 +133,9 @@ class Inbox(wiring.Component):
                 load.eq(stored[0] & free),
             ]
             with m.If(load):
-                m.d.sync += [valid.eq(1), valid_out.eq(1)]
+                m.d.sync += [c.eq(1) for c in (valid, valid_out, *copies)]
             with m.Elif(self.out.ready):
-                m.d.sync += [valid.eq(0), valid_out.eq(0)]
+                m.d.sync += [c.eq(0) for c in (valid, valid_out, *copies)]
             m.d.sync += stored.eq(thermometer_step(m, stored, link_valid, load, "stored_next"))
         else:
             # stored counts the beats written at least a cycle ago (readable), valid follows
@@ -134,6 +146,7 @@ class Inbox(wiring.Component):
                 arrived.eq(link_valid),
                 stored.eq(after),
                 valid.eq(after[0]),
+                *(c.eq(after[0]) for c in copies),
             ]
         if self._registered:
             r_next = Signal.like(r_addr)

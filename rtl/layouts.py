@@ -140,11 +140,18 @@ def entry_layout(cfg: DefaConfig) -> data.StructLayout:
 EMPTY_GROUP = 4
 
 
+def join_copies_of(cfg: DefaConfig) -> int:
+    """Copies of the aggregator's join decision: one per level's sum inbox, one for the
+    descriptor inbox, one for the output queue and the pipeline."""
+    return cfg.levels + 2
+
+
 def descriptor_layout(cfg: DefaConfig, tag_bits: int) -> data.StructLayout:
     """What the aggregator must join for one job: its tag and head, and per level whether no
     point was kept there (``empty``: that level sends no sum; it counts as zero). ``zero``
     repeats ``empty`` once per ``EMPTY_GROUP`` channels: the copies that zero the level sums
-    (separate bits all the way, so no one bit reaches every channel's register)."""
+    (separate bits all the way, so no one bit reaches every channel's register); ``join``
+    repeats it once per copy of the aggregator's join decision (``join_copies_of``)."""
     copies = -(-cfg.head_dim // EMPTY_GROUP)
     return data.StructLayout(
         {
@@ -152,6 +159,7 @@ def descriptor_layout(cfg: DefaConfig, tag_bits: int) -> data.StructLayout:
             "head": unsigned(head_bits(cfg)),
             "empty": unsigned(cfg.levels),
             "zero": data.ArrayLayout(unsigned(cfg.levels), copies),
+            "join": data.ArrayLayout(unsigned(cfg.levels), join_copies_of(cfg)),
         }
     )
 

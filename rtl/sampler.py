@@ -41,7 +41,7 @@ Contract:
 
 from __future__ import annotations
 
-from amaranth.hdl import Module, Mux, Signal, signed, unsigned
+from amaranth.hdl import Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -181,7 +181,9 @@ class Sampler(wiring.Component):
         # A: input register; a point is presented once per chunk.
         # An FWP command holds new points back from the next point boundary on.
         chunk_count = Signal(unsigned(chunk_bits(cfg)))
-        last_chunk = chunk_count == chunks - 1
+        # one chunk per point: the count is a constant 0 and every chunk the last (spelled out:
+        # synthesis would keep a register that never leaves 0 on the selector's path)
+        last_chunk = chunk_count == chunks - 1 if chunks > 1 else Const(1, 1)
         # (``points.ready`` does not wait for ``points.valid``: the selector's pop decision
         # does not go through this unit.)
         open_ = Signal()  # a chunk may enter
@@ -207,8 +209,9 @@ class Sampler(wiring.Component):
             a["chunk"].eq(chunk_count),
             a["last"].eq(last_chunk),
         ]
-        with m.If(take):
-            m.d.sync += chunk_count.eq(Mux(last_chunk, 0, chunk_count + 1))
+        if chunks > 1:
+            with m.If(take):
+                m.d.sync += chunk_count.eq(Mux(last_chunk, 0, chunk_count + 1))
 
         # B: coordinates (CoordinateUnit registers them).
         m.d.comb += [

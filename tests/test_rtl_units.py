@@ -541,6 +541,7 @@ def test_aggregator_rounds_and_saturates():
     """Level sums far beyond the output range (and empty levels, read as zero) are joined,
     rounded once and saturated as the contract states: checked against Python integers."""
     from rtl.aggregator import Aggregator
+    from rtl.layouts import join_copies_of
 
     cfg = preset("tiny")
     dut = Aggregator(cfg, tag_bits=8)
@@ -569,7 +570,13 @@ def test_aggregator_rounds_and_saturates():
 
     async def producer(ctx):
         for i, (empty, sums) in enumerate(jobs):
-            desc = {"tag": i, "head": 0, "empty": empty, "zero": [empty] * copies}
+            desc = {
+                "tag": i,
+                "head": 0,
+                "empty": empty,
+                "zero": [empty] * copies,
+                "join": [empty] * join_copies_of(cfg),
+            }
             ctx.set(dut.descriptors.payload, desc)
             ctx.set(dut.descriptors.valid, (1 << len(dut.descriptors.valid)) - 1)
             for lv in range(cfg.levels):
