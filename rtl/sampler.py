@@ -12,7 +12,8 @@ Contract:
   pattern of input gaps and output backpressure. The pipeline itself never stalls (no enable
   on its registers): it ends in a queue of ``Sampler.queue_depth_of(cfg)`` beats, and a chunk
   enters only while fewer beats than that are in flight, so ``partials.ready`` low fills the
-  queue and then holds new chunks back.
+  queue and then holds new chunks back. ``partials.payload`` is the queue's LUT RAM read
+  (no output register: the consumer registers it), stable while a beat waits.
 * Throughput: one chunk per cycle, so one point per cycle when ``lanes == head_dim``
   (initiation interval 1); ``points.ready`` is high on the last chunk of a point.
 * Latency: ``Sampler.latency_of(cfg)`` (22 for 8 coordinate fraction bits) cycles from a
@@ -164,8 +165,10 @@ class Sampler(wiring.Component):
         # (inside the pipeline or waiting in the queue), so the queue never overflows.
         for unit in (coord, coeff):
             m.d.comb += unit.en.eq(1)
+        # (the accumulator registers the beat, a copy per group of lanes: the queue has no
+        # output register of its own, and the accumulator's ready reaches a register per slice)
         m.submodules.queue = queue = CreditQueue(
-            self.partials.payload.shape(), self.queue_depth_of(cfg)
+            self.partials.payload.shape(), self.queue_depth_of(cfg), registered_output=False
         )
         wiring.connect(m, queue.out, wiring.flipped(self.partials))
 
