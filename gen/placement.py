@@ -1,22 +1,39 @@
-"""DSP placement on the ECP5-85F: the multipliers whose products are added first on adjacent
-MULT18X18D sites and each level's together, instead of wherever the placer spreads them.
+"""DSP and block RAM placement on the ECP5-85F: the multipliers whose products are added
+first on adjacent MULT18X18D sites and each level's together, and each block RAM next to the
+multipliers it feeds, instead of wherever the placer spreads them.
 
 The 85F's 156 multipliers sit in three rows (Y10, Y34, Y58) of 52 sites, four per DSP block
 (``MULT18_0``, ``_1``, ``_4``, ``_5`` at consecutive columns): ``SITES`` lists them row by
 row, left to right (read from nextpnr-ecp5's own placement of 156 multipliers). ``plan`` fills
-the rows in that order with the design's groups of multipliers (per sampler, the four
-products of a lane on four consecutive sites, one DSP block: the pairs summed first, banks 0
-and 1, 2 and 3, side by side, and the pairs' sum beside them; four lanes a group; then the
-softmax's products), never splitting a group across rows, and returns a ``BEL`` per
-multiplier cell; Yosys sets it as an attribute that nextpnr honours. Other devices, or designs
-that do not fit, get no plan (``{}``).
+the rows in ``ROW_ORDER`` (the middle row first, then the others; alternate rows from the
+right) with the design's groups of multipliers (per sampler, the four products of a lane on
+four consecutive sites, one DSP block: the pairs summed first, banks 0 and 1, 2 and 3, side by
+side, and the pairs' sum beside them; four lanes a group; then the softmax's products), never
+splitting a group across rows.
+
+Its 208 DP16KD sit in four rows (Y22, Y46, Y70, Y82) of 52, four per block (``EBR0`` .. ``3``
+every other column): ``EBR_SITES``. Left alone, nextpnr scatters a level buffer's columns over
+all four rows (a bank's 16 columns 70 tiles apart: every address and data net spans the chip).
+``plan`` gives each level buffer column a site near the multipliers its data feeds (bank b's
+products of the lanes its bits hold) and each FWP counter memory one near its level's
+multipliers: the assignment with the least sum of squared distances (so no memory is
+left far away to bring the rest closer). The softmax's tables stay with the placer.
+
+``plan`` returns a ``BEL`` per cell; Yosys sets it as an attribute that nextpnr honours. Other
+devices, or designs that do not fit, get no plan (``{}``).
 """
 
 from __future__ import annotations
 
-from gen.config import DefaConfig
+import re
 
-__all__ = ["SITES", "plan", "yosys_commands"]
+import numpy as np
+
+from gen.config import DefaConfig
+from rtl.block_ram import MAX_DEPTH, dp16kd_width
+from rtl.level_buffer import buffer_geometry
+
+__all__ = ["EBR_SITES", "SITES", "plan", "yosys_commands"]
 
 _ROWS = (10, 34, 58)
 _COLUMNS = (
@@ -31,6 +48,22 @@ SITES = tuple(
 )
 DEVICES = ("LFE5U-85F", "LFE5UM5G-85F")
 
+_EBR_ROWS = (22, 46, 70, 82)
+_EBR_COLUMNS = (
+    4, 6, 8, 10, 13, 15, 17, 19, 22, 24, 26, 28, 31, 33, 35, 37, 40, 42, 44, 46, 49, 51, 53,
+    55, 58, 60, 62, 64, 69, 71, 73, 75, 78, 80, 82, 84, 87, 89, 91, 93, 96, 98, 100, 102, 105,
+    107, 109, 111, 114, 116, 118, 120,
+)  # fmt: skip
+#: the DP16KD sites of an LFE5U-85F, per row, left to right (read from nextpnr-ecp5's placement)
+EBR_SITES = tuple(
+    tuple(f"X{x}/Y{y}/EBR{i % 4}" for i, x in enumerate(_EBR_COLUMNS)) for y in _EBR_ROWS
+)
+
+
+#: the order the multiplier rows are filled in: the middle one (Y34: block RAM rows on both
+#: sides, for the level that needs most) from the left, then Y58 from the right (a level that
+#: went on past the first row continues beside its end), then Y10 from the left
+ROW_ORDER = (1, 2, 0)
 
 #: lanes per group (all four banks of each): 16 multipliers, three groups to a row
 LANES_PER_GROUP = 4
@@ -63,23 +96,119 @@ def _groups(cfg: DefaConfig, block: str) -> list[list[str]]:
     return groups
 
 
+def _xy(site: str) -> tuple[int, int]:
+    x, y = re.match(r"X(\d+)/Y(\d+)/", site).groups()
+    return int(x), int(y)
+
+
+def _columns(width: int, depth: int) -> int:
+    """DP16KD columns of a ``BlockRam`` (0: not built of DP16KD)."""
+    return -(-width // dp16kd_width(depth)) if depth <= MAX_DEPTH else 0
+
+
+def _memories(cfg: DefaConfig, block: str, dsps: dict[str, str]) -> dict[str, tuple[float, float]]:
+    """The block RAM cells to place, each with the point it should sit nearest: a level buffer
+    column by the bank's multipliers of the lanes its bits hold, an FWP counter memory by its
+    level's multipliers."""
+    if block not in ("core", "sampler"):
+        return {}
+
+    def centre(cells):
+        points = [_xy(dsps[c]) for c in cells]
+        return sum(p[0] for p in points) / len(points), sum(p[1] for p in points) / len(points)
+
+    targets = {}
+    for level in range(cfg.levels) if block == "core" else (0,):
+        prefix = f"level{level}.sampler." if block == "core" else ""
+        geometry = buffer_geometry(cfg, level)
+        word = cfg.lanes * cfg.value_bits
+        depth = geometry["depth"]
+        for bank in range(4):
+            for column in range(_columns(word, depth)):
+                port = dp16kd_width(depth)
+                first = column * port // cfg.value_bits
+                last = min(cfg.lanes, -(-(column + 1) * port // cfg.value_bits)) - 1
+                cells = [f"{prefix}mult{bank}_{lane}.dsp" for lane in range(first, last + 1)]
+                targets[f"{prefix}buffer.bank{bank}.bram{column}"] = centre(cells)
+        level_dsps = [c for c in dsps if c.startswith(f"{prefix}mult")]
+        counters = geometry["rows"] * geometry["pitch"]
+        for bank in range(4):
+            for column in range(_columns(cfg.importance_bits, counters)):
+                targets[f"{prefix}fwp.bank{bank}.counters.bram{column}"] = centre(level_dsps)
+    return targets
+
+
+def _assign(cost: np.ndarray) -> list[int]:
+    """A least-total-cost assignment of rows to distinct columns (rows <= columns): the
+    shortest augmenting path method (Kuhn-Munkres with potentials), a row at a time."""
+    n, m = cost.shape
+    u, v = np.zeros(n + 1), np.zeros(m + 1)
+    owner = np.zeros(m + 1, dtype=int)  # owner[j]: the row (1-based) on column j, 0 if none
+    way = np.zeros(m + 1, dtype=int)
+    for i in range(1, n + 1):
+        owner[0], j0 = i, 0
+        minv = np.full(m + 1, np.inf)
+        used = np.zeros(m + 1, dtype=bool)
+        while True:
+            used[j0] = True
+            reduced = cost[owner[j0] - 1] - u[owner[j0]] - v[1:]
+            free = ~used[1:]
+            better = free & (reduced < minv[1:])
+            minv[1:][better] = reduced[better]
+            way[1:][better] = j0
+            candidates = np.where(free, minv[1:], np.inf)
+            j1 = int(np.argmin(candidates)) + 1
+            delta = candidates[j1 - 1]
+            u[owner[used]] += delta
+            v[used] -= delta
+            minv[1:][free] -= delta
+            j0 = j1
+            if owner[j0] == 0:
+                break
+        while j0:
+            j1 = way[j0]
+            owner[j0] = owner[j1]
+            j0 = j1
+    column = [0] * n
+    for j in range(1, m + 1):
+        if owner[j]:
+            column[owner[j] - 1] = j - 1
+    return column
+
+
+def _place_memories(targets: dict[str, tuple[float, float]]) -> dict[str, str]:
+    """Each cell on its own site, the sum of the squared distances (Manhattan, in tiles) to
+    the targets least; ``{}`` if they do not all fit."""
+    sites = [site for row in EBR_SITES for site in row]
+    if not targets or len(targets) > len(sites):
+        return {}
+    cells = list(targets)
+    where = np.array([_xy(site) for site in sites], dtype=float)
+    goal = np.array([targets[cell] for cell in cells], dtype=float)
+    cost = np.abs(goal[:, None, :] - where[None, :, :]).sum(-1) ** 2
+    return {cell: sites[j] for cell, j in zip(cells, _assign(cost), strict=True)}
+
+
 def plan(cfg: DefaConfig, block: str, device: str) -> dict[str, str]:
-    """``{cell: BEL}`` for every multiplier, or ``{}`` (no plan for this device or design)."""
+    """``{cell: BEL}`` for every multiplier and level buffer / FWP block RAM, or ``{}`` (no
+    plan for this device or design)."""
     if device not in DEVICES:
         return {}
     placed: dict[str, str] = {}
-    row, used = 0, 0
+    turn, used = 0, 0
     for group in _groups(cfg, block):
         if len(group) > len(SITES[0]):
             return {}
-        if used + len(group) > len(SITES[row]):
-            row, used = row + 1, 0
-            if row == len(SITES):
+        if used + len(group) > len(SITES[0]):
+            turn, used = turn + 1, 0
+            if turn == len(ROW_ORDER):
                 return {}
-        for cell in group:
-            placed[cell] = SITES[row][used]
-            used += 1
-    return placed
+        row, leftward = ROW_ORDER[turn], turn % 2 == 1
+        first = len(SITES[row]) - used - len(group) if leftward else used
+        for i, cell in enumerate(group):
+            placed[cell] = SITES[row][first + i]
+        used += len(group)
+    return placed | _place_memories(_memories(cfg, block, placed))
 
 
 def yosys_commands(top: str, placement: dict[str, str]) -> list[str]:

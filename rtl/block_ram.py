@@ -36,7 +36,7 @@ from amaranth.lib.wiring import In, Out
 from rtl.multiplier import is_ecp5
 from rtl.stages import copy_register
 
-__all__ = ["BlockRam", "dp16kd_width"]
+__all__ = ["MAX_DEPTH", "BlockRam", "dp16kd_width"]
 
 #: DP16KD port widths by the depth they give, shallowest first
 _WIDTHS = ((1024, 18), (2048, 9), (4096, 4), (8192, 2), (16384, 1))

@@ -11,8 +11,9 @@ Capacity: ``max_shapes[level]`` pixels x ``d_model`` channels.
 Read (``x0``, ``y0``, ``head``, ``chunk``): ``data[b]`` is bank b's word for the corner of the
 2x2 window at (x0, y0) that falls in bank b. Latency 8: the corner's coordinates (registered),
 whether it is inside and its row-major pixel index (registered), the word address into a
-``BlockRam`` with three input stages (a fanout tree: one register, a copy per four DP16KD
-columns, a copy per column), its address register and its output register, which on ECP5 is
+``BlockRam`` with three input stages (a fanout tree: one register, a copy per four groups
+of DP16KD columns, a copy per group: a group is one column, or for a bank wider than four
+columns a quarter of them), its address register and its output register, which on ECP5 is
 the DP16KD's own, then a data register (placed by the multipliers it feeds: block RAM and
 DSP rows alternate); one window per cycle, every cycle (no enable). A corner outside the buffer
 reads address 0 of its bank: its data is defined but meaningless (its coefficient is 0).
@@ -25,12 +26,12 @@ written returns the old word.
 
 from __future__ import annotations
 
-from amaranth.hdl import Module, Signal, signed, unsigned
+from amaranth.hdl import Module, Shape, Signal, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from gen.config import DefaConfig
-from rtl.block_ram import BlockRam
+from rtl.block_ram import MAX_DEPTH, BlockRam, dp16kd_width
 from rtl.layouts import chunk_bits, head_bits, load_layout
 from rtl.stages import copy_register
 
@@ -94,9 +95,13 @@ class LevelBuffer(wiring.Component):
         load_addr = self._address(load.y >> 1, load.x >> 1, load.head, load.chunk)
         load_ok = (load.x < width) & (load.y < height)
 
+        # the last address stage copied per column, or for a bank of more than four columns
+        # per group of columns, at most four copies (each copy's net spans its group)
+        port = dp16kd_width(self.depth) if self.depth <= MAX_DEPTH else 1  # (no columns then)
+        group = -(-Shape.cast(word).width // port // 4)
         for b in range(4):
             bx, by = b & 1, b >> 1
-            bank = BlockRam(word, self.depth, input_stages=3, group=1)
+            bank = BlockRam(word, self.depth, input_stages=3, group=group)
             m.submodules[f"bank{b}"] = bank
             # The write's address, data and enable are registered in the bank.
             m.d.comb += [

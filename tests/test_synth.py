@@ -251,7 +251,8 @@ def test_dsp_placement_keeps_banks_together(tmp_path):
         cfg = preset(name)
         placement = plan(cfg, "core", "LFE5U-85F")
         products = 4 * cfg.lanes * cfg.levels
-        assert len(placement) == products + cfg.points_per_head
+        dsps = {cell: site for cell, site in placement.items() if site in order}
+        assert len(dsps) == products + cfg.points_per_head
         assert len(set(placement.values())) == len(placement)
         for level in range(cfg.levels):
             for lane in range(cfg.lanes):
@@ -267,3 +268,45 @@ def test_dsp_placement_keeps_banks_together(tmp_path):
     for cell in plan(preset("tiny"), "core", "LFE5U-85F"):
         module, instance = cell.rsplit(".", 1)
         assert f"module \\defa_core.{module}" in text and "MULT18X18D" in text, cell
+
+
+def test_block_ram_placement_is_near_its_multipliers(tmp_path):
+    """gen/placement.py: the plan pins exactly the level buffers' and FWP counters' DP16KD
+    instances of tiny's and fpga's ECP5 core (read from the generated Verilog), each on its own
+    EBR site of the 85F; a buffer column sits within two rows (36 tiles) and half the chip
+    (63 columns) of a multiplier it feeds, where nextpnr alone scattered a bank over 70+."""
+    import re
+
+    from gen.placement import EBR_SITES, plan
+
+    ebr = {site for row in EBR_SITES for site in row}
+    assert len(ebr) == 208
+
+    def xy(site):
+        return tuple(int(v) for v in re.match(r"X(\d+)/Y(\d+)/", site).groups())
+
+    for name in ("tiny", "fpga"):
+        cfg = preset(name)
+        placement = plan(cfg, "core", "LFE5U-85F")
+        memories = {cell: site for cell, site in placement.items() if site in ebr}
+        verilog = Path(
+            generate(cfg, tmp_path / name, block="core", target="ecp5")["verilog"]
+        ).read_text()
+        instances = set()
+        for module, body in re.findall(
+            r"module \\defa_core\.(\S+) \((.*?)endmodule", verilog, re.S
+        ):
+            instances |= {
+                f"{module}.{i}" for i in re.findall(r"DP16KD #\(.*?\) (\S+) \(", body, re.S)
+            }
+        wanted = {cell for cell in instances if ".buffer.bank" in cell or ".counters." in cell}
+        assert wanted and set(memories) == wanted, name
+        assert len(set(memories.values())) == len(memories)
+        for cell, site in memories.items():
+            match = re.match(r"(level\d+\.sampler\.)buffer\.bank(\d)\.bram(\d+)$", cell)
+            if not match:
+                continue
+            prefix, bank = match.group(1), match.group(2)
+            fed = [placement[f"{prefix}mult{bank}_{lane}.dsp"] for lane in range(cfg.lanes)]
+            x, y = xy(site)
+            assert any(abs(x - xy(d)[0]) <= 63 and abs(y - xy(d)[1]) <= 36 for d in fed), cell
