@@ -13,13 +13,14 @@ from amaranth.hdl import Elaboratable, Module, Signal
 from amaranth.lib import io, wiring
 
 from gen.config import DefaConfig
+from gen.placement import plan, yosys_commands
 from gen.synth import dsp_premap
 from gen.tools import tool_path
 from rtl.linked import Linked
 from rtl.uart_rx import UartRx
 from rtl.uart_tx import UartTx
 
-__all__ = ["BOARDS", "BoardTop", "build"]
+__all__ = ["BOARDS", "BoardTop", "board_script", "build"]
 
 CLOCK_HZ = 25_000_000
 BOARDS = {"ulx3s-85f": "ULX3S_85F_Platform"}
@@ -53,6 +54,17 @@ class BoardTop(Elaboratable):
         return m
 
 
+#: the core's path in ``BoardTop`` (``Linked``, then ``Top``), as Yosys names its cells
+CORE_PATH = "accel.top.core."
+
+
+def board_script(cfg: DefaConfig, name: str, device: str) -> str:
+    """Yosys commands after the board design is read: the DSP pre-mapping, then the core's
+    multipliers and block RAMs pinned as in the out-of-context runs (``gen.placement``)."""
+    placement = {CORE_PATH + cell: bel for cell, bel in plan(cfg, "core", device).items()}
+    return "\n".join([*dsp_premap(name), *yosys_commands(name, placement)])
+
+
 def build(cfg: DefaConfig, out_dir: str | Path, *, board: str = "ulx3s-85f", baud: int = 115200):
     """Synthesize, place, route and pack a bitstream; returns the build products' paths."""
     if board not in BOARDS:
@@ -74,7 +86,7 @@ def build(cfg: DefaConfig, out_dir: str | Path, *, board: str = "ulx3s-85f", bau
         name=name,
         build_dir=str(out_dir),
         do_program=False,
-        script_after_read="\n".join(dsp_premap(name)),
+        script_after_read=board_script(cfg, name, platform.device),
         synth_opts="-nodsp",
         # router1 did not converge on these designs in 15 minutes; router2 does
         nextpnr_opts="--report report.json --seed 1 --router router2",

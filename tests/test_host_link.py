@@ -139,20 +139,30 @@ def test_protocol_refuses_bad_requests(tmp_path):
 
 def test_board_top_prepares_for_the_ulx3s(tmp_path):
     """The board design elaborates against the ULX3S pins, and its Yosys script carries the
-    DSP pre-mapping (no tools run here)."""
+    DSP pre-mapping and pins the core's multipliers and block RAMs, naming cells of the board
+    design's hierarchy (no tools run here)."""
+    import re
+
     import amaranth_boards.ulx3s as boards
 
-    from fpga.ulx3s import BoardTop
-    from gen.synth import dsp_premap
+    from fpga.ulx3s import BoardTop, board_script
 
-    plan = boards.ULX3S_85F_Platform().prepare(
+    platform = boards.ULX3S_85F_Platform()
+    plan = platform.prepare(
         BoardTop(preset("tiny")),
         name="defa_ulx3s",
-        script_after_read="\n".join(dsp_premap("defa_ulx3s")),
+        script_after_read=board_script(preset("tiny"), "defa_ulx3s", platform.device),
         synth_opts="-nodsp",
     )
     script = plan.files["defa_ulx3s.ys"]
     assert "setattr -set defa_dsp 1 *.sampler/t:$mul *.softmax/t:$mul" in script
+    pinned = re.findall(r'setattr -set BEL "\S+" defa_ulx3s/(\S+)', script)
+    assert len(pinned) > 132  # 132 multipliers and the block RAMs
+    rtlil = next(text for name, text in plan.files.items() if name.endswith(".il"))
+    for cell in pinned:
+        module, instance = cell.rsplit(".", 1)
+        assert f"module \\defa_ulx3s.{module}\n" in rtlil, cell
+        assert f" {instance}\n" in rtlil or f"\\{instance}\n" in rtlil, cell
     assert "-nodsp" in script
     assert "LOCATE COMP" in plan.files["defa_ulx3s.lpf"]
     with pytest.raises(ValueError, match="baud=10000000 is out of range"):
