@@ -10,9 +10,12 @@ Contract:
   crossing into the aggregator's inbox of ``sum_depth_of(cfg)`` sums, ``acc_bits`` per channel,
   never overflowing: the config sizes ``acc_bits`` for all L*P points). Jobs without a kept
   point at this level send nothing (the aggregator's descriptor says so).
-* ``partials.ready`` is a register: high while fewer than ``sum_depth_of(cfg)`` sums are in
-  flight (sent, or being summed to their last beat, and not yet given back by the aggregator's
-  credit), so backpressure reaches the sampler without a path from the aggregator.
+* ``partials.ready`` is high while fewer than ``sum_depth_of(cfg)`` sums are in flight (sent,
+  or being summed to their last beat, and not yet given back by the aggregator's credit): one
+  select between two registers of the count by a third, so backpressure reaches the sampler
+  without a path from the aggregator, and the payload (the sampler queue's LUT RAM read)
+  reaches only registers: a job's end enters the count a cycle late (``job_done_r``), and the
+  select counts it meanwhile (the same decision in every cycle as an immediate count).
 * ``off_map`` pulses for each accepted point that had no corner on the map.
 """
 
@@ -60,22 +63,21 @@ class Accumulator(wiring.Component):
         beat = self.partials.payload
         take = Signal()
         job_done = Signal()
-        # the sampler's ready: a copy of the room register, placed near the sampler's queue
-        ready = copy_register(1, name="ready", init=1)
-        m.d.sync += ready.eq(credits.room_next)
+        done_r = Signal(name="job_done_r")  # registered: the count takes it a cycle late
+        ready = Signal()
+        m.d.sync += done_r.eq(job_done)
         m.d.comb += [
+            ready.eq(Mux(done_r, credits.room_after_one, credits.room)),
             self.partials.ready.eq(ready),
-            take.eq(self.partials.valid & credits.room),
+            take.eq(self.partials.valid & ready),
             job_done.eq(take & beat.last & beat.tag),
-            credits.enter.eq(job_done),
+            credits.enter.eq(done_r),
             credits.freed.eq(self.sums.credit),
         ]
 
         # The taken beat, registered per chunk and group of lanes: a copy of its lanes (no
         # enable), of "this chunk was taken" and of "this chunk holds nothing of the job yet",
         # so each group's adders take their operands from registers beside them.
-        done_r = Signal(name="job_done_r")
-        m.d.sync += done_r.eq(job_done)
         # fresh[k]: chunk k of acc holds nothing of the current job yet (read as zero)
         fresh = Signal(chunks, init=(1 << chunks) - 1)
         chunk_hit = Signal(chunks)  # one-hot of the beat's chunk

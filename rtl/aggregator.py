@@ -7,9 +7,10 @@ per level), their credits returned through registers. A job is joined when its d
 and the sums of its non-empty levels are all readable (an empty level counts as zero):
 ``out = sat((sum_l + 2**(s-1)) >> s)`` per channel, ``s = coeff_bits - out_frac_bits``,
 saturated to ``out_bits`` (``sim.bittrue.core``); the tag and head come with it. Throughput
-one job per cycle; latency ``Aggregator.latency(cfg)`` (5 for 2 levels, 6 for 3 or 4) when
+one job per cycle; latency ``Aggregator.latency(cfg)`` (6 for 2 levels, 7 for 3 or 4) when
 the output queue is empty: input register, the sum (a tree, a register after every level),
-the rounding, the saturation into the output queue (two cycles). The pipeline never stalls
+the rounding, the out-of-range flag (with the sign and low bits), the saturating select into
+the output queue (two cycles). The pipeline never stalls
 (no enable on its registers): a job is joined only while fewer than
 ``Aggregator.queue_depth_of(cfg)`` are in flight, so ``outputs.ready`` low fills the queue
 and then holds the level sums back.
@@ -51,7 +52,7 @@ class Aggregator(wiring.Component):
 
     @staticmethod
     def latency(cfg: DefaConfig) -> int:
-        return 1 + tree_stages(cfg.levels) + 1 + 2
+        return 1 + tree_stages(cfg.levels) + 2 + 2
 
     #: jobs the output queue holds: the pipeline's depth and three, so that credits never
     #: throttle an aggregator whose output is taken every cycle
@@ -130,15 +131,13 @@ class Aggregator(wiring.Component):
             total, _ = st.tree(parts, lambda a, b: a + b, wide, f"total{c}_")
             value = st.reg((total + half) >> shift, wide, f"rounded{c}")
             # saturation without a compare: out of range iff the bits from out_bits - 1 up
-            # are not all equal (plain logic into the queue's write, no carry chain)
+            # are not all equal, registered with the sign and the low bits; then one select
+            # into the queue's write
             high = value[cfg.out_bits - 1 :]
-            m.d.comb += out.values[c].eq(
-                Mux(
-                    high.any() & ~high.all(),
-                    Mux(value[-1], -top - 1, top),
-                    value[: cfg.out_bits],
-                )
-            )
+            over = st.reg(high.any() & ~high.all(), 1, f"over{c}")
+            negative = st.reg(value[-1], 1, f"negative{c}")
+            low = st.reg(value[: cfg.out_bits], signed(cfg.out_bits), f"low{c}")
+            m.d.comb += out.values[c].eq(Mux(over, Mux(negative, -top - 1, top), low))
         stages = self.latency(cfg) - 2  # the queue's two cycles
         valid = [st.reg(load[cfg.levels + 1], 1, "valid0")]
         tag = [st.reg(desc.tag, desc.tag.shape(), "tag0")]

@@ -9,6 +9,8 @@ slot taken and given back unused). ``freed`` and ``refund`` may pulse in the sam
 register. ``room_next`` (combinational) is the value ``room`` takes at the next edge, for a
 sender that registers one decision over several counts. ``room_copies`` (with
 ``Credits(depth, room_copies=n)``): n more registers equal to ``room`` (kept).
+``room_after_one`` (a register) is high while fewer than ``depth - 1`` are in flight: the room
+a sender has if one more beat, whose ``enter`` it registers a cycle late, counts already.
 
 Timing: the count is kept in a thermometer code (bit i: more than i in flight), so a change
 of -2..+1 is a shift by a select per bit, and ``room_next`` is one such select: no carry
@@ -40,6 +42,7 @@ class Credits(wiring.Component):
                 "refund": In(1),
                 "room": Out(1, init=1),
                 "room_next": Out(1),
+                "room_after_one": Out(1),
                 "idle": Out(1, init=1),
                 "room_copies": Out(max(1, room_copies), init=(1 << max(1, room_copies)) - 1),
             }
@@ -52,7 +55,10 @@ class Credits(wiring.Component):
         gone = Signal(2)  # beats leaving the count (freed, refund)
         m.d.comb += gone.eq(self.freed + self.refund)
         after = thermometer_step(m, more, self.enter, gone, "more_next")
-        m.d.comb += self.room_next.eq(~after[depth - 1])
+        m.d.comb += [
+            self.room_next.eq(~after[depth - 1]),
+            self.room_after_one.eq(~more[depth - 2] if depth > 1 else 0),
+        ]
         # kept apart from the copies a sender makes of room_next (synthesis would merge them)
         room = copy_register(1, name="room", init=1)
         m.d.comb += self.room.eq(room)

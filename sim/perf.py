@@ -79,9 +79,9 @@ def sampler_latency(cfg: DefaConfig) -> int:
 
 
 def aggregator_latency(cfg: DefaConfig) -> int:
-    """Input register, the sum over levels, rounding, saturation into the output queue (two
-    cycles)."""
-    return 4 + _tree(cfg.levels)
+    """Input register, the sum over levels, rounding, the out-of-range flag, the saturating
+    select into the output queue (two cycles)."""
+    return 5 + _tree(cfg.levels)
 
 
 def entry_depth(cfg: DefaConfig) -> int:
