@@ -15,13 +15,14 @@ Contract:
   ``W*H * 2**tau_f_bits - 1`` added to the numerator (the ceiling), then a restoring
   division, one quotient bit per cycle (``quotient_bits`` = importance_bits + 1:
   every counter reaches at most ``2**importance_bits - 1``, so the threshold fits).
-* Timing: one adder, compare or shift between registers; ``done`` leaves from a register (the
+* Timing: one adder, compare or shift between registers (a division step is one subtraction,
+  its sign the quotient bit); ``done`` leaves from a register (the
   caller starts its next scan from it: no path from this FSM's state into the caller's).
 """
 
 from __future__ import annotations
 
-from amaranth.hdl import Cat, Module, Mux, Signal, unsigned
+from amaranth.hdl import Cat, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
@@ -121,14 +122,17 @@ class ThresholdUnit(wiring.Component):
                 m.next = "DIVIDE"
             with m.State("DIVIDE"):
                 m.d.comb += self.busy.eq(1)
-                fits = numerator >= divisor
+                # one subtraction: its sign says whether the divisor fits (no separate compare)
+                difference = Signal(signed(max(len(numerator), len(divisor)) + 1))
+                fits = ~difference[-1]
+                m.d.comb += difference.eq(numerator - divisor)
                 m.d.sync += [
                     threshold.eq(Cat(fits, threshold[:-1])),
                     divisor.eq(divisor >> 1),
                     count.eq(count - 1),
                 ]
                 with m.If(fits):
-                    m.d.sync += numerator.eq(numerator - divisor)
+                    m.d.sync += numerator.eq(difference[: len(numerator)])
                 with m.If(count == 1):
                     m.d.sync += done.eq(1)
                     m.next = "IDLE"
