@@ -12,8 +12,7 @@ Contract:
   pattern of input gaps and output backpressure. The pipeline itself never stalls (no enable
   on its registers): it ends in a queue of ``Sampler.queue_depth_of(cfg)`` beats, and a chunk
   enters only while fewer beats than that are in flight, so ``partials.ready`` low fills the
-  queue and then holds new chunks back. ``partials.payload`` is the queue's LUT RAM read
-  (no output register: the consumer registers it), stable while a beat waits.
+  queue and then holds new chunks back.
 * Throughput: one chunk per cycle, so one point per cycle when ``lanes == head_dim``
   (initiation interval 1); ``points.ready`` is high on the last chunk of a point.
 * Latency: ``Sampler.latency_of(cfg)`` (22 for 8 coordinate fraction bits) cycles from a
@@ -165,10 +164,8 @@ class Sampler(wiring.Component):
         # (inside the pipeline or waiting in the queue), so the queue never overflows.
         for unit in (coord, coeff):
             m.d.comb += unit.en.eq(1)
-        # (the accumulator registers the beat, a copy per group of lanes: the queue has no
-        # output register of its own, and the accumulator's ready reaches a register per slice)
         m.submodules.queue = queue = CreditQueue(
-            self.partials.payload.shape(), self.queue_depth_of(cfg), registered_output=False
+            self.partials.payload.shape(), self.queue_depth_of(cfg), room_copies=1
         )
         wiring.connect(m, queue.out, wiring.flipped(self.partials))
 
@@ -184,20 +181,35 @@ class Sampler(wiring.Component):
         # A: input register; a point is presented once per chunk.
         # An FWP command holds new points back from the next point boundary on.
         chunk_count = Signal(unsigned(chunk_bits(cfg)))
-        # one chunk per point: the count is a constant 0 and every chunk the last (spelled out:
-        # synthesis would keep a register that never leaves 0 on the selector's path)
-        last_chunk = chunk_count == chunks - 1 if chunks > 1 else Const(1, 1)
-        # (``points.ready`` does not wait for ``points.valid``: the selector's pop decision
-        # does not go through this unit.)
-        open_ = Signal()  # a chunk may enter
         take = Signal()
         hold = Signal()  # an FWP command is waiting (a register: from the cycle after)
         m.d.sync += hold.eq(self.fwp.valid)
-        m.d.comb += [
-            open_.eq(queue.room & ~(hold & (chunk_count == 0))),
-            take.eq(open_ & self.points.valid),
-            self.points.ready.eq(last_chunk & open_),
-        ]
+        # ``points.ready`` (high on a point's last chunk with room) is decided from registers
+        # of its own, kept apart for the selector's side: copies of the queue's room, of the
+        # hold and of "this is the last chunk"; the chunk position is kept in flags, not
+        # decoded from the count. (It does not wait for ``points.valid``: the selector's pop
+        # decision does not go through this unit.)
+        if chunks > 1:
+            first_chunk = Signal(init=1, name="first_chunk")  # chunk_count == 0
+            last_chunk = Signal(name="last_chunk")  # chunk_count == chunks - 1
+            last_sel = copy_register(1, name="last_chunk_sel")
+            with m.If(take):
+                m.d.sync += [
+                    chunk_count.eq(Mux(last_chunk, 0, chunk_count + 1)),
+                    first_chunk.eq(last_chunk),
+                    last_chunk.eq(chunk_count == chunks - 2),
+                    last_sel.eq(chunk_count == chunks - 2),
+                ]
+            # on a last chunk (never the first) only the room counts
+            m.d.comb += self.points.ready.eq(last_sel & queue.room_copies[0])
+        else:
+            # one chunk per point: the count is a constant 0 and every chunk the last (spelled
+            # out: synthesis would keep a register that never leaves 0 on the selector's path)
+            first_chunk, last_chunk = Const(1, 1), Const(1, 1)
+            hold_sel = copy_register(1, name="hold_sel")
+            m.d.sync += hold_sel.eq(self.fwp.valid)
+            m.d.comb += self.points.ready.eq(queue.room_copies[0] & ~hold_sel)
+        m.d.comb += take.eq(queue.room & ~(hold & first_chunk) & self.points.valid)
         m.d.comb += [self.busy.eq(take), queue.enter.eq(take)]
         point = self.points.payload
         a = {
@@ -212,9 +224,6 @@ class Sampler(wiring.Component):
             a["chunk"].eq(chunk_count),
             a["last"].eq(last_chunk),
         ]
-        if chunks > 1:
-            with m.If(take):
-                m.d.sync += chunk_count.eq(Mux(last_chunk, 0, chunk_count + 1))
 
         # B: coordinates (CoordinateUnit registers them).
         m.d.comb += [
@@ -345,7 +354,7 @@ class Sampler(wiring.Component):
         # FWP commands run once nothing is in flight (their valid through a register); the
         # completion leaves as a registered pulse, and the command is not taken again before
         # the sender has dropped its valid.
-        idle = queue.idle & (chunk_count == 0)
+        idle = queue.idle & first_chunk
         command_valid = Signal()
         finished = Signal()  # done, the sender's valid not yet dropped
         completed = Signal()
