@@ -377,9 +377,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--dsp-placement",
         choices=("rows", "placer"),
         default="rows",
-        help="rows (default): pin the multipliers to MULT18X18D sites row by row, each sampler "
-        "bank's together and each level's banks in order (gen/placement.py; the 85F only); "
-        "placer: leave them to nextpnr",
+        help="rows (default): pin the multipliers to MULT18X18D sites row by row (a lane's "
+        "four products on one DSP block, each level's lanes together) and the level buffers' "
+        "and FWP counters' block RAMs next to the multipliers they feed (gen/placement.py; the "
+        "85F only); placer: leave them to nextpnr",
     )
     p.add_argument(
         "--seeds",

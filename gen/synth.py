@@ -356,11 +356,11 @@ def synth(
     """Generate the core (or another ``block`` of ``gen.elaborate.BLOCKS``, e.g. one level's
     sampler for a quick look at its timing), synthesize for ECP5 (and Xilinx 7-series), place
     and route.
-    ``place_dsps``: pin the multipliers by ``gen.placement.plan`` (recorded as
-    ``dsp_placement``). ``seeds_n`` placements (seeds ``seed`` .. ``seed + seeds_n - 1``,
-    ``parallel`` at a time) report the median seed's figures (``fmax_by_seed`` lists them
-    all; the median seed's log and report are ``nextpnr.log``/``nextpnr.json``): a design
-    never relies on a lucky seed.
+    ``place_dsps``: pin the multipliers and the level buffers' and FWP counters' block RAMs by
+    ``gen.placement.plan`` (recorded as ``dsp_placement``). ``seeds_n`` placements (seeds
+    ``seed`` .. ``seed + seeds_n - 1``, ``parallel`` at a time) report the median seed's
+    figures (``fmax_by_seed`` lists them all; the median seed's log and report are
+    ``nextpnr.log``/``nextpnr.json``): a design never relies on a lucky seed.
     ``step(name)`` is called as each stage starts (for progress output). Returns the figures;
     files (Verilog, scripts, netlists, logs, nextpnr report) stay in ``out_dir``."""
     if speed not in SPEEDS:
