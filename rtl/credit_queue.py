@@ -10,8 +10,7 @@ free again (counted in ``room``) two cycles after it leaves ``out``: with ``dept
 pipeline's latency (entry to ``out``) plus three, ``room`` never throttles a consumer that
 takes an item every cycle. ``idle``: nothing in flight. ``room_copies`` (with
 ``room_copies=n``): n more registers equal to ``room``, for a pipeline that decides in several
-places at once. ``registered_output=False``: ``out.payload`` is the storage's read, for a
-consumer that registers the payload itself (see ``Inbox``); the same timing.
+places at once.
 
 Timing: the credits make a full check unnecessary, so the storage (an ``Inbox``) takes its
 write enable and data straight from registers (``w_data`` should be a register of the
@@ -32,13 +31,12 @@ __all__ = ["CreditQueue"]
 
 
 class CreditQueue(wiring.Component):
-    def __init__(self, shape, depth: int, *, room_copies: int = 0, registered_output: bool = True):
+    def __init__(self, shape, depth: int, *, room_copies: int = 0):
         if depth < 1:
             self._MustUse__silence = True  # a refused component is not an unused one
             raise ValueError(f"depth={depth} is out of range: allowed >= 1")
         self._shape, self.depth = shape, depth
         self._copies = room_copies
-        self._registered = registered_output
         super().__init__(
             {
                 "enter": In(1),
@@ -53,9 +51,7 @@ class CreditQueue(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        m.submodules.inbox = inbox = Inbox(
-            self._shape, self.depth, early_valid=True, registered_output=self._registered
-        )
+        m.submodules.inbox = inbox = Inbox(self._shape, self.depth, early_valid=True)
         wiring.connect(m, inbox.out, wiring.flipped(self.out))
         m.d.comb += [
             inbox.link.valid.eq(self.w_en_next.replicate(len(inbox.link.valid))),
