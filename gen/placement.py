@@ -30,7 +30,7 @@ import re
 import numpy as np
 
 from gen.config import DefaConfig
-from rtl.block_ram import MAX_DEPTH, dp16kd_width
+from rtl.block_ram import dp16kd_columns, dp16kd_width
 from rtl.level_buffer import buffer_geometry
 
 __all__ = ["EBR_SITES", "SITES", "plan", "yosys_commands"]
@@ -101,11 +101,6 @@ def _xy(site: str) -> tuple[int, int]:
     return int(x), int(y)
 
 
-def _columns(width: int, depth: int) -> int:
-    """DP16KD columns of a ``BlockRam`` (0: not built of DP16KD)."""
-    return -(-width // dp16kd_width(depth)) if depth <= MAX_DEPTH else 0
-
-
 def _memories(cfg: DefaConfig, block: str, dsps: dict[str, str]) -> dict[str, tuple[float, float]]:
     """The block RAM cells to place, each with the point it should sit nearest: a level buffer
     column by the bank's multipliers of the lanes its bits hold, an FWP counter memory by its
@@ -118,14 +113,15 @@ def _memories(cfg: DefaConfig, block: str, dsps: dict[str, str]) -> dict[str, tu
         return sum(p[0] for p in points) / len(points), sum(p[1] for p in points) / len(points)
 
     targets = {}
+    word = cfg.lanes * cfg.value_bits
     for level in range(cfg.levels) if block == "core" else (0,):
         prefix = f"level{level}.sampler." if block == "core" else ""
         geometry = buffer_geometry(cfg, level)
-        word = cfg.lanes * cfg.value_bits
         depth = geometry["depth"]
+        columns = dp16kd_columns(word, depth)
+        port = dp16kd_width(depth) if columns else 0
         for bank in range(4):
-            for column in range(_columns(word, depth)):
-                port = dp16kd_width(depth)
+            for column in range(columns):
                 first = column * port // cfg.value_bits
                 last = min(cfg.lanes, -(-(column + 1) * port // cfg.value_bits)) - 1
                 cells = [f"{prefix}mult{bank}_{lane}.dsp" for lane in range(first, last + 1)]
@@ -133,7 +129,7 @@ def _memories(cfg: DefaConfig, block: str, dsps: dict[str, str]) -> dict[str, tu
         level_dsps = [c for c in dsps if c.startswith(f"{prefix}mult")]
         counters = geometry["rows"] * geometry["pitch"]
         for bank in range(4):
-            for column in range(_columns(cfg.importance_bits, counters)):
+            for column in range(dp16kd_columns(cfg.importance_bits, counters)):
                 targets[f"{prefix}fwp.bank{bank}.counters.bram{column}"] = centre(level_dsps)
     return targets
 

@@ -36,7 +36,7 @@ from amaranth.lib.wiring import In, Out
 from rtl.multiplier import is_ecp5
 from rtl.stages import copy_register
 
-__all__ = ["MAX_DEPTH", "BlockRam", "dp16kd_width"]
+__all__ = ["MAX_DEPTH", "BlockRam", "dp16kd_columns", "dp16kd_width"]
 
 #: DP16KD port widths by the depth they give, shallowest first
 _WIDTHS = ((1024, 18), (2048, 9), (4096, 4), (8192, 2), (16384, 1))
@@ -51,6 +51,12 @@ def dp16kd_width(depth: int) -> int:
         if depth <= deepest:
             return width
     raise ValueError(f"depth={depth} is out of range: a DP16KD column holds 1..{MAX_DEPTH} words")
+
+
+def dp16kd_columns(width: int, depth: int) -> int:
+    """The DP16KD columns side by side of a ``BlockRam`` of ``width``-bit words, ``depth``
+    deep, on ECP5 (0 for one deeper than a column: that one is a ``lib.memory.Memory``)."""
+    return -(-width // dp16kd_width(depth)) if depth <= MAX_DEPTH else 0
 
 
 class BlockRam(wiring.Component):

@@ -31,7 +31,7 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from gen.config import DefaConfig
-from rtl.block_ram import MAX_DEPTH, BlockRam, dp16kd_width
+from rtl.block_ram import BlockRam, dp16kd_columns
 from rtl.layouts import chunk_bits, head_bits, load_layout
 from rtl.stages import copy_register
 
@@ -97,8 +97,7 @@ class LevelBuffer(wiring.Component):
 
         # the last address stage copied per column, or for a bank of more than four columns
         # per group of columns, at most four copies (each copy's net spans its group)
-        port = dp16kd_width(self.depth) if self.depth <= MAX_DEPTH else 1  # (no columns then)
-        group = -(-Shape.cast(word).width // port // 4)
+        group = max(1, -(-dp16kd_columns(Shape.cast(word).width, self.depth) // 4))
         for b in range(4):
             bx, by = b & 1, b >> 1
             bank = BlockRam(word, self.depth, input_stages=3, group=group)
