@@ -53,6 +53,7 @@ _INT_RANGES: dict[str, tuple[int, int]] = {
     "out_frac_bits": (0, 16),
     "importance_bits": (4, 32),
     "queue_depth": (2, 1024),
+    "relay_stages": (0, 4),
     "logit_bits": (4, 32),
     "logit_frac_bits": (0, 16),
     "exp_frac_bits": (2, 12),
@@ -95,6 +96,11 @@ class DefaConfig:
     tau_f_bits: int = 8
     #: depth of each per-level point queue.
     queue_depth: int = 16
+    #: register stages added to each crossing into the aggregator (the level sums and the
+    #: dispatcher's descriptors, which cross the chip), beyond the sender's and the receiver's
+    #: own registers: each adds a cycle to the beat and a cycle to its credit's return (the
+    #: credit counts grow by two per stage, so throughput holds).
+    relay_stages: int = 1
     #: softmax: attention logits are signed ``logit_bits`` words with ``logit_frac_bits``
     #: fraction; exponents are resolved to ``2**-exp_frac_bits`` (a table of that many
     #: entries per octave) with ``exp_bits`` bits; the sum is normalized to ``recip_bits``

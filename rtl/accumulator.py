@@ -36,11 +36,11 @@ __all__ = ["Accumulator"]
 
 class Accumulator(wiring.Component):
     #: sums the aggregator's inbox holds per level: the queue depth and the credit round trip
-    #: (a sum whose last beat was taken in cycle e is readable at e+4, its credit back at the
-    #: earliest at e+6)
+    #: (a sum whose last beat was taken in cycle e is readable at e+4+r, its credit back at
+    #: the earliest at e+6+2r, r = ``cfg.relay_stages``)
     @staticmethod
     def sum_depth_of(cfg: DefaConfig) -> int:
-        return cfg.queue_depth + 5
+        return cfg.queue_depth + 5 + 2 * cfg.relay_stages
 
     #: accumulator lanes that share one copy of the registered beat's enable
     GROUP = 2

@@ -13,7 +13,8 @@ the rounding, the out-of-range flag (with the sign and low bits), the saturating
 the output queue (two cycles). The pipeline never stalls
 (no enable on its registers): a job is joined only while fewer than
 ``Aggregator.queue_depth_of(cfg)`` are in flight, so ``outputs.ready`` low fills the queue
-and then holds the level sums back.
+and then holds the level sums back. Both crossings into the aggregator carry
+``cfg.relay_stages`` relays (``Inbox(relay=...)``): the levels sit apart on the chip.
 """
 
 from __future__ import annotations
@@ -73,6 +74,7 @@ class Aggregator(wiring.Component):
             self.descriptors.payload.shape(),
             Dispatcher.descriptor_depth_of(cfg),
             valid_copies=copies,
+            relay=cfg.relay_stages,
         )
         wiring.connect(m, wiring.flipped(self.descriptors), desc_inbox.link)
         desc = desc_inbox.out.payload
@@ -84,6 +86,7 @@ class Aggregator(wiring.Component):
                 Accumulator.sum_depth_of(cfg),
                 registered_output=False,
                 valid_copies=copies,
+                relay=cfg.relay_stages,
             )
             m.submodules[f"sum_inbox{level}"] = inbox
             wiring.connect(m, wiring.flipped(link), inbox.link)

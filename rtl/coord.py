@@ -7,14 +7,15 @@ Contract (``coord_frac_bits`` = F):
   for y with ``ref_y``, ``off_y`` and the height.
 * ``valid`` bit k (corner k = 2*dy + dx at (x0 + dx, y0 + dy)) is 1 when the corner lies on the
   ``width x height`` map.
-* Latency 2: the position (one add of three terms) registered with the map's last index,
-  then the corner, the fraction and the bounds checks registered, on cycles where ``en`` is
-  high (they hold otherwise). Throughput one point per cycle.
+* Latency 3: the position (one add of three terms) registered with the map's last index;
+  then the corner, the fraction and each bound's compare registered; then the corner and
+  the fraction again beside the ANDs of the compares (one LUT per corner), all on cycles
+  where ``en`` is high (they hold otherwise). Throughput one point per cycle.
 """
 
 from __future__ import annotations
 
-from amaranth.hdl import Module, Signal, signed, unsigned
+from amaranth.hdl import Cat, Module, Signal, signed, unsigned
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
@@ -46,7 +47,7 @@ class CoordinateUnit(wiring.Component):
             }
         )
 
-    latency = 2
+    latency = 3
 
     def elaborate(self, platform):
         cfg = self._cfg
@@ -69,10 +70,19 @@ class CoordinateUnit(wiring.Component):
             size = size_r
             lo = Signal(signed(cfg.coord_bits - f), name=f"{axis}0_next")
             m.d.comb += lo.eq(pos >> f)
-            # corner 0 at lo, corner 1 at lo + 1
-            in_range[axis] = ((lo >= 0) & (lo < size), (lo >= -1) & (lo < inner))
+            # corner 0 at lo, corner 1 at lo + 1: its four bounds, each compare registered
+            bounds = Signal(4, name=f"{axis}_bounds")
+            lo_r = Signal.like(lo, name=f"{axis}0_r")
+            frac_r = Signal.like(frac, name=f"f{axis}_r")
             with m.If(self.en):
-                m.d.sync += [i0.eq(lo), frac.eq(pos[:f])]
+                m.d.sync += [
+                    bounds.eq(Cat(lo >= 0, lo < size, lo >= -1, lo < inner)),
+                    lo_r.eq(lo),
+                    frac_r.eq(pos[:f]),
+                    i0.eq(lo_r),
+                    frac.eq(frac_r),
+                ]
+            in_range[axis] = (bounds[0] & bounds[1], bounds[2] & bounds[3])
         with m.If(self.en):
             for k in range(4):
                 dx, dy = k & 1, k >> 1

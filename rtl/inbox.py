@@ -27,6 +27,10 @@ Contract of ``Inbox(shape, depth)``:
 * ``early_valid=True`` (for a sender inside the same block, ``CreditQueue``): ``link.valid``
   (every bit equal) comes a cycle before its payload and is registered here, one copy per
   slice of the storage and one for the control; otherwise the same.
+* ``relay=n`` (for a crossing that spans the chip): ``link.valid`` (every copy) and
+  ``link.payload`` pass n more registers before the storage, and ``link.credit`` n more on
+  its way back, so each long wire is cut n times (placement puts the relays between the two
+  ends): every time above is n cycles later, a credit 2n cycles later at the sender.
 """
 
 from __future__ import annotations
@@ -72,13 +76,18 @@ class Inbox(wiring.Component):
         registered_output: bool = True,
         early_valid: bool = False,
         valid_copies: int = 0,
+        relay: int = 0,
     ):
         self._registered = registered_output
+        self._relay = relay
         self._early = early_valid
         self._copies = valid_copies
         if depth < 1:
             self._MustUse__silence = True  # a refused component is not an unused one
             raise ValueError(f"depth={depth} is out of range: allowed >= 1")
+        if relay < 0:
+            self._MustUse__silence = True
+            raise ValueError(f"relay={relay} is out of range: allowed >= 0")
         self._shape, self.depth = shape, depth
         super().__init__(
             {
@@ -91,6 +100,16 @@ class Inbox(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
+        # the relays: every register of the crossing's valid kept (one per copy, as the
+        # sender's), the payload plainly registered (no enable), the credit likewise
+        link_valid_in, credit = self.link.valid, self.link.credit
+        link_payload = Value.cast(self.link.payload)
+        for i in range(self._relay):
+            v = copy_register(len(link_valid_in), name=f"relay_valid{i}")
+            p = Signal(len(link_payload), name=f"relay_payload{i}")
+            c = Signal(name=f"relay_credit{i}")
+            m.d.sync += [v.eq(link_valid_in), p.eq(link_payload), credit.eq(c)]
+            link_valid_in, link_payload, credit = v, p, c
         depth = self.depth
         width = Shape.cast(self._shape).width
         size = 1 << max(1, (depth - 1).bit_length())  # each slice's depth: a power of two
@@ -121,12 +140,12 @@ class Inbox(wiring.Component):
         ]
         if self._early:
             link_valid = copy_register(1, name="link_valid")
-            m.d.sync += link_valid.eq(self.link.valid[0])
+            m.d.sync += link_valid.eq(link_valid_in[0])
         else:
-            link_valid = self.link.valid[0]
+            link_valid = link_valid_in[0]
         with m.If(link_valid):
             m.d.sync += w_addr.eq(w_next)
-        m.d.sync += self.link.credit.eq(self.taken)
+        m.d.sync += credit.eq(self.taken)
         if self._registered:
             m.d.comb += [
                 free.eq(~valid | self.out.ready),
@@ -172,14 +191,14 @@ class Inbox(wiring.Component):
             wa = copy_register(range(size), name=f"w_addr{k}")
             if self._early:
                 slice_valid = copy_register(1, name=f"link_valid{k}")
-                m.d.sync += slice_valid.eq(self.link.valid[0])
+                m.d.sync += slice_valid.eq(link_valid_in[0])
             else:
-                slice_valid = self.link.valid[1 + k]
+                slice_valid = link_valid_in[1 + k]
             with m.If(slice_valid):
                 m.d.sync += wa.eq(w_next)
             m.d.comb += [
                 write.addr.eq(wa),
-                write.data.eq(Value.cast(self.link.payload)[first : first + bits]),
+                write.data.eq(link_payload[first : first + bits]),
                 write.en.eq(slice_valid),
             ]
             if self._registered:

@@ -67,9 +67,13 @@ class LevelUnit(wiring.Component):
         m = Module()
         # the selector registers the head entry: the inbox needs no output register of its own
         m.submodules.inbox = inbox = Inbox(
-            entry_layout(cfg), Dispatcher.entry_depth_of(cfg), registered_output=False
+            entry_layout(cfg),
+            Dispatcher.entry_depth_of(cfg),
+            registered_output=False,
+            valid_copies=PointSelector.slices_of(cfg),
         )
         m.submodules.selector = selector = PointSelector(cfg)
+        m.d.comb += selector.entry_valid.eq(inbox.valid_copies)
         m.submodules.sampler = sampler = Sampler(cfg, self._level, tag_bits=1)
         m.submodules.accumulator = accumulator = Accumulator(cfg)
         wiring.connect(m, wiring.flipped(self.entries), inbox.link)

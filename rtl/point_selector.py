@@ -12,17 +12,22 @@ never queues one) is taken and dropped.
 
 Timing: ``points`` is driven by registers alone (payload, ``valid``, ``tag``); ``entries.ready``
 is one gate over this unit's registers and ``points.ready``: no path from the entry's payload
-to its own pop.
+to its own pop. The held entry loads in slices of ``SLICE_BITS``, each by its own gate over
+its own copies of the control registers and of ``entries.valid`` (``entry_valid``, equal
+bits the inbox keeps: ``Inbox(valid_copies=PointSelector.slices_of(cfg))``), so no one net
+enables the whole entry.
 """
 
 from __future__ import annotations
 
-from amaranth.hdl import Cat, Module, Signal
+from amaranth.hdl import Cat, Module, Shape, Signal, Value
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from gen.config import DefaConfig
+from rtl.inbox import SLICE_BITS
 from rtl.layouts import entry_layout, point_layout
+from rtl.stages import copy_register
 
 __all__ = ["PointSelector"]
 
@@ -34,11 +39,17 @@ def _exactly_one(bits):
 
 
 class PointSelector(wiring.Component):
+    #: slices of the held entry, each loaded by its own gate (and copies of ``entries.valid``)
+    @staticmethod
+    def slices_of(cfg: DefaConfig) -> int:
+        return -(-Shape.cast(entry_layout(cfg)).width // SLICE_BITS)
+
     def __init__(self, cfg: DefaConfig):
         self._cfg = cfg
         super().__init__(
             {
                 "entries": In(stream.Signature(entry_layout(cfg))),
+                "entry_valid": In(self.slices_of(cfg)),
                 "points": Out(stream.Signature(point_layout(cfg, tag_bits=1))),
             }
         )
@@ -78,16 +89,29 @@ class PointSelector(wiring.Component):
         ]
         after = Signal(npts)  # the remaining points after this one
         m.d.comb += after.eq(remaining & ~select)
+        # copies of held and last per slice of the entry (kept apart by synthesis), updated
+        # as the originals
+        slices = self.slices_of(cfg)
+        helds = [held, *(copy_register(1, name=f"held{k}") for k in range(slices))]
+        lasts = [last, *(copy_register(1, name=f"last{k}") for k in range(slices))]
+        keep = self.entries.payload.keep
         with m.If(take):
-            m.d.sync += [remaining.eq(after), last.eq(_exactly_one(after))]
+            m.d.sync += remaining.eq(after)
+            m.d.sync += [c.eq(_exactly_one(after)) for c in lasts]
             with m.If(last):
-                m.d.sync += held.eq(0)
+                m.d.sync += [c.eq(0) for c in helds]
         with m.If(self.entries.valid & self.entries.ready):
-            keep = self.entries.payload.keep
-            m.d.sync += [
-                entry.eq(self.entries.payload),
-                remaining.eq(keep),
-                last.eq(_exactly_one(keep)),
-                held.eq(keep.any()),
-            ]
+            m.d.sync += [remaining.eq(keep)]
+            m.d.sync += [c.eq(_exactly_one(keep)) for c in lasts]
+            m.d.sync += [c.eq(keep.any()) for c in helds]
+        stored, incoming = Value.cast(entry), Value.cast(self.entries.payload)
+        width = len(stored)
+        for k, first in enumerate(range(0, width, SLICE_BITS)):
+            bits = slice(first, min(first + SLICE_BITS, width))
+            load = Signal(name=f"load{k}")
+            m.d.comb += load.eq(
+                self.entry_valid[k] & (~helds[1 + k] | (self.points.ready & lasts[1 + k]))
+            )
+            with m.If(load):
+                m.d.sync += stored[bits].eq(incoming[bits])
         return m

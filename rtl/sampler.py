@@ -15,7 +15,7 @@ Contract:
   queue and then holds new chunks back.
 * Throughput: one chunk per cycle, so one point per cycle when ``lanes == head_dim``
   (initiation interval 1); ``points.ready`` is high on the last chunk of a point.
-* Latency: ``Sampler.latency_of(cfg)`` (22 for 8 coordinate fraction bits) cycles from a
+* Latency: ``Sampler.latency_of(cfg)`` (23 for 8 coordinate fraction bits) cycles from a
   point's acceptance (``points.ready``, which comes with its last chunk) to its last beat on
   ``partials`` when the queue is empty; its first beat leaves ``head_dim // lanes - 1`` cycles
   earlier. Pipeline: A input register, B coordinates, C the coefficient unit (and, started

@@ -25,6 +25,9 @@ timing the RTL documents (``rtl/core.py`` and its blocks):
 * the accumulator takes beats while fewer than ``sum_depth`` of its sums are in flight (a sum
   is in flight from its last beat until its credit is back); a job's sum is sent (its valid
   register set) a cycle after its last beat;
+* the crossings into the aggregator (descriptors, level sums) carry ``cfg.relay_stages``
+  relays: a beat is readable that many cycles later, and its credit is back that many
+  cycles later again;
 * the dispatcher sends a job's descriptor a cycle after its entries;
 * the aggregator joins one job per cycle once its descriptor and the sums of its non-empty
   levels are readable; its pipeline adds ``aggregator_latency(cfg)`` cycles.
@@ -69,13 +72,13 @@ def _tree(n: int) -> int:
 
 
 def sampler_latency(cfg: DefaConfig) -> int:
-    """Input register, coordinates (two stages), the coefficient pipeline (input register, two
+    """Input register, coordinates (three stages), the coefficient pipeline (input register, two
     shift-and-add trees over the coordinate fraction bits, four more stages; the buffer read,
     8 cycles, is shorter and starts later), the masked coefficients' copies, the multipliers'
     input registers, products, pair sums, the corner sums, the queue's write word, then the
     output queue (two cycles)."""
     coefficients = 5 + 2 * _tree(cfg.coord_frac_bits)
-    return 1 + 2 + coefficients + 1 + 7
+    return 1 + 3 + coefficients + 1 + 7
 
 
 def aggregator_latency(cfg: DefaConfig) -> int:
@@ -90,13 +93,14 @@ def entry_depth(cfg: DefaConfig) -> int:
 
 
 def descriptor_depth(cfg: DefaConfig) -> int:
-    """Descriptors the aggregator's inbox holds (credits at the dispatcher)."""
-    return cfg.queue_depth + sampler_latency(cfg) + 11
+    """Descriptors the aggregator's inbox holds (credits at the dispatcher): the round trip
+    includes a level sum's relays and the credit's."""
+    return cfg.queue_depth + sampler_latency(cfg) + 11 + 2 * cfg.relay_stages
 
 
 def sum_depth(cfg: DefaConfig) -> int:
     """Level sums the aggregator's inbox holds per level (credits at the accumulator)."""
-    return cfg.queue_depth + 5
+    return cfg.queue_depth + 5 + 2 * cfg.relay_stages
 
 
 def softmax_latency(cfg: DefaConfig) -> int:
@@ -170,6 +174,7 @@ def predict(cfg: DefaConfig, kept: np.ndarray) -> dict:
         return {"cycles": 0, "busy": [0] * levels, "ideal": 0, "jobs": 0}
     chunks = cfg.cycles_per_point
     x, back = CROSSING_LATENCY, CREDIT_RETURN
+    relay = cfg.relay_stages  # into the aggregator: each way
     entries, descriptors, sums = entry_depth(cfg), descriptor_depth(cfg), sum_depth(cfg)
     join = np.zeros(jobs, dtype=np.int64)  # the aggregator joins the job
     # per level: when each outstanding entry credit comes back (a min-heap)
@@ -188,7 +193,7 @@ def predict(cfg: DefaConfig, kept: np.ndarray) -> dict:
         if softmax is not None:
             a = max(a, softmax.enter(0) + softmax.latency)
         if j >= descriptors:
-            a = max(a, join[j - descriptors] + back)
+            a = max(a, join[j - descriptors] + back + relay)
         for lv in range(levels):
             heap = entry_back[lv]
             while len(heap) >= entries:
@@ -197,7 +202,7 @@ def predict(cfg: DefaConfig, kept: np.ndarray) -> dict:
         if softmax is not None:
             softmax.left.append(a)
         # the descriptor is readable (sent a cycle after the entries)
-        ready = max(a + x + 1, join[j - 1] + 1 if j else 0)
+        ready = max(a + x + 1 + relay, join[j - 1] + 1 if j else 0)
         for lv in range(levels):
             k = kept[j, lv]
             if not k:
@@ -210,7 +215,7 @@ def predict(cfg: DefaConfig, kept: np.ndarray) -> dict:
             # while fewer than `sums` of its sums are in flight: the job's beats wait for the
             # credit of the sum `sums` jobs (with points here) back.
             taken = sum_taken[lv]
-            hold = taken[-sums] + back if len(taken) >= sums else 0
+            hold = taken[-sums] + back + relay if len(taken) >= sums else 0
             sampler = samplers[lv]
             beats = k * chunks
             for _ in range(beats):
@@ -222,7 +227,8 @@ def predict(cfg: DefaConfig, kept: np.ndarray) -> dict:
                 last_beat = sampler.leave(hold)
             entry_free[lv] = last_enter + 1
             heapq.heappush(entry_back[lv], start - 1 + back)
-            sum_ready = last_beat + 1 + x  # its valid register set a cycle after the last beat
+            # its valid register set a cycle after the last beat
+            sum_ready = last_beat + 1 + x + relay
             if taken:
                 sum_ready = max(sum_ready, taken[-1] + 1)
             ready = max(ready, sum_ready)

@@ -250,8 +250,8 @@ def test_constructor_errors():
 
 
 def test_latency_properties():
-    assert Sampler.latency_of(preset("tiny")) == 22
-    assert CoordinateUnit.latency == 2 and LevelBuffer.latency == 8
+    assert Sampler.latency_of(preset("tiny")) == 23
+    assert CoordinateUnit.latency == 3 and LevelBuffer.latency == 8
     assert CoefficientUnit.latency_of(preset("tiny")) == 11  # F = 8: two 3-stage trees
 
 
@@ -291,12 +291,21 @@ def test_point_selector_issues_kept_points_in_order():
             )
     got = []
 
+    every = (1 << len(dut.entry_valid)) - 1  # the inbox's copies of its valid
+
     async def producer(ctx):
         for e in entries:
+            while rng.random() < 0.3:  # gaps: nothing offered, a stale payload
+                ctx.set(dut.entries.payload, entries[0])
+                ctx.set(dut.entries.valid, 0)
+                ctx.set(dut.entry_valid, 0)
+                await ctx.tick()
             ctx.set(dut.entries.payload, e)
             ctx.set(dut.entries.valid, 1)
+            ctx.set(dut.entry_valid, every)
             await ctx.tick().until(dut.entries.ready)
         ctx.set(dut.entries.valid, 0)
+        ctx.set(dut.entry_valid, 0)
 
     async def consumer(ctx):
         while len(got) < len(want):
@@ -410,25 +419,30 @@ def test_dispatcher_prunes_and_splits_by_level():
 
 
 @pytest.mark.parametrize(
-    "depth,width,registered,early",
+    "depth,width,registered,early,relay",
     [
-        (5, 150, True, False),
-        (16, 8, True, False),
-        (1, 64, True, False),
-        (5, 150, False, False),
-        (1, 70, False, False),
-        (13, 8, False, False),
-        (5, 150, True, True),  # a CreditQueue's: the valid a cycle before its payload
-        (1, 64, True, True),
+        (5, 150, True, False, 0),
+        (16, 8, True, False, 0),
+        (1, 64, True, False, 0),
+        (5, 150, False, False, 0),
+        (1, 70, False, False, 0),
+        (13, 8, False, False, 0),
+        (5, 150, True, True, 0),  # a CreditQueue's: the valid a cycle before its payload
+        (1, 64, True, True, 0),
+        (7, 150, False, False, 1),  # the aggregator's: relays on a long crossing
+        (3, 70, True, False, 2),
     ],
 )
-def test_inbox_keeps_order_and_returns_credits(depth, width, registered, early):
+def test_inbox_keeps_order_and_returns_credits(depth, width, registered, early, relay):
     """An inbox fed within its credits (a sender counting them as Credits does, its credit
     pulses a register late) hands every beat out in order under random backpressure, and its
-    storage in 64-bit slices (each with its own permuted pointers) reads back every bit."""
+    storage in 64-bit slices (each with its own permuted pointers) reads back every bit. With
+    relays, the credits come back later still and every beat in a relay counts as in flight."""
     from rtl.inbox import Inbox
 
-    dut = Inbox(unsigned(width), depth, registered_output=registered, early_valid=early)
+    dut = Inbox(
+        unsigned(width), depth, registered_output=registered, early_valid=early, relay=relay
+    )
     rng = np.random.default_rng(depth * 1000 + width)
     words = [
         int(rng.integers(0, 1 << 62)) << (width - 62)
