@@ -116,6 +116,17 @@ class Aggregator(wiring.Component):
         ]
         for level, s in enumerate(sums):
             m.d.comb += s.ready.eq(load[level] & ~desc.join[level][level])
+        # copy k of every input follows decision k (all equal): each place's decision and the
+        # copies it reads form one cluster, with no net from one place to the others
+        for k in range(copies):
+            m.d.comb += [
+                desc_inbox.ready_copies[k].eq(load[k]),
+                queue.enter_copies[k].eq(load[k]),
+                *(
+                    inbox.ready_copies[k].eq(load[k] & ~desc.join[k][level])
+                    for level, inbox in enumerate(inboxes)
+                ),
+            ]
         st = Stages(m)
         shift = cfg.out_shift
         half = (1 << (shift - 1)) if shift else 0

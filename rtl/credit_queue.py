@@ -10,7 +10,7 @@ free again (counted in ``room``) two cycles after it leaves ``out``: with ``dept
 pipeline's latency (entry to ``out``) plus three, ``room`` never throttles a consumer that
 takes an item every cycle. ``idle``: nothing in flight. ``room_copies`` (with
 ``room_copies=n``): n more registers equal to ``room``, for a pipeline that decides in several
-places at once.
+places at once (each copy follows its own ``enter_copies`` bit, see ``Credits``).
 
 Timing: the credits make a full check unnecessary, so the storage (an ``Inbox``) takes its
 write enable and data straight from registers (``w_data`` should be a register of the
@@ -43,6 +43,7 @@ class CreditQueue(wiring.Component):
                 "room": Out(1, init=1),
                 "idle": Out(1, init=1),
                 "room_copies": Out(max(1, room_copies), init=(1 << max(1, room_copies)) - 1),
+                "enter_copies": In(max(1, room_copies)),
                 "w_data": In(shape),
                 "w_en_next": In(1),
                 "out": Out(stream.Signature(shape)),
@@ -66,6 +67,7 @@ class CreditQueue(wiring.Component):
             credits.freed.eq(inbox.link.credit),
             self.room.eq(credits.room),
             self.room_copies.eq(credits.room_copies),
+            credits.enter_copies.eq(self.enter_copies),
             self.idle.eq(credits.idle),
         ]
         return m

@@ -8,7 +8,9 @@ slot taken and given back unused). ``freed`` and ``refund`` may pulse in the sam
 (registers both): no logic of the receiver reaches the sender's decision, only the credit's
 register. ``room_next`` (combinational) is the value ``room`` takes at the next edge, for a
 sender that registers one decision over several counts. ``room_copies`` (with
-``Credits(depth, room_copies=n)``): n more registers equal to ``room`` (kept).
+``Credits(depth, room_copies=n)``): n more registers equal to ``room`` (kept); the sender
+drives ``enter_copies`` (n bits, each equal to ``enter``), and copy k follows
+``enter_copies[k]`` alone (a sender that decides in several places keeps each together).
 ``room_after_one`` (a register) is high while fewer than ``depth - 1`` are in flight: the room
 a sender has if one more beat, whose ``enter`` it registers a cycle late, counts already.
 
@@ -19,7 +21,7 @@ chain between ``enter`` and the registers.
 
 from __future__ import annotations
 
-from amaranth.hdl import Module, Signal
+from amaranth.hdl import Module, Mux, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
@@ -45,6 +47,7 @@ class Credits(wiring.Component):
                 "room_after_one": Out(1),
                 "idle": Out(1, init=1),
                 "room_copies": Out(max(1, room_copies), init=(1 << max(1, room_copies)) - 1),
+                "enter_copies": In(max(1, room_copies)),
             }
         )
 
@@ -62,10 +65,18 @@ class Credits(wiring.Component):
         # kept apart from the copies a sender makes of room_next (synthesis would merge them)
         room = copy_register(1, name="room", init=1)
         m.d.comb += self.room.eq(room)
+        # room_next with copy i's own enter: the top bit of the count's step (see
+        # thermometer_step) after enter_copies[i] and gone
+        below = more[depth - 2] if depth > 1 else 1
         for i in range(self._copies):
             copy = copy_register(1, name=f"room_copy{i}", init=1)
             m.d.comb += self.room_copies[i].eq(copy)
-            m.d.sync += copy.eq(self.room_next)
+            # (an If, not a Mux: a simulator's unknown enter then counts as none, as in
+            # thermometer_step, rather than sticking in the copy)
+            with m.If(self.enter_copies[i]):
+                m.d.sync += copy.eq(~Mux(gone == 0, below, Mux(gone == 1, more[depth - 1], 0)))
+            with m.Else():
+                m.d.sync += copy.eq(~Mux(gone == 0, more[depth - 1], 0))
         m.d.sync += [
             more.eq(after),
             room.eq(self.room_next),

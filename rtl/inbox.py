@@ -23,7 +23,9 @@ Contract of ``Inbox(shape, depth)``:
   the slot is free again two cycles after the beat was taken.
 * ``taken`` (combinational) pulses in the cycle a beat leaves ``out``, for a local credit count.
 * ``valid_copies=n``: ``valid_copies`` holds n more registers equal to ``out.valid`` (kept),
-  for a consumer that decides in several places at once (the aggregator's join).
+  for a consumer that decides in several places at once (the aggregator's join); it drives
+  ``ready_copies`` (n bits, each equal to ``out.ready`` in every cycle), and copy k follows
+  ``ready_copies[k]`` alone: each place's decision and the copies it reads stay together.
 * ``early_valid=True`` (for a sender inside the same block, ``CreditQueue``): ``link.valid``
   (every bit equal) comes a cycle before its payload and is registered here, one copy per
   slice of the storage and one for the control; otherwise the same.
@@ -95,6 +97,7 @@ class Inbox(wiring.Component):
                 "out": Out(stream.Signature(shape)),
                 "taken": Out(1),
                 "valid_copies": Out(max(1, valid_copies)),
+                "ready_copies": In(max(1, valid_copies)),
             }
         )
 
@@ -152,21 +155,35 @@ class Inbox(wiring.Component):
                 load.eq(stored[0] & free),
             ]
             with m.If(load):
-                m.d.sync += [c.eq(1) for c in (valid, valid_out, *copies)]
+                m.d.sync += [c.eq(1) for c in (valid, valid_out)]
             with m.Elif(self.out.ready):
-                m.d.sync += [c.eq(0) for c in (valid, valid_out, *copies)]
+                m.d.sync += [c.eq(0) for c in (valid, valid_out)]
+            for k, copy in enumerate(copies):  # the same, from the copies' own ready
+                ready_k = self.ready_copies[k]
+                with m.If(stored[0] & (~copy | ready_k)):
+                    m.d.sync += copy.eq(1)
+                with m.Elif(ready_k):
+                    m.d.sync += copy.eq(0)
             m.d.sync += stored.eq(thermometer_step(m, stored, link_valid, load, "stored_next"))
         else:
             # stored counts the beats written at least a cycle ago (readable), valid follows
             arrived = Signal()
             after = thermometer_step(m, stored, arrived, self.taken, "stored_next")
             m.d.comb += load.eq(self.taken)
-            m.d.sync += [
-                arrived.eq(link_valid),
-                stored.eq(after),
-                valid.eq(after[0]),
-                *(c.eq(after[0]) for c in copies),
-            ]
+            m.d.sync += [arrived.eq(link_valid), stored.eq(after), valid.eq(after[0])]
+            second = stored[1] if depth > 1 else 0
+            # after[0] with the copies' own take (Ifs, as in thermometer_step: a simulator's
+            # unknown arrival counts as none, rather than sticking in the copy)
+            for k, copy in enumerate(copies):
+                with m.If(copy & self.ready_copies[k]):
+                    with m.If(arrived):
+                        m.d.sync += copy.eq(stored[0])
+                    with m.Else():
+                        m.d.sync += copy.eq(second)
+                with m.Elif(arrived):
+                    m.d.sync += copy.eq(1)
+                with m.Else():
+                    m.d.sync += copy.eq(stored[0])
         if self._registered:
             r_next = Signal.like(r_addr)
             m.d.comb += r_next.eq(following(r_addr))

@@ -73,7 +73,10 @@ class LevelUnit(wiring.Component):
             valid_copies=PointSelector.slices_of(cfg),
         )
         m.submodules.selector = selector = PointSelector(cfg)
-        m.d.comb += selector.entry_valid.eq(inbox.valid_copies)
+        m.d.comb += [
+            selector.entry_valid.eq(inbox.valid_copies),
+            inbox.ready_copies.eq(selector.entries.ready.replicate(len(inbox.ready_copies))),
+        ]
         m.submodules.sampler = sampler = Sampler(cfg, self._level, tag_bits=1)
         m.submodules.accumulator = accumulator = Accumulator(cfg)
         wiring.connect(m, wiring.flipped(self.entries), inbox.link)

@@ -210,7 +210,7 @@ class Sampler(wiring.Component):
             m.d.sync += hold_sel.eq(self.fwp.valid)
             m.d.comb += self.points.ready.eq(queue.room_copies[0] & ~hold_sel)
         m.d.comb += take.eq(queue.room & ~(hold & first_chunk) & self.points.valid)
-        m.d.comb += [self.busy.eq(take), queue.enter.eq(take)]
+        m.d.comb += [self.busy.eq(take), queue.enter.eq(take), queue.enter_copies.eq(take)]
         point = self.points.payload
         a = {
             "valid": stage("a_valid", 1),

@@ -435,13 +435,18 @@ def test_dispatcher_prunes_and_splits_by_level():
 )
 def test_inbox_keeps_order_and_returns_credits(depth, width, registered, early, relay):
     """An inbox fed within its credits (a sender counting them as Credits does, its credit
-    pulses a register late) hands every beat out in order under random backpressure, and its
-    storage in 64-bit slices (each with its own permuted pointers) reads back every bit. With
-    relays, the credits come back later still and every beat in a relay counts as in flight."""
+    pulses a register late) hands every beat out in order under random backpressure, its
+    storage in 64-bit slices (each with its own permuted pointers) reads back every bit, and
+    its valid copies (following their own ready copies) equal ``out.valid`` in every cycle."""
     from rtl.inbox import Inbox
 
     dut = Inbox(
-        unsigned(width), depth, registered_output=registered, early_valid=early, relay=relay
+        unsigned(width),
+        depth,
+        registered_output=registered,
+        early_valid=early,
+        valid_copies=2,
+        relay=relay,
     )
     rng = np.random.default_rng(depth * 1000 + width)
     words = [
@@ -473,7 +478,11 @@ def test_inbox_keeps_order_and_returns_credits(depth, width, registered, early, 
         while len(got) < len(words):
             ready = rng.random() < 0.6
             ctx.set(dut.out.ready, ready)
-            _, _, valid, payload = await ctx.tick().sample(dut.out.valid, dut.out.payload)
+            ctx.set(dut.ready_copies, 0b11 * ready)
+            _, _, valid, copies, payload = await ctx.tick().sample(
+                dut.out.valid, dut.valid_copies, dut.out.payload
+            )
+            assert copies == 0b11 * valid, f"cycle of beat {len(got)}: valid copies {copies}"
             if valid and ready:
                 got.append(payload)
 
@@ -525,23 +534,27 @@ def test_threshold_unit_matches_bittrue(name):
 
 @pytest.mark.parametrize("depth", [1, 2, 5, 34])
 def test_credits_count_against_python(depth):
-    """Credits' thermometer count: room, room_next and idle against a plain count, with
-    random sends, credits and refunds (never more freed than in flight)."""
+    """Credits' thermometer count: room, room_next, idle and the room copies (each following
+    its own enter copy) against a plain count, with random sends, credits and refunds (never
+    more freed than in flight)."""
     from rtl.credits import Credits
 
     seed = 21 + depth
     rng = np.random.default_rng(seed)
-    dut = Credits(depth)
+    dut = Credits(depth, room_copies=3)
 
     async def bench(ctx):
         count = 0
         for cycle in range(600):
             assert ctx.get(dut.room) == (count < depth), f"seed {seed} cycle {cycle}: room"
             assert ctx.get(dut.idle) == (count == 0), f"seed {seed} cycle {cycle}: idle"
+            copies = ctx.get(dut.room_copies)
+            assert copies == (0b111 if count < depth else 0), f"seed {seed} cycle {cycle}: copies"
             enter = int(ctx.get(dut.room) and rng.random() < 0.6)
             freed = int(count > 0 and rng.random() < 0.4)
             refund = int(count - freed > 0 and rng.random() < 0.2)
             ctx.set(dut.enter, enter)
+            ctx.set(dut.enter_copies, 0b111 * enter)
             ctx.set(dut.freed, freed)
             ctx.set(dut.refund, refund)
             count += enter - freed - refund
