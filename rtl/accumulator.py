@@ -11,11 +11,13 @@ Contract:
   never overflowing: the config sizes ``acc_bits`` for all L*P points). Jobs without a kept
   point at this level send nothing (the aggregator's descriptor says so).
 * ``partials.ready`` is high while fewer than ``sum_depth_of(cfg)`` sums are in flight (sent,
-  or being summed to their last beat, and not yet given back by the aggregator's credit): one
-  select between two registers of the count by a third, so backpressure reaches the sampler
-  without a path from the aggregator, and the payload (the sampler queue's LUT RAM read)
-  reaches only registers: a job's end enters the count a cycle late (``job_done_r``), and the
-  select counts it meanwhile (the same decision in every cycle as an immediate count).
+  or being summed to their last beat, and not yet given back by the aggregator's credit): a
+  register, so backpressure reaches the sampler without a path from the aggregator, and the
+  payload (the sampler queue's LUT RAM read) reaches only registers: a job's end enters the
+  count a cycle late (``job_done_r``), and ``ready`` counts it meanwhile (the same decision in
+  every cycle as an immediate count), set a cycle ahead from the count's next values.
+  ``ready_slices``: more registers equal to ``partials.ready``, one per slice of the sender's
+  queue (``Sampler.partials_ready_slices``), each next to the load enable it drives.
 * ``off_map`` pulses for each accepted point that had no corner on the map.
 """
 
@@ -27,7 +29,7 @@ from amaranth.lib.wiring import In, Out
 
 from gen.config import DefaConfig
 from rtl.credits import Credits
-from rtl.inbox import crossing, send
+from rtl.inbox import crossing, send, valid_copies_of
 from rtl.layouts import level_sum_layout, partial_layout
 from rtl.stages import copy_register
 
@@ -45,6 +47,11 @@ class Accumulator(wiring.Component):
     #: accumulator lanes that share one copy of the registered beat's enable
     GROUP = 2
 
+    #: copies of ``partials.ready`` (``ready_slices``), one per slice of the sender's queue
+    @staticmethod
+    def slices_of(cfg: DefaConfig) -> int:
+        return valid_copies_of(partial_layout(cfg, tag_bits=1)) - 1
+
     def __init__(self, cfg: DefaConfig):
         self._cfg = cfg
         super().__init__(
@@ -52,6 +59,7 @@ class Accumulator(wiring.Component):
                 "partials": In(stream.Signature(partial_layout(cfg, tag_bits=1))),
                 "sums": Out(crossing(level_sum_layout(cfg))),
                 "off_map": Out(1),
+                "ready_slices": Out(self.slices_of(cfg), init=(1 << self.slices_of(cfg)) - 1),
             }
         )
 
@@ -60,14 +68,21 @@ class Accumulator(wiring.Component):
         lanes, chunks = cfg.lanes, cfg.cycles_per_point
         m = Module()
         m.submodules.credits = credits = Credits(self.sum_depth_of(cfg))
+        slices = self.slices_of(cfg)
         beat = self.partials.payload
         take = Signal()
         job_done = Signal()
         done_r = Signal(name="job_done_r")  # registered: the count takes it a cycle late
-        ready = Signal()
         m.d.sync += done_r.eq(job_done)
+        # ready = Mux(done_r, room_after_one, room), each copy a register set a cycle ahead
+        # from the values those take at the edge (the same bit every cycle): one for the take
+        # here, one per slice of the sampler's output queue (its load enables)
+        ready = copy_register(1, name="ready", init=1)
+        copies = [copy_register(1, name=f"ready{k}", init=1) for k in range(slices)]
+        ahead = Mux(job_done, credits.room_after_one_next, credits.room_next)
+        m.d.sync += [r.eq(ahead) for r in (ready, *copies)]
+        m.d.comb += self.ready_slices.eq(Cat(*copies))
         m.d.comb += [
-            ready.eq(Mux(done_r, credits.room_after_one, credits.room)),
             self.partials.ready.eq(ready),
             take.eq(self.partials.valid & ready),
             job_done.eq(take & beat.last & beat.tag),

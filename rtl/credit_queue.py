@@ -11,6 +11,7 @@ pipeline's latency (entry to ``out``) plus three, ``room`` never throttles a con
 takes an item every cycle. ``idle``: nothing in flight. ``room_copies`` (with
 ``room_copies=n``): n more registers equal to ``room``, for a pipeline that decides in several
 places at once (each copy follows its own ``enter_copies`` bit, see ``Credits``).
+``slice_ready=True``: the consumer also drives ``ready_slices`` (see ``Inbox``).
 
 Timing: the credits make a full check unnecessary, so the storage (an ``Inbox``) takes its
 write enable and data straight from registers (``w_data`` should be a register of the
@@ -25,18 +26,19 @@ from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from rtl.credits import Credits
-from rtl.inbox import Inbox
+from rtl.inbox import Inbox, valid_copies_of
 
 __all__ = ["CreditQueue"]
 
 
 class CreditQueue(wiring.Component):
-    def __init__(self, shape, depth: int, *, room_copies: int = 0):
+    def __init__(self, shape, depth: int, *, room_copies: int = 0, slice_ready: bool = False):
         if depth < 1:
             self._MustUse__silence = True  # a refused component is not an unused one
             raise ValueError(f"depth={depth} is out of range: allowed >= 1")
         self._shape, self.depth = shape, depth
         self._copies = room_copies
+        self._slice_ready = slice_ready
         super().__init__(
             {
                 "enter": In(1),
@@ -47,13 +49,17 @@ class CreditQueue(wiring.Component):
                 "w_data": In(shape),
                 "w_en_next": In(1),
                 "out": Out(stream.Signature(shape)),
+                "ready_slices": In(valid_copies_of(shape) - 1),
             }
         )
 
     def elaborate(self, platform):
         m = Module()
-        m.submodules.inbox = inbox = Inbox(self._shape, self.depth, early_valid=True)
+        m.submodules.inbox = inbox = Inbox(
+            self._shape, self.depth, early_valid=True, slice_ready=self._slice_ready
+        )
         wiring.connect(m, inbox.out, wiring.flipped(self.out))
+        m.d.comb += inbox.ready_slices.eq(self.ready_slices)
         m.d.comb += [
             inbox.link.valid.eq(self.w_en_next.replicate(len(inbox.link.valid))),
             inbox.link.payload.eq(self.w_data),

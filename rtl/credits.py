@@ -12,7 +12,8 @@ sender that registers one decision over several counts. ``room_copies`` (with
 drives ``enter_copies`` (n bits, each equal to ``enter``), and copy k follows
 ``enter_copies[k]`` alone (a sender that decides in several places keeps each together).
 ``room_after_one`` (a register) is high while fewer than ``depth - 1`` are in flight: the room
-a sender has if one more beat, whose ``enter`` it registers a cycle late, counts already.
+a sender has if one more beat, whose ``enter`` it registers a cycle late, counts already;
+``room_after_one_next`` (combinational) the value it takes at the next edge.
 
 Timing: the count is kept in a thermometer code (bit i: more than i in flight), so a change
 of -2..+1 is a shift by a select per bit, and ``room_next`` is one such select: no carry
@@ -45,6 +46,7 @@ class Credits(wiring.Component):
                 "room": Out(1, init=1),
                 "room_next": Out(1),
                 "room_after_one": Out(1),
+                "room_after_one_next": Out(1),
                 "idle": Out(1, init=1),
                 "room_copies": Out(max(1, room_copies), init=(1 << max(1, room_copies)) - 1),
                 "enter_copies": In(max(1, room_copies)),
@@ -61,6 +63,7 @@ class Credits(wiring.Component):
         m.d.comb += [
             self.room_next.eq(~after[depth - 1]),
             self.room_after_one.eq(~more[depth - 2] if depth > 1 else 0),
+            self.room_after_one_next.eq(~after[depth - 2] if depth > 1 else 0),
         ]
         # kept apart from the copies a sender makes of room_next (synthesis would merge them)
         room = copy_register(1, name="room", init=1)

@@ -29,6 +29,10 @@ Contract of ``Inbox(shape, depth)``:
 * ``early_valid=True`` (for a sender inside the same block, ``CreditQueue``): ``link.valid``
   (every bit equal) comes a cycle before its payload and is registered here, one copy per
   slice of the storage and one for the control; otherwise the same.
+* ``slice_ready=True`` (registered output): the consumer drives ``ready_slices``, one bit per
+  storage slice, each equal to ``out.ready`` in every cycle (its own registers, say): slice k's
+  output register and its copy of ``out.valid`` follow bit k, so no one net reaches every
+  slice's load enable.
 * ``relay=n`` (for a crossing that spans the chip): ``link.valid`` (every copy) and
   ``link.payload`` pass n more registers before the storage, and ``link.credit`` n more on
   its way back, so each long wire is cut n times (placement puts the relays between the two
@@ -79,9 +83,11 @@ class Inbox(wiring.Component):
         early_valid: bool = False,
         valid_copies: int = 0,
         relay: int = 0,
+        slice_ready: bool = False,
     ):
         self._registered = registered_output
         self._relay = relay
+        self._slice_ready = slice_ready
         self._early = early_valid
         self._copies = valid_copies
         if depth < 1:
@@ -98,6 +104,7 @@ class Inbox(wiring.Component):
                 "taken": Out(1),
                 "valid_copies": Out(max(1, valid_copies)),
                 "ready_copies": In(max(1, valid_copies)),
+                "ready_slices": In(valid_copies_of(shape) - 1),
             }
         )
 
@@ -234,12 +241,13 @@ class Inbox(wiring.Component):
                     m.d.sync += [ra.eq(ra1), ra1.eq(following(ra1))]
                 m.d.comb += read.addr.eq(Mux(took, ra1, ra))
             if self._registered:
+                ready_k = self.ready_slices[k] if self._slice_ready else self.out.ready
                 valid_k = copy_register(1, name=f"valid{k}")  # equal to out.valid
                 with m.If(load):
                     m.d.sync += valid_k.eq(1)
-                with m.Elif(self.out.ready):
+                with m.Elif(ready_k):
                     m.d.sync += valid_k.eq(0)
-                with m.If(~valid_k | self.out.ready):
+                with m.If(~valid_k | ready_k):
                     m.d.sync += payload[first : first + bits].eq(read.data)
             else:
                 m.d.comb += payload[first : first + bits].eq(read.data)

@@ -83,6 +83,7 @@ class LevelUnit(wiring.Component):
         wiring.connect(m, inbox.out, selector.entries)
         wiring.connect(m, selector.points, sampler.points)
         wiring.connect(m, sampler.partials, accumulator.partials)
+        m.d.comb += sampler.partials_ready_slices.eq(accumulator.ready_slices)
         wiring.connect(m, accumulator.sums, wiring.flipped(self.sums))
         wiring.connect(m, wiring.flipped(self.fwp), sampler.fwp)
         wiring.connect(m, sampler.fwp_result, wiring.flipped(self.fwp_result))

@@ -50,6 +50,7 @@ from rtl.coeff import CoefficientUnit
 from rtl.coord import CoordinateUnit
 from rtl.credit_queue import CreditQueue
 from rtl.importance_map import ImportanceMap
+from rtl.inbox import valid_copies_of
 from rtl.layouts import (
     TAG_BITS,
     chunk_bits,
@@ -105,6 +106,8 @@ class Sampler(wiring.Component):
             {
                 "points": In(stream.Signature(point_layout(cfg, tag_bits))),
                 "partials": Out(stream.Signature(partial_layout(cfg, tag_bits))),
+                # the consumer's ready again, one equal bit per slice of the output queue
+                "partials_ready_slices": In(valid_copies_of(partial_layout(cfg, tag_bits)) - 1),
                 "load": In(stream.Signature(load_layout(cfg, level))),
                 "width": In(unsigned(side_bits(cfg))),
                 "height": In(unsigned(side_bits(cfg))),
@@ -165,9 +168,10 @@ class Sampler(wiring.Component):
         for unit in (coord, coeff):
             m.d.comb += unit.en.eq(1)
         m.submodules.queue = queue = CreditQueue(
-            self.partials.payload.shape(), self.queue_depth_of(cfg), room_copies=1
+            self.partials.payload.shape(), self.queue_depth_of(cfg), room_copies=1, slice_ready=True
         )
         wiring.connect(m, queue.out, wiring.flipped(self.partials))
+        m.d.comb += queue.ready_slices.eq(self.partials_ready_slices)
 
         def stage(name, shape):
             return Signal(shape, name=name)

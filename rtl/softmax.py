@@ -60,11 +60,11 @@ def softmax_latency(cfg: DefaConfig) -> int:
     """Cycles from a head's acceptance to its probabilities (no stall)."""
     n = cfg.points_per_head
     exponent = tree_stages(len(_log2e_terms()) + 1)  # d * log2(e) + rounding, as shifts
-    # input, max tree (two stages a level), d, exponent, clamp, table (2), shift, sum,
+    # input, max tree (two stages a level), d, exponent, clamp, table (3), shift, sum,
     # normalize, reciprocal table (3), multiply, the rounding's shift, its add and clamp, then
     # the output queue (2)
     max_tree, sum_tree = 2 * tree_stages(n), tree_stages(n)
-    return 1 + max_tree + 1 + exponent + 1 + 2 + 1 + sum_tree + 1 + 3 + 1 + 1 + 1 + 2
+    return 1 + max_tree + 1 + exponent + 1 + 3 + 1 + sum_tree + 1 + 3 + 1 + 1 + 1 + 2
 
 
 class SoftmaxUnit(wiring.Component):
@@ -159,8 +159,9 @@ class SoftmaxUnit(wiring.Component):
             t.append(
                 st.reg(Mux(whole > t_max, t_max, whole), unsigned(t_max.bit_length()), f"t{k}")
             )
-        # Exponentials: 2**-frac from a table (a synchronous read, registered again: a block
-        # RAM on an FPGA, one per two points), the integer part shifts.
+        # Exponentials: 2**-frac from a table (a synchronous read, registered twice: a block
+        # RAM on an FPGA, one per two points, whose read leaves late: the first register sits
+        # by the block, the second by the shifts), the integer part shifts.
         e = []
         for k in ks:
             if k % 2 == 0:
@@ -173,8 +174,8 @@ class SoftmaxUnit(wiring.Component):
                 m.submodules[f"exp_table{k // 2}"] = exp_rom
             port = exp_rom.read_port(domain="sync")
             m.d.comb += [port.addr.eq(t[k][:t_frac]), port.en.eq(1)]
-            frac = st.delay(port.data, 1, f"exp{k}")
-            shift = st.delay(t[k][t_frac:], 2, f"shift{k}")
+            frac = st.delay(port.data, 2, f"exp{k}")
+            shift = st.delay(t[k][t_frac:], 3, f"shift{k}")
             e.append(st.reg(frac >> shift, unsigned(x_bits + 1), f"e{k}"))
         # The sum, then its leading one (in [X, sum_bits): the largest logit gives 2**X).
         sum_bits = (n << x_bits).bit_length()

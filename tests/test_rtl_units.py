@@ -218,10 +218,13 @@ def test_sampler_stream_with_gaps_and_backpressure(name, lanes):
             await ctx.tick().until(dut.points.ready)
             ctx.set(dut.points.valid, 0)
 
+    slices = len(dut.partials_ready_slices)
+
     async def consumer(ctx):
         while len(got) < n * chunks:
             ready = rng.random() >= 0.3
-            ctx.set(dut.partials.ready, ready)
+            ctx.set(dut.partials.ready, ready)  # and every slice's copy of it
+            ctx.set(dut.partials_ready_slices, -int(ready) & ((1 << slices) - 1))
             _, _, valid, payload = await ctx.tick().sample(dut.partials.valid, dut.partials.payload)
             if ready and valid:
                 got.append(
