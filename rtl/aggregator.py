@@ -35,7 +35,7 @@ from rtl.layouts import (
     level_sum_layout,
     output_layout,
 )
-from rtl.stages import Stages, tree_stages
+from rtl.stages import Stages, copy_register, tree_stages
 
 __all__ = ["Aggregator"]
 
@@ -133,12 +133,22 @@ class Aggregator(wiring.Component):
         top = (1 << (cfg.out_bits - 1)) - 1
         wide = signed(cfg.acc_bits + cfg.levels.bit_length())
         out = Signal(out_shape)
+        # The input register takes each level's sum as read and, beside it, each channel
+        # group's copy of the descriptor's zero bits (kept: one per group and level); the
+        # first adder level selects 0 for a level without a kept point. No zero bit reaches
+        # the input registers (it became their synchronous reset, a net across the
+        # aggregator), and the sum's latency is the same.
+        zeros = []
+        for g in range(len(desc.zero)):
+            zero = copy_register(cfg.levels, name=f"zero{g}")
+            m.d.sync += zero.eq(desc.zero[g])
+            zeros.append(zero)
         for c in range(cfg.head_dim):
             parts = [
-                st.reg(
-                    Mux(desc.zero[c // EMPTY_GROUP][level], 0, s.payload[c]),
-                    signed(cfg.acc_bits),
-                    f"part{level}_{c}",
+                Mux(
+                    zeros[c // EMPTY_GROUP][level],
+                    0,
+                    st.reg(s.payload[c], signed(cfg.acc_bits), f"part{level}_{c}"),
                 )
                 for level, s in enumerate(sums)
             ]
