@@ -41,7 +41,7 @@ Contract of ``Inbox(shape, depth)``:
 
 from __future__ import annotations
 
-from amaranth.hdl import Module, Mux, Shape, Signal, Value
+from amaranth.hdl import Cat, Module, Mux, Shape, Signal, Value
 from amaranth.lib import memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -68,9 +68,11 @@ def crossing(shape) -> wiring.Signature:
 def send(m: Module, link, valid, name: str) -> None:
     """The sender's side of a crossing's ``valid``: ``valid`` (a bit) registered into every
     copy (kept apart by synthesis); the payload is the sender's own register."""
-    copies = copy_register(len(link.valid), name=name)
-    m.d.sync += copies.eq(Value.cast(valid).replicate(len(copies)))
-    m.d.comb += link.valid.eq(copies)
+    # one register per copy: the bits of one multi-bit register with equal inputs end up as
+    # one flip-flop after synthesis, keep or not
+    copies = [copy_register(1, name=f"{name}{i}") for i in range(len(link.valid))]
+    m.d.sync += [c.eq(valid) for c in copies]
+    m.d.comb += link.valid.eq(Cat(*copies))
 
 
 class Inbox(wiring.Component):
@@ -115,11 +117,12 @@ class Inbox(wiring.Component):
         link_valid_in, credit = self.link.valid, self.link.credit
         link_payload = Value.cast(self.link.payload)
         for i in range(self._relay):
-            v = copy_register(len(link_valid_in), name=f"relay_valid{i}")
+            v = [copy_register(1, name=f"relay_valid{i}_{k}") for k in range(len(link_valid_in))]
             p = Signal(len(link_payload), name=f"relay_payload{i}")
             c = Signal(name=f"relay_credit{i}")
-            m.d.sync += [v.eq(link_valid_in), p.eq(link_payload), credit.eq(c)]
-            link_valid_in, link_payload, credit = v, p, c
+            m.d.sync += [*(vk.eq(link_valid_in[k]) for k, vk in enumerate(v)), p.eq(link_payload)]
+            m.d.sync += credit.eq(c)
+            link_valid_in, link_payload, credit = Cat(*v), p, c
         depth = self.depth
         width = Shape.cast(self._shape).width
         size = 1 << max(1, (depth - 1).bit_length())  # each slice's depth: a power of two
