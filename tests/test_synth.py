@@ -3,6 +3,7 @@
 and bad options. Place and route is left to ``defa synth`` itself (minutes per run)."""
 
 import json
+import re
 import subprocess
 from pathlib import Path
 
@@ -13,6 +14,8 @@ from gen import tools
 from gen.cli import main
 from gen.config import preset
 from gen.elaborate import generate
+from rtl.inbox import valid_copies_of
+from rtl.layouts import level_sum_layout
 from tb.netlist import cell_models, ecp5_netlist
 from tb.runner import build_and_test
 
@@ -39,6 +42,12 @@ def test_tiny_synthesis_matches_its_baseline_and_its_netlist_is_bit_exact(tmp_pa
     assert result["ecp5"]["dsp"] == 4 * cfg.lanes * cfg.levels + cfg.points_per_head
     text = netlist.read_text()
     assert "MULT18X18D" in text and "DP16KD" in text
+    # Copies made for fanout survive synthesis as separate flip-flops: a crossing's valid,
+    # one per slice of the receiver's storage (once they were a single flip-flop).
+    cells = (synth_dir / "ecp5.json").read_text()
+    for level in range(cfg.levels):
+        kept = set(re.findall(rf'"level{level}\.accumulator\.sums_valid(\d+)_TRELLIS_FF_Q"', cells))
+        assert len(kept) == valid_copies_of(level_sum_layout(cfg)), sorted(kept)
     manifest = generate(cfg, tmp_path / "rtl", block="core")  # its ports and layouts
     outcome = build_and_test(
         [*cell_models(tmp_path / "cells"), str(netlist)],
