@@ -90,6 +90,11 @@ class Harness:
         in_payload = getattr(dut, f"{source}__payload")
         out_valid, out_ready = getattr(dut, f"{sink}__valid"), getattr(dut, f"{sink}__ready")
         out_payload = getattr(dut, f"{sink}__payload")
+        # a block whose sink queue takes its ready once per slice too (the sampler's
+        # ``partials_ready_slices``, driven by the accumulator's copies in the core): every
+        # copy equals ready
+        copies = getattr(dut, f"{sink}_ready_slices", None)
+        every = (1 << len(copies)) - 1 if copies is not None else 0
         n = len(words)
         pending: deque[tuple[int, int]] = deque()  # (item, beat) still to come, in order
         sent, taken, holding, start = 0, 0, False, self.cycles
@@ -117,6 +122,8 @@ class Harness:
                 in_valid.value = driven_valid = holding
             if ready != driven_ready:
                 out_ready.value = driven_ready = ready
+                if copies is not None:
+                    copies.value = every if ready else 0
             await ReadOnly()
             if holding and in_ready.value:
                 if timing is not None:

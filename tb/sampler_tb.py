@@ -94,7 +94,13 @@ class SamplerTB(Harness):
             dut,
             MANIFEST,
             seed,
-            idle=("points__valid", "load__valid", "partials__ready", "fwp__valid"),
+            idle=(
+                "points__valid",
+                "load__valid",
+                "partials__ready",
+                "partials_ready_slices",
+                "fwp__valid",
+            ),
         )
         self.point = self.payload("points")
         self.partial = self.payload("partials")
