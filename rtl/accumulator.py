@@ -29,7 +29,7 @@ from amaranth.lib.wiring import In, Out
 
 from gen.config import DefaConfig
 from rtl.credits import Credits
-from rtl.inbox import crossing, send, valid_copies_of
+from rtl.inbox import crossing, send, slices_of
 from rtl.layouts import level_sum_layout, partial_layout
 from rtl.stages import copy_register
 
@@ -50,7 +50,7 @@ class Accumulator(wiring.Component):
     #: copies of ``partials.ready`` (``ready_slices``), one per slice of the sender's queue
     @staticmethod
     def slices_of(cfg: DefaConfig) -> int:
-        return valid_copies_of(partial_layout(cfg, tag_bits=1)) - 1
+        return slices_of(partial_layout(cfg, tag_bits=1))
 
     def __init__(self, cfg: DefaConfig):
         self._cfg = cfg

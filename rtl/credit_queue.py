@@ -26,7 +26,7 @@ from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from rtl.credits import Credits
-from rtl.inbox import Inbox, valid_copies_of
+from rtl.inbox import Inbox, slices_of
 
 __all__ = ["CreditQueue"]
 
@@ -49,7 +49,7 @@ class CreditQueue(wiring.Component):
                 "w_data": In(shape),
                 "w_en_next": In(1),
                 "out": Out(stream.Signature(shape)),
-                "ready_slices": In(valid_copies_of(shape) - 1),
+                "ready_slices": In(slices_of(shape)),
             }
         )
 

@@ -47,15 +47,21 @@ from amaranth.lib.wiring import In, Out
 
 from rtl.stages import copy_register, thermometer_step
 
-__all__ = ["SLICE_BITS", "Inbox", "crossing", "send", "valid_copies_of"]
+__all__ = ["SLICE_BITS", "Inbox", "crossing", "send", "slices_of", "valid_copies_of"]
 
 #: bits of the storage that share one copy of the read and write pointers
 SLICE_BITS = 64
 
 
+def slices_of(shape) -> int:
+    """Slices of ``SLICE_BITS`` a word of ``shape`` takes in an inbox's storage (and in any
+    register loaded per slice beside it)."""
+    return -(-Shape.cast(shape).width // SLICE_BITS)
+
+
 def valid_copies_of(shape) -> int:
     """Bits of a crossing's ``valid``: one for the receiver's control, one per storage slice."""
-    return 1 + -(-Shape.cast(shape).width // SLICE_BITS)
+    return 1 + slices_of(shape)
 
 
 def crossing(shape) -> wiring.Signature:
@@ -106,7 +112,7 @@ class Inbox(wiring.Component):
                 "taken": Out(1),
                 "valid_copies": Out(max(1, valid_copies)),
                 "ready_copies": In(max(1, valid_copies)),
-                "ready_slices": In(valid_copies_of(shape) - 1),
+                "ready_slices": In(slices_of(shape)),
             }
         )
 

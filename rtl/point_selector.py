@@ -20,12 +20,12 @@ enables the whole entry.
 
 from __future__ import annotations
 
-from amaranth.hdl import Cat, Module, Shape, Signal, Value
+from amaranth.hdl import Cat, Module, Signal, Value
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from gen.config import DefaConfig
-from rtl.inbox import SLICE_BITS
+from rtl.inbox import SLICE_BITS, slices_of
 from rtl.layouts import entry_layout, point_layout
 from rtl.stages import copy_register
 
@@ -42,7 +42,7 @@ class PointSelector(wiring.Component):
     #: slices of the held entry, each loaded by its own gate (and copies of ``entries.valid``)
     @staticmethod
     def slices_of(cfg: DefaConfig) -> int:
-        return -(-Shape.cast(entry_layout(cfg)).width // SLICE_BITS)
+        return slices_of(entry_layout(cfg))
 
     def __init__(self, cfg: DefaConfig):
         self._cfg = cfg
@@ -101,7 +101,7 @@ class PointSelector(wiring.Component):
             with m.If(last):
                 m.d.sync += [c.eq(0) for c in helds]
         with m.If(self.entries.valid & self.entries.ready):
-            m.d.sync += [remaining.eq(keep)]
+            m.d.sync += remaining.eq(keep)
             m.d.sync += [c.eq(_exactly_one(keep)) for c in lasts]
             m.d.sync += [c.eq(keep.any()) for c in helds]
         stored, incoming = Value.cast(entry), Value.cast(self.entries.payload)

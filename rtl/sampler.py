@@ -50,7 +50,7 @@ from rtl.coeff import CoefficientUnit
 from rtl.coord import CoordinateUnit
 from rtl.credit_queue import CreditQueue
 from rtl.importance_map import ImportanceMap
-from rtl.inbox import valid_copies_of
+from rtl.inbox import slices_of
 from rtl.layouts import (
     TAG_BITS,
     chunk_bits,
@@ -107,7 +107,7 @@ class Sampler(wiring.Component):
                 "points": In(stream.Signature(point_layout(cfg, tag_bits))),
                 "partials": Out(stream.Signature(partial_layout(cfg, tag_bits))),
                 # the consumer's ready again, one equal bit per slice of the output queue
-                "partials_ready_slices": In(valid_copies_of(partial_layout(cfg, tag_bits)) - 1),
+                "partials_ready_slices": In(slices_of(partial_layout(cfg, tag_bits))),
                 "load": In(stream.Signature(load_layout(cfg, level))),
                 "width": In(unsigned(side_bits(cfg))),
                 "height": In(unsigned(side_bits(cfg))),
