@@ -43,12 +43,13 @@ class Dispatcher(wiring.Component):
         return cfg.queue_depth + 3
 
     #: descriptors the aggregator's inbox holds: the queue depth and the round trip through a
-    #: level (entry crossing, the point selector's register, sampler, sum crossing, the join
+    #: level (entry crossing, the point selector's register and its crossing into the
+    #: sampler's inbox, sampler, sum crossing, the join
     #: and the credit's return, the sum's and the credit's relays) and the
     #: descriptor's own extra stage
     @staticmethod
     def descriptor_depth_of(cfg: DefaConfig) -> int:
-        return cfg.queue_depth + Sampler.latency_of(cfg) + 11 + 2 * cfg.relay_stages
+        return cfg.queue_depth + Sampler.latency_of(cfg) + 14 + 2 * cfg.relay_stages
 
     def __init__(self, cfg: DefaConfig, tag_bits: int):
         self._cfg = cfg

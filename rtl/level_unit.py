@@ -1,10 +1,15 @@
 """Level unit: everything one scale needs, working in parallel with the other levels.
 
-Entry inbox -> point selector -> sampler (with its banked level buffer) -> accumulator. Takes
+Entry inbox -> point selector -> point inbox -> sampler (with its banked level buffer) ->
+accumulator. Takes
 the entries the dispatcher sends this level (a registered crossing into an inbox of
 ``Dispatcher.entry_depth_of(cfg)``) and sends one exact level sum per job with a kept point
 here to the aggregator (a registered crossing, see ``Accumulator``). Throughput: one kept
 point per ``head_dim // lanes`` cycles; a job with no kept point at this level never comes.
+The selector sends its points over a registered crossing with credits into an inbox of
+``PointSelector.point_depth_of(cfg)`` at the sampler (a point issued in cycle t is readable
+there at t + 3): the selector and the sampler's control sit at opposite ends of the level's
+multipliers, and no decision of one waits on the other in the same cycle.
 
 Everything that crosses the chip to or from the unit goes through a register here: the
 shape and ``tau_f`` CSRs (local copies, a cycle late: hold them steady while jobs are in
@@ -31,6 +36,7 @@ from rtl.layouts import (
     fwp_result_layout,
     level_sum_layout,
     load_layout,
+    point_layout,
     side_bits,
 )
 from rtl.point_selector import PointSelector
@@ -75,13 +81,17 @@ class LevelUnit(wiring.Component):
         m.submodules.selector = selector = PointSelector(cfg)
         m.d.comb += [
             selector.entry_valid.eq(inbox.valid_copies),
-            inbox.ready_copies.eq(selector.entries.ready.replicate(len(inbox.ready_copies))),
+            inbox.ready_copies.eq(selector.entry_ready),
         ]
+        m.submodules.point_inbox = point_inbox = Inbox(
+            point_layout(cfg, tag_bits=1), PointSelector.point_depth_of(cfg)
+        )
         m.submodules.sampler = sampler = Sampler(cfg, self._level, tag_bits=1)
         m.submodules.accumulator = accumulator = Accumulator(cfg)
         wiring.connect(m, wiring.flipped(self.entries), inbox.link)
         wiring.connect(m, inbox.out, selector.entries)
-        wiring.connect(m, selector.points, sampler.points)
+        wiring.connect(m, selector.points, point_inbox.link)
+        wiring.connect(m, point_inbox.out, sampler.points)
         wiring.connect(m, sampler.partials, accumulator.partials)
         m.d.comb += sampler.partials_ready_slices.eq(accumulator.ready_slices)
         wiring.connect(m, accumulator.sums, wiring.flipped(self.sums))

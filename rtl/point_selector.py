@@ -1,21 +1,27 @@
-"""Point selector: issues the kept points of each level entry to the sampler, one per
-accepted transfer, skipping pruned points at no cost.
+"""Point selector: issues the kept points of each level entry to the sampler over a registered
+crossing, one per cycle at most, skipping pruned points at no cost.
 
 Contract: for an entry with k kept points (k >= 1), exactly k points leave on ``points`` in
 point order, the last with ``tag`` = 1 (the job's last point at this level), all others with
-``tag`` = 0. The head entry is held in this unit's registers: it is taken from ``entries``
-(whose payload may be combinational, e.g. an ``Inbox`` without output register) when nothing
-is held or together with the held entry's last point, and its first point leaves the cycle
-after (latency 1); the next entry's first point follows the previous entry's last point in
-the next cycle (throughput one point per cycle). An entry without kept points (the dispatcher
-never queues one) is taken and dropped.
+``tag`` = 0. ``points`` is a crossing (``rtl.inbox.crossing``) into an inbox of
+``PointSelector.point_depth_of(cfg)`` points at the sampler: this unit counts its credits
+itself, so no ready comes back from the sampler in the cycle it decides (the two sit at
+opposite ends of a level's multipliers). The head entry is held in this unit's registers: it
+is taken from ``entries`` (whose payload may be combinational, e.g. an ``Inbox`` without
+output register) when nothing is held or together with the held entry's last point, and its
+first point is issued the cycle after (a point is issued in a cycle with the entry held and a
+credit; it is sent, valid and payload from registers, the cycle after). The next entry's first
+point follows the previous entry's last point in the next cycle (one point per cycle while
+credits last; ``point_depth_of`` covers the credits' round trip, so a sampler that takes a
+point every cycle never waits on them). An entry without kept points (the dispatcher never
+queues one) is taken and dropped.
 
-Timing: ``points`` is driven by registers alone (payload, ``valid``, ``tag``); ``entries.ready``
-is one gate over this unit's registers and ``points.ready``: no path from the entry's payload
-to its own pop. The held entry loads in slices of ``SLICE_BITS``, each by its own gate over
-its own copies of the control registers and of ``entries.valid`` (``entry_valid``, equal
-bits the inbox keeps: ``Inbox(valid_copies=PointSelector.slices_of(cfg))``), so no one net
-enables the whole entry.
+Timing: ``entries.ready`` and ``entry_ready`` are gates over this unit's registers alone. The
+held entry loads in slices of ``SLICE_BITS``, each by its own gate over its own copies of the
+control registers, of the credit count's room and of ``entries.valid`` (``entry_valid``,
+equal bits the inbox keeps: ``Inbox(valid_copies=PointSelector.slices_of(cfg))``), and
+``entry_ready`` bit k (equal to ``entries.ready``) is slice k's decision, for the inbox's copy
+k: no one net enables the whole entry.
 """
 
 from __future__ import annotations
@@ -25,11 +31,18 @@ from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from gen.config import DefaConfig
-from rtl.inbox import SLICE_BITS, slices_of
+from rtl.credits import Credits
+from rtl.inbox import SLICE_BITS, crossing, send, slices_of
 from rtl.layouts import entry_layout, point_layout
 from rtl.stages import copy_register
 
 __all__ = ["PointSelector"]
+
+#: cycles from a point's issue until it is readable in the sampler's inbox (``rtl.inbox``: the
+#: send register, the write, the output register)
+_CROSSING = 3
+#: cycles from the sampler's take of a point until its credit is free here again
+_CREDIT_RETURN = 2
 
 
 def _exactly_one(bits):
@@ -44,13 +57,20 @@ class PointSelector(wiring.Component):
     def slices_of(cfg: DefaConfig) -> int:
         return slices_of(entry_layout(cfg))
 
+    #: points the sampler's inbox holds: the credits' round trip (issue to credit free
+    #: again), so credits never throttle a sampler that takes a point every cycle
+    @staticmethod
+    def point_depth_of(cfg: DefaConfig) -> int:
+        return _CROSSING + _CREDIT_RETURN
+
     def __init__(self, cfg: DefaConfig):
         self._cfg = cfg
         super().__init__(
             {
                 "entries": In(stream.Signature(entry_layout(cfg))),
                 "entry_valid": In(self.slices_of(cfg)),
-                "points": Out(stream.Signature(point_layout(cfg, tag_bits=1))),
+                "entry_ready": Out(self.slices_of(cfg)),
+                "points": Out(crossing(point_layout(cfg, tag_bits=1))),
             }
         )
 
@@ -58,6 +78,8 @@ class PointSelector(wiring.Component):
         cfg = self._cfg
         npts = cfg.points
         m = Module()
+        slices = self.slices_of(cfg)
+        m.submodules.credits = credits = Credits(self.point_depth_of(cfg), room_copies=slices)
         entry = Signal(entry_layout(cfg), name="entry")  # the held entry
         held = Signal()  # an entry is held (with a point left)
         remaining = Signal(npts)  # its points not yet issued
@@ -67,35 +89,39 @@ class PointSelector(wiring.Component):
         for p in range(npts):
             m.d.comb += select[p].eq(remaining[p] & ~remaining[:p].any() if p else remaining[0])
 
-        point = self.points.payload
-        m.d.comb += [
+        # the point register: the selected point every cycle (no enable: ``valid`` marks it)
+        point = Signal(point_layout(cfg, tag_bits=1), name="point")
+        m.d.comb += self.points.payload.eq(point)
+        m.d.sync += [
             point.ref_x.eq(entry.ref_x),
             point.ref_y.eq(entry.ref_y),
             point.head.eq(entry.head),
             point.tag.eq(last),
-            self.points.valid.eq(held),
         ]
         for p in range(npts):
             with m.If(select[p]):
-                m.d.comb += [
+                m.d.sync += [
                     point.off_x.eq(entry.off_x[p]),
                     point.off_y.eq(entry.off_y[p]),
                     point.prob.eq(entry.prob[p]),
                 ]
-        take = Signal()
+        issue = Signal()
         m.d.comb += [
-            take.eq(held & self.points.ready),
-            self.entries.ready.eq(~held | (self.points.ready & last)),
+            issue.eq(held & credits.room),
+            credits.enter.eq(issue),
+            credits.enter_copies.eq(issue.replicate(slices)),
+            credits.freed.eq(self.points.credit),
+            self.entries.ready.eq(~held | (credits.room & last)),
         ]
+        send(m, self.points, issue, "point_valid")
         after = Signal(npts)  # the remaining points after this one
         m.d.comb += after.eq(remaining & ~select)
         # copies of held and last per slice of the entry (kept apart by synthesis), updated
         # as the originals
-        slices = self.slices_of(cfg)
         helds = [held, *(copy_register(1, name=f"held{k}") for k in range(slices))]
         lasts = [last, *(copy_register(1, name=f"last{k}") for k in range(slices))]
         keep = self.entries.payload.keep
-        with m.If(take):
+        with m.If(issue):
             m.d.sync += remaining.eq(after)
             m.d.sync += [c.eq(_exactly_one(after)) for c in lasts]
             with m.If(last):
@@ -108,10 +134,11 @@ class PointSelector(wiring.Component):
         width = len(stored)
         for k, first in enumerate(range(0, width, SLICE_BITS)):
             bits = slice(first, min(first + SLICE_BITS, width))
-            load = Signal(name=f"load{k}")
-            m.d.comb += load.eq(
-                self.entry_valid[k] & (~helds[1 + k] | (self.points.ready & lasts[1 + k]))
-            )
-            with m.If(load):
+            ready = Signal(name=f"entry_ready{k}")
+            m.d.comb += [
+                ready.eq(~helds[1 + k] | (credits.room_copies[k] & lasts[1 + k])),
+                self.entry_ready[k].eq(ready),
+            ]
+            with m.If(self.entry_valid[k] & ready):
                 m.d.sync += stored[bits].eq(incoming[bits])
         return m

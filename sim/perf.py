@@ -52,6 +52,7 @@ __all__ = [
     "aggregator_latency",
     "descriptor_depth",
     "entry_depth",
+    "point_depth",
     "sum_depth",
     "kept_points",
     "predict",
@@ -95,7 +96,13 @@ def entry_depth(cfg: DefaConfig) -> int:
 def descriptor_depth(cfg: DefaConfig) -> int:
     """Descriptors the aggregator's inbox holds (credits at the dispatcher): the round trip
     includes a level sum's relays and the credit's."""
-    return cfg.queue_depth + sampler_latency(cfg) + 11 + 2 * cfg.relay_stages
+    return cfg.queue_depth + sampler_latency(cfg) + 14 + 2 * cfg.relay_stages
+
+
+def point_depth(cfg: DefaConfig) -> int:
+    """Points a sampler's inbox holds (credits at the point selector): the round trip from a
+    point's issue until its credit is free again."""
+    return CROSSING_LATENCY + CREDIT_RETURN
 
 
 def sum_depth(cfg: DefaConfig) -> int:
@@ -181,7 +188,10 @@ def predict(cfg: DefaConfig, kept: np.ndarray) -> dict:
     entry_back: list[list[int]] = [[] for _ in range(levels)]
     # per level, per job with a kept point there: when the aggregator took its sum
     sum_taken: list[list[int]] = [[] for _ in range(levels)]
-    entry_free = [0] * levels  # the cycle after the level's previous entry was taken
+    entry_free = [0] * levels  # the level's previous entry's last point was issued
+    # per level, per point: the cycle the sampler took it (its last chunk entered)
+    point_taken: list[list[int]] = [[] for _ in range(levels)]
+    points = point_depth(cfg)
     depth = sampler_latency(cfg) + 3  # the sampler's output queue (Sampler.queue_depth_of)
     samplers = [_Sampler(sampler_latency(cfg), depth) for _ in range(levels)]
     # the softmax unit, modelled like a sampler: job j enters (offered back to back from cycle
@@ -208,25 +218,34 @@ def predict(cfg: DefaConfig, kept: np.ndarray) -> dict:
             if not k:
                 heapq.heappush(entry_back[lv], a + back)
                 continue
-            # the point selector takes the entry from the inbox when it is readable and the
-            # previous entry's last chunk enters; its first point follows a cycle later
-            start = max(a + x + 1, entry_free[lv])
+            # the point selector takes the entry from the inbox when it is readable and
+            # nothing is held, or with the previous entry's last point; it issues a point per
+            # cycle from the cycle after, while it has credits (a point's is free again two
+            # cycles after the sampler took it, with its last chunk), and each is readable at
+            # the sampler three cycles after its issue
+            take = max(a + x, entry_free[lv])
+            heapq.heappush(entry_back[lv], take + back)
             # Every chunk enters as soon as credits allow; the accumulator takes beats only
             # while fewer than `sums` of its sums are in flight: the job's beats wait for the
             # credit of the sum `sums` jobs (with points here) back.
             taken = sum_taken[lv]
             hold = taken[-sums] + back + relay if len(taken) >= sums else 0
             sampler = samplers[lv]
-            beats = k * chunks
-            for _ in range(beats):
-                # a chunk's credit comes back when the chunk `depth` before it leaves
-                while len(sampler.left) <= len(sampler.entered) - depth:
-                    sampler.leave(hold)
-                last_enter = sampler.enter(start)
+            issued = point_taken[lv]
+            issue = take + 1
+            for _ in range(k):
+                if len(issued) >= points:
+                    issue = max(issue, issued[-points] + back)
+                for _ in range(chunks):
+                    # a chunk's credit comes back when the chunk `depth` before it leaves
+                    while len(sampler.left) <= len(sampler.entered) - depth:
+                        sampler.leave(hold)
+                    last_enter = sampler.enter(issue + x)
+                issued.append(last_enter)
+                issue += 1
+            entry_free[lv] = issue - 1
             while len(sampler.left) < len(sampler.entered):
                 last_beat = sampler.leave(hold)
-            entry_free[lv] = last_enter + 1
-            heapq.heappush(entry_back[lv], start - 1 + back)
             # its valid register set a cycle after the last beat
             sum_ready = last_beat + 1 + x + relay
             if taken:

@@ -310,16 +310,31 @@ def test_point_selector_issues_kept_points_in_order():
         ctx.set(dut.entries.valid, 0)
         ctx.set(dut.entry_valid, 0)
 
-    async def consumer(ctx):
-        while len(got) < len(want):
-            ready = rng.random() < 0.7
-            ctx.set(dut.points.ready, ready)
-            _, _, valid, p = await ctx.tick().sample(dut.points.valid, dut.points.payload)
-            if valid and ready:
-                got.append((p.ref_x, p.off_x, p.off_y, p.prob, p.head, p.tag))
+    depth = PointSelector.point_depth_of(cfg)
+    peak = [0]
 
-    _run(dut, producer, consumer)
+    async def receiver(ctx):
+        # The sampler's inbox: holds what arrives and gives a credit back, a register later,
+        # for a point it lets go of now and then (slowly at times, so the credits run out).
+        held = 0
+        cycle = 0
+        while len(got) < len(want):
+            cycle += 1
+            assert cycle < 5000, f"{len(got)} of {len(want)} points after {cycle} cycles"
+            free = held > 0 and rng.random() < (0.1 if (cycle // 60) % 2 == 0 else 0.9)
+            _, _, valid, p = await ctx.tick().sample(dut.points.valid, dut.points.payload)
+            assert valid in (0, (1 << len(dut.points.valid)) - 1), f"valid copies differ: {valid:b}"
+            if valid:
+                got.append((p.ref_x, p.off_x, p.off_y, p.prob, p.head, p.tag))
+                held += 1
+            peak[0] = max(peak[0], held)
+            held -= free
+            ctx.set(dut.points.credit, free)
+
+    _run(dut, producer, receiver)
     assert got == want
+    # the credits bound what is in flight, and the slow phases used them all
+    assert peak[0] == depth
 
 
 def test_dispatcher_prunes_and_splits_by_level():
