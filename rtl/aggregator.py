@@ -87,6 +87,7 @@ class Aggregator(wiring.Component):
                 registered_output=False,
                 valid_copies=copies,
                 relay=cfg.relay_stages,
+                slice_takes=True,
             )
             m.submodules[f"sum_inbox{level}"] = inbox
             wiring.connect(m, wiring.flipped(link), inbox.link)
@@ -94,8 +95,10 @@ class Aggregator(wiring.Component):
             inboxes.append(inbox)
         # The join, decided in ``copies`` places at once from copies of the same registers
         # (valids, the descriptor's empty bits, the queue's room): copy k steers level k's sum
-        # inbox, copy L the descriptor inbox, copy L + 1 the output queue and the pipeline, so
-        # no one net reaches all of them. The copies agree in every cycle.
+        # inbox, copy L the descriptor inbox, copy L + 1 the output queue and the pipeline,
+        # copy L + 2 + j the read pointer of slice j in every level's sum inbox (``slice_takes``:
+        # slice j of all levels feeds the same channels' adders), so no one net reaches all of
+        # them. The copies agree in every cycle.
         load = []
         for k in range(copies):
             decision = Signal(name=f"load{k}")

@@ -26,6 +26,11 @@ Contract of ``Inbox(shape, depth)``:
   for a consumer that decides in several places at once (the aggregator's join); it drives
   ``ready_copies`` (n bits, each equal to ``out.ready`` in every cycle), and copy k follows
   ``ready_copies[k]`` alone: each place's decision and the copies it reads stay together.
+* ``slice_takes=True`` (with ``valid_copies`` and ``registered_output=False``): the last
+  ``slices_of(shape)`` copies belong to the storage's slices: slice k advances its read
+  pointer on its copy's own take (``valid_copies[n - slices + k] & ready_copies[n - slices +
+  k]``), not on ``taken``, so the consumer's decision reaches each slice from a place of its
+  own.
 * ``early_valid=True`` (for a sender inside the same block, ``CreditQueue``): ``link.valid``
   (every bit equal) comes a cycle before its payload and is registered here, one copy per
   slice of the storage and one for the control; otherwise the same.
@@ -92,6 +97,7 @@ class Inbox(wiring.Component):
         valid_copies: int = 0,
         relay: int = 0,
         slice_ready: bool = False,
+        slice_takes: bool = False,
     ):
         self._registered = registered_output
         self._relay = relay
@@ -104,6 +110,14 @@ class Inbox(wiring.Component):
         if relay < 0:
             self._MustUse__silence = True
             raise ValueError(f"relay={relay} is out of range: allowed >= 0")
+        if slice_takes and (registered_output or valid_copies < slices_of(shape)):
+            self._MustUse__silence = True
+            raise ValueError(
+                f"slice_takes needs registered_output=False and valid_copies >= "
+                f"{slices_of(shape)} (one per slice); got registered_output="
+                f"{registered_output}, valid_copies={valid_copies}"
+            )
+        self._slice_takes = slice_takes
         self._shape, self.depth = shape, depth
         super().__init__(
             {
@@ -245,7 +259,11 @@ class Inbox(wiring.Component):
                 took = copy_register(1, name=f"took{k}")
                 ra = copy_register(range(size), name=f"r_addr{k}")
                 ra1 = copy_register(range(size), name=f"r_next{k}", init=1 % depth)
-                m.d.sync += took.eq(self.taken)
+                if self._slice_takes:
+                    own = self._copies - slices_of(self._shape) + k
+                    m.d.sync += took.eq(copies[own] & self.ready_copies[own])
+                else:
+                    m.d.sync += took.eq(self.taken)
                 with m.If(took):
                     m.d.sync += [ra.eq(ra1), ra1.eq(following(ra1))]
                 m.d.comb += read.addr.eq(Mux(took, ra1, ra))

@@ -141,9 +141,10 @@ EMPTY_GROUP = 4
 
 
 def join_copies_of(cfg: DefaConfig) -> int:
-    """Copies of the aggregator's join decision: one per level's sum inbox, one for the
-    descriptor inbox, one for the output queue and the pipeline."""
-    return cfg.levels + 2
+    """Copies of the aggregator's join decision: one per level's sum inbox (its control), one
+    for the descriptor inbox, one for the output queue and the pipeline, and one per 64-bit
+    slice of a level sum (that slice's read pointer in every level's sum inbox)."""
+    return cfg.levels + 2 + -(-level_sum_layout(cfg).size // 64)
 
 
 def descriptor_layout(cfg: DefaConfig, tag_bits: int) -> data.StructLayout:
