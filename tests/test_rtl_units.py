@@ -437,34 +437,40 @@ def test_dispatcher_prunes_and_splits_by_level():
 
 
 @pytest.mark.parametrize(
-    "depth,width,registered,early,relay",
+    "depth,width,registered,early,relay,slice_takes",
     [
-        (5, 150, True, False, 0),
-        (16, 8, True, False, 0),
-        (1, 64, True, False, 0),
-        (5, 150, False, False, 0),
-        (1, 70, False, False, 0),
-        (13, 8, False, False, 0),
-        (5, 150, True, True, 0),  # a CreditQueue's: the valid a cycle before its payload
-        (1, 64, True, True, 0),
-        (7, 150, False, False, 1),  # the aggregator's: relays on a long crossing
-        (3, 70, True, False, 2),
+        (5, 150, True, False, 0, False),
+        (16, 8, True, False, 0, False),
+        (1, 64, True, False, 0, False),
+        (5, 150, False, False, 0, False),
+        (1, 70, False, False, 0, False),
+        (13, 8, False, False, 0, False),
+        (5, 150, True, True, 0, False),  # a CreditQueue's: the valid a cycle before its payload
+        (1, 64, True, True, 0, False),
+        (7, 150, False, False, 1, False),  # the aggregator's: relays on a long crossing
+        (3, 70, True, False, 2, False),
+        (13, 150, False, False, 0, True),  # the aggregator's: a take place per slice
+        (1, 70, False, False, 1, True),
     ],
 )
-def test_inbox_keeps_order_and_returns_credits(depth, width, registered, early, relay):
+def test_inbox_keeps_order_and_returns_credits(depth, width, registered, early, relay, slice_takes):
     """An inbox fed within its credits (a sender counting them as Credits does, its credit
     pulses a register late) hands every beat out in order under random backpressure, its
     storage in 64-bit slices (each with its own permuted pointers) reads back every bit, and
-    its valid copies (following their own ready copies) equal ``out.valid`` in every cycle."""
-    from rtl.inbox import Inbox
+    its valid copies (following their own ready copies) equal ``out.valid`` in every cycle.
+    With ``slice_takes`` each slice advances on its own copy's take."""
+    from rtl.inbox import Inbox, slices_of
 
+    copies = 2 + (slices_of(unsigned(width)) if slice_takes else 0)
+    every = (1 << copies) - 1
     dut = Inbox(
         unsigned(width),
         depth,
         registered_output=registered,
         early_valid=early,
-        valid_copies=2,
+        valid_copies=copies,
         relay=relay,
+        slice_takes=slice_takes,
     )
     rng = np.random.default_rng(depth * 1000 + width)
     words = [
@@ -496,11 +502,11 @@ def test_inbox_keeps_order_and_returns_credits(depth, width, registered, early, 
         while len(got) < len(words):
             ready = rng.random() < 0.6
             ctx.set(dut.out.ready, ready)
-            ctx.set(dut.ready_copies, 0b11 * ready)
+            ctx.set(dut.ready_copies, every * ready)
             _, _, valid, copies, payload = await ctx.tick().sample(
                 dut.out.valid, dut.valid_copies, dut.out.payload
             )
-            assert copies == 0b11 * valid, f"cycle of beat {len(got)}: valid copies {copies}"
+            assert copies == every * valid, f"cycle of beat {len(got)}: valid copies {copies}"
             if valid and ready:
                 got.append(payload)
 
@@ -643,3 +649,17 @@ def test_aggregator_rounds_and_saturates():
 
     _run(dut, producer, consumer)
     assert got == want, f"seed {seed}"
+
+
+def test_inbox_refuses_bad_options():
+    from rtl.inbox import Inbox
+
+    with pytest.raises(ValueError, match=r"depth=0 is out of range: allowed >= 1"):
+        Inbox(unsigned(8), 0)
+    with pytest.raises(ValueError, match=r"relay=-1 is out of range"):
+        Inbox(unsigned(8), 4, relay=-1)
+    # a take per slice needs a copy per slice, and an inbox without output register
+    with pytest.raises(ValueError, match=r"slice_takes needs .* valid_copies >= 3"):
+        Inbox(unsigned(150), 4, registered_output=False, valid_copies=2, slice_takes=True)
+    with pytest.raises(ValueError, match=r"registered_output=True"):
+        Inbox(unsigned(150), 4, valid_copies=3, slice_takes=True)
