@@ -88,6 +88,7 @@ class Aggregator(wiring.Component):
                 valid_copies=copies,
                 relay=cfg.relay_stages,
                 slice_takes=True,
+                address_group=32,  # pointer copies per 32 bits: the channels' adders spread
             )
             m.submodules[f"sum_inbox{level}"] = inbox
             wiring.connect(m, wiring.flipped(link), inbox.link)
@@ -136,23 +137,17 @@ class Aggregator(wiring.Component):
         top = (1 << (cfg.out_bits - 1)) - 1
         wide = signed(cfg.acc_bits + cfg.levels.bit_length())
         out = Signal(out_shape)
-        # The input register takes each level's sum as read and, beside it, each channel
-        # group's copy of the descriptor's zero bits (kept: one per group and level); the
-        # first adder level selects 0 for a level without a kept point. No zero bit reaches
-        # the input registers (it became their synchronous reset, a net across the
-        # aggregator), and the sum's latency is the same.
-        zeros = []
-        for g in range(len(desc.zero)):
-            zero = copy_register(cfg.levels, name=f"zero{g}")
-            m.d.sync += zero.eq(desc.zero[g])
-            zeros.append(zero)
+        # The input register takes each level's sum as read and, beside it, each channel's
+        # copy of the descriptor's zero bits (kept: one per channel and level, loaded from the
+        # descriptor's copy for its group of EMPTY_GROUP channels); the first adder level
+        # selects 0 for a level without a kept point. No zero bit reaches the input registers
+        # (it became their synchronous reset, a net across the aggregator), no copy reaches
+        # more than its channel's adders, and the sum's latency is the same.
         for c in range(cfg.head_dim):
+            zero = copy_register(cfg.levels, name=f"zero{c}")
+            m.d.sync += zero.eq(desc.zero[c // EMPTY_GROUP])
             parts = [
-                Mux(
-                    zeros[c // EMPTY_GROUP][level],
-                    0,
-                    st.reg(s.payload[c], signed(cfg.acc_bits), f"part{level}_{c}"),
-                )
+                Mux(zero[level], 0, st.reg(s.payload[c], signed(cfg.acc_bits), f"part{level}_{c}"))
                 for level, s in enumerate(sums)
             ]
             total, _ = st.tree(parts, lambda a, b: a + b, wide, f"total{c}_")

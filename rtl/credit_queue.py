@@ -11,7 +11,8 @@ pipeline's latency (entry to ``out``) plus three, ``room`` never throttles a con
 takes an item every cycle. ``idle``: nothing in flight. ``room_copies`` (with
 ``room_copies=n``): n more registers equal to ``room``, for a pipeline that decides in several
 places at once (each copy follows its own ``enter_copies`` bit, see ``Credits``).
-``slice_ready=True``: the consumer also drives ``ready_slices`` (see ``Inbox``).
+``slice_ready=True``: the consumer also drives ``ready_slices``; ``address_group``: the
+storage's pointer copies per that many bits (both see ``Inbox``).
 
 Timing: the credits make a full check unnecessary, so the storage (an ``Inbox``) takes its
 write enable and data straight from registers (``w_data`` should be a register of the
@@ -26,19 +27,28 @@ from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from rtl.credits import Credits
-from rtl.inbox import Inbox, slices_of
+from rtl.inbox import SLICE_BITS, Inbox, slices_of
 
 __all__ = ["CreditQueue"]
 
 
 class CreditQueue(wiring.Component):
-    def __init__(self, shape, depth: int, *, room_copies: int = 0, slice_ready: bool = False):
+    def __init__(
+        self,
+        shape,
+        depth: int,
+        *,
+        room_copies: int = 0,
+        slice_ready: bool = False,
+        address_group: int = SLICE_BITS,
+    ):
         if depth < 1:
             self._MustUse__silence = True  # a refused component is not an unused one
             raise ValueError(f"depth={depth} is out of range: allowed >= 1")
         self._shape, self.depth = shape, depth
         self._copies = room_copies
         self._slice_ready = slice_ready
+        self._group = address_group
         super().__init__(
             {
                 "enter": In(1),
@@ -56,7 +66,11 @@ class CreditQueue(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         m.submodules.inbox = inbox = Inbox(
-            self._shape, self.depth, early_valid=True, slice_ready=self._slice_ready
+            self._shape,
+            self.depth,
+            early_valid=True,
+            slice_ready=self._slice_ready,
+            address_group=self._group,
         )
         wiring.connect(m, inbox.out, wiring.flipped(self.out))
         m.d.comb += inbox.ready_slices.eq(self.ready_slices)

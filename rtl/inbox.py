@@ -31,6 +31,10 @@ Contract of ``Inbox(shape, depth)``:
   pointer on its copy's own take (``valid_copies[n - slices + k] & ready_copies[n - slices +
   k]``), not on ``taken``, so the consumer's decision reaches each slice from a place of its
   own.
+* ``address_group=b`` (<= ``SLICE_BITS``): each slice's storage is memories of b bits, each
+  with its own copies of the write and read pointers (and of the take, without output
+  register): a LUT RAM's address reaches b/4 cells, not 16, for storage whose bits feed
+  consumers spread far apart (the sampler's lanes, the aggregator's channels).
 * ``early_valid=True`` (for a sender inside the same block, ``CreditQueue``): ``link.valid``
   (every bit equal) comes a cycle before its payload and is registered here, one copy per
   slice of the storage and one for the control; otherwise the same.
@@ -98,6 +102,7 @@ class Inbox(wiring.Component):
         relay: int = 0,
         slice_ready: bool = False,
         slice_takes: bool = False,
+        address_group: int = SLICE_BITS,
     ):
         self._registered = registered_output
         self._relay = relay
@@ -117,6 +122,12 @@ class Inbox(wiring.Component):
                 f"{slices_of(shape)} (one per slice); got registered_output="
                 f"{registered_output}, valid_copies={valid_copies}"
             )
+        if not 1 <= address_group <= SLICE_BITS:
+            self._MustUse__silence = True
+            raise ValueError(
+                f"address_group={address_group} is out of range: allowed [1, {SLICE_BITS}]"
+            )
+        self._group = address_group
         self._slice_takes = slice_takes
         self._shape, self.depth = shape, depth
         super().__init__(
@@ -228,54 +239,64 @@ class Inbox(wiring.Component):
         payload = Value.cast(self.out.payload)
         for k, first in enumerate(range(0, width, SLICE_BITS)):
             bits = min(SLICE_BITS, width - first)
-            # LUT RAM (an asynchronous read): never a block RAM, whose read leaves late
-            storage = memory.Memory(
-                shape=bits, depth=size, init=[], attrs={"ram_style": "distributed"}
-            )
-            m.submodules[f"storage{k}"] = storage
-            write = storage.write_port()
-            read = storage.read_port(domain="comb")
-            wa = copy_register(range(size), name=f"w_addr{k}")
             if self._early:
                 slice_valid = copy_register(1, name=f"link_valid{k}")
                 m.d.sync += slice_valid.eq(link_valid_in[0])
             else:
                 slice_valid = link_valid_in[1 + k]
-            with m.If(slice_valid):
-                m.d.sync += wa.eq(w_next)
-            m.d.comb += [
-                write.addr.eq(wa),
-                write.data.eq(link_payload[first : first + bits]),
-                write.en.eq(slice_valid),
-            ]
-            if self._registered:
-                ra = copy_register(range(size), name=f"r_addr{k}")
-                with m.If(load):
-                    m.d.sync += ra.eq(r_next)
-                m.d.comb += read.addr.eq(ra)
-            else:
-                # the slice's pointer and its next value, advanced a cycle after a take by a
-                # copy of ``taken``; meanwhile the read comes from the next value
-                took = copy_register(1, name=f"took{k}")
-                ra = copy_register(range(size), name=f"r_addr{k}")
-                ra1 = copy_register(range(size), name=f"r_next{k}", init=1 % depth)
-                if self._slice_takes:
-                    own = self._copies - slices_of(self._shape) + k
-                    m.d.sync += took.eq(copies[own] & self.ready_copies[own])
-                else:
-                    m.d.sync += took.eq(self.taken)
-                with m.If(took):
-                    m.d.sync += [ra.eq(ra1), ra1.eq(following(ra1))]
-                m.d.comb += read.addr.eq(Mux(took, ra1, ra))
             if self._registered:
                 ready_k = self.ready_slices[k] if self._slice_ready else self.out.ready
                 valid_k = copy_register(1, name=f"valid{k}")  # equal to out.valid
-                with m.If(load):
+                # ``load`` decided from the slice's own copies (equal in every cycle): the
+                # slice's pointers and valid follow it, not the control's net
+                load_k = Signal(name=f"load{k}")
+                m.d.comb += load_k.eq(stored[0] & (~valid_k | ready_k))
+                with m.If(load_k):
                     m.d.sync += valid_k.eq(1)
                 with m.Elif(ready_k):
                     m.d.sync += valid_k.eq(0)
-                with m.If(~valid_k | ready_k):
-                    m.d.sync += payload[first : first + bits].eq(read.data)
+            elif self._slice_takes:
+                own = self._copies - slices_of(self._shape) + k
+                slice_taken = copies[own] & self.ready_copies[own]
             else:
-                m.d.comb += payload[first : first + bits].eq(read.data)
+                slice_taken = self.taken
+            # the slice's storage in groups of ``address_group`` bits, each a memory with its
+            # own copies of the pointers (one group: the slice's, named as such)
+            groups = range(first, first + bits, self._group)
+            for g, low in enumerate(groups):
+                high = min(low + self._group, first + bits)
+                tag = f"{k}" if len(groups) == 1 else f"{k}_{g}"
+                # LUT RAM (an asynchronous read): never a block RAM, whose read leaves late
+                storage = memory.Memory(
+                    shape=high - low, depth=size, init=[], attrs={"ram_style": "distributed"}
+                )
+                m.submodules[f"storage{tag}"] = storage
+                write = storage.write_port()
+                read = storage.read_port(domain="comb")
+                wa = copy_register(range(size), name=f"w_addr{tag}")
+                with m.If(slice_valid):
+                    m.d.sync += wa.eq(w_next)
+                m.d.comb += [
+                    write.addr.eq(wa),
+                    write.data.eq(link_payload[low:high]),
+                    write.en.eq(slice_valid),
+                ]
+                if self._registered:
+                    ra = copy_register(range(size), name=f"r_addr{tag}")
+                    with m.If(load_k):
+                        m.d.sync += ra.eq(r_next)
+                    m.d.comb += read.addr.eq(ra)
+                    with m.If(~valid_k | ready_k):
+                        m.d.sync += payload[low:high].eq(read.data)
+                else:
+                    # the group's pointer and its next value, advanced a cycle after a take
+                    # by a copy of the slice's take; meanwhile the read comes from the next
+                    took = copy_register(1, name=f"took{tag}")
+                    ra = copy_register(range(size), name=f"r_addr{tag}")
+                    ra1 = copy_register(range(size), name=f"r_next{tag}", init=1 % depth)
+                    m.d.sync += took.eq(slice_taken)
+                    with m.If(took):
+                        m.d.sync += [ra.eq(ra1), ra1.eq(following(ra1))]
+                    m.d.comb += read.addr.eq(Mux(took, ra1, ra))
+                    m.d.comb += payload[low:high].eq(read.data)
         return m

@@ -167,8 +167,14 @@ class Sampler(wiring.Component):
         # (inside the pipeline or waiting in the queue), so the queue never overflows.
         for unit in (coord, coeff):
             m.d.comb += unit.en.eq(1)
+        # (its storage's pointers copied per 16 bits: the lanes' words feed accumulators spread
+        # along the level's multipliers)
         m.submodules.queue = queue = CreditQueue(
-            self.partials.payload.shape(), self.queue_depth_of(cfg), room_copies=1, slice_ready=True
+            self.partials.payload.shape(),
+            self.queue_depth_of(cfg),
+            room_copies=1,
+            slice_ready=True,
+            address_group=16,
         )
         wiring.connect(m, queue.out, wiring.flipped(self.partials))
         m.d.comb += queue.ready_slices.eq(self.partials_ready_slices)

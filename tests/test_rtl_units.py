@@ -437,23 +437,28 @@ def test_dispatcher_prunes_and_splits_by_level():
 
 
 @pytest.mark.parametrize(
-    "depth,width,registered,early,relay,slice_takes",
+    "depth,width,registered,early,relay,slice_takes,group",
     [
-        (5, 150, True, False, 0, False),
-        (16, 8, True, False, 0, False),
-        (1, 64, True, False, 0, False),
-        (5, 150, False, False, 0, False),
-        (1, 70, False, False, 0, False),
-        (13, 8, False, False, 0, False),
-        (5, 150, True, True, 0, False),  # a CreditQueue's: the valid a cycle before its payload
-        (1, 64, True, True, 0, False),
-        (7, 150, False, False, 1, False),  # the aggregator's: relays on a long crossing
-        (3, 70, True, False, 2, False),
-        (13, 150, False, False, 0, True),  # the aggregator's: a take place per slice
-        (1, 70, False, False, 1, True),
+        (5, 150, True, False, 0, False, 64),
+        (16, 8, True, False, 0, False, 64),
+        (1, 64, True, False, 0, False, 64),
+        (5, 150, False, False, 0, False, 64),
+        (1, 70, False, False, 0, False, 64),
+        (13, 8, False, False, 0, False, 64),
+        (5, 150, True, True, 0, False, 64),  # a CreditQueue's: the valid a cycle before its payload
+        (1, 64, True, True, 0, False, 64),
+        (7, 150, False, False, 1, False, 64),  # the aggregator's: relays on a long crossing
+        (3, 70, True, False, 2, False, 64),
+        (13, 150, False, False, 0, True, 64),  # the aggregator's: a take place per slice
+        (1, 70, False, False, 1, True, 64),
+        # pointer copies per group of bits (the sampler's queue, the aggregator's sums)
+        (9, 150, True, True, 0, False, 16),
+        (13, 150, False, False, 0, True, 32),
     ],
 )
-def test_inbox_keeps_order_and_returns_credits(depth, width, registered, early, relay, slice_takes):
+def test_inbox_keeps_order_and_returns_credits(
+    depth, width, registered, early, relay, slice_takes, group
+):
     """An inbox fed within its credits (a sender counting them as Credits does, its credit
     pulses a register late) hands every beat out in order under random backpressure, its
     storage in 64-bit slices (each with its own permuted pointers) reads back every bit, and
@@ -471,6 +476,7 @@ def test_inbox_keeps_order_and_returns_credits(depth, width, registered, early, 
         valid_copies=copies,
         relay=relay,
         slice_takes=slice_takes,
+        address_group=group,
     )
     rng = np.random.default_rng(depth * 1000 + width)
     words = [
@@ -663,3 +669,5 @@ def test_inbox_refuses_bad_options():
         Inbox(unsigned(150), 4, registered_output=False, valid_copies=2, slice_takes=True)
     with pytest.raises(ValueError, match=r"registered_output=True"):
         Inbox(unsigned(150), 4, valid_copies=3, slice_takes=True)
+    with pytest.raises(ValueError, match=r"address_group=0 is out of range: allowed \[1, 64\]"):
+        Inbox(unsigned(150), 4, address_group=0)
