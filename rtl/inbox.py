@@ -273,9 +273,11 @@ class Inbox(wiring.Component):
                 m.submodules[f"storage{tag}"] = storage
                 write = storage.write_port()
                 read = storage.read_port(domain="comb")
+                # each copy steps from its own value (equal to the control's in every cycle):
+                # no pointer net from the control to every group
                 wa = copy_register(range(size), name=f"w_addr{tag}")
                 with m.If(slice_valid):
-                    m.d.sync += wa.eq(w_next)
+                    m.d.sync += wa.eq(following(wa))
                 m.d.comb += [
                     write.addr.eq(wa),
                     write.data.eq(link_payload[low:high]),
@@ -284,7 +286,7 @@ class Inbox(wiring.Component):
                 if self._registered:
                     ra = copy_register(range(size), name=f"r_addr{tag}")
                     with m.If(load_k):
-                        m.d.sync += ra.eq(r_next)
+                        m.d.sync += ra.eq(following(ra))
                     m.d.comb += read.addr.eq(ra)
                     with m.If(~valid_k | ready_k):
                         m.d.sync += payload[low:high].eq(read.data)
