@@ -56,10 +56,24 @@ from amaranth.lib.wiring import In, Out
 
 from rtl.stages import copy_register, thermometer_step
 
-__all__ = ["SLICE_BITS", "Inbox", "crossing", "send", "slices_of", "valid_copies_of"]
+__all__ = [
+    "CREDIT_RETURN",
+    "CROSSING_LATENCY",
+    "SLICE_BITS",
+    "Inbox",
+    "crossing",
+    "send",
+    "slices_of",
+    "valid_copies_of",
+]
 
 #: bits of the storage that share one copy of the read and write pointers
 SLICE_BITS = 64
+#: cycles from a sender's decision to send until the beat is readable at ``out`` (the send
+#: register, the write, the output register; without relays)
+CROSSING_LATENCY = 3
+#: cycles from a beat's take at ``out`` until its credit is free at the sender again
+CREDIT_RETURN = 2
 
 
 def slices_of(shape) -> int:
@@ -157,10 +171,6 @@ class Inbox(wiring.Component):
         depth = self.depth
         width = Shape.cast(self._shape).width
         size = 1 << max(1, (depth - 1).bit_length())  # each slice's depth: a power of two
-        # The control registers are kept too: otherwise synthesis merges each into one of its
-        # copies below (same input), which then serves its slice and all the control logic.
-        w_addr = copy_register(range(depth), name="w_addr")
-        r_addr = copy_register(range(depth), name="r_addr") if self._registered else None
         # out.valid: ``valid`` for the logic here, and in registered mode an equal copy that
         # drives the consumer alone (placed by the consumer's logic, not pulled both ways)
         valid = copy_register(1, name="valid")
@@ -173,22 +183,16 @@ class Inbox(wiring.Component):
             """The slot after ``pointer`` (the slots wrap at ``depth``)."""
             return Mux(pointer == depth - 1, 0, pointer + 1)
 
-        w_next = Signal.like(w_addr)
         # beats in storage (not in the output register), in a thermometer code (see Credits)
         stored = Signal(depth, name="stored")
         free = Signal()  # the output register takes a word this cycle
         load = Signal()  # ... and it is the oldest stored beat: the read pointer advances
-        m.d.comb += [
-            w_next.eq(following(w_addr)),
-            self.taken.eq(valid & self.out.ready),
-        ]
+        m.d.comb += self.taken.eq(valid & self.out.ready)
         if self._early:
             link_valid = copy_register(1, name="link_valid")
             m.d.sync += link_valid.eq(link_valid_in[0])
         else:
             link_valid = link_valid_in[0]
-        with m.If(link_valid):
-            m.d.sync += w_addr.eq(w_next)
         m.d.sync += credit.eq(self.taken)
         if self._registered:
             m.d.comb += [
@@ -225,14 +229,10 @@ class Inbox(wiring.Component):
                     m.d.sync += copy.eq(1)
                 with m.Else():
                     m.d.sync += copy.eq(stored[0])
-        if self._registered:
-            r_next = Signal.like(r_addr)
-            m.d.comb += r_next.eq(following(r_addr))
-            with m.If(load):
-                m.d.sync += r_addr.eq(r_next)
 
-        # The storage in slices of SLICE_BITS, each with its own copy of the pointers (no
-        # address net fans out to the whole width; copies kept by synthesis). The output
+        # The storage in slices of SLICE_BITS (groups of ``address_group`` bits), each with its
+        # own copy of the pointers, stepping from its own value (no address net fans out to
+        # the whole width; copies kept by synthesis; there is no central pointer). The output
         # register loads whenever it is free (a word read while nothing is stored is never
         # valid), decided per slice from the slice's copy of ``out.valid``: the consumer's
         # ``ready`` reaches one gate per slice, not the whole width.

