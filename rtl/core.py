@@ -142,11 +142,15 @@ class Core(wiring.Component):
         for name, _ in rest:
             m.d.comb += dispatcher.jobs.payload[name].eq(back[name])
         for level in range(cfg.levels):
+            m.d.comb += dispatcher.jobs.payload.keep[level].eq(
+                softmax.probs.payload.keep[level * npts : (level + 1) * npts]
+            )
             for p in range(npts):
                 m.d.comb += dispatcher.jobs.payload.prob[level][p].eq(
                     softmax.probs.payload.values[level * npts + p]
                 )
         m.d.comb += [
+            softmax.tau_p.eq(self.tau_p),
             dispatcher.jobs.valid.eq(softmax.probs.valid),
             softmax.probs.ready.eq(dispatcher.jobs.ready),
         ]
@@ -216,14 +220,24 @@ class Core(wiring.Component):
         if cfg.softmax:
             self._fuse_softmax(m, dispatcher, admit)
         else:
+            # probabilities from outside: PAP's compares here, on the way into the dispatcher
+            job = self.jobs.payload
+            tau_p = Signal.like(self.tau_p, name="tau_p_local")
+            m.d.sync += tau_p.eq(self.tau_p)
+            for name, _ in job.shape():
+                m.d.comb += dispatcher.jobs.payload[name].eq(job[name])
+            for level in range(cfg.levels):
+                for p in range(cfg.points):
+                    m.d.comb += dispatcher.jobs.payload.keep[level][p].eq(
+                        job.prob[level][p] >= tau_p
+                    )
             m.d.comb += [
-                dispatcher.jobs.payload.eq(self.jobs.payload),
                 dispatcher.jobs.valid.eq(self.jobs.valid & admit),
                 self.jobs.ready.eq(dispatcher.jobs.ready & admit),
             ]
         wiring.connect(m, aggregator.outputs, wiring.flipped(self.outputs))
         wiring.connect(m, dispatcher.descriptors, aggregator.descriptors)
-        m.d.comb += [dispatcher.tau_p.eq(self.tau_p), self.load.ready.eq(1)]
+        m.d.comb += self.load.ready.eq(1)
 
         load = self.load.payload
         level_hit = Signal(cfg.levels)  # one-hot of the load's level

@@ -4,9 +4,10 @@ Contract:
 
 * A job is accepted (``jobs.ready``, a register's decision) while every level's entry crossing
   and the descriptor crossing have credit; throughput one job per cycle.
-* PAP: point (l, p) is kept when ``prob >= tau_p`` (``tau_p`` in probability units, read
-  through a register: 0 keeps all). A pruned point never reaches a level unit: it costs no
-  sampler cycle, no buffer read.
+* PAP: point (l, p) is kept when the job's ``keep[l]`` bit p is set (``prob >= tau_p``,
+  decided by the source: the softmax compares as its probabilities enter its output queue, so
+  no compare lies between the job's registers and the crossings' valid copies here). A pruned
+  point never reaches a level unit: it costs no sampler cycle, no buffer read.
 * Each accepted job leaves from registers: the next cycle to level l, only when a point was
   kept there, an entry (its P points and keep mask) on ``entries[l]``, and the cycle after to
   the aggregator a descriptor (tag, head, ``empty`` = per level no point kept) on
@@ -21,7 +22,7 @@ Contract:
 
 from __future__ import annotations
 
-from amaranth.hdl import Cat, Module, Signal, unsigned
+from amaranth.hdl import Cat, Module, Signal
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -57,8 +58,7 @@ class Dispatcher(wiring.Component):
         lv = cfg.levels
         super().__init__(
             {
-                "jobs": In(stream.Signature(job_layout(cfg, tag_bits, probs=True))),
-                "tau_p": In(unsigned(cfg.prob_bits + 1)),
+                "jobs": In(stream.Signature(job_layout(cfg, tag_bits, probs=True, keep=True))),
                 "entries": Out(crossing(entry_layout(cfg))).array(lv),
                 "descriptors": Out(crossing(descriptor_layout(cfg, tag_bits))),
                 "accepted": Out(1),
@@ -71,8 +71,6 @@ class Dispatcher(wiring.Component):
         cfg = self._cfg
         m = Module()
         job = self.jobs.payload
-        tau_p = Signal.like(self.tau_p, name="tau_p_local")
-        m.d.sync += tau_p.eq(self.tau_p)
 
         m.submodules.descriptor_credits = desc_credits = Credits(self.descriptor_depth_of(cfg))
         rooms = [desc_credits.room_next]
@@ -92,9 +90,7 @@ class Dispatcher(wiring.Component):
 
         empty = Signal(cfg.levels)
         for level, credits in enumerate(entry_credits):
-            keep = Signal(cfg.points, name=f"keep{level}")
-            for p in range(cfg.points):
-                m.d.comb += keep[p].eq(job.prob[level][p] >= tau_p)
+            keep = job.keep[level]
             m.d.comb += empty[level].eq(~keep.any())
             link = self.entries[level]
             entry = link.payload
@@ -119,9 +115,9 @@ class Dispatcher(wiring.Component):
             ]
 
         # The descriptor leaves a cycle after the entries: first the job's tag, head and
-        # empty bits in local registers (the PAP compares end here), then the crossing's
-        # registers, with ``empty`` copied once per EMPTY_GROUP channels for the aggregator
-        # (copies kept by synthesis), loaded from a register: no compare reaches them.
+        # empty bits in local registers, then the crossing's registers, with ``empty`` copied
+        # once per EMPTY_GROUP channels for the aggregator (copies kept by synthesis), loaded
+        # from a register.
         desc = self.descriptors.payload
         desc_tag = Signal.like(desc.tag, name="desc_tag")
         desc_head = copy_register(desc.head.shape(), name="desc_head")

@@ -95,10 +95,14 @@ def load_layout(cfg: DefaConfig, level: int) -> data.StructLayout:
     )
 
 
-def job_layout(cfg: DefaConfig, tag_bits: int, *, probs: bool | None = None) -> data.StructLayout:
+def job_layout(
+    cfg: DefaConfig, tag_bits: int, *, probs: bool | None = None, keep: bool = False
+) -> data.StructLayout:
     """One (query, head): its L*P points. ``tag`` identifies the query. With
     ``cfg.softmax`` (unless ``probs`` says otherwise) the points carry attention logits
-    (``logit``, signed ``logit_bits``), else probabilities (``prob``)."""
+    (``logit``, signed ``logit_bits``), else probabilities (``prob``). ``keep=True`` adds PAP's
+    decision per point (``keep[l]`` bit p: point p of level l survives ``tau_p``), for the
+    dispatcher."""
     lv, p = cfg.levels, cfg.points
     if probs is None:
         probs = not cfg.softmax
@@ -116,6 +120,7 @@ def job_layout(cfg: DefaConfig, tag_bits: int, *, probs: bool | None = None) -> 
             "off_x": data.ArrayLayout(data.ArrayLayout(signed(cfg.offset_bits), p), lv),
             "off_y": data.ArrayLayout(data.ArrayLayout(signed(cfg.offset_bits), p), lv),
             **weight,
+            **({"keep": data.ArrayLayout(unsigned(p), lv)} if keep else {}),
         }
     )
 

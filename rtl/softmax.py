@@ -4,7 +4,10 @@ point, exactly as ``sim.bittrue.softmax``.
 Contract:
 
 * ``logits`` in: ``points_per_head`` signed ``logit_bits`` words and an opaque ``tag``;
-  ``probs`` out: as many ``prob_bits``-fraction words (at most 1.0) and the same tag, in order.
+  ``probs`` out: as many ``prob_bits``-fraction words (at most 1.0) and the same tag, in order,
+  with PAP's ``keep`` bits beside them: bit k set when ``values[k] >= tau_p`` (``tau_p`` read
+  through a register; 0 keeps all), compared as the probabilities enter the output queue, so
+  the dispatcher's decisions start from registers.
 * Method: subtract the maximum; exponent in base 2 (``d * log2(e)``, ``exp_frac_bits``
   fraction); ``2**-frac`` from a table, the integer part as a right shift; one sum; its
   reciprocal from a table indexed by the sum normalized to ``recip_bits`` bits; one multiply
@@ -91,10 +94,12 @@ class SoftmaxUnit(wiring.Component):
                             {
                                 "tag": unsigned(tag_bits),
                                 "values": data.ArrayLayout(unsigned(cfg.prob_bits + 1), n),
+                                "keep": unsigned(n),
                             }
                         )
                     )
                 ),
+                "tau_p": In(unsigned(cfg.prob_bits + 1)),
             }
         )
 
@@ -216,6 +221,9 @@ class SoftmaxUnit(wiring.Component):
         # it, the clamp's compare on the same register ((h + 1) >> 1 > one iff h > 2 * one),
         # registered as the queue's write word.
         out = Signal(values_shape)
+        keep = Signal(n)
+        tau_p = Signal.like(self.tau_p, name="tau_p_local")
+        m.d.sync += tau_p.eq(self.tau_p)
         for k in ks:
             lead_k = copy_register(lead.shape(), name=f"lead{k}")
             m.d.sync += lead_k.eq(lead)
@@ -230,7 +238,7 @@ class SoftmaxUnit(wiring.Component):
             m.d.sync += halved_r.eq(halved)
             prob = Signal(out[k].shape(), name=f"prob{k}")
             m.d.sync += prob.eq(Mux(halved_r > 2 * cfg.prob_one, cfg.prob_one, (halved_r + 1) >> 1))
-            m.d.comb += out[k].eq(prob)
+            m.d.comb += [out[k].eq(prob), keep[k].eq(prob >= tau_p)]
 
         stages = self.latency - 2  # the queue's two cycles
         valid = [Signal(name=f"valid{i}") for i in range(stages)]
@@ -239,6 +247,7 @@ class SoftmaxUnit(wiring.Component):
             m.d.sync += valid[i].eq(valid[i - 1])
         m.d.comb += [
             queue.w_data.values.eq(out),
+            queue.w_data.keep.eq(keep),  # PAP's compares, between prob and the queue's write
             queue.w_data.tag.eq(tag_queue.out.payload),
             queue.w_en_next.eq(valid[-2]),
             tag_queue.out.ready.eq(valid[-1]),

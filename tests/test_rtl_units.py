@@ -360,6 +360,8 @@ def test_dispatcher_prunes_and_splits_by_level():
                 "off_x": [[1, 2], [3, 4]],
                 "off_y": [[5, 6], [7, 8]],
                 "prob": probs,
+                # PAP's decision comes with the job (the softmax compares)
+                "keep": [sum((p >= tau) << k for k, p in enumerate(row)) for row in probs],
             }
         )
     seen = {lv: [] for lv in range(2)}
@@ -368,8 +370,6 @@ def test_dispatcher_prunes_and_splits_by_level():
     peak = {"entries": 0, "descriptors": 0}
 
     async def producer(ctx):
-        ctx.set(dut.tau_p, tau)
-        await ctx.tick()  # tau_p reaches the dispatcher through a register
         for job in jobs:
             ctx.set(dut.jobs.payload, job)
             ctx.set(dut.jobs.valid, 1)

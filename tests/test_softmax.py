@@ -52,10 +52,13 @@ def test_softmax_unit_matches_bittrue(name):
     logits[3, :] = -top - 1
     logits[3, -1] = top
     want = bittrue.softmax(cfg, logits)
+    tau = cfg.tau_p_q  # PAP's keep bits come with the probabilities
+    assert 0 < tau < cfg.prob_one
     dut = SoftmaxUnit(cfg)
     got = []
 
     async def producer(ctx):
+        ctx.set(dut.tau_p, tau)
         for i, row in enumerate(logits):
             while rng.random() < 0.2:
                 await ctx.tick()
@@ -70,13 +73,16 @@ def test_softmax_unit_matches_bittrue(name):
             ctx.set(dut.probs.ready, ready)
             _, _, valid, p = await ctx.tick().sample(dut.probs.valid, dut.probs.payload)
             if valid and ready:
-                got.append((p.tag, [int(v) for v in p.values]))
+                got.append((p.tag, [int(v) for v in p.values], int(p.keep)))
 
     sim = Simulator(dut)
     sim.add_clock(1e-6)
     sim.add_testbench(producer)
     sim.add_testbench(consumer)
     sim.run()
-    for i, (tag, values) in enumerate(got):
+    for i, (tag, values, keep) in enumerate(got):
         assert tag == i & 0xFF
         assert values == want[i].tolist(), f"row {i}: logits {logits[i].tolist()}"
+        assert keep == sum(int(v >= tau) << k for k, v in enumerate(want[i])), f"row {i} keep"
+    kept = sum(bin(k).count("1") for *_, k in got)
+    assert 0 < kept < len(got) * n  # tau prunes some points, not all
