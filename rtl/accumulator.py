@@ -30,7 +30,7 @@ from amaranth.lib.wiring import In, Out
 from gen.config import DefaConfig
 from rtl.credits import Credits
 from rtl.inbox import crossing, send, slices_of
-from rtl.layouts import level_sum_layout, partial_layout
+from rtl.layouts import SUM_GROUP, level_sum_layout, partial_layout
 from rtl.stages import copy_register
 
 __all__ = ["Accumulator"]
@@ -57,7 +57,7 @@ class Accumulator(wiring.Component):
         super().__init__(
             {
                 "partials": In(stream.Signature(partial_layout(cfg, tag_bits=1))),
-                "sums": Out(crossing(level_sum_layout(cfg))),
+                "sums": Out(crossing(level_sum_layout(cfg), SUM_GROUP)),
                 "off_map": Out(1),
                 "ready_slices": Out(self.slices_of(cfg), init=(1 << self.slices_of(cfg)) - 1),
             }

@@ -30,6 +30,7 @@ from rtl.dispatcher import Dispatcher
 from rtl.inbox import Inbox, crossing
 from rtl.layouts import (
     EMPTY_GROUP,
+    SUM_GROUP,
     descriptor_layout,
     join_copies_of,
     level_sum_layout,
@@ -46,7 +47,7 @@ class Aggregator(wiring.Component):
         super().__init__(
             {
                 "descriptors": In(crossing(descriptor_layout(cfg, tag_bits))),
-                "sums": In(crossing(level_sum_layout(cfg))).array(cfg.levels),
+                "sums": In(crossing(level_sum_layout(cfg), SUM_GROUP)).array(cfg.levels),
                 "outputs": Out(stream.Signature(output_layout(cfg, tag_bits))),
             }
         )
@@ -88,7 +89,7 @@ class Aggregator(wiring.Component):
                 valid_copies=copies,
                 relay=cfg.relay_stages,
                 slice_takes=True,
-                address_group=32,  # pointer copies per 32 bits: the channels' adders spread
+                address_group=SUM_GROUP,  # pointer and valid copies per group: the adders spread
             )
             m.submodules[f"sum_inbox{level}"] = inbox
             wiring.connect(m, wiring.flipped(link), inbox.link)

@@ -1,11 +1,11 @@
 """Inbox: the receiving end of a registered crossing between blocks, and its signature.
 
-A crossing (``crossing(shape)``) carries ``valid`` and ``payload`` from the sender's registers
-to the receiver, and ``credit`` back from the receiver's register: no combinational path runs
-between the two blocks in either direction, so they may sit far apart on the chip. ``valid``
-is ``valid_copies_of(shape)`` equal bits, kept registers of the sender (``send``): one for
-the receiver's control and one per slice of its storage, so no single net reaches every
-write enable of a wide inbox.
+A crossing (``crossing(shape, group)``) carries ``valid`` and ``payload`` from the sender's
+registers to the receiver, and ``credit`` back from the receiver's register: no combinational
+path runs between the two blocks in either direction, so they may sit far apart on the chip.
+``valid`` is ``valid_copies_of(shape, group)`` equal bits, kept registers of the sender
+(``send``): one for the receiver's control and one per group of its storage (the inbox's
+``address_group``), so no single net reaches every write enable of a wide inbox.
 
 Contract of ``Inbox(shape, depth)``:
 
@@ -82,15 +82,28 @@ def slices_of(shape) -> int:
     return -(-Shape.cast(shape).width // SLICE_BITS)
 
 
-def valid_copies_of(shape) -> int:
-    """Bits of a crossing's ``valid``: one for the receiver's control, one per storage slice."""
-    return 1 + slices_of(shape)
+def _groups(shape, group: int) -> list[tuple[int, int, int]]:
+    """The storage's groups, in order: (slice, first bit, end bit), ``group`` bits each at most,
+    none across a slice's boundary."""
+    width = Shape.cast(shape).width
+    return [
+        (k, low, min(low + group, first + SLICE_BITS, width))
+        for k, first in enumerate(range(0, width, SLICE_BITS))
+        for low in range(first, min(first + SLICE_BITS, width), group)
+    ]
 
 
-def crossing(shape) -> wiring.Signature:
-    """A registered crossing from the sender's view: ``valid``/``payload`` out, ``credit`` in."""
+def valid_copies_of(shape, group: int = SLICE_BITS) -> int:
+    """Bits of a crossing's ``valid``: one for the receiver's control, one per storage group
+    (of ``group`` bits, the receiving inbox's ``address_group``)."""
+    return 1 + len(_groups(shape, group))
+
+
+def crossing(shape, group: int = SLICE_BITS) -> wiring.Signature:
+    """A registered crossing from the sender's view: ``valid``/``payload`` out, ``credit`` in;
+    ``group``: the receiving inbox's ``address_group``."""
     return wiring.Signature(
-        {"valid": Out(valid_copies_of(shape)), "payload": Out(shape), "credit": In(1)}
+        {"valid": Out(valid_copies_of(shape, group)), "payload": Out(shape), "credit": In(1)}
     )
 
 
@@ -146,7 +159,7 @@ class Inbox(wiring.Component):
         self._shape, self.depth = shape, depth
         super().__init__(
             {
-                "link": In(crossing(shape)),
+                "link": In(crossing(shape, address_group)),
                 "out": Out(stream.Signature(shape)),
                 "taken": Out(1),
                 "valid_copies": Out(max(1, valid_copies)),
@@ -169,7 +182,6 @@ class Inbox(wiring.Component):
             m.d.sync += credit.eq(c)
             link_valid_in, link_payload, credit = Cat(*v), p, c
         depth = self.depth
-        width = Shape.cast(self._shape).width
         size = 1 << max(1, (depth - 1).bit_length())  # each slice's depth: a power of two
         # out.valid: ``valid`` for the logic here, and in registered mode an equal copy that
         # drives the consumer alone (placed by the consumer's logic, not pulled both ways)
@@ -237,13 +249,9 @@ class Inbox(wiring.Component):
         # valid), decided per slice from the slice's copy of ``out.valid``: the consumer's
         # ``ready`` reaches one gate per slice, not the whole width.
         payload = Value.cast(self.out.payload)
-        for k, first in enumerate(range(0, width, SLICE_BITS)):
-            bits = min(SLICE_BITS, width - first)
-            if self._early:
-                slice_valid = copy_register(1, name=f"link_valid{k}")
-                m.d.sync += slice_valid.eq(link_valid_in[0])
-            else:
-                slice_valid = link_valid_in[1 + k]
+        all_groups = _groups(self._shape, self._group)
+        index = iter(range(len(all_groups)))  # the groups' valid copies, in order
+        for k in range(slices_of(self._shape)):
             if self._registered:
                 ready_k = self.ready_slices[k] if self._slice_ready else self.out.ready
                 valid_k = copy_register(1, name=f"valid{k}")  # equal to out.valid
@@ -262,10 +270,15 @@ class Inbox(wiring.Component):
                 slice_taken = self.taken
             # the slice's storage in groups of ``address_group`` bits, each a memory with its
             # own copies of the pointers (one group: the slice's, named as such)
-            groups = range(first, first + bits, self._group)
-            for g, low in enumerate(groups):
-                high = min(low + self._group, first + bits)
+            groups = [(low, high) for j, low, high in all_groups if j == k]
+            for g, (low, high) in enumerate(groups):
                 tag = f"{k}" if len(groups) == 1 else f"{k}_{g}"
+                # the group's own copy of the crossing's valid (its write enable)
+                if self._early:
+                    group_valid = copy_register(1, name=f"link_valid{tag}")
+                    m.d.sync += group_valid.eq(link_valid_in[0])
+                else:
+                    group_valid = link_valid_in[1 + next(index)]
                 # LUT RAM (an asynchronous read): never a block RAM, whose read leaves late
                 storage = memory.Memory(
                     shape=high - low, depth=size, init=[], attrs={"ram_style": "distributed"}
@@ -276,12 +289,12 @@ class Inbox(wiring.Component):
                 # each copy steps from its own value (equal to the control's in every cycle):
                 # no pointer net from the control to every group
                 wa = copy_register(range(size), name=f"w_addr{tag}")
-                with m.If(slice_valid):
+                with m.If(group_valid):
                     m.d.sync += wa.eq(following(wa))
                 m.d.comb += [
                     write.addr.eq(wa),
                     write.data.eq(link_payload[low:high]),
-                    write.en.eq(slice_valid),
+                    write.en.eq(group_valid),
                 ]
                 if self._registered:
                     ra = copy_register(range(size), name=f"r_addr{tag}")

@@ -175,6 +175,11 @@ def level_sum_layout(cfg: DefaConfig) -> data.ArrayLayout:
     return data.ArrayLayout(signed(cfg.acc_bits), cfg.head_dim)
 
 
+#: bits of the aggregator's sum inboxes per LUT RAM group (``Inbox(address_group=...)``), and
+#: of the level sum crossing's valid copies: one copy per group (the channels' adders spread)
+SUM_GROUP = 32
+
+
 def output_layout(cfg: DefaConfig, tag_bits: int) -> data.StructLayout:
     """One (query, head) of the core's output: rounded, saturated ``out_bits`` words."""
     return data.StructLayout(

@@ -31,6 +31,7 @@ from rtl.accumulator import Accumulator
 from rtl.dispatcher import Dispatcher
 from rtl.inbox import Inbox, crossing
 from rtl.layouts import (
+    SUM_GROUP,
     entry_layout,
     fwp_command_layout,
     fwp_result_layout,
@@ -53,7 +54,7 @@ class LevelUnit(wiring.Component):
         super().__init__(
             {
                 "entries": In(crossing(entry_layout(cfg))),
-                "sums": Out(crossing(level_sum_layout(cfg))),
+                "sums": Out(crossing(level_sum_layout(cfg), SUM_GROUP)),
                 "load": In(stream.Signature(load_layout(cfg, level))),
                 "width": In(unsigned(side_bits(cfg))),
                 "height": In(unsigned(side_bits(cfg))),

@@ -15,7 +15,7 @@ from gen.cli import main
 from gen.config import preset
 from gen.elaborate import generate
 from rtl.inbox import valid_copies_of
-from rtl.layouts import level_sum_layout
+from rtl.layouts import SUM_GROUP, level_sum_layout
 from tb.netlist import cell_models, ecp5_netlist
 from tb.runner import build_and_test
 
@@ -46,11 +46,11 @@ def test_tiny_synthesis_matches_its_baseline_and_its_netlist_is_bit_exact(tmp_pa
     for cell in ("MULT18X18D", "DP16KD", "TRELLIS_FF", "CCU2C", "TRELLIS_DPR16X4", "LUT4"):
         assert cell in text, cell
     # Copies made for fanout survive synthesis as separate flip-flops: a crossing's valid,
-    # one per slice of the receiver's storage (once they were a single flip-flop).
+    # one per group of the receiver's storage (once they were a single flip-flop).
     cells = (synth_dir / "ecp5.json").read_text()
     for level in range(cfg.levels):
         kept = set(re.findall(rf'"level{level}\.accumulator\.sums_valid(\d+)_TRELLIS_FF_Q"', cells))
-        assert len(kept) == valid_copies_of(level_sum_layout(cfg)), sorted(kept)
+        assert len(kept) == valid_copies_of(level_sum_layout(cfg), SUM_GROUP), sorted(kept)
     manifest = generate(cfg, tmp_path / "rtl", block="core")  # its ports and layouts
     outcome = build_and_test(
         [*cell_models(tmp_path / "cells"), str(netlist)],
