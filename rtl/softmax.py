@@ -20,8 +20,8 @@ Contract:
   heads than that are in flight, so ``probs.ready`` low fills the queue and then holds new
   heads back (no loss under backpressure).
 * Timing: every stage is at most one adder (or compare-and-select), a table read, a shift or a
-  multiply; the tables' outputs are registered twice (a block RAM's clock-to-output is most
-  of an ECP5 cycle).
+  multiply; the tables are block RAMs read through their output registers (``BlockRom``), the
+  exponents' registered once more by the shifts.
 """
 
 from __future__ import annotations
@@ -30,10 +30,10 @@ import math
 
 from amaranth.hdl import Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, stream, wiring
-from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from gen.config import DefaConfig
+from rtl.block_rom import BlockRom
 from rtl.credit_queue import CreditQueue
 from rtl.inbox import Inbox, send
 from rtl.multiplier import Multiplier
@@ -164,22 +164,16 @@ class SoftmaxUnit(wiring.Component):
             t.append(
                 st.reg(Mux(whole > t_max, t_max, whole), unsigned(t_max.bit_length()), f"t{k}")
             )
-        # Exponentials: 2**-frac from a table (a synchronous read, registered twice: a block
-        # RAM on an FPGA, one per two points, whose read leaves late: the first register sits
-        # by the block, the second by the shifts), the integer part shifts.
+        # Exponentials: 2**-frac from a table (a block RAM with registered reads, one per two
+        # points, then a register by the shifts), the integer part shifts.
+        assert BlockRom.latency == 2
         e = []
         for k in ks:
             if k % 2 == 0:
-                exp_rom = Memory(
-                    shape=unsigned(x_bits + 1),
-                    depth=1 << t_frac,
-                    init=_exp_table(cfg),
-                    attrs={"ram_style": "block"},
-                )
+                exp_rom = BlockRom(unsigned(x_bits + 1), _exp_table(cfg), ports=min(2, n - k))
                 m.submodules[f"exp_table{k // 2}"] = exp_rom
-            port = exp_rom.read_port(domain="sync")
-            m.d.comb += [port.addr.eq(t[k][:t_frac]), port.en.eq(1)]
-            frac = st.delay(port.data, 2, f"exp{k}")
+            m.d.comb += exp_rom.r_addr[k % 2].eq(t[k][:t_frac])
+            frac = st.delay(exp_rom.r_data[k % 2], 1, f"exp{k}")
             shift = st.delay(t[k][t_frac:], 3, f"shift{k}")
             e.append(st.reg(frac >> shift, unsigned(x_bits + 1), f"e{k}"))
         # The sum, then its leading one (in [X, sum_bits): the largest logit gives 2**X).
@@ -192,17 +186,11 @@ class SoftmaxUnit(wiring.Component):
             with m.If(total[pos]):
                 m.d.sync += [lead.eq(pos), index.eq((total >> (pos - m_bits))[:m_bits])]
         e = [st.delay(e[k], 1, f"e{k}n") for k in ks]
-        # The reciprocal of the normalized sum (a synchronous table read, registered again: a
-        # block RAM's read leaves it late), then the products.
-        m.submodules.recip_table = recip_rom = Memory(
-            shape=unsigned(m_bits + 1),
-            depth=1 << m_bits,
-            init=_recip_table(cfg),
-            attrs={"ram_style": "block"},
-        )
-        recip_port = recip_rom.read_port(domain="sync")
-        m.d.comb += [recip_port.addr.eq(index), recip_port.en.eq(1)]
-        recip = st.delay(recip_port.data, 1, "recip")
+        # The reciprocal of the normalized sum (a block RAM with registered reads), then the
+        # products.
+        m.submodules.recip_table = recip_rom = BlockRom(unsigned(m_bits + 1), _recip_table(cfg))
+        m.d.comb += recip_rom.r_addr[0].eq(index)
+        recip = recip_rom.r_data[0]
         # The products: a Multiplier each (its operand and product registers; on ECP5 inside a
         # MULT18X18D), fed by the reciprocal and the exponents delayed to meet it.
         lead = st.delay(lead, 3, "lead")  # and a copy per product (below): 4 stages

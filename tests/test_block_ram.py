@@ -73,3 +73,53 @@ def test_deeper_than_one_column_stays_generic_and_empty_is_refused():
     with pytest.raises(ValueError, match="depth=0 is out of range"):
         BlockRam(8, 0)
     assert [dp16kd_width(d) for d in (1, 1024, 1025, 4096, 16384)] == [18, 18, 9, 4, 1]
+
+
+ROM_PAIR = """
+module pair(input clk, input rst, input [{ab}:0] a0, input [{ab}:0] a1,
+            output [{wb}:0] g0, output [{wb}:0] g1, output [{wb}:0] e0, output [{wb}:0] e1);
+  rom_generic g(.clk(clk), .rst(rst), .r_addr__0(a0), .r_addr__1(a1), .r_data__0(g0),
+                .r_data__1(g1));
+  rom_ecp5 e(.clk(clk), .rst(rst), .r_addr__0(a0), .r_addr__1(a1), .r_data__0(e0),
+             .r_data__1(e1));
+endmodule
+"""
+
+
+@pytest.mark.parametrize("width,length", [(9, 256), (40, 1024), (18, 60)], ids=str)
+def test_generic_and_ecp5_block_roms_agree(width, length, tmp_path):
+    """The softmax's tables: a random table of ``length`` words through both elaborations."""
+    from rtl.block_rom import BlockRom
+    from tb.block_rom_tb import table
+
+    seed = width * 1000 + length
+    words = table(width, seed, length)
+    sources = []
+    for name, target in (("rom_generic", "generic"), ("rom_ecp5", "ecp5")):
+        path = tmp_path / f"{name}.v"
+        path.write_text(verilog_of(BlockRom(width, words, ports=2), name, target))
+        sources.append(str(path))
+    ecp5 = Path(sources[1]).read_text()
+    assert ecp5.count("DP16KD #(") == -(-width // 18) and "OUTREG" in ecp5
+    pair = tmp_path / "pair.v"
+    pair.write_text(ROM_PAIR.format(ab=max(2, length - 1).bit_length() - 1, wb=width - 1))
+    outcome = build_and_test(
+        [str(MODEL), *sources, str(pair)],
+        "pair",
+        "icarus",
+        tmp_path / "icarus",
+        test_module="tb.block_rom_tb",
+        env={"DEFA_ROM": f"{width},{seed},{length}"},
+    )
+    assert outcome[:2] == (1, 0), f"see {outcome.run_dir}/test.log"
+
+
+def test_block_rom_refuses_bad_tables():
+    from rtl.block_rom import BlockRom
+
+    with pytest.raises(ValueError, match="init is empty"):
+        BlockRom(8, [])
+    with pytest.raises(ValueError, match=r"init holds 256: allowed \[0, 256\)"):
+        BlockRom(8, [1, 256])
+    with pytest.raises(ValueError, match="ports=3 is out of range"):
+        BlockRom(8, [1], ports=3)
