@@ -159,20 +159,25 @@ class Core(wiring.Component):
         """FWP commands: wait until no job is in flight, then send them to their levels through
         a register per level; the command completes once every level it names has finished."""
         # in_flight counts jobs accepted and not yet out (far fewer fit in the core) from the
-        # registered handshakes; drained (a register) also waits for a job accepted right now,
-        # so it is never early (a job leaving shows a cycle late: it is never late by more).
+        # registered handshakes; idle (a register) is in_flight == 0 a cycle late, and drained
+        # (a register) also waits for the jobs accepted in the last three cycles, which idle
+        # does not show yet: drained is never early, and late by three cycles at most. No
+        # adder reaches a compare in one cycle.
         in_flight = Signal(16)
+        idle = Signal(init=1)
         drained = Signal(init=1)
         accepted = self.jobs.valid & self.jobs.ready
         job_in = Signal()
         job_out = Signal()
+        recent = Signal(2)  # accepted one and two cycles ago (job_in is the first)
         m.d.sync += [
             job_in.eq(accepted),
             job_out.eq(self.outputs.valid & self.outputs.ready),
+            recent.eq(Cat(accepted, recent[0])),
+            in_flight.eq(in_flight + job_in - job_out),
+            idle.eq(in_flight == 0),
+            drained.eq(idle & ~accepted & ~recent.any()),
         ]
-        after = Signal(16)
-        m.d.comb += after.eq(in_flight + job_in - job_out)
-        m.d.sync += [in_flight.eq(after), drained.eq((after == 0) & ~accepted)]
         cmd = self.fwp.payload
         every_level = (cmd.op == FwpOp.CLEAR) | (cmd.op == FwpOp.DERIVE)
         go = self.fwp.valid & drained
