@@ -84,8 +84,12 @@ class LevelUnit(wiring.Component):
             selector.entry_valid.eq(inbox.valid_copies),
             inbox.ready_copies.eq(selector.entry_ready),
         ]
+        # the sampler registers the point it reads (its input register): no output register
+        # here, whose load enable would reach every bit from the sampler's take
         m.submodules.point_inbox = point_inbox = Inbox(
-            point_layout(cfg, tag_bits=1), PointSelector.point_depth_of(cfg)
+            point_layout(cfg, tag_bits=1),
+            PointSelector.point_depth_of(cfg),
+            registered_output=False,
         )
         m.submodules.sampler = sampler = Sampler(cfg, self._level, tag_bits=1)
         m.submodules.accumulator = accumulator = Accumulator(cfg)

@@ -175,6 +175,7 @@ class Sampler(wiring.Component):
             room_copies=1,
             slice_ready=True,
             address_group=16,
+            late_enter=True,  # the take is decided at the input, the count sits by the queue
         )
         wiring.connect(m, queue.out, wiring.flipped(self.partials))
         m.d.comb += queue.ready_slices.eq(self.partials_ready_slices)
