@@ -23,7 +23,7 @@ from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
 from gen.config import DefaConfig
-from rtl.stages import Stages, tree_stages
+from rtl.stages import Stages, copy_register, tree_stages
 
 __all__ = ["CoefficientUnit"]
 
@@ -75,10 +75,18 @@ class CoefficientUnit(wiring.Component):
         prob = st.delay(prob, stages, "prob")
         row0 = st.reg((prob << f) - row1, wide, "row0")
         row1 = st.reg(row1, wide, "row1")
-        fx = st.delay(fx, stages + 1, "fx")
+        fx = st.delay(fx, stages, "fx")
+        # fx's last register once per product (kept apart by synthesis): each bit selects a
+        # full-width term in one tree, not in both
+        fx_own = []
+        for name in ("fx10", "fx11"):
+            copy = copy_register(f, name=name)
+            with m.If(self.en):
+                m.d.sync += copy.eq(fx)
+            fx_own.append(copy)
         # Columns: c(1, dy) = row_dy * fx, c(0, dy) = row_dy * 2**F - c(1, dy).
-        c10, stages = times(row0, fx, "c10_")
-        c11, _ = times(row1, fx, "c11_")
+        c10, stages = times(row0, fx_own[0], "c10_")
+        c11, _ = times(row1, fx_own[1], "c11_")
         row0 = st.delay(row0, stages, "row0")
         row1 = st.delay(row1, stages, "row1")
         corner = [

@@ -102,9 +102,13 @@ class ImportanceBank(wiring.Component):
             mask_q.eq(mask_read),
             self.mask.eq(mask_q),
         ]
+        # the mask's read address: a register of its own (kept), next to the LUT RAMs and
+        # their read multiplexer, apart from the block RAM's and the pipeline's
+        mask_addr = copy_register(addr_shape, name="mask_addr")
+        m.d.sync += mask_addr.eq(self.addr)
         m.d.comb += [
             counters.r_addr.eq(addrs[0]),
-            mask_rd.addr.eq(addrs[0]),
+            mask_rd.addr.eq(mask_addr),
             self.keep.eq(mask_q),
             probe_rd.addr.eq(self.probe_addr),
             self.probe_keep.eq(probe_rd.data),
