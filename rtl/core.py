@@ -212,9 +212,13 @@ class Core(wiring.Component):
                 ]
         with m.If(self.fwp_result.valid & self.fwp_result.ready):
             m.d.sync += self.fwp_result.valid.eq(0)
-        # A command completes only once its answer is out (READ answers before ``fwp.ready``).
+        # A command completes only once its answer is out (READ answers before ``fwp.ready``);
+        # ``fwp.ready`` is a register (a pulse the cycle after every level named has finished),
+        # so the levels' state and the drain reach no one else's decision in the same cycle.
         answered = ~self.fwp_result.valid
-        m.d.comb += self.fwp.ready.eq(go & Cat(*finished).all() & answered)
+        complete = Signal(name="fwp_complete")
+        m.d.sync += complete.eq(go & Cat(*finished).all() & answered & ~complete)
+        m.d.comb += self.fwp.ready.eq(complete)
 
     def elaborate(self, platform):
         cfg = self._cfg
