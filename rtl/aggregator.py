@@ -29,6 +29,7 @@ from rtl.credit_queue import CreditQueue
 from rtl.dispatcher import Dispatcher
 from rtl.inbox import Inbox, crossing
 from rtl.layouts import (
+    DESC_GROUP,
     EMPTY_GROUP,
     SUM_GROUP,
     descriptor_layout,
@@ -46,7 +47,7 @@ class Aggregator(wiring.Component):
         self._cfg = cfg
         super().__init__(
             {
-                "descriptors": In(crossing(descriptor_layout(cfg, tag_bits))),
+                "descriptors": In(crossing(descriptor_layout(cfg, tag_bits), DESC_GROUP)),
                 "sums": In(crossing(level_sum_layout(cfg), SUM_GROUP)).array(cfg.levels),
                 "outputs": Out(stream.Signature(output_layout(cfg, tag_bits))),
             }
@@ -76,6 +77,7 @@ class Aggregator(wiring.Component):
             Dispatcher.descriptor_depth_of(cfg),
             valid_copies=copies,
             relay=cfg.relay_stages,
+            address_group=DESC_GROUP,
         )
         wiring.connect(m, wiring.flipped(self.descriptors), desc_inbox.link)
         desc = desc_inbox.out.payload

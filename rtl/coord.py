@@ -21,6 +21,7 @@ from amaranth.lib.wiring import In, Out
 
 from gen.config import DefaConfig
 from rtl.layouts import side_bits
+from rtl.stages import copy_register
 
 __all__ = ["CoordinateUnit"]
 
@@ -59,24 +60,29 @@ class CoordinateUnit(wiring.Component):
             ("y", self.ref_y, self.off_y, self.height, self.y0, self.fy),
         ):
             pos = Signal(signed(cfg.coord_bits), name=f"p{axis}")
+            # the position again for the bounds' compares (kept apart): each register feeds
+            # either the compares or the corner and fraction registers, not both
+            pos_cmp = copy_register(signed(cfg.coord_bits), name=f"p{axis}_cmp")
             size_r = Signal.like(size, name=f"{axis}_size")
             inner = Signal(signed(len(size) + 1), name=f"{axis}_inner")  # size - 1
             with m.If(self.en):
                 m.d.sync += [
                     pos.eq(ref + off - (1 << (f - 1))),
+                    pos_cmp.eq(ref + off - (1 << (f - 1))),
                     size_r.eq(size),
                     inner.eq(size - 1),
                 ]
             size = size_r
             lo = Signal(signed(cfg.coord_bits - f), name=f"{axis}0_next")
-            m.d.comb += lo.eq(pos >> f)
+            lo_cmp = Signal(signed(cfg.coord_bits - f), name=f"{axis}0_cmp")
+            m.d.comb += [lo.eq(pos >> f), lo_cmp.eq(pos_cmp >> f)]
             # corner 0 at lo, corner 1 at lo + 1: its four bounds, each compare registered
             bounds = Signal(4, name=f"{axis}_bounds")
             lo_r = Signal.like(lo, name=f"{axis}0_r")
             frac_r = Signal.like(frac, name=f"f{axis}_r")
             with m.If(self.en):
                 m.d.sync += [
-                    bounds.eq(Cat(lo >= 0, lo < size, lo >= -1, lo < inner)),
+                    bounds.eq(Cat(lo_cmp >= 0, lo_cmp < size, lo_cmp >= -1, lo_cmp < inner)),
                     lo_r.eq(lo),
                     frac_r.eq(pos[:f]),
                     i0.eq(lo_r),

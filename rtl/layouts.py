@@ -175,6 +175,11 @@ def level_sum_layout(cfg: DefaConfig) -> data.ArrayLayout:
     return data.ArrayLayout(signed(cfg.acc_bits), cfg.head_dim)
 
 
+#: bits of the aggregator's descriptor inbox per LUT RAM group, and of the descriptor
+#: crossing's valid copies: the inbox is deep (the round trip through a level), four LUT RAMs
+#: per bit, so a pointer copy per 16 bits reaches 16 of them, not 64
+DESC_GROUP = 16
+
 #: bits of the aggregator's sum inboxes per LUT RAM group (``Inbox(address_group=...)``), and
 #: of the level sum crossing's valid copies: one copy per group (the channels' adders spread)
 SUM_GROUP = 32
