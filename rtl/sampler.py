@@ -141,8 +141,12 @@ class Sampler(wiring.Component):
         # READ's answer leaves through a register: the map's FSM reaches no other block
         result_valid = Signal()
         m.d.comb += [fwp.result.ready.eq(~result_valid), self.fwp_result.valid.eq(result_valid)]
+        # (the payload loads whenever nothing is held: its enable is a register, not the FSM's
+        # decode of a valid answer, and it holds the answer from the cycle valid is set)
+        with m.If(~result_valid):
+            m.d.sync += self.fwp_result.payload.eq(fwp.result.payload)
         with m.If(fwp.result.valid & ~result_valid):
-            m.d.sync += [self.fwp_result.payload.eq(fwp.result.payload), result_valid.eq(1)]
+            m.d.sync += result_valid.eq(1)
         with m.Elif(self.fwp_result.ready):
             m.d.sync += result_valid.eq(0)
 
