@@ -5,7 +5,7 @@ one compare-and-select per stage: two chained carry chains do not fit an ECP5 cy
 
 from __future__ import annotations
 
-from amaranth.hdl import Module, Mux, Signal
+from amaranth.hdl import Module, Mux, Shape, Signal
 
 __all__ = ["COPY_ATTR", "Stages", "copy_register", "thermometer_step", "tree_stages"]
 
@@ -56,6 +56,9 @@ class Stages:
     """Registers that advance together when ``advance`` is high, or on every cycle (no enable)
     when it is None."""
 
+    #: the widest compare ``max_tree`` makes in one carry chain
+    SPLIT = 8
+
     def __init__(self, m: Module, advance=None):
         self.m, self.advance = m, advance
 
@@ -95,14 +98,28 @@ class Stages:
     def max_tree(self, values, shape, name: str):
         """The largest of ``values`` (signed or unsigned as ``shape``) by a balanced tree whose
         every level takes two stages: the compare registered beside its operands, then the
-        select; returns (result, register stages) = (max, ``2 * tree_stages(len(values))``)."""
+        select; returns (result, register stages) = (max, ``2 * tree_stages(len(values))``).
+        A compare wider than ``SPLIT`` bits is two half-width compares and the high halves'
+        equality, registered, which the select combines (one carry chain of half the width)."""
+        shape = Shape.cast(shape)
         level, stages = list(values), 0
         while len(level) > 1:
             pairs = []
             for i in range(0, len(level) - 1, 2):
                 a, b = level[i], level[i + 1]
                 pair = f"{name}{stages}_{i // 2}"
-                greater = self.reg(a > b, 1, f"{pair}_gt")
+                if shape.width > self.SPLIT:
+                    half = shape.width // 2
+                    # the high halves in the shape's signedness, the low halves unsigned
+                    a_hi, b_hi = a[half:], b[half:]
+                    if shape.signed:
+                        a_hi, b_hi = a_hi.as_signed(), b_hi.as_signed()
+                    hi_gt = self.reg(a_hi > b_hi, 1, f"{pair}_hi_gt")
+                    hi_eq = self.reg(a_hi == b_hi, 1, f"{pair}_hi_eq")
+                    lo_gt = self.reg(a[:half] > b[:half], 1, f"{pair}_lo_gt")
+                    greater = hi_gt | (hi_eq & lo_gt)
+                else:
+                    greater = self.reg(a > b, 1, f"{pair}_gt")
                 a, b = self.reg(a, shape, f"{pair}_a"), self.reg(b, shape, f"{pair}_b")
                 pairs.append(self.reg(Mux(greater, a, b), shape, pair))
             if len(level) % 2:
