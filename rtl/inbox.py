@@ -18,7 +18,9 @@ Contract of ``Inbox(shape, depth)``:
   for a wide beat the consumer registers, the output register's load enable (a net to every
   bit) goes away, and the consumer's ``ready`` reaches one register per slice (a copy of
   "taken"): each slice advances its read pointer a cycle later and reads meanwhile from the
-  pointer's next value.
+  pointer's next value; the count of stored beats takes the take a cycle late too, and
+  ``out.valid`` is set a cycle ahead from the count's next value and the take (the same bit
+  every cycle): the take reaches a select per valid register, not every bit of the count.
 * ``link.credit`` pulses (a register) the cycle after a beat leaves ``out``: at the sender
   the slot is free again two cycles after the beat was taken.
 * ``taken`` (combinational) pulses in the cycle a beat leaves ``out``, for a local credit count.
@@ -223,24 +225,39 @@ class Inbox(wiring.Component):
                     m.d.sync += copy.eq(0)
             m.d.sync += stored.eq(thermometer_step(m, stored, link_valid, load, "stored_next"))
         else:
-            # stored counts the beats written at least a cycle ago (readable), valid follows
+            # stored counts the beats written at least a cycle ago (readable), but takes them
+            # a cycle late (``took_r``): the take reaches the valid registers' selects, not
+            # every bit of the count. The readable count is stored - took_r; valid (and each
+            # copy, with its own take) is set a cycle ahead from it.
             arrived = Signal()
-            after = thermometer_step(m, stored, arrived, self.taken, "stored_next")
+            took_r = Signal(name="took_r")
+            after = thermometer_step(m, stored, arrived, took_r, "stored_next")
             m.d.comb += load.eq(self.taken)
-            m.d.sync += [arrived.eq(link_valid), stored.eq(after), valid.eq(after[0])]
-            second = stored[1] if depth > 1 else 0
-            # after[0] with the copies' own take (Ifs, as in thermometer_step: a simulator's
-            # unknown arrival counts as none, rather than sticking in the copy)
+            m.d.sync += [arrived.eq(link_valid), took_r.eq(self.taken), stored.eq(after)]
+
+            def at_least(n, count, late):
+                """count - late >= n (n >= 1) for a thermometer ``count`` and a 0/1 ``late``."""
+                above = count[n] if n < depth else 0
+                return Mux(late, above, count[n - 1]) if n <= depth else 0
+
+            # (Ifs, as in thermometer_step: a simulator's unknown take counts as none, rather
+            # than sticking in a register)
+            with m.If(self.taken):
+                m.d.sync += valid.eq(after[1] if depth > 1 else 0)
+            with m.Else():
+                m.d.sync += valid.eq(after[0])
+            readable = at_least(1, stored, took_r)  # now
+            second = at_least(2, stored, took_r) if depth > 1 else 0
             for k, copy in enumerate(copies):
                 with m.If(copy & self.ready_copies[k]):
                     with m.If(arrived):
-                        m.d.sync += copy.eq(stored[0])
+                        m.d.sync += copy.eq(readable)
                     with m.Else():
                         m.d.sync += copy.eq(second)
                 with m.Elif(arrived):
                     m.d.sync += copy.eq(1)
                 with m.Else():
-                    m.d.sync += copy.eq(stored[0])
+                    m.d.sync += copy.eq(readable)
 
         # The storage in slices of SLICE_BITS (groups of ``address_group`` bits), each with its
         # own copy of the pointers, stepping from its own value (no address net fans out to
