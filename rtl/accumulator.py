@@ -44,8 +44,9 @@ class Accumulator(wiring.Component):
     def sum_depth_of(cfg: DefaConfig) -> int:
         return cfg.queue_depth + 5 + 2 * cfg.relay_stages
 
-    #: accumulator lanes that share one copy of the registered beat's enable
-    GROUP = 2
+    #: accumulator lanes that share one copy of the registered beat's enable and clear (one:
+    #: a copy reaches one lane's adder, acc_bits LUTs)
+    GROUP = 1
 
     #: copies of ``partials.ready`` (``ready_slices``), one per slice of the sender's queue
     @staticmethod
