@@ -8,11 +8,12 @@ corners, decodes the commands and runs the scans.
 Contract:
 
 * Sampler side, one window per cycle (the pipeline never stalls): the window (``x0``,
-  ``y0``) and ``update`` at cycle t; at t + ``latency`` (5) ``keep[b]`` is the mask bit of the
-  window's corner in bank b, and ``coeff[b]`` must carry that corner's coefficient (0 for a
-  corner off the map): with ``update`` set, the corner's counter becomes
-  ``min(counter + coeff, 2**importance_bits - 1)``. Back-to-back updates of one pixel all
-  count.
+  ``y0``), ``corners`` (bit k = 2*dy + dx: corner (x0 + dx, y0 + dy) lies on the map, the
+  coordinate unit's ``valid``) and ``update`` at cycle t; at t + ``latency`` (5) ``keep[b]``
+  is the mask bit of the window's corner in bank b, and ``coeff[b]`` must carry that
+  corner's coefficient (0 for a corner off the map): with ``update`` set, the corner's
+  counter becomes ``min(counter + coeff, 2**importance_bits - 1)``. Back-to-back updates of
+  one pixel all count. A corner off the map touches no counter of its own.
 * Update pipeline (per bank; no path has more than an adder, a compare or a select between
   registers), stages counted from t' = t + 1, when the window's corners are registered: the
   counters are a ``BlockRam`` (on ECP5 DP16KD with its output register) read at t' + 1 (the
@@ -89,6 +90,7 @@ class ImportanceMap(wiring.Component):
             {
                 "x0": In(index),
                 "y0": In(index),
+                "corners": In(4),
                 "update": In(1),
                 "coeff": In(data.ArrayLayout(unsigned(cfg.coeff_bits + 1), 4)),
                 "keep": Out(4),
@@ -189,8 +191,15 @@ class ImportanceMap(wiring.Component):
             # The corner of the sampler's window in this bank (as in LevelBuffer), registered.
             cx = copy_register(self.x0.shape(), name=f"cx{b}")
             cy = copy_register(self.y0.shape(), name=f"cy{b}")
-            m.d.sync += [cx.eq(self.x0 + (self.x0[0] ^ bx)), cy.eq(self.y0 + (self.y0[0] ^ by))]
-            corner_inside = (cx >= 0) & (cx < width) & (cy >= 0) & (cy < height)
+            # whether it is on the map: the window's corner bit for it (dx = x0 odd ^ bx), so
+            # no compare lies between these registers and the bank's address
+            corner_inside = copy_register(1, name=f"corner_inside{b}")
+            corner = Cat(self.x0[0] ^ bx, self.y0[0] ^ by)
+            m.d.sync += [
+                cx.eq(self.x0 + (self.x0[0] ^ bx)),
+                cy.eq(self.y0 + (self.y0[0] ^ by)),
+                corner_inside.eq(self.corners.bit_select(corner, 1)),
+            ]
             with m.If(issuing):
                 m.d.comb += bank.addr.eq(scan_addr)
             with m.Elif(read_issue):

@@ -286,6 +286,7 @@ class Sampler(wiring.Component):
         window = {
             "x0": coord.x0,
             "y0": coord.y0,
+            "corners": coord.valid,
             "head": b["head"],
             "chunk": b["chunk"],
             "update": b["valid"] & (b["chunk"] == 0),
@@ -305,6 +306,7 @@ class Sampler(wiring.Component):
             buffer.chunk.eq(windows["buffer"]["chunk"]),
             fwp.x0.eq(windows["fwp"]["x0"]),
             fwp.y0.eq(windows["fwp"]["y0"]),
+            fwp.corners.eq(windows["fwp"]["corners"]),
             fwp.update.eq(windows["fwp"]["update"]),
             *(fwp.coeff[bank].eq(coeff.coeff[bank]) for bank in range(4)),
         ]
