@@ -217,12 +217,20 @@ class ImportanceMap(wiring.Component):
             bank_threshold = copy_register(self.quotient_bits, name=f"threshold{b}")
             m.d.sync += bank_threshold.eq(threshold)
             scanned = s_data["valid"]  # only the scans issue (valid implies a command)
+            # the bank's own registers of the scan's write and pass, set a stage early from
+            # the window before its data stage (scan_pass holds while a scan is in flight)
+            scan_write = copy_register(1, name=f"scan_write{b}")
+            mask_pass = copy_register(1, name=f"mask_pass{b}")
+            m.d.sync += [
+                scan_write.eq(s_before["valid"] & (scan_pass != _Pass.SUM)),
+                mask_pass.eq(scan_pass == _Pass.MASK),
+            ]
             m.d.comb += [
                 bank.coeff.eq(self.coeff[b]),
                 self.keep[b].eq(bank.keep),
                 bank.update.eq(s_data["update"]),  # masked at stage 1 while a command runs
-                bank.scan_write.eq(scanned & (scan_pass != _Pass.SUM)),
-                bank.mask_pass.eq(scan_pass == _Pass.MASK),
+                bank.scan_write.eq(scan_write),
+                bank.mask_pass.eq(mask_pass),
                 bank.inside.eq(inside),
                 bank.threshold.eq(bank_threshold),
                 bank.command.valid.eq(mask_write & (cmd_bank == b) & cmd_inside),

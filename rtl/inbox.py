@@ -288,12 +288,16 @@ class Inbox(wiring.Component):
             # the slice's storage in groups of ``address_group`` bits, each a memory with its
             # own copies of the pointers (one group: the slice's, named as such)
             groups = [(low, high) for j, low, high in all_groups if j == k]
+            if self._early:
+                # the write enable registered here once per slice (the sender's one register
+                # reaches as many copies as slices; a copy per group spread it along the row)
+                slice_valid = copy_register(1, name=f"link_valid{k}")
+                m.d.sync += slice_valid.eq(link_valid_in[0])
             for g, (low, high) in enumerate(groups):
                 tag = f"{k}" if len(groups) == 1 else f"{k}_{g}"
                 # the group's own copy of the crossing's valid (its write enable)
-                if self._early:
-                    group_valid = copy_register(1, name=f"link_valid{tag}")
-                    m.d.sync += group_valid.eq(link_valid_in[0])
+                if self._early:  # the slice's register, shared by its groups
+                    group_valid = slice_valid
                 else:
                     group_valid = link_valid_in[1 + next(index)]
                 # LUT RAM (an asynchronous read): never a block RAM, whose read leaves late

@@ -129,7 +129,11 @@ class SoftmaxUnit(wiring.Component):
         depth = self.queue_depth_of(cfg)
         values_shape = self.probs.payload.values.shape()
         m.submodules.queue = queue = CreditQueue(self.probs.payload.shape(), depth)
-        m.submodules.tag_queue = tag_queue = Inbox(unsigned(self._tag_bits), depth)
+        # (in groups of 16 bits: past 16 heads each bit is two LUT RAMs and a select, and a
+        # read pointer per 64 bits reached 32 of them)
+        m.submodules.tag_queue = tag_queue = Inbox(
+            unsigned(self._tag_bits), depth, address_group=16
+        )
         assert self.latency > 3
         entered = Signal()
         m.d.comb += [
