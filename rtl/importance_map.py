@@ -198,7 +198,13 @@ class ImportanceMap(wiring.Component):
             m.d.sync += [
                 cx.eq(self.x0 + (self.x0[0] ^ bx)),
                 cy.eq(self.y0 + (self.y0[0] ^ by)),
-                corner_inside.eq(self.corners.bit_select(corner, 1)),
+                corner_inside.eq(
+                    Mux(
+                        corner[1],
+                        Mux(corner[0], self.corners[3], self.corners[2]),
+                        Mux(corner[0], self.corners[1], self.corners[0]),
+                    )
+                ),
             ]
             with m.If(issuing):
                 m.d.comb += bank.addr.eq(scan_addr)
