@@ -18,10 +18,22 @@ settings.load_profile("defa")
 #: the run: pytest-xdist's worksteal hands each worker a contiguous half of the order, so a
 #: long test late in the slow half started minutes in and ended the run alone
 LONGEST = ("test_tiny_synthesis_matches_its_baseline_and_its_netlist_is_bit_exact",)
+#: the tests on the fpga preset's Verilator model (about 90 s to build, under a lock): one
+#: after the other in the same worker, so neither waits idle for the other's build
+FPGA_VERILATOR = (
+    "test_core_regression[verilator-fpga]",
+    "test_bench_core_prints_figures",
+)
 
 
 def pytest_collection_modifyitems(config, items):
-    """The longest test, then the slow tests (stable order otherwise): with pytest-xdist
-    both workers then start on the long simulations and the quick tests fill the gaps at the
-    end."""
-    items.sort(key=lambda item: (item.name not in LONGEST, item.get_closest_marker("slow") is None))
+    """The longest test, the fpga model's tests, then the slow tests (stable order
+    otherwise): with pytest-xdist both workers then start on the long simulations and the
+    quick tests fill the gaps at the end."""
+    items.sort(
+        key=lambda item: (
+            item.name not in LONGEST,
+            item.name not in FPGA_VERILATOR,
+            item.get_closest_marker("slow") is None,
+        )
+    )
