@@ -23,6 +23,31 @@ endmodule
 """
 
 
+def _elaborations(component, prefix: str, tmp_path) -> list[str]:
+    """``component`` (a factory) written as ``<prefix>_generic`` and ``<prefix>_ecp5``."""
+    sources = []
+    for target in ("generic", "ecp5"):
+        path = tmp_path / f"{prefix}_{target}.v"
+        path.write_text(verilog_of(component(), f"{prefix}_{target}", target))
+        sources.append(str(path))
+    return sources
+
+
+def _run_pair(tmp_path, sources: list[str], pair_verilog: str, tb_module: str, env: dict):
+    """Both elaborations side by side (``pair_verilog``) with the DP16KD model on Icarus."""
+    pair = tmp_path / "pair.v"
+    pair.write_text(pair_verilog)
+    outcome = build_and_test(
+        [str(MODEL), *sources, str(pair)],
+        "pair",
+        "icarus",
+        tmp_path / "icarus",
+        test_module=tb_module,
+        env=env,
+    )
+    assert outcome[:2] == (1, 0), f"see {outcome.run_dir}/test.log"
+
+
 @pytest.mark.parametrize(
     "width,depth,stages,group",
     [
@@ -41,12 +66,9 @@ endmodule
     ids=lambda v: str(v),
 )
 def test_generic_and_ecp5_block_rams_agree(width, depth, stages, group, tmp_path):
-    sources = []
-    for name, target in (("ram_generic", "generic"), ("ram_ecp5", "ecp5")):
-        path = tmp_path / f"{name}.v"
-        ram = BlockRam(width, depth, input_stages=stages, group=group)
-        path.write_text(verilog_of(ram, name, target))
-        sources.append(str(path))
+    sources = _elaborations(
+        lambda: BlockRam(width, depth, input_stages=stages, group=group), "ram", tmp_path
+    )
     ecp5 = Path(sources[1]).read_text()
     columns = -(-width // dp16kd_width(depth))
     assert ecp5.count("DP16KD #(") == columns
@@ -54,17 +76,8 @@ def test_generic_and_ecp5_block_rams_agree(width, depth, stages, group, tmp_path
         copies = set(re.findall(r"\br_addr(\d+)\b", ecp5))
         assert ecp5.count("reg [") and len(copies) == -(-columns // group)
     abits = max(2, depth - 1).bit_length()
-    pair = tmp_path / "pair.v"
-    pair.write_text(PAIR.format(ab=abits - 1, wb=width - 1))
-    outcome = build_and_test(
-        [str(MODEL), *sources, str(pair)],
-        "pair",
-        "icarus",
-        tmp_path / "icarus",
-        test_module="tb.block_ram_tb",
-        env={"DEFA_RAM": f"{width},{depth},{stages}"},
-    )
-    assert outcome[:2] == (1, 0), f"see {outcome.run_dir}/test.log"
+    pair = PAIR.format(ab=abits - 1, wb=width - 1)
+    _run_pair(tmp_path, sources, pair, "tb.block_ram_tb", {"DEFA_RAM": f"{width},{depth},{stages}"})
 
 
 def test_deeper_than_one_column_stays_generic_and_empty_is_refused():
@@ -94,24 +107,11 @@ def test_generic_and_ecp5_block_roms_agree(width, length, tmp_path):
 
     seed = width * 1000 + length
     words = table(width, seed, length)
-    sources = []
-    for name, target in (("rom_generic", "generic"), ("rom_ecp5", "ecp5")):
-        path = tmp_path / f"{name}.v"
-        path.write_text(verilog_of(BlockRom(width, words, ports=2), name, target))
-        sources.append(str(path))
+    sources = _elaborations(lambda: BlockRom(width, words, ports=2), "rom", tmp_path)
     ecp5 = Path(sources[1]).read_text()
     assert ecp5.count("DP16KD #(") == -(-width // 18) and "OUTREG" in ecp5
-    pair = tmp_path / "pair.v"
-    pair.write_text(ROM_PAIR.format(ab=max(2, length - 1).bit_length() - 1, wb=width - 1))
-    outcome = build_and_test(
-        [str(MODEL), *sources, str(pair)],
-        "pair",
-        "icarus",
-        tmp_path / "icarus",
-        test_module="tb.block_rom_tb",
-        env={"DEFA_ROM": f"{width},{seed},{length}"},
-    )
-    assert outcome[:2] == (1, 0), f"see {outcome.run_dir}/test.log"
+    pair = ROM_PAIR.format(ab=max(2, length - 1).bit_length() - 1, wb=width - 1)
+    _run_pair(tmp_path, sources, pair, "tb.block_rom_tb", {"DEFA_ROM": f"{width},{seed},{length}"})
 
 
 def test_block_rom_refuses_bad_tables():
