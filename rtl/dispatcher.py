@@ -50,7 +50,7 @@ class Dispatcher(wiring.Component):
     #: descriptor's own extra stage
     @staticmethod
     def descriptor_depth_of(cfg: DefaConfig) -> int:
-        return cfg.queue_depth + Sampler.latency_of(cfg) + 14 + 2 * cfg.relay_stages
+        return cfg.queue_depth + Sampler.latency_of(cfg) + 15 + 2 * cfg.relay_stages
 
     def __init__(self, cfg: DefaConfig, tag_bits: int):
         self._cfg = cfg

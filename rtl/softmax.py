@@ -6,8 +6,9 @@ Contract:
 * ``logits`` in: ``points_per_head`` signed ``logit_bits`` words and an opaque ``tag``;
   ``probs`` out: as many ``prob_bits``-fraction words (at most 1.0) and the same tag, in order,
   with PAP's ``keep`` bits beside them: bit k set when ``values[k] >= tau_p`` (``tau_p`` read
-  through a register; 0 keeps all), compared as the probabilities enter the output queue, so
-  the dispatcher's decisions start from registers.
+  through registers; 0 keeps all), registered beside the probabilities (from the rounding's
+  input, not from the probability) as they enter the output queue, so the dispatcher's
+  decisions start from registers.
 * Method: subtract the maximum; exponent in base 2 (``d * log2(e)``, ``exp_frac_bits``
   fraction); ``2**-frac`` from a table, the integer part as a right shift; one sum; its
   reciprocal from a table indexed by the sum normalized to ``recip_bits`` bits; one multiply
@@ -71,6 +72,9 @@ def softmax_latency(cfg: DefaConfig) -> int:
 
 
 class SoftmaxUnit(wiring.Component):
+    #: subtractions ``max - logit`` that share one copy of the maximum's register
+    MAX_FAN = 4
+
     def __init__(self, cfg: DefaConfig, *, tag_bits: int = 8):
         self._cfg = cfg
         self._tag_bits = tag_bits
@@ -153,10 +157,16 @@ class SoftmaxUnit(wiring.Component):
         # compare registered beside its operands, then the select).
         shape = signed(cfg.logit_bits)
         logit = [st.reg(self.logits.payload.values[k], shape, f"logit{k}") for k in ks]
-        top, max_stages = st.max_tree(logit, shape, "max")
+        # (the maximum in copies, one per MAX_FAN subtractions: no net reaches all of them)
+        copies = -(-n // self.MAX_FAN)
+        top, max_stages = st.max_tree(logit, shape, "max", copies=copies)
+        top = top if copies > 1 else [top]
         logit = [st.delay(logit[k], max_stages, f"logit{k}") for k in ks]
         # d = max - l, then t = round(d * log2(e)) from shifted copies of d, then the clamp.
-        d = [st.reg(top - logit[k], unsigned(cfg.logit_bits + 1), f"d{k}") for k in ks]
+        d = [
+            st.reg(top[k // self.MAX_FAN] - logit[k], unsigned(cfg.logit_bits + 1), f"d{k}")
+            for k in ks
+        ]
         t_shift = LOG2E_BITS + cfg.logit_frac_bits - t_frac
         t_max = (x_bits + 1) << t_frac
         wide = unsigned(cfg.logit_bits + 1 + LOG2E_Q.bit_length() + 1)
@@ -212,10 +222,19 @@ class SoftmaxUnit(wiring.Component):
         # per multiplier, not one net across them all), registered; then one adder and, beside
         # it, the clamp's compare on the same register ((h + 1) >> 1 > one iff h > 2 * one),
         # registered as the queue's write word.
+        # PAP's keep bit is registered beside the probability, from the same register:
+        # prob >= tau_p iff (clamped) one >= tau_p, else (h + 1) >> 1 >= tau_p, i.e.
+        # h >= max(2 * tau_p - 1, 0): two compares on h against registers of tau_p's.
         out = Signal(values_shape)
         keep = Signal(n)
         tau_p = Signal.like(self.tau_p, name="tau_p_local")
-        m.d.sync += tau_p.eq(self.tau_p)
+        tau_h = Signal(len(self.tau_p) + 1, name="tau_p_halved")  # max(2 * tau_p - 1, 0)
+        one_keeps = Signal(name="one_keeps")  # a clamped probability (1.0) is kept
+        m.d.sync += [
+            tau_p.eq(self.tau_p),
+            tau_h.eq(Mux(tau_p == 0, 0, (tau_p << 1) - 1)),
+            one_keeps.eq(cfg.prob_one >= tau_p),
+        ]
         for k in ks:
             lead_k = copy_register(lead.shape(), name=f"lead{k}")
             m.d.sync += lead_k.eq(lead)
@@ -229,8 +248,12 @@ class SoftmaxUnit(wiring.Component):
             halved_r = Signal.like(halved, name=f"halved{k}_r")
             m.d.sync += halved_r.eq(halved)
             prob = Signal(out[k].shape(), name=f"prob{k}")
-            m.d.sync += prob.eq(Mux(halved_r > 2 * cfg.prob_one, cfg.prob_one, (halved_r + 1) >> 1))
-            m.d.comb += [out[k].eq(prob), keep[k].eq(prob >= tau_p)]
+            over = halved_r > 2 * cfg.prob_one
+            m.d.sync += [
+                prob.eq(Mux(over, cfg.prob_one, (halved_r + 1) >> 1)),
+                keep[k].eq(Mux(over, one_keeps, halved_r >= tau_h)),
+            ]
+            m.d.comb += out[k].eq(prob)
 
         stages = self.latency - 2  # the queue's two cycles
         valid = [Signal(name=f"valid{i}") for i in range(stages)]
@@ -239,7 +262,7 @@ class SoftmaxUnit(wiring.Component):
             m.d.sync += valid[i].eq(valid[i - 1])
         m.d.comb += [
             queue.w_data.values.eq(out),
-            queue.w_data.keep.eq(keep),  # PAP's compares, between prob and the queue's write
+            queue.w_data.keep.eq(keep),
             queue.w_data.tag.eq(tag_queue.out.payload),
             queue.w_en_next.eq(valid[-2]),
             tag_queue.out.ready.eq(valid[-1]),
