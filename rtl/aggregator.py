@@ -27,7 +27,7 @@ from gen.config import DefaConfig
 from rtl.accumulator import Accumulator
 from rtl.credit_queue import CreditQueue
 from rtl.dispatcher import Dispatcher
-from rtl.inbox import Inbox, crossing
+from rtl.inbox import Inbox, crossing, slices_of
 from rtl.layouts import (
     DESC_GROUP,
     EMPTY_GROUP,
@@ -67,7 +67,7 @@ class Aggregator(wiring.Component):
         cfg = self._cfg
         m = Module()
         out_shape = self.outputs.payload.shape()
-        copies = join_copies_of(cfg)
+        copies = join_copies_of(cfg, len(self.outputs.payload.tag))
         m.submodules.queue = queue = CreditQueue(
             out_shape, self.queue_depth_of(cfg), room_copies=copies
         )
@@ -78,6 +78,7 @@ class Aggregator(wiring.Component):
             valid_copies=copies,
             relay=cfg.relay_stages,
             address_group=DESC_GROUP,
+            slice_ready=True,  # each slice's load follows a decision copy of its own
         )
         wiring.connect(m, wiring.flipped(self.descriptors), desc_inbox.link)
         desc = desc_inbox.out.payload
@@ -101,8 +102,9 @@ class Aggregator(wiring.Component):
         # (valids, the descriptor's empty bits, the queue's room): copy k steers level k's sum
         # inbox, copy L the descriptor inbox, copy L + 1 the output queue and the pipeline,
         # copy L + 2 + j the read pointer of slice j in every level's sum inbox (``slice_takes``:
-        # slice j of all levels feeds the same channels' adders), so no one net reaches all of
-        # them. The copies agree in every cycle.
+        # slice j of all levels feeds the same channels' adders), the last ones the output
+        # register of each slice of the descriptor, so no one net reaches all of them. The
+        # copies agree in every cycle.
         load = []
         for k in range(copies):
             decision = Signal(name=f"load{k}")
@@ -123,6 +125,8 @@ class Aggregator(wiring.Component):
         ]
         for level, s in enumerate(sums):
             m.d.comb += s.ready.eq(load[level] & ~desc.join[level][level])
+        desc_slices = slices_of(self.descriptors.payload.shape())
+        m.d.comb += desc_inbox.ready_slices.eq(Cat(*load[copies - desc_slices :]))
         # copy k of every input follows decision k (all equal): each place's decision and the
         # copies it reads form one cluster, with no net from one place to the others
         for k in range(copies):

@@ -145,11 +145,20 @@ def entry_layout(cfg: DefaConfig) -> data.StructLayout:
 EMPTY_GROUP = 4
 
 
-def join_copies_of(cfg: DefaConfig) -> int:
+def join_copies_of(cfg: DefaConfig, tag_bits: int) -> int:
     """Copies of the aggregator's join decision: one per level's sum inbox (its control), one
-    for the descriptor inbox, one for the output queue and the pipeline, and one per 64-bit
-    slice of a level sum (that slice's read pointer in every level's sum inbox)."""
-    return cfg.levels + 2 + -(-level_sum_layout(cfg).size // 64)
+    for the descriptor inbox, one for the output queue and the pipeline, one per 64-bit
+    slice of a level sum (that slice's read pointer in every level's sum inbox), and one per
+    64-bit slice of the descriptor (its output register's load; the descriptor carries the
+    decision's ``join`` bits once per copy, so its width and the copies are solved together)."""
+    fixed = cfg.levels + 2 + -(-level_sum_layout(cfg).size // 64)
+    copies = fixed
+    while True:
+        width = _descriptor_fields(cfg, tag_bits, copies).size
+        wanted = fixed + -(-width // 64)
+        if wanted == copies:
+            return copies
+        copies = wanted
 
 
 def descriptor_layout(cfg: DefaConfig, tag_bits: int) -> data.StructLayout:
@@ -158,14 +167,17 @@ def descriptor_layout(cfg: DefaConfig, tag_bits: int) -> data.StructLayout:
     repeats ``empty`` once per ``EMPTY_GROUP`` channels: the copies that zero the level sums
     (separate bits all the way, so no one bit reaches every channel's register); ``join``
     repeats it once per copy of the aggregator's join decision (``join_copies_of``)."""
-    copies = -(-cfg.head_dim // EMPTY_GROUP)
+    return _descriptor_fields(cfg, tag_bits, join_copies_of(cfg, tag_bits))
+
+
+def _descriptor_fields(cfg: DefaConfig, tag_bits: int, join: int) -> data.StructLayout:
     return data.StructLayout(
         {
             "tag": unsigned(tag_bits),
             "head": unsigned(head_bits(cfg)),
             "empty": unsigned(cfg.levels),
-            "zero": data.ArrayLayout(unsigned(cfg.levels), copies),
-            "join": data.ArrayLayout(unsigned(cfg.levels), join_copies_of(cfg)),
+            "zero": data.ArrayLayout(unsigned(cfg.levels), -(-cfg.head_dim // EMPTY_GROUP)),
+            "join": data.ArrayLayout(unsigned(cfg.levels), join),
         }
     )
 

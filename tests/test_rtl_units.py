@@ -677,7 +677,7 @@ def test_aggregator_rounds_and_saturates():
                 "head": 0,
                 "empty": empty,
                 "zero": [empty] * copies,
-                "join": [empty] * join_copies_of(cfg),
+                "join": [empty] * join_copies_of(cfg, 8),
             }
             ctx.set(dut.descriptors.payload, desc)
             ctx.set(dut.descriptors.valid, (1 << len(dut.descriptors.valid)) - 1)
