@@ -27,7 +27,7 @@ Contract:
 * ``off_map`` flags a point none of whose corners lies on the map; ``busy`` is high in cycles
   where a chunk enters the pipeline.
 * ``width``, ``height``: the level's shape (1 .. max_shapes[level]); hold them steady while
-  points are in flight. ``load``: writes the level buffer (see ``LevelBuffer``) four cycles
+  points are in flight. ``load``: writes the level buffer (see ``LevelBuffer``) five cycles
   after acceptance, unless FWP masks the pixel: then the word is not stored and
   ``load_masked`` pulses.
 * FWP (see ``ImportanceMap``): every point updates the importance counters of its four
@@ -150,11 +150,17 @@ class Sampler(wiring.Component):
         with m.Elif(self.fwp_result.ready):
             m.d.sync += result_valid.eq(0)
 
-        # Loads: the pixel's mask bit is probed while the word waits one cycle.
+        # Loads: the pixel's mask bit is probed while the word waits two cycles.
+        load_wait = Signal(self.load.payload.shape(), name="load_wait")
         load = Signal(self.load.payload.shape())
-        load_valid = Signal()
+        wait_valid, load_valid = Signal(name="load_wait_valid"), Signal()
         height, width = self._cfg.max_shapes[self._level]
-        m.d.sync += [load.eq(self.load.payload), load_valid.eq(self.load.valid)]
+        m.d.sync += [
+            load_wait.eq(self.load.payload),
+            wait_valid.eq(self.load.valid),
+            load.eq(load_wait),
+            load_valid.eq(wait_valid),
+        ]
         m.d.comb += [
             self.load.ready.eq(1),
             fwp.probe_x.eq(self.load.payload.x),
