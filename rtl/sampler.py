@@ -292,7 +292,6 @@ class Sampler(wiring.Component):
         window = {
             "x0": coord.x0,
             "y0": coord.y0,
-            "corners": coord.valid,
             "head": b["head"],
             "chunk": b["chunk"],
             "update": b["valid"] & (b["chunk"] == 0),
@@ -305,6 +304,12 @@ class Sampler(wiring.Component):
         for i in range(max(delays.values())):
             chain.append(registered(chain[-1], f"read_d{i}"))
         windows = {name: chain[delay] for name, delay in delays.items()}
+        # the corners' on-map bits come a cycle after the rest (``CoordinateUnit.valid_latency``)
+        valid_lag = CoordinateUnit.valid_latency - CoordinateUnit.latency
+        assert delays["fwp"] >= valid_lag and reads >= valid_lag
+        corners = coord.valid
+        for i in range(delays["fwp"] - valid_lag):
+            corners = registered({"corners": corners}, f"corners_d{i}")["corners"]
         m.d.comb += [
             buffer.x0.eq(windows["buffer"]["x0"]),
             buffer.y0.eq(windows["buffer"]["y0"]),
@@ -312,14 +317,17 @@ class Sampler(wiring.Component):
             buffer.chunk.eq(windows["buffer"]["chunk"]),
             fwp.x0.eq(windows["fwp"]["x0"]),
             fwp.y0.eq(windows["fwp"]["y0"]),
-            fwp.corners.eq(windows["fwp"]["corners"]),
+            fwp.corners.eq(corners),
             fwp.update.eq(windows["fwp"]["update"]),
             *(fwp.coeff[bank].eq(coeff.coeff[bank]) for bank in range(4)),
         ]
         prev = {key: b[key] for key in ("valid", "chunk", "last", "tag")}
-        prev["off_map"] = ~coord.valid.any()
         for i in range(reads):
             prev = registered(prev, f"c{i}")
+        off_map = ~coord.valid.any()
+        for i in range(reads - valid_lag):
+            off_map = registered({"off_map": off_map}, f"c{i}")["off_map"]
+        prev["off_map"] = off_map
 
         # The masked coefficients (a masked pixel reads 0), one register per group of
         # multipliers (copies kept by synthesis).

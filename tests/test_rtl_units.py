@@ -84,7 +84,10 @@ def test_coordinate_unit(name):
             ctx.set(dut.width, int(sizes[i, 0]))
             ctx.set(dut.height, int(sizes[i, 1]))
             await ctx.tick().repeat(CoordinateUnit.latency)
-            got = [ctx.get(s) for s in (dut.x0, dut.y0, dut.fx, dut.fy, dut.valid)]
+            got = [ctx.get(s) for s in (dut.x0, dut.y0, dut.fx, dut.fy)]
+            # the on-map bits a cycle later (the inputs still held)
+            await ctx.tick().repeat(CoordinateUnit.valid_latency - CoordinateUnit.latency)
+            got.append(ctx.get(dut.valid))
             w, h = sizes[i]
             valid = 0
             for k in range(4):
@@ -125,7 +128,8 @@ def test_coefficient_unit_per_bank(name):
                 ctx.set(dut.fy, int(fy[i]))
                 ctx.set(dut.x_odd, int(x_odd[i]))
                 ctx.set(dut.y_odd, int(y_odd[i]))
-                ctx.set(dut.valid, int(sum(int(v) << k for k, v in enumerate(valid[i]))))
+            if 0 < i <= n:  # a point's on-map bits come a cycle after its other inputs
+                ctx.set(dut.valid, int(sum(int(v) << k for k, v in enumerate(valid[i - 1]))))
             await ctx.tick()
             if i >= dut.latency - 1:
                 outputs.append([ctx.get(dut.coeff[b]) for b in range(4)])
@@ -255,6 +259,7 @@ def test_constructor_errors():
 def test_latency_properties():
     assert Sampler.latency_of(preset("tiny")) == 23
     assert CoordinateUnit.latency == 3 and LevelBuffer.latency == 8
+    assert CoordinateUnit.valid_latency == 4
     assert CoefficientUnit.latency_of(preset("tiny")) == 11  # F = 8: two 3-stage trees
 
 
