@@ -27,10 +27,9 @@ from gen.config import DefaConfig
 from rtl.accumulator import Accumulator
 from rtl.credit_queue import CreditQueue
 from rtl.dispatcher import Dispatcher
-from rtl.inbox import Inbox, crossing, slices_of
+from rtl.inbox import SLICE_BITS, Inbox, crossing, slices_of
 from rtl.layouts import (
     DESC_GROUP,
-    EMPTY_GROUP,
     SUM_GROUP,
     descriptor_layout,
     join_copies_of,
@@ -144,17 +143,22 @@ class Aggregator(wiring.Component):
         top = (1 << (cfg.out_bits - 1)) - 1
         wide = signed(cfg.acc_bits + cfg.levels.bit_length())
         out = Signal(out_shape)
-        # The input register takes each level's sum as read and, beside it, each channel's
-        # copy of the descriptor's zero bits (kept: one per channel and level, loaded from the
-        # descriptor's copy for its group of EMPTY_GROUP channels); the first adder level
-        # selects 0 for a level without a kept point. No zero bit reaches the input registers
-        # (it became their synchronous reset, a net across the aggregator), no copy reaches
-        # more than its channel's adders, and the sum's latency is the same.
+        # The input register takes each level's sum as read and, beside it, per channel and
+        # level whether that sum was taken (``used``, kept: registered from the join decision
+        # of the slice the channel starts in, the copy that steps that slice's read pointer);
+        # the first adder level selects 0 for a level without a kept point. No such bit reaches
+        # the input registers (it became their synchronous reset, a net across the
+        # aggregator), none reaches more than its channel's adders, and the descriptor carries
+        # no copies for them.
+        first_slice = cfg.levels + 2  # the copy of the level sums' slice 0
         for c in range(cfg.head_dim):
-            zero = copy_register(cfg.levels, name=f"zero{c}")
-            m.d.sync += zero.eq(desc.zero[c // EMPTY_GROUP])
+            k = first_slice + c * cfg.acc_bits // SLICE_BITS
+            used = copy_register(cfg.levels, name=f"used{c}")
+            m.d.sync += used.eq(
+                Cat(*(load[k] & ~desc.join[k][level] for level in range(cfg.levels)))
+            )
             parts = [
-                Mux(zero[level], 0, st.reg(s.payload[c], signed(cfg.acc_bits), f"part{level}_{c}"))
+                Mux(used[level], st.reg(s.payload[c], signed(cfg.acc_bits), f"part{level}_{c}"), 0)
                 for level, s in enumerate(sums)
             ]
             total, _ = st.tree(parts, lambda a, b: a + b, wide, f"total{c}_")

@@ -116,7 +116,7 @@ class Dispatcher(wiring.Component):
 
         # The descriptor leaves a cycle after the entries: first the job's tag, head and
         # empty bits in local registers, then the crossing's registers, with ``empty`` copied
-        # once per EMPTY_GROUP channels for the aggregator (copies kept by synthesis), loaded
+        # once per copy of the aggregator's join decision (copies kept by synthesis), loaded
         # from a register.
         desc = self.descriptors.payload
         desc_tag = Signal.like(desc.tag, name="desc_tag")
@@ -134,10 +134,6 @@ class Dispatcher(wiring.Component):
             desc.empty.eq(desc_empty),
             self.accepted.eq(accept),
         ]
-        for k in range(len(desc.zero)):
-            zero = copy_register(cfg.levels, name=f"zero{k}")
-            m.d.comb += desc.zero[k].eq(zero)
-            m.d.sync += zero.eq(desc_empty)
         for k in range(len(desc.join)):
             join = copy_register(cfg.levels, name=f"join{k}")
             m.d.comb += desc.join[k].eq(join)

@@ -141,10 +141,6 @@ def entry_layout(cfg: DefaConfig) -> data.StructLayout:
     )
 
 
-#: channels of the aggregator that share one copy of a descriptor's ``empty`` bits
-EMPTY_GROUP = 4
-
-
 def join_copies_of(cfg: DefaConfig, tag_bits: int) -> int:
     """Copies of the aggregator's join decision: one per level's sum inbox (its control), one
     for the descriptor inbox, one for the output queue and the pipeline, one per 64-bit
@@ -163,9 +159,7 @@ def join_copies_of(cfg: DefaConfig, tag_bits: int) -> int:
 
 def descriptor_layout(cfg: DefaConfig, tag_bits: int) -> data.StructLayout:
     """What the aggregator must join for one job: its tag and head, and per level whether no
-    point was kept there (``empty``: that level sends no sum; it counts as zero). ``zero``
-    repeats ``empty`` once per ``EMPTY_GROUP`` channels: the copies that zero the level sums
-    (separate bits all the way, so no one bit reaches every channel's register); ``join``
+    point was kept there (``empty``: that level sends no sum; it counts as zero); ``join``
     repeats it once per copy of the aggregator's join decision (``join_copies_of``)."""
     return _descriptor_fields(cfg, tag_bits, join_copies_of(cfg, tag_bits))
 
@@ -176,7 +170,6 @@ def _descriptor_fields(cfg: DefaConfig, tag_bits: int, join: int) -> data.Struct
             "tag": unsigned(tag_bits),
             "head": unsigned(head_bits(cfg)),
             "empty": unsigned(cfg.levels),
-            "zero": data.ArrayLayout(unsigned(cfg.levels), -(-cfg.head_dim // EMPTY_GROUP)),
             "join": data.ArrayLayout(unsigned(cfg.levels), join),
         }
     )

@@ -407,7 +407,7 @@ def test_dispatcher_prunes_and_splits_by_level():
                 kept_total.append(kept)
             if dv:
                 descs.append((dp.tag, dp.empty))
-                assert all(int(z) == int(dp.empty) for z in dp.zero), "zero copies != empty"
+                assert all(int(j) == int(dp.empty) for j in dp.join), "join copies != empty"
                 held["desc"] += 1
             for lv in range(2):
                 ev, ep = vals[4 + 2 * lv : 6 + 2 * lv]
@@ -673,7 +673,6 @@ def test_aggregator_rounds_and_saturates():
         rounded = [(t + (1 << (shift - 1))) >> shift for t in total]
         want.append((i, [max(-top - 1, min(top, r)) for r in rounded]))
     got = []
-    copies = -(-cfg.head_dim // 4)
 
     async def producer(ctx):
         for i, (empty, sums) in enumerate(jobs):
@@ -681,7 +680,6 @@ def test_aggregator_rounds_and_saturates():
                 "tag": i,
                 "head": 0,
                 "empty": empty,
-                "zero": [empty] * copies,
                 "join": [empty] * join_copies_of(cfg, 8),
             }
             ctx.set(dut.descriptors.payload, desc)

@@ -29,7 +29,7 @@ def test_tiny_synthesis_matches_its_baseline_and_its_netlist_is_bit_exact(tmp_pa
     netlist (Yosys's cells and our MULT18X18D, DP16KD, TRELLIS_FF and CCU2C models,
     tb/netlist.py) on Icarus, bit-exact against the bit-true model with the RTL's own
     testbench (tb/core_tb.py): the primitives and the synthesis are proven, not assumed. The
-    netlist run is short: 20 jobs over the testbench's five phases (PAP, dense, PAP, every
+    netlist run is short: 10 jobs over the testbench's five phases (PAP, dense, PAP, every
     point pruned, peaky attention); a gate-level simulation takes about 2 s per job here. Icarus
     compiles the 18 MB netlist in about 15 s with our flip-flop and carry models; with
     Yosys's, which elaborate a generate scope or four sub-instances per cell, it took 270 s."""
@@ -61,7 +61,7 @@ def test_tiny_synthesis_matches_its_baseline_and_its_netlist_is_bit_exact(tmp_pa
         test_module="tb.core_tb",
         testcase="random_jobs",
         seed=5,
-        env={"DEFA_MANIFEST": manifest["manifest"], "DEFA_JOBS": "20"},
+        env={"DEFA_MANIFEST": manifest["manifest"], "DEFA_JOBS": "10"},
     )
     assert outcome[:2] == (1, 0), f"see {outcome.run_dir}/test.log"
 

@@ -19,8 +19,8 @@ RUNS = [
     ("tiny-probs", TINY_PROBS, "verilator", 10000),
     # the ECP5-85F preset itself: a short run (its maps are 32x32 and FWP reads every pixel)
     ("fpga", FPGA, "verilator", 1000),
-    ("tiny", TINY, "icarus", 2000),
-    ("odd", ODD, "icarus", 1000),
+    ("tiny", TINY, "icarus", 1000),
+    ("odd", ODD, "icarus", 500),
 ]
 
 
