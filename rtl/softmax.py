@@ -15,7 +15,7 @@ Contract:
   and one rounding per probability.
 * Throughput one head per cycle (initiation interval 1) while fewer than
   ``SoftmaxUnit.queue_depth_of(cfg)`` heads are in flight; latency ``softmax_latency(cfg)``
-  cycles (22 for 4 points per head, 26 for 16) when the output queue is empty. The pipeline
+  cycles (27 for 4 points per head, 33 for 16) when the output queue is empty. The pipeline
   never stalls (no enable on its registers): it ends in a queue of
   ``SoftmaxUnit.queue_depth_of(cfg)`` heads and ``logits.ready`` is high only while fewer
   heads than that are in flight, so ``probs.ready`` low fills the queue and then holds new
@@ -65,10 +65,10 @@ def softmax_latency(cfg: DefaConfig) -> int:
     n = cfg.points_per_head
     exponent = tree_stages(len(_log2e_terms()) + 1)  # d * log2(e) + rounding, as shifts
     # input, max tree (two stages a level), d, exponent, clamp, table (3), shift, sum,
-    # normalize, reciprocal table (3), multiply, the rounding's shift, its add and clamp, then
-    # the output queue (2)
+    # normalize, reciprocal table (3), multiply, the rounding's shift, its add (with the
+    # clamp's compare), the clamp, then the output queue (2)
     max_tree, sum_tree = 2 * tree_stages(n), tree_stages(n)
-    return 1 + max_tree + 1 + exponent + 1 + 3 + 1 + sum_tree + 1 + 3 + 1 + 1 + 1 + 2
+    return 1 + max_tree + 1 + exponent + 1 + 3 + 1 + sum_tree + 1 + 3 + 1 + 1 + 1 + 1 + 2
 
 
 class SoftmaxUnit(wiring.Component):
@@ -248,10 +248,19 @@ class SoftmaxUnit(wiring.Component):
             halved_r = Signal.like(halved, name=f"halved{k}_r")
             m.d.sync += halved_r.eq(halved)
             prob = Signal(out[k].shape(), name=f"prob{k}")
-            over = halved_r > 2 * cfg.prob_one
+            # the add and the clamp's compares registered, then the select into the queue's
+            # write word (the clamp from a register, not a compare's carry)
+            up = Signal(len(halved) + 1, name=f"up{k}")
+            over = Signal(name=f"over{k}")
+            keep_h = Signal(name=f"keep_h{k}")
             m.d.sync += [
-                prob.eq(Mux(over, cfg.prob_one, (halved_r + 1) >> 1)),
-                keep[k].eq(Mux(over, one_keeps, halved_r >= tau_h)),
+                up.eq(halved_r + 1),
+                over.eq(halved_r > 2 * cfg.prob_one),
+                keep_h.eq(halved_r >= tau_h),
+            ]
+            m.d.sync += [
+                prob.eq(Mux(over, cfg.prob_one, up >> 1)),
+                keep[k].eq(Mux(over, one_keeps, keep_h)),
             ]
             m.d.comb += out[k].eq(prob)
 

@@ -111,12 +111,12 @@ def sum_depth(cfg: DefaConfig) -> int:
 
 
 def softmax_latency(cfg: DefaConfig) -> int:
-    """The fused softmax's pipeline depth (it delays only the start: one job per cycle): 14
+    """The fused softmax's pipeline depth (it delays only the start: one job per cycle): 15
     stages, its output queue (2), the exponent ``d * log2(e)`` as a tree of shifted copies of
     d (one per set bit of ``LOG2E_Q``) and the rounding constant, and two reduction trees over
     the L*P logits (maximum: two register stages per tree level, sum: one)."""
     exponent = _tree(bin(LOG2E_Q).count("1") + 1)
-    return 16 + exponent + 3 * _tree(cfg.points_per_head)
+    return 17 + exponent + 3 * _tree(cfg.points_per_head)
 
 
 def softmax_depth(cfg: DefaConfig) -> int:
