@@ -27,10 +27,10 @@ from gen.config import DefaConfig
 from rtl.accumulator import Accumulator
 from rtl.credit_queue import CreditQueue
 from rtl.dispatcher import Dispatcher
-from rtl.inbox import SLICE_BITS, Inbox, crossing, slices_of
+from rtl.inbox import SLICE_BITS, Inbox, crossing
 from rtl.layouts import (
-    DESC_GROUP,
     SUM_GROUP,
+    desc_group_of,
     descriptor_layout,
     join_copies_of,
     level_sum_layout,
@@ -46,7 +46,7 @@ class Aggregator(wiring.Component):
         self._cfg = cfg
         super().__init__(
             {
-                "descriptors": In(crossing(descriptor_layout(cfg, tag_bits), DESC_GROUP)),
+                "descriptors": In(crossing(descriptor_layout(cfg, tag_bits), desc_group_of(cfg))),
                 "sums": In(crossing(level_sum_layout(cfg), SUM_GROUP)).array(cfg.levels),
                 "outputs": Out(stream.Signature(output_layout(cfg, tag_bits))),
             }
@@ -66,7 +66,7 @@ class Aggregator(wiring.Component):
         cfg = self._cfg
         m = Module()
         out_shape = self.outputs.payload.shape()
-        copies = join_copies_of(cfg, len(self.outputs.payload.tag))
+        copies = join_copies_of(cfg)
         m.submodules.queue = queue = CreditQueue(
             out_shape, self.queue_depth_of(cfg), room_copies=copies
         )
@@ -74,10 +74,9 @@ class Aggregator(wiring.Component):
         m.submodules.descriptor_inbox = desc_inbox = Inbox(
             self.descriptors.payload.shape(),
             Dispatcher.descriptor_depth_of(cfg),
-            valid_copies=copies,
             relay=cfg.relay_stages,
-            address_group=DESC_GROUP,
-            slice_ready=True,  # each slice's load follows a decision copy of its own
+            address_group=desc_group_of(cfg),
+            group_ready=True,  # join entry k is group k, steered by decision k beside it
         )
         wiring.connect(m, wiring.flipped(self.descriptors), desc_inbox.link)
         desc = desc_inbox.out.payload
@@ -101,14 +100,15 @@ class Aggregator(wiring.Component):
         # (valids, the descriptor's empty bits, the queue's room): copy k steers level k's sum
         # inbox, copy L the descriptor inbox, copy L + 1 the output queue and the pipeline,
         # copy L + 2 + j the read pointer of slice j in every level's sum inbox (``slice_takes``:
-        # slice j of all levels feeds the same channels' adders), the last ones the output
-        # register of each slice of the descriptor, so no one net reaches all of them. The
-        # copies agree in every cycle.
+        # slice j of all levels feeds the same channels' adders), so no one net reaches all of
+        # them. Copy k reads the descriptor's join entry k, a group of the descriptor inbox of
+        # its own (its LUT RAM, pointers, output register and valid), which it steers: no
+        # descriptor bit travels to a decision elsewhere. The copies agree in every cycle.
         load = []
         for k in range(copies):
             decision = Signal(name=f"load{k}")
             m.d.comb += decision.eq(
-                desc_inbox.valid_copies[k]
+                desc_inbox.valid_groups[k]
                 & Cat(
                     *(
                         inbox.valid_copies[k] | desc.join[k][level]
@@ -124,13 +124,15 @@ class Aggregator(wiring.Component):
         ]
         for level, s in enumerate(sums):
             m.d.comb += s.ready.eq(load[level] & ~desc.join[level][level])
-        desc_slices = slices_of(self.descriptors.payload.shape())
-        m.d.comb += desc_inbox.ready_slices.eq(Cat(*load[copies - desc_slices :]))
+        # the descriptor's other groups (tag, head, empty) follow the descriptor inbox's copy
+        groups = len(desc_inbox.ready_groups)
+        m.d.comb += desc_inbox.ready_groups.eq(
+            Cat(*load, *(load[cfg.levels] for _ in range(groups - copies)))
+        )
         # copy k of every input follows decision k (all equal): each place's decision and the
         # copies it reads form one cluster, with no net from one place to the others
         for k in range(copies):
             m.d.comb += [
-                desc_inbox.ready_copies[k].eq(load[k]),
                 queue.enter_copies[k].eq(load[k]),
                 *(
                     inbox.ready_copies[k].eq(load[k] & ~desc.join[k][level])

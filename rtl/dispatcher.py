@@ -29,7 +29,7 @@ from amaranth.lib.wiring import In, Out
 from gen.config import DefaConfig
 from rtl.credits import Credits
 from rtl.inbox import crossing, send
-from rtl.layouts import DESC_GROUP, descriptor_layout, entry_layout, job_layout
+from rtl.layouts import desc_group_of, descriptor_layout, entry_layout, job_layout
 from rtl.sampler import Sampler
 from rtl.stages import copy_register
 
@@ -60,7 +60,7 @@ class Dispatcher(wiring.Component):
             {
                 "jobs": In(stream.Signature(job_layout(cfg, tag_bits, probs=True, keep=True))),
                 "entries": Out(crossing(entry_layout(cfg))).array(lv),
-                "descriptors": Out(crossing(descriptor_layout(cfg, tag_bits), DESC_GROUP)),
+                "descriptors": Out(crossing(descriptor_layout(cfg, tag_bits), desc_group_of(cfg))),
                 "accepted": Out(1),
                 "kept": Out(range(cfg.points_per_head + 1)),
                 "pruned": Out(range(cfg.points_per_head + 1)),

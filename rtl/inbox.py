@@ -44,6 +44,12 @@ Contract of ``Inbox(shape, depth)``:
   storage slice, each equal to ``out.ready`` in every cycle (its own registers, say): slice k's
   output register and its copy of ``out.valid`` follow bit k, so no one net reaches every
   slice's load enable.
+* ``group_ready=True`` (registered output): the same per storage group (``address_group``
+  bits): the consumer drives ``ready_groups``, one bit per group, each equal to ``out.ready``
+  in every cycle, and reads ``valid_groups``, each group's own register equal to
+  ``out.valid``: a group's output register, pointers and valid follow its bit alone, so a
+  consumer that decides in several places (the aggregator's join) steers each group from
+  the place that reads it.
 * ``relay=n`` (for a crossing that spans the chip): ``link.valid`` (every copy) and
   ``link.payload`` pass n more registers before the storage, and ``link.credit`` n more on
   its way back, so each long wire is cut n times (placement puts the relays between the two
@@ -132,6 +138,7 @@ class Inbox(wiring.Component):
         slice_ready: bool = False,
         slice_takes: bool = False,
         address_group: int = SLICE_BITS,
+        group_ready: bool = False,
     ):
         self._registered = registered_output
         self._relay = relay
@@ -156,7 +163,14 @@ class Inbox(wiring.Component):
             raise ValueError(
                 f"address_group={address_group} is out of range: allowed [1, {SLICE_BITS}]"
             )
+        if group_ready and (not registered_output or slice_ready):
+            self._MustUse__silence = True
+            raise ValueError(
+                "group_ready needs registered_output=True and slice_ready=False; got "
+                f"registered_output={registered_output}, slice_ready={slice_ready}"
+            )
         self._group = address_group
+        self._group_ready = group_ready
         self._slice_takes = slice_takes
         self._shape, self.depth = shape, depth
         super().__init__(
@@ -167,6 +181,8 @@ class Inbox(wiring.Component):
                 "valid_copies": Out(max(1, valid_copies)),
                 "ready_copies": In(max(1, valid_copies)),
                 "ready_slices": In(slices_of(shape)),
+                "ready_groups": In(len(_groups(shape, address_group))),
+                "valid_groups": Out(len(_groups(shape, address_group))),
             }
         )
 
@@ -269,7 +285,9 @@ class Inbox(wiring.Component):
         all_groups = _groups(self._shape, self._group)
         index = iter(range(len(all_groups)))  # the groups' valid copies, in order
         for k in range(slices_of(self._shape)):
-            if self._registered:
+            if self._group_ready:
+                pass  # valid and load per group, below
+            elif self._registered:
                 ready_k = self.ready_slices[k] if self._slice_ready else self.out.ready
                 valid_k = copy_register(1, name=f"valid{k}")  # equal to out.valid
                 # ``load`` decided from the slice's own copies (equal in every cycle): the
@@ -295,11 +313,22 @@ class Inbox(wiring.Component):
                 m.d.sync += slice_valid.eq(link_valid_in[0])
             for g, (low, high) in enumerate(groups):
                 tag = f"{k}" if len(groups) == 1 else f"{k}_{g}"
+                number = next(index)  # the group's index in the whole word
                 # the group's own copy of the crossing's valid (its write enable)
                 if self._early:  # the slice's register, shared by its groups
                     group_valid = slice_valid
                 else:
-                    group_valid = link_valid_in[1 + next(index)]
+                    group_valid = link_valid_in[1 + number]
+                if self._group_ready:  # the group's own valid and load, as a slice's
+                    ready_k = self.ready_groups[number]
+                    valid_k = copy_register(1, name=f"valid{tag}")  # equal to out.valid
+                    m.d.comb += self.valid_groups[number].eq(valid_k)
+                    load_k = Signal(name=f"load{tag}")
+                    m.d.comb += load_k.eq(stored[0] & (~valid_k | ready_k))
+                    with m.If(load_k):
+                        m.d.sync += valid_k.eq(1)
+                    with m.Elif(ready_k):
+                        m.d.sync += valid_k.eq(0)
                 # LUT RAM (an asynchronous read): never a block RAM, whose read leaves late
                 storage = memory.Memory(
                     shape=high - low, depth=size, init=[], attrs={"ram_style": "distributed"}

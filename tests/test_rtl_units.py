@@ -442,33 +442,48 @@ def test_dispatcher_prunes_and_splits_by_level():
 
 
 @pytest.mark.parametrize(
-    "depth,width,registered,early,relay,slice_takes,group",
+    "depth,width,registered,early,relay,slice_takes,group,group_ready",
     [
-        (5, 150, True, False, 0, False, 64),
-        (16, 8, True, False, 0, False, 64),
-        (1, 64, True, False, 0, False, 64),
-        (5, 150, False, False, 0, False, 64),
-        (1, 70, False, False, 0, False, 64),
-        (13, 8, False, False, 0, False, 64),
-        (5, 150, True, True, 0, False, 64),  # a CreditQueue's: the valid a cycle before its payload
-        (1, 64, True, True, 0, False, 64),
-        (7, 150, False, False, 1, False, 64),  # the aggregator's: relays on a long crossing
-        (3, 70, True, False, 2, False, 64),
-        (13, 150, False, False, 0, True, 64),  # the aggregator's: a take place per slice
-        (1, 70, False, False, 1, True, 64),
-        # pointer copies per group of bits (the sampler's queue, the aggregator's sums)
-        (9, 150, True, True, 0, False, 16),
-        (13, 150, False, False, 0, True, 32),
+        (*case, False) if len(case) == 7 else case
+        for case in [
+            (5, 150, True, False, 0, False, 64),
+            (16, 8, True, False, 0, False, 64),
+            (1, 64, True, False, 0, False, 64),
+            (5, 150, False, False, 0, False, 64),
+            (1, 70, False, False, 0, False, 64),
+            (13, 8, False, False, 0, False, 64),
+            (
+                5,
+                150,
+                True,
+                True,
+                0,
+                False,
+                64,
+            ),  # a CreditQueue's: the valid a cycle before its payload
+            (1, 64, True, True, 0, False, 64),
+            (7, 150, False, False, 1, False, 64),  # the aggregator's: relays on a long crossing
+            (3, 70, True, False, 2, False, 64),
+            (13, 150, False, False, 0, True, 64),  # the aggregator's: a take place per slice
+            (1, 70, False, False, 1, True, 64),
+            # pointer copies per group of bits (the sampler's queue, the aggregator's sums)
+            (9, 150, True, True, 0, False, 16),
+            (13, 150, False, False, 0, True, 32),
+            # a group's own valid and load (the aggregator's descriptors: 4-bit join entries)
+            (46, 90, True, False, 1, False, 4, True),
+            (3, 35, True, False, 0, False, 2, True),
+        ]
     ],
 )
 def test_inbox_keeps_order_and_returns_credits(
-    depth, width, registered, early, relay, slice_takes, group
+    depth, width, registered, early, relay, slice_takes, group, group_ready
 ):
     """An inbox fed within its credits (a sender counting them as Credits does, its credit
     pulses a register late) hands every beat out in order under random backpressure, its
     storage in 64-bit slices (each with its own permuted pointers) reads back every bit, and
     its valid copies (following their own ready copies) equal ``out.valid`` in every cycle.
-    With ``slice_takes`` each slice advances on its own copy's take."""
+    With ``slice_takes`` each slice advances on its own copy's take; with ``group_ready`` each
+    group's valid follows its own ready bit and equals ``out.valid``."""
     from rtl.inbox import Inbox, slices_of
 
     copies = 2 + (slices_of(unsigned(width)) if slice_takes else 0)
@@ -482,7 +497,9 @@ def test_inbox_keeps_order_and_returns_credits(
         relay=relay,
         slice_takes=slice_takes,
         address_group=group,
+        group_ready=group_ready,
     )
+    groups = (1 << len(dut.ready_groups)) - 1
     rng = np.random.default_rng(depth * 1000 + width)
     words = [
         int(rng.integers(0, 1 << 62)) << (width - 62)
@@ -514,10 +531,13 @@ def test_inbox_keeps_order_and_returns_credits(
             ready = rng.random() < 0.6
             ctx.set(dut.out.ready, ready)
             ctx.set(dut.ready_copies, every * ready)
-            _, _, valid, copies, payload = await ctx.tick().sample(
-                dut.out.valid, dut.valid_copies, dut.out.payload
+            ctx.set(dut.ready_groups, groups * ready)
+            _, _, valid, copies, by_group, payload = await ctx.tick().sample(
+                dut.out.valid, dut.valid_copies, dut.valid_groups, dut.out.payload
             )
             assert copies == every * valid, f"cycle of beat {len(got)}: valid copies {copies}"
+            if group_ready:
+                assert by_group == groups * valid, f"beat {len(got)}: group valids {by_group}"
             if valid and ready:
                 got.append(payload)
 
@@ -527,7 +547,7 @@ def test_inbox_keeps_order_and_returns_credits(
 
 @pytest.mark.parametrize("name", ["tiny", "fpga"])
 def test_threshold_unit_matches_bittrue(name):
-    """FWP's threshold (shift-and-add products, restoring division) against the bit-true
+    """FWP's threshold (shift-and-add products, non-restoring division) against the bit-true
     model's ceiling formula, with the cycle count of its contract."""
     cfg = preset(name)
     seed = 11
@@ -680,7 +700,7 @@ def test_aggregator_rounds_and_saturates():
                 "tag": i,
                 "head": 0,
                 "empty": empty,
-                "join": [empty] * join_copies_of(cfg, 8),
+                "join": [empty] * join_copies_of(cfg),
             }
             ctx.set(dut.descriptors.payload, desc)
             ctx.set(dut.descriptors.valid, (1 << len(dut.descriptors.valid)) - 1)
