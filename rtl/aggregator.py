@@ -27,7 +27,7 @@ from gen.config import DefaConfig
 from rtl.accumulator import Accumulator
 from rtl.credit_queue import CreditQueue
 from rtl.dispatcher import Dispatcher
-from rtl.inbox import SLICE_BITS, Inbox, crossing
+from rtl.inbox import SLICE_BITS, Inbox, crossing, group_slices
 from rtl.layouts import (
     SUM_GROUP,
     desc_group_of,
@@ -82,15 +82,16 @@ class Aggregator(wiring.Component):
         desc = desc_inbox.out.payload
         sums, inboxes = [], []
         for level, link in enumerate(self.sums):
-            # a level sum is wide and registered here (the input register): no output register
+            # read through the output register (beside the LUT RAMs; the input register
+            # below copies it with no logic between), pointers, output register and valid per
+            # group of SUM_GROUP bits, each group steered by the decision of its slice
             inbox = Inbox(
                 level_sum_layout(cfg),
                 Accumulator.sum_depth_of(cfg),
-                registered_output=False,
                 valid_copies=copies,
                 relay=cfg.relay_stages,
-                slice_takes=True,
-                address_group=SUM_GROUP,  # pointer and valid copies per group: the adders spread
+                address_group=SUM_GROUP,
+                group_ready=True,
             )
             m.submodules[f"sum_inbox{level}"] = inbox
             wiring.connect(m, wiring.flipped(link), inbox.link)
@@ -99,7 +100,7 @@ class Aggregator(wiring.Component):
         # The join, decided in ``copies`` places at once from copies of the same registers
         # (valids, the descriptor's empty bits, the queue's room): copy k steers level k's sum
         # inbox, copy L the descriptor inbox, copy L + 1 the output queue and the pipeline,
-        # copy L + 2 + j the read pointer of slice j in every level's sum inbox (``slice_takes``:
+        # copy L + 2 + j the groups of slice j in every level's sum inbox (``group_ready``:
         # slice j of all levels feeds the same channels' adders), so no one net reaches all of
         # them. Copy k reads the descriptor's join entry k, a group of the descriptor inbox of
         # its own (its LUT RAM, pointers, output register and valid), which it steers: no
@@ -122,8 +123,18 @@ class Aggregator(wiring.Component):
             desc_inbox.out.ready.eq(load[cfg.levels]),
             queue.enter.eq(load[cfg.levels + 1]),
         ]
+        first_slice = cfg.levels + 2  # the copy of the level sums' slice 0
         for level, s in enumerate(sums):
             m.d.comb += s.ready.eq(load[level] & ~desc.join[level][level])
+            inbox = inboxes[level]
+            m.d.comb += inbox.ready_groups.eq(
+                Cat(
+                    *(
+                        load[first_slice + j] & ~desc.join[first_slice + j][level]
+                        for j in group_slices(level_sum_layout(cfg), SUM_GROUP)
+                    )
+                )
+            )
         # the descriptor's other groups (tag, head, empty) follow the descriptor inbox's copy
         groups = len(desc_inbox.ready_groups)
         m.d.comb += desc_inbox.ready_groups.eq(
@@ -152,7 +163,6 @@ class Aggregator(wiring.Component):
         # the input registers (it became their synchronous reset, a net across the
         # aggregator), none reaches more than its channel's adders, and the descriptor carries
         # no copies for them.
-        first_slice = cfg.levels + 2  # the copy of the level sums' slice 0
         for c in range(cfg.head_dim):
             k = first_slice + c * cfg.acc_bits // SLICE_BITS
             used = copy_register(cfg.levels, name=f"used{c}")

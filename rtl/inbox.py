@@ -70,6 +70,7 @@ __all__ = [
     "SLICE_BITS",
     "Inbox",
     "crossing",
+    "group_slices",
     "send",
     "slices_of",
     "valid_copies_of",
@@ -99,6 +100,12 @@ def _groups(shape, group: int) -> list[tuple[int, int, int]]:
         for k, first in enumerate(range(0, width, SLICE_BITS))
         for low in range(first, min(first + SLICE_BITS, width), group)
     ]
+
+
+def group_slices(shape, group: int) -> list[int]:
+    """The slice of each of the storage's groups of ``group`` bits, in order (as
+    ``ready_groups``/``valid_groups`` count them)."""
+    return [k for k, _, _ in _groups(shape, group)]
 
 
 def valid_copies_of(shape, group: int = SLICE_BITS) -> int:

@@ -128,8 +128,10 @@ class SoftmaxUnit(wiring.Component):
         # of `depth` heads, and a head enters only while fewer than `depth` are in flight.
         # The tags bypass the pipeline in a queue of their own (an Inbox written through a
         # register as heads enter, taken as their probabilities enter the output queue: both
-        # keep order; a tag is readable 3 cycles after its head entered, long before its
-        # probabilities), so only the output queue answers ``probs.ready``.
+        # keep order; a tag is readable 4 cycles after its head entered, long before its
+        # probabilities), so only the output queue answers ``probs.ready``. The take is
+        # registered once before the crossing's valid copies (one per 16 bits of the tag):
+        # ``ready``'s decision reaches one register, not every copy.
         depth = self.queue_depth_of(cfg)
         values_shape = self.probs.payload.values.shape()
         m.submodules.queue = queue = CreditQueue(self.probs.payload.shape(), depth)
@@ -138,7 +140,7 @@ class SoftmaxUnit(wiring.Component):
         m.submodules.tag_queue = tag_queue = Inbox(
             unsigned(self._tag_bits), depth, address_group=16
         )
-        assert self.latency > 3
+        assert self.latency > 4
         entered = Signal()
         m.d.comb += [
             self.logits.ready.eq(queue.room),
@@ -146,10 +148,11 @@ class SoftmaxUnit(wiring.Component):
             queue.enter.eq(entered),
         ]
         wiring.connect(m, queue.out, wiring.flipped(self.probs))
-        send(m, tag_queue.link, entered, "tag_valid")
-        m.d.sync += [
-            tag_queue.link.payload.eq(self.logits.payload.tag),
-        ]
+        entered_r = Signal(name="entered_r")
+        tag_r = Signal.like(self.logits.payload.tag, name="tag_r")
+        m.d.sync += [entered_r.eq(entered), tag_r.eq(self.logits.payload.tag)]
+        send(m, tag_queue.link, entered_r, "tag_valid")
+        m.d.sync += tag_queue.link.payload.eq(tag_r)
         st = Stages(m)
         ks = range(n)
 
