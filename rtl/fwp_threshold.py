@@ -11,7 +11,7 @@ Contract:
   it until the next ``start``. ``busy`` is high from the cycle after ``start`` until the last
   quotient bit is registered.
 * Method: ``tau_f * S`` and ``W * H`` by shift and add (one bit of ``tau_f`` and of the height
-  per cycle, each addend registered a cycle before it is added), the bias
+  per cycle, each addend registered before it is added, the level sum's terms twice), the bias
   ``W*H * 2**tau_f_bits - 1`` added to the numerator (its -1 as the remainder's start), then a
   non-restoring division, one quotient bit per cycle (``quotient_bits`` = importance_bits + 1:
   every counter reaches at most ``2**importance_bits - 1``, so the threshold fits): the
@@ -112,10 +112,17 @@ class ThresholdUnit(wiring.Component):
             m.d.sync += count.eq(count - 1)
 
         # MULTIPLY: tau_f * S into the addends (a bit of tau_f per cycle), W * H into pixels
+        # (each term registered before it reaches the addends: the bit of tau_f that selects
+        # it reaches one register per bit, not both addends)
+        sum_term = Signal(len(sum_shift), name="sum_term")
         with m.If(self.start):
-            m.d.sync += [sum_shift.eq(self.level_sum), tau_rest.eq(self.tau_f)]
+            m.d.sync += [sum_shift.eq(self.level_sum), tau_rest.eq(self.tau_f), sum_term.eq(0)]
         with m.Elif(multiply[0]):
-            m.d.sync += [sum_shift.eq(sum_shift << 1), tau_rest.eq(tau_rest >> 1)]
+            m.d.sync += [
+                sum_shift.eq(sum_shift << 1),
+                tau_rest.eq(tau_rest >> 1),
+                sum_term.eq(Mux(tau_rest[0], sum_shift, 0)),
+            ]
         with m.If(self.start):
             m.d.sync += [
                 pixels.eq(0),
@@ -132,7 +139,6 @@ class ThresholdUnit(wiring.Component):
             ]
 
         # The addends: one-hot selects (an AND-OR per bit), 0 outside the phases
-        sum_term = Mux(tau_rest[0], sum_shift, 0)
         divisor = pixels << (tb + qb - 1)
         m.d.sync += [
             plus.eq(
