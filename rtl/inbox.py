@@ -28,11 +28,6 @@ Contract of ``Inbox(shape, depth)``:
   for a consumer that decides in several places at once (the aggregator's join); it drives
   ``ready_copies`` (n bits, each equal to ``out.ready`` in every cycle), and copy k follows
   ``ready_copies[k]`` alone: each place's decision and the copies it reads stay together.
-* ``slice_takes=True`` (with ``valid_copies`` and ``registered_output=False``): the last
-  ``slices_of(shape)`` copies belong to the storage's slices: slice k advances its read
-  pointer on its copy's own take (``valid_copies[n - slices + k] & ready_copies[n - slices +
-  k]``), not on ``taken``, so the consumer's decision reaches each slice from a place of its
-  own.
 * ``address_group=b`` (<= ``SLICE_BITS``): each slice's storage is memories of b bits, each
   with its own copies of the write and read pointers (and of the take, without output
   register): a LUT RAM's address reaches b/4 cells, not 16, for storage whose bits feed
@@ -143,7 +138,6 @@ class Inbox(wiring.Component):
         valid_copies: int = 0,
         relay: int = 0,
         slice_ready: bool = False,
-        slice_takes: bool = False,
         address_group: int = SLICE_BITS,
         group_ready: bool = False,
     ):
@@ -158,13 +152,6 @@ class Inbox(wiring.Component):
         if relay < 0:
             self._MustUse__silence = True
             raise ValueError(f"relay={relay} is out of range: allowed >= 0")
-        if slice_takes and (registered_output or valid_copies < slices_of(shape)):
-            self._MustUse__silence = True
-            raise ValueError(
-                f"slice_takes needs registered_output=False and valid_copies >= "
-                f"{slices_of(shape)} (one per slice); got registered_output="
-                f"{registered_output}, valid_copies={valid_copies}"
-            )
         if not 1 <= address_group <= SLICE_BITS:
             self._MustUse__silence = True
             raise ValueError(
@@ -178,7 +165,6 @@ class Inbox(wiring.Component):
             )
         self._group = address_group
         self._group_ready = group_ready
-        self._slice_takes = slice_takes
         self._shape, self.depth = shape, depth
         super().__init__(
             {
@@ -305,9 +291,6 @@ class Inbox(wiring.Component):
                     m.d.sync += valid_k.eq(1)
                 with m.Elif(ready_k):
                     m.d.sync += valid_k.eq(0)
-            elif self._slice_takes:
-                own = self._copies - slices_of(self._shape) + k
-                slice_taken = copies[own] & self.ready_copies[own]
             else:
                 slice_taken = self.taken
             # the slice's storage in groups of ``address_group`` bits, each a memory with its

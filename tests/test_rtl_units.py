@@ -442,51 +442,41 @@ def test_dispatcher_prunes_and_splits_by_level():
 
 
 @pytest.mark.parametrize(
-    "depth,width,registered,early,relay,slice_takes,group,group_ready",
+    "depth,width,registered,early,relay,group,group_ready",
     [
-        (*case, False) if len(case) == 7 else case
-        for case in [
-            (5, 150, True, False, 0, False, 64),
-            (16, 8, True, False, 0, False, 64),
-            (1, 64, True, False, 0, False, 64),
-            (5, 150, False, False, 0, False, 64),
-            (1, 70, False, False, 0, False, 64),
-            (13, 8, False, False, 0, False, 64),
-            (
-                5,
-                150,
-                True,
-                True,
-                0,
-                False,
-                64,
-            ),  # a CreditQueue's: the valid a cycle before its payload
-            (1, 64, True, True, 0, False, 64),
-            (7, 150, False, False, 1, False, 64),  # the aggregator's: relays on a long crossing
-            (3, 70, True, False, 2, False, 64),
-            (13, 150, False, False, 0, True, 64),  # the aggregator's: a take place per slice
-            (1, 70, False, False, 1, True, 64),
-            # pointer copies per group of bits (the sampler's queue, the aggregator's sums)
-            (9, 150, True, True, 0, False, 16),
-            (13, 150, False, False, 0, True, 32),
-            # a group's own valid and load (the aggregator's descriptors: 4-bit join entries)
-            (46, 90, True, False, 1, False, 4, True),
-            (3, 35, True, False, 0, False, 2, True),
-        ]
+        (5, 150, True, False, 0, 64, False),
+        (16, 8, True, False, 0, 64, False),
+        (1, 64, True, False, 0, 64, False),
+        (5, 150, False, False, 0, 64, False),
+        (1, 70, False, False, 0, 64, False),
+        (13, 8, False, False, 0, 64, False),
+        (5, 150, True, True, 0, 64, False),  # a CreditQueue's: the valid a cycle before its payload
+        (1, 64, True, True, 0, 64, False),
+        (7, 150, False, False, 1, 64, False),  # relays on a long crossing
+        (3, 70, True, False, 2, 64, False),
+        (1, 70, False, False, 1, 64, False),
+        # pointer copies per group of bits (the sampler's queue)
+        (9, 150, True, True, 0, 16, False),
+        (13, 150, False, False, 0, 32, False),
+        # a group's own valid and load (the aggregator's: 4-bit descriptor join entries behind
+        # a relay, 32-bit groups of a level sum)
+        (46, 90, True, False, 1, 4, True),
+        (3, 35, True, False, 0, 2, True),
+        (14, 150, True, False, 1, 32, True),
     ],
 )
 def test_inbox_keeps_order_and_returns_credits(
-    depth, width, registered, early, relay, slice_takes, group, group_ready
+    depth, width, registered, early, relay, group, group_ready
 ):
     """An inbox fed within its credits (a sender counting them as Credits does, its credit
     pulses a register late) hands every beat out in order under random backpressure, its
     storage in 64-bit slices (each with its own permuted pointers) reads back every bit, and
-    its valid copies (following their own ready copies) equal ``out.valid`` in every cycle.
-    With ``slice_takes`` each slice advances on its own copy's take; with ``group_ready`` each
-    group's valid follows its own ready bit and equals ``out.valid``."""
-    from rtl.inbox import Inbox, slices_of
+    its valid copies (following their own ready copies) equal ``out.valid`` in every cycle;
+    with ``group_ready`` each group's valid follows its own ready bit and equals
+    ``out.valid``."""
+    from rtl.inbox import Inbox
 
-    copies = 2 + (slices_of(unsigned(width)) if slice_takes else 0)
+    copies = 2
     every = (1 << copies) - 1
     dut = Inbox(
         unsigned(width),
@@ -495,7 +485,6 @@ def test_inbox_keeps_order_and_returns_credits(
         early_valid=early,
         valid_copies=copies,
         relay=relay,
-        slice_takes=slice_takes,
         address_group=group,
         group_ready=group_ready,
     )
@@ -732,10 +721,10 @@ def test_inbox_refuses_bad_options():
         Inbox(unsigned(8), 0)
     with pytest.raises(ValueError, match=r"relay=-1 is out of range"):
         Inbox(unsigned(8), 4, relay=-1)
-    # a take per slice needs a copy per slice, and an inbox without output register
-    with pytest.raises(ValueError, match=r"slice_takes needs .* valid_copies >= 3"):
-        Inbox(unsigned(150), 4, registered_output=False, valid_copies=2, slice_takes=True)
-    with pytest.raises(ValueError, match=r"registered_output=True"):
-        Inbox(unsigned(150), 4, valid_copies=3, slice_takes=True)
+    # a group's own ready needs the output register, and excludes a ready per slice
+    with pytest.raises(ValueError, match=r"group_ready needs registered_output=True"):
+        Inbox(unsigned(150), 4, registered_output=False, group_ready=True)
+    with pytest.raises(ValueError, match=r"slice_ready=True"):
+        Inbox(unsigned(150), 4, slice_ready=True, group_ready=True)
     with pytest.raises(ValueError, match=r"address_group=0 is out of range: allowed \[1, 64\]"):
         Inbox(unsigned(150), 4, address_group=0)
