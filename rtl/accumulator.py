@@ -4,9 +4,9 @@ sum per job (with at least one kept point here) to the aggregator, in job order.
 Contract:
 
 * Partial beats are summed, chunk by chunk, up to the beat that is the last chunk (``last``)
-  of the job's last point (``tag`` = 1). A taken beat is registered twice (once per ``FAN``
-  lanes, then per lane and chunk, with copies of its enable: no net reaches every accumulator
-  bit) and added the cycle after; the cycle after that the sum leaves on ``sums`` (a registered
+  of the job's last point (``tag`` = 1). A taken beat is registered first (with copies of its
+  enable, one per ``GROUP`` lanes of each chunk: no enable reaches every accumulator bit) and
+  added the cycle after; the cycle after that the sum leaves on ``sums`` (a registered
   crossing into the aggregator's inbox of ``sum_depth_of(cfg)`` sums, ``acc_bits`` per channel,
   never overflowing: the config sizes ``acc_bits`` for all L*P points). Jobs without a kept
   point at this level send nothing (the aggregator's descriptor says so).
@@ -38,15 +38,15 @@ __all__ = ["Accumulator"]
 
 class Accumulator(wiring.Component):
     #: sums the aggregator's inbox holds per level: the queue depth and the credit round trip
-    #: (a sum whose last beat was taken in cycle e is readable at e+5+r, its credit back at
-    #: the earliest at e+7+2r, r = ``cfg.relay_stages``)
+    #: (a sum whose last beat was taken in cycle e is readable at e+4+r, its credit back at
+    #: the earliest at e+6+2r, r = ``cfg.relay_stages``)
     @staticmethod
     def sum_depth_of(cfg: DefaConfig) -> int:
-        return cfg.queue_depth + 6 + 2 * cfg.relay_stages
+        return cfg.queue_depth + 5 + 2 * cfg.relay_stages
 
-    #: lanes that share the first register of the taken beat's enable and clear (then each
-    #: lane's adders have copies of their own)
-    FAN = 2
+    #: accumulator lanes that share one copy of the registered beat's enable and clear (one:
+    #: a copy reaches one lane's adder, acc_bits LUTs)
+    GROUP = 1
 
     #: copies of ``partials.ready`` (``ready_slices``), one per slice of the sender's queue
     @staticmethod
@@ -91,12 +91,9 @@ class Accumulator(wiring.Component):
             credits.freed.eq(self.sums.credit),
         ]
 
-        # The taken beat, registered twice: first once per group of ``FAN`` lanes (beside the
-        # queue's output: the take, the chunk's one-hot and "this chunk holds nothing of the
-        # job yet", and each lane's partial), then per chunk and lane (a copy of the lane's
-        # partial, of "this chunk was taken" and of the clear), so no net from the queue's
-        # output or from ``ready`` reaches every lane's adders, and each adder takes its
-        # operands from registers beside it.
+        # The taken beat, registered per chunk and group of lanes: a copy of its lanes (no
+        # enable), of "this chunk was taken" and of "this chunk holds nothing of the job yet",
+        # so each group's adders take their operands from registers beside them.
         # fresh[k]: chunk k of acc holds nothing of the current job yet (read as zero)
         fresh = Signal(chunks, init=(1 << chunks) - 1)
         chunk_hit = Signal(chunks)  # one-hot of the beat's chunk
@@ -108,31 +105,27 @@ class Accumulator(wiring.Component):
                 m.d.sync += fresh.eq(fresh & ~chunk_hit)
         acc = [Signal(signed(cfg.acc_bits), name=f"acc{c}") for c in range(cfg.head_dim)]
         width = len(beat.lanes[0])  # of one lane's partial
-        for first in range(0, lanes, self.FAN):
-            g = first // self.FAN
-            hit_a = copy_register(chunks, name=f"hit_a{g}")  # the chunk taken, one-hot
-            clear_a = copy_register(chunks, name=f"clear_a{g}")
-            m.d.sync += [hit_a.eq(Mux(take, chunk_hit, 0)), clear_a.eq(fresh)]
-            for lane in range(first, min(lanes, first + self.FAN)):
-                lane_a = Signal(width, name=f"lane_a{lane}")
-                m.d.sync += lane_a.eq(beat.lanes[lane])
-                for chunk in range(chunks):
-                    hit = copy_register(1, name=f"hit{chunk}_{lane}")
-                    clear = copy_register(1, name=f"clear{chunk}_{lane}")
-                    lane_r = copy_register(width, name=f"lanes{chunk}_{lane}")
-                    m.d.sync += [
-                        hit.eq(hit_a[chunk]),
-                        clear.eq(clear_a[chunk]),
-                        lane_r.eq(lane_a),
-                    ]
+        for chunk in range(chunks):
+            for first in range(0, lanes, self.GROUP):
+                hit = copy_register(1, name=f"hit{chunk}_{first // self.GROUP}")
+                clear = copy_register(1, name=f"clear{chunk}_{first // self.GROUP}")
+                group = range(first, min(lanes, first + self.GROUP))
+                lanes_r = copy_register(
+                    len(group) * width, name=f"lanes{chunk}_{first // self.GROUP}"
+                )
+                m.d.sync += [
+                    hit.eq(take & chunk_hit[chunk]),
+                    clear.eq(fresh[chunk]),
+                    lanes_r.eq(Cat(*(beat.lanes[lane] for lane in group))),
+                ]
+                for i, lane in enumerate(group):
                     c = chunk * lanes + lane
+                    value = lanes_r[i * width : (i + 1) * width].as_signed()
                     with m.If(hit):
-                        m.d.sync += acc[c].eq(Mux(clear, 0, acc[c]) + lane_r.as_signed())
+                        m.d.sync += acc[c].eq(Mux(clear, 0, acc[c]) + value)
 
-        # The finished sum is in acc three cycles after its last beat was taken: sent from there.
-        done_rr = Signal(name="job_done_rr")
-        m.d.sync += done_rr.eq(done_r)
-        send(m, self.sums, done_rr, "sums_valid")
+        # The finished sum is in acc two cycles after its last beat was taken: sent from there.
+        send(m, self.sums, done_r, "sums_valid")
         m.d.comb += [self.sums.payload[c].eq(acc[c]) for c in range(cfg.head_dim)]
         m.d.comb += self.off_map.eq(take & beat.last & beat.off_map)
         return m

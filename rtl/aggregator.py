@@ -27,10 +27,11 @@ from gen.config import DefaConfig
 from rtl.accumulator import Accumulator
 from rtl.credit_queue import CreditQueue
 from rtl.dispatcher import Dispatcher
-from rtl.inbox import SLICE_BITS, Inbox, crossing, group_slices
+from rtl.inbox import Inbox, crossing
 from rtl.layouts import (
+    DESC_GROUP,
+    EMPTY_GROUP,
     SUM_GROUP,
-    desc_group_of,
     descriptor_layout,
     join_copies_of,
     level_sum_layout,
@@ -46,7 +47,7 @@ class Aggregator(wiring.Component):
         self._cfg = cfg
         super().__init__(
             {
-                "descriptors": In(crossing(descriptor_layout(cfg, tag_bits), desc_group_of(cfg))),
+                "descriptors": In(crossing(descriptor_layout(cfg, tag_bits), DESC_GROUP)),
                 "sums": In(crossing(level_sum_layout(cfg), SUM_GROUP)).array(cfg.levels),
                 "outputs": Out(stream.Signature(output_layout(cfg, tag_bits))),
             }
@@ -74,24 +75,23 @@ class Aggregator(wiring.Component):
         m.submodules.descriptor_inbox = desc_inbox = Inbox(
             self.descriptors.payload.shape(),
             Dispatcher.descriptor_depth_of(cfg),
+            valid_copies=copies,
             relay=cfg.relay_stages,
-            address_group=desc_group_of(cfg),
-            group_ready=True,  # join entry k is group k, steered by decision k beside it
+            address_group=DESC_GROUP,
         )
         wiring.connect(m, wiring.flipped(self.descriptors), desc_inbox.link)
         desc = desc_inbox.out.payload
         sums, inboxes = [], []
         for level, link in enumerate(self.sums):
-            # read through the output register (beside the LUT RAMs; the input register
-            # below copies it with no logic between), pointers, output register and valid per
-            # group of SUM_GROUP bits, each group steered by the decision of its slice
+            # a level sum is wide and registered here (the input register): no output register
             inbox = Inbox(
                 level_sum_layout(cfg),
                 Accumulator.sum_depth_of(cfg),
+                registered_output=False,
                 valid_copies=copies,
                 relay=cfg.relay_stages,
-                address_group=SUM_GROUP,
-                group_ready=True,
+                slice_takes=True,
+                address_group=SUM_GROUP,  # pointer and valid copies per group: the adders spread
             )
             m.submodules[f"sum_inbox{level}"] = inbox
             wiring.connect(m, wiring.flipped(link), inbox.link)
@@ -100,16 +100,14 @@ class Aggregator(wiring.Component):
         # The join, decided in ``copies`` places at once from copies of the same registers
         # (valids, the descriptor's empty bits, the queue's room): copy k steers level k's sum
         # inbox, copy L the descriptor inbox, copy L + 1 the output queue and the pipeline,
-        # copy L + 2 + j the groups of slice j in every level's sum inbox (``group_ready``:
+        # copy L + 2 + j the read pointer of slice j in every level's sum inbox (``slice_takes``:
         # slice j of all levels feeds the same channels' adders), so no one net reaches all of
-        # them. Copy k reads the descriptor's join entry k, a group of the descriptor inbox of
-        # its own (its LUT RAM, pointers, output register and valid), which it steers: no
-        # descriptor bit travels to a decision elsewhere. The copies agree in every cycle.
+        # them. The copies agree in every cycle.
         load = []
         for k in range(copies):
             decision = Signal(name=f"load{k}")
             m.d.comb += decision.eq(
-                desc_inbox.valid_groups[k]
+                desc_inbox.valid_copies[k]
                 & Cat(
                     *(
                         inbox.valid_copies[k] | desc.join[k][level]
@@ -123,27 +121,13 @@ class Aggregator(wiring.Component):
             desc_inbox.out.ready.eq(load[cfg.levels]),
             queue.enter.eq(load[cfg.levels + 1]),
         ]
-        first_slice = cfg.levels + 2  # the copy of the level sums' slice 0
         for level, s in enumerate(sums):
             m.d.comb += s.ready.eq(load[level] & ~desc.join[level][level])
-            inbox = inboxes[level]
-            m.d.comb += inbox.ready_groups.eq(
-                Cat(
-                    *(
-                        load[first_slice + j] & ~desc.join[first_slice + j][level]
-                        for j in group_slices(level_sum_layout(cfg), SUM_GROUP)
-                    )
-                )
-            )
-        # the descriptor's other groups (tag, head, empty) follow the descriptor inbox's copy
-        groups = len(desc_inbox.ready_groups)
-        m.d.comb += desc_inbox.ready_groups.eq(
-            Cat(*load, *(load[cfg.levels] for _ in range(groups - copies)))
-        )
         # copy k of every input follows decision k (all equal): each place's decision and the
         # copies it reads form one cluster, with no net from one place to the others
         for k in range(copies):
             m.d.comb += [
+                desc_inbox.ready_copies[k].eq(load[k]),
                 queue.enter_copies[k].eq(load[k]),
                 *(
                     inbox.ready_copies[k].eq(load[k] & ~desc.join[k][level])
@@ -156,21 +140,17 @@ class Aggregator(wiring.Component):
         top = (1 << (cfg.out_bits - 1)) - 1
         wide = signed(cfg.acc_bits + cfg.levels.bit_length())
         out = Signal(out_shape)
-        # The input register takes each level's sum as read and, beside it, per channel and
-        # level whether that sum was taken (``used``, kept: registered from the join decision
-        # of the slice the channel starts in, the copy that steps that slice's read pointer);
-        # the first adder level selects 0 for a level without a kept point. No such bit reaches
-        # the input registers (it became their synchronous reset, a net across the
-        # aggregator), none reaches more than its channel's adders, and the descriptor carries
-        # no copies for them.
+        # The input register takes each level's sum as read and, beside it, each channel's
+        # copy of the descriptor's zero bits (kept: one per channel and level, loaded from the
+        # descriptor's copy for its group of EMPTY_GROUP channels); the first adder level
+        # selects 0 for a level without a kept point. No zero bit reaches the input registers
+        # (it became their synchronous reset, a net across the aggregator), no copy reaches
+        # more than its channel's adders, and the sum's latency is the same.
         for c in range(cfg.head_dim):
-            k = first_slice + c * cfg.acc_bits // SLICE_BITS
-            used = copy_register(cfg.levels, name=f"used{c}")
-            m.d.sync += used.eq(
-                Cat(*(load[k] & ~desc.join[k][level] for level in range(cfg.levels)))
-            )
+            zero = copy_register(cfg.levels, name=f"zero{c}")
+            m.d.sync += zero.eq(desc.zero[c // EMPTY_GROUP])
             parts = [
-                Mux(used[level], st.reg(s.payload[c], signed(cfg.acc_bits), f"part{level}_{c}"), 0)
+                Mux(zero[level], 0, st.reg(s.payload[c], signed(cfg.acc_bits), f"part{level}_{c}"))
                 for level, s in enumerate(sums)
             ]
             total, _ = st.tree(parts, lambda a, b: a + b, wide, f"total{c}_")

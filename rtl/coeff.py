@@ -6,8 +6,6 @@ Contract (F = ``coord_frac_bits``):
 * ``w = (dx ? fx : 2**F - fx) * (dy ? fy : 2**F - fy)`` for corner k = 2*dy + dx;
   ``coeff = (min(prob, 2**prob_bits) * w + 2**(s-1)) >> s`` with ``s = coeff_shift``
   (round half up), ``coeff_bits`` fraction bits; 0 for a corner whose ``valid`` bit is 0.
-* ``valid`` comes a cycle after the point's other inputs (the coordinate unit's bounds take a
-  cycle more than its corner and fraction).
 * Output ``coeff[b]`` is the coefficient of the corner held by bank b = 2*(y mod 2) + (x mod 2):
   the corner with dx = bx xor (x0 mod 2), dy = by xor (y0 mod 2). Inputs ``x_odd``, ``y_odd`` are
   the low bits of x0 and y0.
@@ -71,7 +69,7 @@ class CoefficientUnit(wiring.Component):
         fx = st.reg(self.fx, f, "fx")
         fy = st.reg(self.fy, f, "fy")
         odd = st.reg(Cat(self.x_odd, self.y_odd), 2, "odd")
-        valid = self.valid  # a cycle after the other inputs: its input register is theirs
+        valid = st.reg(self.valid, 4, "valid")
         # Rows: p*fy and p*(2**F - fy).
         row1, stages = times(prob, fy, "row1_")
         prob = st.delay(prob, stages, "prob")

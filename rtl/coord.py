@@ -7,13 +7,10 @@ Contract (``coord_frac_bits`` = F):
   for y with ``ref_y``, ``off_y`` and the height.
 * ``valid`` bit k (corner k = 2*dy + dx at (x0 + dx, y0 + dy)) is 1 when the corner lies on the
   ``width x height`` map.
-* Latency 3 (``latency``) for the corner and the fraction: the position (one add of three
-  terms) registered with the map's last index, then the corner and the fraction registered
-  twice. Latency 4 (``valid_latency``) for ``valid``: the position's copy for the compares
-  registered once more (a register with no logic before it, so the compares may sit apart
-  from the adder), each bound's compare registered, then the ANDs of the compares (one LUT
-  per corner). All on cycles where ``en`` is high (they hold otherwise). Throughput one point
-  per cycle.
+* Latency 3: the position (one add of three terms) registered with the map's last index;
+  then the corner, the fraction and each bound's compare registered; then the corner and
+  the fraction again beside the ANDs of the compares (one LUT per corner), all on cycles
+  where ``en`` is high (they hold otherwise). Throughput one point per cycle.
 """
 
 from __future__ import annotations
@@ -52,7 +49,6 @@ class CoordinateUnit(wiring.Component):
         )
 
     latency = 3
-    valid_latency = 4
 
     def elaborate(self, platform):
         cfg = self._cfg
@@ -76,23 +72,17 @@ class CoordinateUnit(wiring.Component):
                     size_r.eq(size),
                     inner.eq(size - 1),
                 ]
-            # the compares' operands once more, plain registers
-            relay = copy_register(signed(cfg.coord_bits), name=f"p{axis}_relay")
-            size = Signal.like(size_r, name=f"{axis}_size_relay")
-            inner_r = Signal.like(inner, name=f"{axis}_inner_relay")
-            with m.If(self.en):
-                m.d.sync += [relay.eq(pos_cmp), size.eq(size_r), inner_r.eq(inner)]
-            inner = inner_r
+            size = size_r
             lo = Signal(signed(cfg.coord_bits - f), name=f"{axis}0_next")
             lo_cmp = Signal(signed(cfg.coord_bits - f), name=f"{axis}0_cmp")
-            m.d.comb += [lo.eq(pos >> f), lo_cmp.eq(relay >> f)]
+            m.d.comb += [lo.eq(pos >> f), lo_cmp.eq(pos_cmp >> f)]
             # corner 0 at lo, corner 1 at lo + 1: its four bounds, each compare registered
             bounds = Signal(4, name=f"{axis}_bounds")
             lo_r = Signal.like(lo, name=f"{axis}0_r")
             frac_r = Signal.like(frac, name=f"f{axis}_r")
             with m.If(self.en):
-                m.d.sync += bounds.eq(Cat(lo_cmp >= 0, lo_cmp < size, lo_cmp >= -1, lo_cmp < inner))
                 m.d.sync += [
+                    bounds.eq(Cat(lo_cmp >= 0, lo_cmp < size, lo_cmp >= -1, lo_cmp < inner)),
                     lo_r.eq(lo),
                     frac_r.eq(pos[:f]),
                     i0.eq(lo_r),

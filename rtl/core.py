@@ -181,7 +181,7 @@ class Core(wiring.Component):
         cmd = self.fwp.payload
         every_level = (cmd.op == FwpOp.CLEAR) | (cmd.op == FwpOp.DERIVE)
         go = self.fwp.valid & drained
-        finished, answers = [], []
+        finished = []
         for level, unit in enumerate(units):
             issued = Signal(name=f"fwp_issued{level}")  # sent to this level (until the end)
             done = Signal(name=f"fwp_done{level}")  # this level has finished the command
@@ -203,30 +203,19 @@ class Core(wiring.Component):
             with m.Elif(go & target & ~issued):
                 m.d.sync += [issued.eq(1), unit.fwp.valid.eq(1)]
             finished.append(~target | done)
-            # READ's answer: into a register of this level's here (no logic on the way from
-            # the level), then through the select among levels into the output register
-            held = Signal(name=f"fwp_answer_valid{level}")
-            answer = Signal.like(unit.fwp_result.payload, name=f"fwp_answer{level}")
-            m.d.comb += unit.fwp_result.ready.eq(~held)
-            with m.If(~held):
-                m.d.sync += answer.eq(unit.fwp_result.payload)
-                m.d.sync += held.eq(unit.fwp_result.valid)
-            answers.append((held, answer))
-        # (one level answers per command; the lowest level first all the same)
+            # READ's answer, registered on its way out (one level answers per command)
+            m.d.comb += unit.fwp_result.ready.eq(~self.fwp_result.valid)
+            with m.If(unit.fwp_result.valid & ~self.fwp_result.valid):
+                m.d.sync += [
+                    self.fwp_result.payload.eq(unit.fwp_result.payload),
+                    self.fwp_result.valid.eq(1),
+                ]
         with m.If(self.fwp_result.valid & self.fwp_result.ready):
             m.d.sync += self.fwp_result.valid.eq(0)
-        with m.If(~self.fwp_result.valid):
-            for i, (held, answer) in enumerate(answers):
-                with m.If(held & ~Cat(*(h for h, _ in answers[:i])).any()):
-                    m.d.sync += [
-                        self.fwp_result.payload.eq(answer),
-                        self.fwp_result.valid.eq(1),
-                        held.eq(0),
-                    ]
         # A command completes only once its answer is out (READ answers before ``fwp.ready``);
         # ``fwp.ready`` is a register (a pulse the cycle after every level named has finished),
         # so the levels' state and the drain reach no one else's decision in the same cycle.
-        answered = ~self.fwp_result.valid & ~Cat(*(h for h, _ in answers)).any()
+        answered = ~self.fwp_result.valid
         complete = Signal(name="fwp_complete")
         m.d.sync += complete.eq(go & Cat(*finished).all() & answered & ~complete)
         m.d.comb += self.fwp.ready.eq(complete)

@@ -29,7 +29,7 @@ from amaranth.lib.wiring import In, Out
 from gen.config import DefaConfig
 from rtl.credits import Credits
 from rtl.inbox import crossing, send
-from rtl.layouts import desc_group_of, descriptor_layout, entry_layout, job_layout
+from rtl.layouts import DESC_GROUP, descriptor_layout, entry_layout, job_layout
 from rtl.sampler import Sampler
 from rtl.stages import copy_register
 
@@ -50,7 +50,7 @@ class Dispatcher(wiring.Component):
     #: descriptor's own extra stage
     @staticmethod
     def descriptor_depth_of(cfg: DefaConfig) -> int:
-        return cfg.queue_depth + Sampler.latency_of(cfg) + 15 + 2 * cfg.relay_stages
+        return cfg.queue_depth + Sampler.latency_of(cfg) + 14 + 2 * cfg.relay_stages
 
     def __init__(self, cfg: DefaConfig, tag_bits: int):
         self._cfg = cfg
@@ -60,7 +60,7 @@ class Dispatcher(wiring.Component):
             {
                 "jobs": In(stream.Signature(job_layout(cfg, tag_bits, probs=True, keep=True))),
                 "entries": Out(crossing(entry_layout(cfg))).array(lv),
-                "descriptors": Out(crossing(descriptor_layout(cfg, tag_bits), desc_group_of(cfg))),
+                "descriptors": Out(crossing(descriptor_layout(cfg, tag_bits), DESC_GROUP)),
                 "accepted": Out(1),
                 "kept": Out(range(cfg.points_per_head + 1)),
                 "pruned": Out(range(cfg.points_per_head + 1)),
@@ -116,7 +116,7 @@ class Dispatcher(wiring.Component):
 
         # The descriptor leaves a cycle after the entries: first the job's tag, head and
         # empty bits in local registers, then the crossing's registers, with ``empty`` copied
-        # once per copy of the aggregator's join decision (copies kept by synthesis), loaded
+        # once per EMPTY_GROUP channels for the aggregator (copies kept by synthesis), loaded
         # from a register.
         desc = self.descriptors.payload
         desc_tag = Signal.like(desc.tag, name="desc_tag")
@@ -134,6 +134,10 @@ class Dispatcher(wiring.Component):
             desc.empty.eq(desc_empty),
             self.accepted.eq(accept),
         ]
+        for k in range(len(desc.zero)):
+            zero = copy_register(cfg.levels, name=f"zero{k}")
+            m.d.comb += desc.zero[k].eq(zero)
+            m.d.sync += zero.eq(desc_empty)
         for k in range(len(desc.join)):
             join = copy_register(cfg.levels, name=f"join{k}")
             m.d.comb += desc.join[k].eq(join)

@@ -20,9 +20,7 @@ the pipeline never stalls):
   bit 1 (kept), or with ``mask_pass`` ``~inside | counter >= threshold`` (the compare is
   registered a stage early); ``masked`` pulses (stage 5) when that masks the pixel.
 * ``command``: a MASK command's write of one mask bit (registered, written a cycle later).
-* ``probe_addr``: the mask bit there on ``probe_keep`` two cycles later (a second read port,
-  its address registered here first: the address's logic and the LUT RAM's read multiplexer
-  are two cycles, not one).
+* ``probe_addr``: the mask bit there on ``probe_keep`` one cycle later (a second read port).
 * Memory contents survive reset (ASICs CLEAR after power-up).
 """
 
@@ -108,13 +106,11 @@ class ImportanceBank(wiring.Component):
         # their read multiplexer, apart from the block RAM's and the pipeline's
         mask_addr = copy_register(addr_shape, name="mask_addr")
         m.d.sync += mask_addr.eq(self.addr)
-        probe_addr = copy_register(addr_shape, name="probe_addr")
-        m.d.sync += probe_addr.eq(self.probe_addr)
         m.d.comb += [
             counters.r_addr.eq(addrs[0]),
             mask_rd.addr.eq(mask_addr),
             self.keep.eq(mask_q),
-            probe_rd.addr.eq(probe_addr),
+            probe_rd.addr.eq(self.probe_addr),
             self.probe_keep.eq(probe_rd.data),
         ]
 

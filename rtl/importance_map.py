@@ -27,7 +27,7 @@ Contract:
   saturated from the carry, is registered as the write (t' + 7). Mask writes are registered
   as well.
 * Load side: ``probe_x``, ``probe_y`` at cycle t; ``probe_keep`` (that pixel's mask bit) at
-  t + 2.
+  t + 1.
 * Commands (``command`` stream of ``FwpOp``): one at a time, ``command.ready`` is raised when
   it is done; ``active`` is high meanwhile, and the sampler side must be idle then.
 
@@ -177,12 +177,8 @@ class ImportanceMap(wiring.Component):
         masked_now = []
         result_data = Signal(fwp_result_layout(cfg))
 
-        probe_bank = Signal(2)  # the probed pixel's bank, two cycles later with its mask bit
-        probe_bank_r = Signal(2)
-        m.d.sync += [
-            probe_bank_r.eq(Cat(self.probe_x[0], self.probe_y[0])),
-            probe_bank.eq(probe_bank_r),
-        ]
+        probe_bank = Signal(2)  # the probed pixel's bank, one cycle later with its mask bit
+        m.d.sync += probe_bank.eq(Cat(self.probe_x[0], self.probe_y[0]))
 
         for b in range(4):
             bx, by = b & 1, b >> 1

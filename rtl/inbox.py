@@ -28,6 +28,11 @@ Contract of ``Inbox(shape, depth)``:
   for a consumer that decides in several places at once (the aggregator's join); it drives
   ``ready_copies`` (n bits, each equal to ``out.ready`` in every cycle), and copy k follows
   ``ready_copies[k]`` alone: each place's decision and the copies it reads stay together.
+* ``slice_takes=True`` (with ``valid_copies`` and ``registered_output=False``): the last
+  ``slices_of(shape)`` copies belong to the storage's slices: slice k advances its read
+  pointer on its copy's own take (``valid_copies[n - slices + k] & ready_copies[n - slices +
+  k]``), not on ``taken``, so the consumer's decision reaches each slice from a place of its
+  own.
 * ``address_group=b`` (<= ``SLICE_BITS``): each slice's storage is memories of b bits, each
   with its own copies of the write and read pointers (and of the take, without output
   register): a LUT RAM's address reaches b/4 cells, not 16, for storage whose bits feed
@@ -39,12 +44,6 @@ Contract of ``Inbox(shape, depth)``:
   storage slice, each equal to ``out.ready`` in every cycle (its own registers, say): slice k's
   output register and its copy of ``out.valid`` follow bit k, so no one net reaches every
   slice's load enable.
-* ``group_ready=True`` (registered output): the same per storage group (``address_group``
-  bits): the consumer drives ``ready_groups``, one bit per group, each equal to ``out.ready``
-  in every cycle, and reads ``valid_groups``, each group's own register equal to
-  ``out.valid``: a group's output register, pointers and valid follow its bit alone, so a
-  consumer that decides in several places (the aggregator's join) steers each group from
-  the place that reads it.
 * ``relay=n`` (for a crossing that spans the chip): ``link.valid`` (every copy) and
   ``link.payload`` pass n more registers before the storage, and ``link.credit`` n more on
   its way back, so each long wire is cut n times (placement puts the relays between the two
@@ -65,7 +64,6 @@ __all__ = [
     "SLICE_BITS",
     "Inbox",
     "crossing",
-    "group_slices",
     "send",
     "slices_of",
     "valid_copies_of",
@@ -95,12 +93,6 @@ def _groups(shape, group: int) -> list[tuple[int, int, int]]:
         for k, first in enumerate(range(0, width, SLICE_BITS))
         for low in range(first, min(first + SLICE_BITS, width), group)
     ]
-
-
-def group_slices(shape, group: int) -> list[int]:
-    """The slice of each of the storage's groups of ``group`` bits, in order (as
-    ``ready_groups``/``valid_groups`` count them)."""
-    return [k for k, _, _ in _groups(shape, group)]
 
 
 def valid_copies_of(shape, group: int = SLICE_BITS) -> int:
@@ -138,8 +130,8 @@ class Inbox(wiring.Component):
         valid_copies: int = 0,
         relay: int = 0,
         slice_ready: bool = False,
+        slice_takes: bool = False,
         address_group: int = SLICE_BITS,
-        group_ready: bool = False,
     ):
         self._registered = registered_output
         self._relay = relay
@@ -152,19 +144,20 @@ class Inbox(wiring.Component):
         if relay < 0:
             self._MustUse__silence = True
             raise ValueError(f"relay={relay} is out of range: allowed >= 0")
+        if slice_takes and (registered_output or valid_copies < slices_of(shape)):
+            self._MustUse__silence = True
+            raise ValueError(
+                f"slice_takes needs registered_output=False and valid_copies >= "
+                f"{slices_of(shape)} (one per slice); got registered_output="
+                f"{registered_output}, valid_copies={valid_copies}"
+            )
         if not 1 <= address_group <= SLICE_BITS:
             self._MustUse__silence = True
             raise ValueError(
                 f"address_group={address_group} is out of range: allowed [1, {SLICE_BITS}]"
             )
-        if group_ready and (not registered_output or slice_ready):
-            self._MustUse__silence = True
-            raise ValueError(
-                "group_ready needs registered_output=True and slice_ready=False; got "
-                f"registered_output={registered_output}, slice_ready={slice_ready}"
-            )
         self._group = address_group
-        self._group_ready = group_ready
+        self._slice_takes = slice_takes
         self._shape, self.depth = shape, depth
         super().__init__(
             {
@@ -174,8 +167,6 @@ class Inbox(wiring.Component):
                 "valid_copies": Out(max(1, valid_copies)),
                 "ready_copies": In(max(1, valid_copies)),
                 "ready_slices": In(slices_of(shape)),
-                "ready_groups": In(len(_groups(shape, address_group))),
-                "valid_groups": Out(len(_groups(shape, address_group))),
             }
         )
 
@@ -278,9 +269,7 @@ class Inbox(wiring.Component):
         all_groups = _groups(self._shape, self._group)
         index = iter(range(len(all_groups)))  # the groups' valid copies, in order
         for k in range(slices_of(self._shape)):
-            if self._group_ready:
-                pass  # valid and load per group, below
-            elif self._registered:
+            if self._registered:
                 ready_k = self.ready_slices[k] if self._slice_ready else self.out.ready
                 valid_k = copy_register(1, name=f"valid{k}")  # equal to out.valid
                 # ``load`` decided from the slice's own copies (equal in every cycle): the
@@ -291,6 +280,9 @@ class Inbox(wiring.Component):
                     m.d.sync += valid_k.eq(1)
                 with m.Elif(ready_k):
                     m.d.sync += valid_k.eq(0)
+            elif self._slice_takes:
+                own = self._copies - slices_of(self._shape) + k
+                slice_taken = copies[own] & self.ready_copies[own]
             else:
                 slice_taken = self.taken
             # the slice's storage in groups of ``address_group`` bits, each a memory with its
@@ -303,22 +295,11 @@ class Inbox(wiring.Component):
                 m.d.sync += slice_valid.eq(link_valid_in[0])
             for g, (low, high) in enumerate(groups):
                 tag = f"{k}" if len(groups) == 1 else f"{k}_{g}"
-                number = next(index)  # the group's index in the whole word
                 # the group's own copy of the crossing's valid (its write enable)
                 if self._early:  # the slice's register, shared by its groups
                     group_valid = slice_valid
                 else:
-                    group_valid = link_valid_in[1 + number]
-                if self._group_ready:  # the group's own valid and load, as a slice's
-                    ready_k = self.ready_groups[number]
-                    valid_k = copy_register(1, name=f"valid{tag}")  # equal to out.valid
-                    m.d.comb += self.valid_groups[number].eq(valid_k)
-                    load_k = Signal(name=f"load{tag}")
-                    m.d.comb += load_k.eq(stored[0] & (~valid_k | ready_k))
-                    with m.If(load_k):
-                        m.d.sync += valid_k.eq(1)
-                    with m.Elif(ready_k):
-                        m.d.sync += valid_k.eq(0)
+                    group_valid = link_valid_in[1 + next(index)]
                 # LUT RAM (an asynchronous read): never a block RAM, whose read leaves late
                 storage = memory.Memory(
                     shape=high - low, depth=size, init=[], attrs={"ram_style": "distributed"}

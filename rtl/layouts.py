@@ -141,6 +141,10 @@ def entry_layout(cfg: DefaConfig) -> data.StructLayout:
     )
 
 
+#: channels of the aggregator that share one copy of a descriptor's ``empty`` bits
+EMPTY_GROUP = 4
+
+
 def join_copies_of(cfg: DefaConfig) -> int:
     """Copies of the aggregator's join decision: one per level's sum inbox (its control), one
     for the descriptor inbox, one for the output queue and the pipeline, and one per 64-bit
@@ -148,27 +152,20 @@ def join_copies_of(cfg: DefaConfig) -> int:
     return cfg.levels + 2 + -(-level_sum_layout(cfg).size // 64)
 
 
-def desc_group_of(cfg: DefaConfig) -> int:
-    """Bits of the aggregator's descriptor inbox per LUT RAM group (its ``address_group``), and
-    of the descriptor crossing's valid copies: one ``join`` entry (the levels' empty bits,
-    padded to a power of two so that no entry straddles a 64-bit slice). Each entry is a group
-    with its own pointers, output register and valid (``Inbox(group_ready=True)``), steered
-    by the join decision that reads it, beside it."""
-    return 1 << (cfg.levels - 1).bit_length()
-
-
 def descriptor_layout(cfg: DefaConfig, tag_bits: int) -> data.StructLayout:
-    """What the aggregator must join for one job: per level whether no point was kept there
-    (``join``, once per copy of the aggregator's join decision, ``join_copies_of``, first: copy
-    k is the descriptor inbox's group k; ``empty``: that level sends no sum, it counts as
-    zero), its tag and head."""
-    entry = unsigned(desc_group_of(cfg))
+    """What the aggregator must join for one job: its tag and head, and per level whether no
+    point was kept there (``empty``: that level sends no sum; it counts as zero). ``zero``
+    repeats ``empty`` once per ``EMPTY_GROUP`` channels: the copies that zero the level sums
+    (separate bits all the way, so no one bit reaches every channel's register); ``join``
+    repeats it once per copy of the aggregator's join decision (``join_copies_of``)."""
+    copies = -(-cfg.head_dim // EMPTY_GROUP)
     return data.StructLayout(
         {
-            "join": data.ArrayLayout(entry, join_copies_of(cfg)),
             "tag": unsigned(tag_bits),
             "head": unsigned(head_bits(cfg)),
             "empty": unsigned(cfg.levels),
+            "zero": data.ArrayLayout(unsigned(cfg.levels), copies),
+            "join": data.ArrayLayout(unsigned(cfg.levels), join_copies_of(cfg)),
         }
     )
 
@@ -177,6 +174,11 @@ def level_sum_layout(cfg: DefaConfig) -> data.ArrayLayout:
     """A level's exact sum over its kept points of one job, all channels of the head."""
     return data.ArrayLayout(signed(cfg.acc_bits), cfg.head_dim)
 
+
+#: bits of the aggregator's descriptor inbox per LUT RAM group, and of the descriptor
+#: crossing's valid copies: the inbox is deep (the round trip through a level), four LUT RAMs
+#: per bit, so a pointer copy per 16 bits reaches 16 of them, not 64
+DESC_GROUP = 16
 
 #: bits of the aggregator's sum inboxes per LUT RAM group (``Inbox(address_group=...)``), and
 #: of the level sum crossing's valid copies: one copy per group (the channels' adders spread)

@@ -73,19 +73,16 @@ class LevelUnit(wiring.Component):
         cfg = self._cfg
         m = Module()
         # the selector registers the head entry: the inbox needs no output register of its own
-        # the entry inbox reads through its output register (the LUT RAM's read beside it),
-        # each slice's load enabled by the selector's decision for that slice
         m.submodules.inbox = inbox = Inbox(
             entry_layout(cfg),
             Dispatcher.entry_depth_of(cfg),
+            registered_output=False,
             valid_copies=PointSelector.slices_of(cfg),
-            slice_ready=True,
         )
         m.submodules.selector = selector = PointSelector(cfg)
         m.d.comb += [
             selector.entry_valid.eq(inbox.valid_copies),
             inbox.ready_copies.eq(selector.entry_ready),
-            inbox.ready_slices.eq(selector.entry_ready),
         ]
         # the sampler registers the point it reads (its input register): no output register
         # here, whose load enable would reach every bit from the sampler's take

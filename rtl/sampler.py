@@ -27,7 +27,7 @@ Contract:
 * ``off_map`` flags a point none of whose corners lies on the map; ``busy`` is high in cycles
   where a chunk enters the pipeline.
 * ``width``, ``height``: the level's shape (1 .. max_shapes[level]); hold them steady while
-  points are in flight. ``load``: writes the level buffer (see ``LevelBuffer``) five cycles
+  points are in flight. ``load``: writes the level buffer (see ``LevelBuffer``) four cycles
   after acceptance, unless FWP masks the pixel: then the word is not stored and
   ``load_masked`` pulses.
 * FWP (see ``ImportanceMap``): every point updates the importance counters of its four
@@ -150,17 +150,11 @@ class Sampler(wiring.Component):
         with m.Elif(self.fwp_result.ready):
             m.d.sync += result_valid.eq(0)
 
-        # Loads: the pixel's mask bit is probed while the word waits two cycles.
-        load_wait = Signal(self.load.payload.shape(), name="load_wait")
+        # Loads: the pixel's mask bit is probed while the word waits one cycle.
         load = Signal(self.load.payload.shape())
-        wait_valid, load_valid = Signal(name="load_wait_valid"), Signal()
+        load_valid = Signal()
         height, width = self._cfg.max_shapes[self._level]
-        m.d.sync += [
-            load_wait.eq(self.load.payload),
-            wait_valid.eq(self.load.valid),
-            load.eq(load_wait),
-            load_valid.eq(wait_valid),
-        ]
+        m.d.sync += [load.eq(self.load.payload), load_valid.eq(self.load.valid)]
         m.d.comb += [
             self.load.ready.eq(1),
             fwp.probe_x.eq(self.load.payload.x),
@@ -292,6 +286,7 @@ class Sampler(wiring.Component):
         window = {
             "x0": coord.x0,
             "y0": coord.y0,
+            "corners": coord.valid,
             "head": b["head"],
             "chunk": b["chunk"],
             "update": b["valid"] & (b["chunk"] == 0),
@@ -304,12 +299,6 @@ class Sampler(wiring.Component):
         for i in range(max(delays.values())):
             chain.append(registered(chain[-1], f"read_d{i}"))
         windows = {name: chain[delay] for name, delay in delays.items()}
-        # the corners' on-map bits come a cycle after the rest (``CoordinateUnit.valid_latency``)
-        valid_lag = CoordinateUnit.valid_latency - CoordinateUnit.latency
-        assert delays["fwp"] >= valid_lag and reads >= valid_lag
-        corners = coord.valid
-        for i in range(delays["fwp"] - valid_lag):
-            corners = registered({"corners": corners}, f"corners_d{i}")["corners"]
         m.d.comb += [
             buffer.x0.eq(windows["buffer"]["x0"]),
             buffer.y0.eq(windows["buffer"]["y0"]),
@@ -317,17 +306,14 @@ class Sampler(wiring.Component):
             buffer.chunk.eq(windows["buffer"]["chunk"]),
             fwp.x0.eq(windows["fwp"]["x0"]),
             fwp.y0.eq(windows["fwp"]["y0"]),
-            fwp.corners.eq(corners),
+            fwp.corners.eq(windows["fwp"]["corners"]),
             fwp.update.eq(windows["fwp"]["update"]),
             *(fwp.coeff[bank].eq(coeff.coeff[bank]) for bank in range(4)),
         ]
         prev = {key: b[key] for key in ("valid", "chunk", "last", "tag")}
+        prev["off_map"] = ~coord.valid.any()
         for i in range(reads):
             prev = registered(prev, f"c{i}")
-        off_map = ~coord.valid.any()
-        for i in range(reads - valid_lag):
-            off_map = registered({"off_map": off_map}, f"c{i}")["off_map"]
-        prev["off_map"] = off_map
 
         # The masked coefficients (a masked pixel reads 0), one register per group of
         # multipliers (copies kept by synthesis).

@@ -6,16 +6,15 @@ Contract:
 * ``logits`` in: ``points_per_head`` signed ``logit_bits`` words and an opaque ``tag``;
   ``probs`` out: as many ``prob_bits``-fraction words (at most 1.0) and the same tag, in order,
   with PAP's ``keep`` bits beside them: bit k set when ``values[k] >= tau_p`` (``tau_p`` read
-  through registers; 0 keeps all), registered beside the probabilities (from the rounding's
-  input, not from the probability) as they enter the output queue, so the dispatcher's
-  decisions start from registers.
+  through a register; 0 keeps all), compared as the probabilities enter the output queue, so
+  the dispatcher's decisions start from registers.
 * Method: subtract the maximum; exponent in base 2 (``d * log2(e)``, ``exp_frac_bits``
   fraction); ``2**-frac`` from a table, the integer part as a right shift; one sum; its
   reciprocal from a table indexed by the sum normalized to ``recip_bits`` bits; one multiply
   and one rounding per probability.
 * Throughput one head per cycle (initiation interval 1) while fewer than
   ``SoftmaxUnit.queue_depth_of(cfg)`` heads are in flight; latency ``softmax_latency(cfg)``
-  cycles (27 for 4 points per head, 33 for 16) when the output queue is empty. The pipeline
+  cycles (22 for 4 points per head, 26 for 16) when the output queue is empty. The pipeline
   never stalls (no enable on its registers): it ends in a queue of
   ``SoftmaxUnit.queue_depth_of(cfg)`` heads and ``logits.ready`` is high only while fewer
   heads than that are in flight, so ``probs.ready`` low fills the queue and then holds new
@@ -65,16 +64,13 @@ def softmax_latency(cfg: DefaConfig) -> int:
     n = cfg.points_per_head
     exponent = tree_stages(len(_log2e_terms()) + 1)  # d * log2(e) + rounding, as shifts
     # input, max tree (two stages a level), d, exponent, clamp, table (3), shift, sum,
-    # normalize, reciprocal table (3), multiply, the rounding's shift, its add (with the
-    # clamp's compare), the clamp, then the output queue (2)
+    # normalize, reciprocal table (3), multiply, the rounding's shift, its add and clamp, then
+    # the output queue (2)
     max_tree, sum_tree = 2 * tree_stages(n), tree_stages(n)
-    return 1 + max_tree + 1 + exponent + 1 + 3 + 1 + sum_tree + 1 + 3 + 1 + 1 + 1 + 1 + 2
+    return 1 + max_tree + 1 + exponent + 1 + 3 + 1 + sum_tree + 1 + 3 + 1 + 1 + 1 + 2
 
 
 class SoftmaxUnit(wiring.Component):
-    #: subtractions ``max - logit`` that share one copy of the maximum's register
-    MAX_FAN = 4
-
     def __init__(self, cfg: DefaConfig, *, tag_bits: int = 8):
         self._cfg = cfg
         self._tag_bits = tag_bits
@@ -128,10 +124,8 @@ class SoftmaxUnit(wiring.Component):
         # of `depth` heads, and a head enters only while fewer than `depth` are in flight.
         # The tags bypass the pipeline in a queue of their own (an Inbox written through a
         # register as heads enter, taken as their probabilities enter the output queue: both
-        # keep order; a tag is readable 4 cycles after its head entered, long before its
-        # probabilities), so only the output queue answers ``probs.ready``. The take is
-        # registered once before the crossing's valid copies (one per 16 bits of the tag):
-        # ``ready``'s decision reaches one register, not every copy.
+        # keep order; a tag is readable 3 cycles after its head entered, long before its
+        # probabilities), so only the output queue answers ``probs.ready``.
         depth = self.queue_depth_of(cfg)
         values_shape = self.probs.payload.values.shape()
         m.submodules.queue = queue = CreditQueue(self.probs.payload.shape(), depth)
@@ -140,7 +134,7 @@ class SoftmaxUnit(wiring.Component):
         m.submodules.tag_queue = tag_queue = Inbox(
             unsigned(self._tag_bits), depth, address_group=16
         )
-        assert self.latency > 4
+        assert self.latency > 3
         entered = Signal()
         m.d.comb += [
             self.logits.ready.eq(queue.room),
@@ -148,11 +142,10 @@ class SoftmaxUnit(wiring.Component):
             queue.enter.eq(entered),
         ]
         wiring.connect(m, queue.out, wiring.flipped(self.probs))
-        entered_r = Signal(name="entered_r")
-        tag_r = Signal.like(self.logits.payload.tag, name="tag_r")
-        m.d.sync += [entered_r.eq(entered), tag_r.eq(self.logits.payload.tag)]
-        send(m, tag_queue.link, entered_r, "tag_valid")
-        m.d.sync += tag_queue.link.payload.eq(tag_r)
+        send(m, tag_queue.link, entered, "tag_valid")
+        m.d.sync += [
+            tag_queue.link.payload.eq(self.logits.payload.tag),
+        ]
         st = Stages(m)
         ks = range(n)
 
@@ -160,16 +153,10 @@ class SoftmaxUnit(wiring.Component):
         # compare registered beside its operands, then the select).
         shape = signed(cfg.logit_bits)
         logit = [st.reg(self.logits.payload.values[k], shape, f"logit{k}") for k in ks]
-        # (the maximum in copies, one per MAX_FAN subtractions: no net reaches all of them)
-        copies = -(-n // self.MAX_FAN)
-        top, max_stages = st.max_tree(logit, shape, "max", copies=copies)
-        top = top if copies > 1 else [top]
+        top, max_stages = st.max_tree(logit, shape, "max")
         logit = [st.delay(logit[k], max_stages, f"logit{k}") for k in ks]
         # d = max - l, then t = round(d * log2(e)) from shifted copies of d, then the clamp.
-        d = [
-            st.reg(top[k // self.MAX_FAN] - logit[k], unsigned(cfg.logit_bits + 1), f"d{k}")
-            for k in ks
-        ]
+        d = [st.reg(top - logit[k], unsigned(cfg.logit_bits + 1), f"d{k}") for k in ks]
         t_shift = LOG2E_BITS + cfg.logit_frac_bits - t_frac
         t_max = (x_bits + 1) << t_frac
         wide = unsigned(cfg.logit_bits + 1 + LOG2E_Q.bit_length() + 1)
@@ -225,19 +212,10 @@ class SoftmaxUnit(wiring.Component):
         # per multiplier, not one net across them all), registered; then one adder and, beside
         # it, the clamp's compare on the same register ((h + 1) >> 1 > one iff h > 2 * one),
         # registered as the queue's write word.
-        # PAP's keep bit is registered beside the probability, from the same register:
-        # prob >= tau_p iff (clamped) one >= tau_p, else (h + 1) >> 1 >= tau_p, i.e.
-        # h >= max(2 * tau_p - 1, 0): two compares on h against registers of tau_p's.
         out = Signal(values_shape)
         keep = Signal(n)
         tau_p = Signal.like(self.tau_p, name="tau_p_local")
-        tau_h = Signal(len(self.tau_p) + 1, name="tau_p_halved")  # max(2 * tau_p - 1, 0)
-        one_keeps = Signal(name="one_keeps")  # a clamped probability (1.0) is kept
-        m.d.sync += [
-            tau_p.eq(self.tau_p),
-            tau_h.eq(Mux(tau_p == 0, 0, (tau_p << 1) - 1)),
-            one_keeps.eq(cfg.prob_one >= tau_p),
-        ]
+        m.d.sync += tau_p.eq(self.tau_p)
         for k in ks:
             lead_k = copy_register(lead.shape(), name=f"lead{k}")
             m.d.sync += lead_k.eq(lead)
@@ -251,21 +229,8 @@ class SoftmaxUnit(wiring.Component):
             halved_r = Signal.like(halved, name=f"halved{k}_r")
             m.d.sync += halved_r.eq(halved)
             prob = Signal(out[k].shape(), name=f"prob{k}")
-            # the add and the clamp's compares registered, then the select into the queue's
-            # write word (the clamp from a register, not a compare's carry)
-            up = Signal(len(halved) + 1, name=f"up{k}")
-            over = Signal(name=f"over{k}")
-            keep_h = Signal(name=f"keep_h{k}")
-            m.d.sync += [
-                up.eq(halved_r + 1),
-                over.eq(halved_r > 2 * cfg.prob_one),
-                keep_h.eq(halved_r >= tau_h),
-            ]
-            m.d.sync += [
-                prob.eq(Mux(over, cfg.prob_one, up >> 1)),
-                keep[k].eq(Mux(over, one_keeps, keep_h)),
-            ]
-            m.d.comb += out[k].eq(prob)
+            m.d.sync += prob.eq(Mux(halved_r > 2 * cfg.prob_one, cfg.prob_one, (halved_r + 1) >> 1))
+            m.d.comb += [out[k].eq(prob), keep[k].eq(prob >= tau_p)]
 
         stages = self.latency - 2  # the queue's two cycles
         valid = [Signal(name=f"valid{i}") for i in range(stages)]
@@ -274,7 +239,7 @@ class SoftmaxUnit(wiring.Component):
             m.d.sync += valid[i].eq(valid[i - 1])
         m.d.comb += [
             queue.w_data.values.eq(out),
-            queue.w_data.keep.eq(keep),
+            queue.w_data.keep.eq(keep),  # PAP's compares, between prob and the queue's write
             queue.w_data.tag.eq(tag_queue.out.payload),
             queue.w_en_next.eq(valid[-2]),
             tag_queue.out.ready.eq(valid[-1]),

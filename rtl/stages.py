@@ -62,10 +62,8 @@ class Stages:
     def __init__(self, m: Module, advance=None):
         self.m, self.advance = m, advance
 
-    def reg(self, value, shape, name: str, copy: bool = False) -> Signal:
-        """``value`` registered (on ``advance``); ``copy``: kept apart by synthesis
-        (``copy_register``)."""
-        r = copy_register(shape, name) if copy else Signal(shape, name=name)
+    def reg(self, value, shape, name: str) -> Signal:
+        r = Signal(shape, name=name)
         if self.advance is None:
             self.m.d.sync += r.eq(value)
         else:
@@ -97,22 +95,15 @@ class Stages:
             level, stages = [self.reg(level[0], shape, f"{name}r")], 1
         return level[0], stages
 
-    def max_tree(self, values, shape, name: str, copies: int = 1):
+    def max_tree(self, values, shape, name: str):
         """The largest of ``values`` (signed or unsigned as ``shape``) by a balanced tree whose
         every level takes two stages: the compare registered beside its operands, then the
         select; returns (result, register stages) = (max, ``2 * tree_stages(len(values))``).
         A compare wider than ``SPLIT`` bits is two half-width compares and the high halves'
-        equality, registered, which the select combines (one carry chain of half the width).
-        ``copies`` > 1: the result is a list of that many equal registers (kept apart), the
-        last select made once per copy, for consumers spread apart."""
+        equality, registered, which the select combines (one carry chain of half the width)."""
         shape = Shape.cast(shape)
         level, stages = list(values), 0
-        if len(level) == 1:
-            last = self.delay(level[0], 1, name)
-            result = [self.reg(last, shape, f"{name}_{j}", copy=True) for j in range(copies)]
-            return (result if copies > 1 else result[0]), 2
         while len(level) > 1:
-            final = len(level) == 2
             pairs = []
             for i in range(0, len(level) - 1, 2):
                 a, b = level[i], level[i + 1]
@@ -130,14 +121,10 @@ class Stages:
                 else:
                     greater = self.reg(a > b, 1, f"{pair}_gt")
                 a, b = self.reg(a, shape, f"{pair}_a"), self.reg(b, shape, f"{pair}_b")
-                if final and copies > 1:
-                    result = [
-                        self.reg(Mux(greater, a, b), shape, f"{pair}_{j}", copy=True)
-                        for j in range(copies)
-                    ]
-                    return result, stages + 2
                 pairs.append(self.reg(Mux(greater, a, b), shape, pair))
             if len(level) % 2:
                 pairs.append(self.delay(level[-1], 2, f"{name}{stages}_odd"))
             level, stages = pairs, stages + 2
+        if not stages:
+            level, stages = [self.delay(level[0], 2, name)], 2
         return level[0], stages

@@ -24,7 +24,7 @@ timing the RTL documents (``rtl/core.py`` and its blocks):
   two cycles after it left the queue);
 * the accumulator takes beats while fewer than ``sum_depth`` of its sums are in flight (a sum
   is in flight from its last beat until its credit is back); a job's sum is sent (its valid
-  register set) two cycles after its last beat;
+  register set) a cycle after its last beat;
 * the crossings into the aggregator (descriptors, level sums) carry ``cfg.relay_stages``
   relays: a beat is readable that many cycles later, and its credit is back that many
   cycles later again;
@@ -96,7 +96,7 @@ def entry_depth(cfg: DefaConfig) -> int:
 def descriptor_depth(cfg: DefaConfig) -> int:
     """Descriptors the aggregator's inbox holds (credits at the dispatcher): the round trip
     includes a level sum's relays and the credit's."""
-    return cfg.queue_depth + sampler_latency(cfg) + 15 + 2 * cfg.relay_stages
+    return cfg.queue_depth + sampler_latency(cfg) + 14 + 2 * cfg.relay_stages
 
 
 def point_depth(cfg: DefaConfig) -> int:
@@ -107,16 +107,16 @@ def point_depth(cfg: DefaConfig) -> int:
 
 def sum_depth(cfg: DefaConfig) -> int:
     """Level sums the aggregator's inbox holds per level (credits at the accumulator)."""
-    return cfg.queue_depth + 6 + 2 * cfg.relay_stages
+    return cfg.queue_depth + 5 + 2 * cfg.relay_stages
 
 
 def softmax_latency(cfg: DefaConfig) -> int:
-    """The fused softmax's pipeline depth (it delays only the start: one job per cycle): 15
+    """The fused softmax's pipeline depth (it delays only the start: one job per cycle): 14
     stages, its output queue (2), the exponent ``d * log2(e)`` as a tree of shifted copies of
     d (one per set bit of ``LOG2E_Q``) and the rounding constant, and two reduction trees over
     the L*P logits (maximum: two register stages per tree level, sum: one)."""
     exponent = _tree(bin(LOG2E_Q).count("1") + 1)
-    return 17 + exponent + 3 * _tree(cfg.points_per_head)
+    return 16 + exponent + 3 * _tree(cfg.points_per_head)
 
 
 def softmax_depth(cfg: DefaConfig) -> int:
@@ -246,8 +246,8 @@ def predict(cfg: DefaConfig, kept: np.ndarray) -> dict:
             entry_free[lv] = issue - 1
             while len(sampler.left) < len(sampler.entered):
                 last_beat = sampler.leave(hold)
-            # its valid register set two cycles after the last beat
-            sum_ready = last_beat + 2 + x + relay
+            # its valid register set a cycle after the last beat
+            sum_ready = last_beat + 1 + x + relay
             if taken:
                 sum_ready = max(sum_ready, taken[-1] + 1)
             ready = max(ready, sum_ready)

@@ -84,10 +84,7 @@ def test_coordinate_unit(name):
             ctx.set(dut.width, int(sizes[i, 0]))
             ctx.set(dut.height, int(sizes[i, 1]))
             await ctx.tick().repeat(CoordinateUnit.latency)
-            got = [ctx.get(s) for s in (dut.x0, dut.y0, dut.fx, dut.fy)]
-            # the on-map bits a cycle later (the inputs still held)
-            await ctx.tick().repeat(CoordinateUnit.valid_latency - CoordinateUnit.latency)
-            got.append(ctx.get(dut.valid))
+            got = [ctx.get(s) for s in (dut.x0, dut.y0, dut.fx, dut.fy, dut.valid)]
             w, h = sizes[i]
             valid = 0
             for k in range(4):
@@ -128,8 +125,7 @@ def test_coefficient_unit_per_bank(name):
                 ctx.set(dut.fy, int(fy[i]))
                 ctx.set(dut.x_odd, int(x_odd[i]))
                 ctx.set(dut.y_odd, int(y_odd[i]))
-            if 0 < i <= n:  # a point's on-map bits come a cycle after its other inputs
-                ctx.set(dut.valid, int(sum(int(v) << k for k, v in enumerate(valid[i - 1]))))
+                ctx.set(dut.valid, int(sum(int(v) << k for k, v in enumerate(valid[i]))))
             await ctx.tick()
             if i >= dut.latency - 1:
                 outputs.append([ctx.get(dut.coeff[b]) for b in range(4)])
@@ -259,7 +255,6 @@ def test_constructor_errors():
 def test_latency_properties():
     assert Sampler.latency_of(preset("tiny")) == 23
     assert CoordinateUnit.latency == 3 and LevelBuffer.latency == 8
-    assert CoordinateUnit.valid_latency == 4
     assert CoefficientUnit.latency_of(preset("tiny")) == 11  # F = 8: two 3-stage trees
 
 
@@ -407,7 +402,7 @@ def test_dispatcher_prunes_and_splits_by_level():
                 kept_total.append(kept)
             if dv:
                 descs.append((dp.tag, dp.empty))
-                assert all(int(j) == int(dp.empty) for j in dp.join), "join copies != empty"
+                assert all(int(z) == int(dp.empty) for z in dp.zero), "zero copies != empty"
                 held["desc"] += 1
             for lv in range(2):
                 ev, ep = vals[4 + 2 * lv : 6 + 2 * lv]
@@ -442,41 +437,36 @@ def test_dispatcher_prunes_and_splits_by_level():
 
 
 @pytest.mark.parametrize(
-    "depth,width,registered,early,relay,group,group_ready",
+    "depth,width,registered,early,relay,slice_takes,group",
     [
-        (5, 150, True, False, 0, 64, False),
-        (16, 8, True, False, 0, 64, False),
-        (1, 64, True, False, 0, 64, False),
-        (5, 150, False, False, 0, 64, False),
-        (1, 70, False, False, 0, 64, False),
-        (13, 8, False, False, 0, 64, False),
-        (5, 150, True, True, 0, 64, False),  # a CreditQueue's: the valid a cycle before its payload
-        (1, 64, True, True, 0, 64, False),
-        (7, 150, False, False, 1, 64, False),  # relays on a long crossing
-        (3, 70, True, False, 2, 64, False),
-        (1, 70, False, False, 1, 64, False),
-        # pointer copies per group of bits (the sampler's queue)
-        (9, 150, True, True, 0, 16, False),
-        (13, 150, False, False, 0, 32, False),
-        # a group's own valid and load (the aggregator's: 4-bit descriptor join entries behind
-        # a relay, 32-bit groups of a level sum)
-        (46, 90, True, False, 1, 4, True),
-        (3, 35, True, False, 0, 2, True),
-        (14, 150, True, False, 1, 32, True),
+        (5, 150, True, False, 0, False, 64),
+        (16, 8, True, False, 0, False, 64),
+        (1, 64, True, False, 0, False, 64),
+        (5, 150, False, False, 0, False, 64),
+        (1, 70, False, False, 0, False, 64),
+        (13, 8, False, False, 0, False, 64),
+        (5, 150, True, True, 0, False, 64),  # a CreditQueue's: the valid a cycle before its payload
+        (1, 64, True, True, 0, False, 64),
+        (7, 150, False, False, 1, False, 64),  # the aggregator's: relays on a long crossing
+        (3, 70, True, False, 2, False, 64),
+        (13, 150, False, False, 0, True, 64),  # the aggregator's: a take place per slice
+        (1, 70, False, False, 1, True, 64),
+        # pointer copies per group of bits (the sampler's queue, the aggregator's sums)
+        (9, 150, True, True, 0, False, 16),
+        (13, 150, False, False, 0, True, 32),
     ],
 )
 def test_inbox_keeps_order_and_returns_credits(
-    depth, width, registered, early, relay, group, group_ready
+    depth, width, registered, early, relay, slice_takes, group
 ):
     """An inbox fed within its credits (a sender counting them as Credits does, its credit
     pulses a register late) hands every beat out in order under random backpressure, its
     storage in 64-bit slices (each with its own permuted pointers) reads back every bit, and
-    its valid copies (following their own ready copies) equal ``out.valid`` in every cycle;
-    with ``group_ready`` each group's valid follows its own ready bit and equals
-    ``out.valid``."""
-    from rtl.inbox import Inbox
+    its valid copies (following their own ready copies) equal ``out.valid`` in every cycle.
+    With ``slice_takes`` each slice advances on its own copy's take."""
+    from rtl.inbox import Inbox, slices_of
 
-    copies = 2
+    copies = 2 + (slices_of(unsigned(width)) if slice_takes else 0)
     every = (1 << copies) - 1
     dut = Inbox(
         unsigned(width),
@@ -485,10 +475,9 @@ def test_inbox_keeps_order_and_returns_credits(
         early_valid=early,
         valid_copies=copies,
         relay=relay,
+        slice_takes=slice_takes,
         address_group=group,
-        group_ready=group_ready,
     )
-    groups = (1 << len(dut.ready_groups)) - 1
     rng = np.random.default_rng(depth * 1000 + width)
     words = [
         int(rng.integers(0, 1 << 62)) << (width - 62)
@@ -520,13 +509,10 @@ def test_inbox_keeps_order_and_returns_credits(
             ready = rng.random() < 0.6
             ctx.set(dut.out.ready, ready)
             ctx.set(dut.ready_copies, every * ready)
-            ctx.set(dut.ready_groups, groups * ready)
-            _, _, valid, copies, by_group, payload = await ctx.tick().sample(
-                dut.out.valid, dut.valid_copies, dut.valid_groups, dut.out.payload
+            _, _, valid, copies, payload = await ctx.tick().sample(
+                dut.out.valid, dut.valid_copies, dut.out.payload
             )
             assert copies == every * valid, f"cycle of beat {len(got)}: valid copies {copies}"
-            if group_ready:
-                assert by_group == groups * valid, f"beat {len(got)}: group valids {by_group}"
             if valid and ready:
                 got.append(payload)
 
@@ -536,7 +522,7 @@ def test_inbox_keeps_order_and_returns_credits(
 
 @pytest.mark.parametrize("name", ["tiny", "fpga"])
 def test_threshold_unit_matches_bittrue(name):
-    """FWP's threshold (shift-and-add products, non-restoring division) against the bit-true
+    """FWP's threshold (shift-and-add products, restoring division) against the bit-true
     model's ceiling formula, with the cycle count of its contract."""
     cfg = preset(name)
     seed = 11
@@ -682,6 +668,7 @@ def test_aggregator_rounds_and_saturates():
         rounded = [(t + (1 << (shift - 1))) >> shift for t in total]
         want.append((i, [max(-top - 1, min(top, r)) for r in rounded]))
     got = []
+    copies = -(-cfg.head_dim // 4)
 
     async def producer(ctx):
         for i, (empty, sums) in enumerate(jobs):
@@ -689,6 +676,7 @@ def test_aggregator_rounds_and_saturates():
                 "tag": i,
                 "head": 0,
                 "empty": empty,
+                "zero": [empty] * copies,
                 "join": [empty] * join_copies_of(cfg),
             }
             ctx.set(dut.descriptors.payload, desc)
@@ -721,10 +709,10 @@ def test_inbox_refuses_bad_options():
         Inbox(unsigned(8), 0)
     with pytest.raises(ValueError, match=r"relay=-1 is out of range"):
         Inbox(unsigned(8), 4, relay=-1)
-    # a group's own ready needs the output register, and excludes a ready per slice
-    with pytest.raises(ValueError, match=r"group_ready needs registered_output=True"):
-        Inbox(unsigned(150), 4, registered_output=False, group_ready=True)
-    with pytest.raises(ValueError, match=r"slice_ready=True"):
-        Inbox(unsigned(150), 4, slice_ready=True, group_ready=True)
+    # a take per slice needs a copy per slice, and an inbox without output register
+    with pytest.raises(ValueError, match=r"slice_takes needs .* valid_copies >= 3"):
+        Inbox(unsigned(150), 4, registered_output=False, valid_copies=2, slice_takes=True)
+    with pytest.raises(ValueError, match=r"registered_output=True"):
+        Inbox(unsigned(150), 4, valid_copies=3, slice_takes=True)
     with pytest.raises(ValueError, match=r"address_group=0 is out of range: allowed \[1, 64\]"):
         Inbox(unsigned(150), 4, address_group=0)
