@@ -18,12 +18,9 @@ settings.load_profile("defa")
 #: the run: pytest-xdist's worksteal hands each worker a contiguous half of the order, so a
 #: long test late in the slow half started minutes in and ended the run alone
 LONGEST = ("test_tiny_synthesis_matches_its_baseline_and_its_netlist_is_bit_exact",)
-#: the tests on the fpga preset's Verilator model (about 90 s to build, under a lock): one
-#: after the other in the same worker, so neither waits idle for the other's build
-FPGA_VERILATOR = (
-    "test_core_regression[verilator-fpga]",
-    "test_bench_core_prints_figures",
-)
+#: the test on the fpga preset's Verilator model (about 90 s to build): next, so that the
+#: two workers start on the two longest builds
+FPGA_VERILATOR = ("test_fpga_core_regression_and_bench",)
 
 
 def pytest_collection_modifyitems(config, items):

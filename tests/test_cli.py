@@ -103,26 +103,6 @@ def test_bench_sampler_prints_figures(capsys):
 
 
 @pytest.mark.slow
-def test_bench_core_prints_figures(capsys):
-    """Without a config: the fpga preset's core (4 levels of 4 points, 4 chunks per point) on
-    a 64x64 encoder (340 jobs, about 5500 cycles; the default, the largest its buffers hold,
-    takes 16x the simulation, and 128x128 took 2 of the suite's 10 minutes): dense utilization
-    near 1 (the model: 0.987), PAP cycles follow the kept fraction, the model agrees with the
-    RTL counter."""
-    assert main(["bench", "core", "--core-input", "64x64", "--json"]) == 0
-    captured = capsys.readouterr()
-    result = json.loads(captured.out)
-    assert "config used: d_model=128 heads=4 levels=4 points=4 lanes=8" in captured.err
-    dense, pap = result["runs"]["dense"], result["runs"]["pap"]
-    assert dense["kept_fraction"] == 1.0 and pap["kept_fraction"] < 1.0
-    for run_ in (dense, pap):
-        assert abs(run_["model_error"]) <= 0.02
-        assert 0 < run_["utilization"] <= 1.0
-    assert dense["utilization"] >= result["targets"]["utilization_dense_min"]
-    assert result["pruned_over_dense_cycles"] <= pap["kept_fraction"] + 0.2
-
-
-@pytest.mark.slow
 def test_bench_core_figures_come_from_the_rtl_counters(capsys, tmp_path):
     """`defa bench core` on the tiny preset: its cycles, kept points and per-level busy
     counts are the RTL's own counters (an independent `measure` run of the same workload and

@@ -9,6 +9,7 @@ import json
 import pytest
 from configs import FPGA, ODD, TINY, TINY_LANES4, TINY_PROBS
 
+from gen.cli import main
 from tb.runner import run
 
 RUNS = [
@@ -17,8 +18,6 @@ RUNS = [
     ("tiny-lanes4", TINY_LANES4, "verilator", 20000),
     ("odd", ODD, "verilator", 20000),
     ("tiny-probs", TINY_PROBS, "verilator", 10000),
-    # the ECP5-85F preset itself: a short run (its maps are 32x32 and FWP reads every pixel)
-    ("fpga", FPGA, "verilator", 1000),
     ("tiny", TINY, "icarus", 1000),
     ("odd", ODD, "icarus", 500),
 ]
@@ -39,3 +38,38 @@ def test_core_regression(name, cfg, simulator, jobs, tmp_path):
     assert outcome["tests"] == 4
     counters = json.loads(results.read_text())
     assert counters["jobs_out"] == counters["jobs_in"] > 0
+
+
+@pytest.mark.slow
+def test_fpga_core_regression_and_bench(tmp_path, capsys):
+    """The ECP5-85F preset itself, on one Verilator build (two tests side by side had one idle
+    on the other's build lock): a short regression (1000 jobs: its maps are 32x32 and FWP
+    reads every pixel), then `defa bench core` without a config, the fpga preset's core (4
+    levels of 4 points, 4 chunks per point) on a 64x64 encoder (340 jobs, about 5500 cycles;
+    the default, the largest its buffers hold, takes 16x the simulation): dense utilization
+    near 1 (the model: 0.987), PAP cycles follow the kept fraction, the model agrees with the
+    RTL counter."""
+    results = tmp_path / "measure.json"
+    outcome = run(
+        FPGA,
+        "verilator",
+        test_module="tb.core_tb",
+        block="core",
+        seed=21,
+        env={"DEFA_JOBS": "1000", "DEFA_RESULTS": str(results)},
+    )
+    assert outcome["tests"] == 4
+    counters = json.loads(results.read_text())
+    assert counters["jobs_out"] == counters["jobs_in"] > 0
+
+    assert main(["bench", "core", "--core-input", "64x64", "--json"]) == 0
+    captured = capsys.readouterr()
+    result = json.loads(captured.out)
+    assert "config used: d_model=128 heads=4 levels=4 points=4 lanes=8" in captured.err
+    dense, pap = result["runs"]["dense"], result["runs"]["pap"]
+    assert dense["kept_fraction"] == 1.0 and pap["kept_fraction"] < 1.0
+    for run_ in (dense, pap):
+        assert abs(run_["model_error"]) <= 0.02
+        assert 0 < run_["utilization"] <= 1.0
+    assert dense["utilization"] >= result["targets"]["utilization_dense_min"]
+    assert result["pruned_over_dense_cycles"] <= pap["kept_fraction"] + 0.2
