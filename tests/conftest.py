@@ -18,13 +18,13 @@ settings.load_profile("defa")
 #: the run: pytest-xdist's worksteal hands each worker a contiguous half of the order, so a
 #: long test late in the slow half started minutes in and ended the run alone
 LONGEST = ("test_tiny_synthesis_matches_its_baseline_and_its_netlist_is_bit_exact",)
-#: the test on the fpga preset's Verilator model (about 90 s to build): next, so that the
-#: two workers start on the two longest builds
+#: the test on the fpga preset's Verilator model (about 170 s, nearly all its build): next,
+#: so that the two workers start on the two longest tests
 FPGA_VERILATOR = ("test_fpga_core_regression_and_bench",)
 
 
 def pytest_collection_modifyitems(config, items):
-    """The longest test, the fpga model's tests, then the slow tests (stable order
+    """The longest test, the fpga model's test, then the slow tests (stable order
     otherwise): with pytest-xdist both workers then start on the long simulations and the
     quick tests fill the gaps at the end."""
     items.sort(

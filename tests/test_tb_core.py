@@ -26,6 +26,11 @@ RUNS = [
 @pytest.mark.slow
 @pytest.mark.parametrize("name,cfg,simulator,jobs", RUNS, ids=[f"{r[2]}-{r[0]}" for r in RUNS])
 def test_core_regression(name, cfg, simulator, jobs, tmp_path):
+    _regression(cfg, simulator, jobs, tmp_path)
+
+
+def _regression(cfg, simulator: str, jobs: int, tmp_path) -> None:
+    """The core testbench's four tests, ``jobs`` random jobs, every output checked."""
     results = tmp_path / "measure.json"
     outcome = run(
         cfg,
@@ -49,19 +54,7 @@ def test_fpga_core_regression_and_bench(tmp_path, capsys):
     the default, the largest its buffers hold, takes 16x the simulation): dense utilization
     near 1 (the model: 0.987), PAP cycles follow the kept fraction, the model agrees with the
     RTL counter."""
-    results = tmp_path / "measure.json"
-    outcome = run(
-        FPGA,
-        "verilator",
-        test_module="tb.core_tb",
-        block="core",
-        seed=21,
-        env={"DEFA_JOBS": "1000", "DEFA_RESULTS": str(results)},
-    )
-    assert outcome["tests"] == 4
-    counters = json.loads(results.read_text())
-    assert counters["jobs_out"] == counters["jobs_in"] > 0
-
+    _regression(FPGA, "verilator", 1000, tmp_path)
     assert main(["bench", "core", "--core-input", "64x64", "--json"]) == 0
     captured = capsys.readouterr()
     result = json.loads(captured.out)
