@@ -260,7 +260,8 @@ def study(workload, keep: np.ndarray, windows, order: str = "raster", head_major
     or one list for all), queries in ``order``. Head-major: each head's queries run as a pass
     of their own through a window that holds that head's channels only (a pixel is
     ``head_dim`` bytes); otherwise one pass, a pixel all heads' channels. Returns one dict per
-    (level, window): the ``LevelTraffic`` figures in bytes and the ratio to compulsory."""
+    (level, window): the ``LevelTraffic`` figures in bytes, the ratio to compulsory, and what
+    the same samples cost without reuse (each corner of each kept point fetched)."""
     perm = query_order(workload.ref, workload.shapes, order)
     loc, kept = workload.locations[perm], keep[perm]
     heads = range(workload.heads) if head_major else [None]
@@ -276,6 +277,7 @@ def study(workload, keep: np.ndarray, windows, order: str = "raster", head_major
             fetched = sum(r.fetched for r in runs) * pixel_bytes
             slow = sum(r.slow for r in runs) * pixel_bytes
             compulsory = sum(r.compulsory for r in runs) * pixel_bytes
+            no_reuse = sum(int((ys >= 0).sum()) for ys, _ in touches) * pixel_bytes
             rows.append(
                 {
                     "level": level,
@@ -285,6 +287,7 @@ def study(workload, keep: np.ndarray, windows, order: str = "raster", head_major
                     "fetched_bytes": fetched,
                     "slow_bytes": slow,
                     "compulsory_bytes": compulsory,
+                    "no_reuse_bytes": no_reuse,  # every corner of every kept point fetched
                     "refills": sum(r.refills for r in runs),
                     "ratio": (fetched + slow) / max(1, compulsory),
                 }

@@ -130,3 +130,22 @@ def test_touches_are_the_four_corners_of_kept_on_map_points():
     loc[0, 0, 0, 0, 0] = -0.3 / 6
     ys, xs = level_touches(loc, keep, shapes, 0)
     assert sorted(set(xs[0].tolist())) == [-1, 0]
+
+
+def test_study_sums_heads_in_bytes_and_prices_no_reuse():
+    from sim import workload as wl
+    from sim.window import study
+
+    w = wl.encoder(input_hw=(64, 96), strides=(8, 16), heads=2, head_dim=8, points=2, seed=4)
+    keep = w.probs >= 0.02
+    rows = study(w, keep, [Window("band", rows=64)])  # every level fits: compulsory exactly
+    assert [r["level"] for r in rows] == [0, 1]
+    for r in rows:
+        level = r["level"]
+        h, width = (int(v) for v in w.shapes[level])
+        assert r["capacity_bytes"] == 64 * width * 8
+        touched = [level_touches(w.locations, keep, w.shapes, level, head) for head in (0, 1)]
+        want = sum(len(set((ys * width + xs)[ys >= 0].tolist())) for ys, xs in touched) * 8
+        assert r["compulsory_bytes"] == want and r["slow_bytes"] == 0
+        assert r["fetched_bytes"] == 2 * h * width * 8  # the whole map, once per head
+        assert r["no_reuse_bytes"] == sum(int((ys >= 0).sum()) for ys, _ in touched) * 8
