@@ -176,7 +176,9 @@ def run(
         waves=waves,
         env={"DEFA_MANIFEST": manifest["manifest"], **(env or {})},
         # the build directory is the config's; the key names the sources and the C++ flags
-        key=f"{source_key()} {_verilator_opt()}" if simulator == "verilator" else source_key(),
+        key=f"{source_key()} {_verilator_opt()} {VPI_SCOPE}"
+        if simulator == "verilator"
+        else source_key(),
     )
     seconds = time.perf_counter() - t0
     if failed or tests == 0:
@@ -277,6 +279,15 @@ def _build(runner, simulator, sources, top, build_dir: Path, build_args, waves, 
     ``build_dir`` is current) and runs no command."""
     if skip:
         runner._build_command = list  # cocotb_tools keeps its setup and its commands apart
+    elif simulator == "verilator":
+        sources = [str(_public_ports(build_dir, top)), *sources]
+        commands = runner._build_command
+
+        def _ports_public():  # see _public_ports
+            verilate, *rest = commands()
+            return [[a for a in verilate if a != "--public-flat-rw"], *rest]
+
+        runner._build_command = _ports_public
     log = build_dir / "build.log"
     build_dir.mkdir(parents=True, exist_ok=True)
     # The PyPI wheel's verilated.mk leaves CFG_CXXFLAGS_PCH_I empty, so the precompiled
@@ -306,6 +317,22 @@ def _build(runner, simulator, sources, top, build_dir: Path, build_args, waves, 
             os.environ.pop("MAKEFLAGS", None)
         else:
             os.environ["MAKEFLAGS"] = old_makeflags
+
+
+#: what the Verilator builds make visible to cocotb; part of the build key
+VPI_SCOPE = "top-ports"
+
+
+def _public_ports(build_dir: Path, top: str) -> Path:
+    """A Verilator control file that makes the top module's signals (the ports the
+    testbenches drive and read) visible through VPI, and nothing else: cocotb's default,
+    ``--public-flat-rw``, makes every net public, which doubles the C++ (a VPI symbol per
+    net) and keeps Verilator from optimizing them away. The tiny-probs core: 28 s to build
+    and 2.6 s for 10000 jobs, against 50 s and 3.7 s."""
+    build_dir.mkdir(parents=True, exist_ok=True)
+    path = build_dir / "defa-public.vlt"
+    path.write_text(f'`verilator_config\npublic_flat_rw -module "{top}" -var "*"\n')
+    return path
 
 
 def _pythonpath() -> str:

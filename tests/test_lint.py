@@ -38,6 +38,10 @@ def test_every_waiver_has_a_reason():
             rule = line.split("-rule")[1].split()[0]
             above = "\n".join(lines[max(0, i - 4) : i])
             assert f"// {rule}:" in above, f"waiver of {rule} has no reason above it"
+    # The waivers name only the rules below: the big presets are linted with them alone (a
+    # run without them, on tiny, shows which rules they hide).
+    rules = {line.split("-rule")[1].split()[0] for line in lines if line.startswith("lint_off")}
+    assert rules == WAIVED
 
 
 def _detr_scaled():
@@ -62,8 +66,9 @@ def test_core_and_top_of_every_preset_are_lint_clean(name, block, tmp_path):
     cfg = _detr_scaled() if name == "detr-scaled" else preset(name)
     out = generate(cfg, tmp_path, block=block)
     assert lint(out["verilog"]) == {}
-    raw = lint(out["verilog"], waivers=False)
-    assert set(raw) <= WAIVED, f"unwaived rules: {set(raw) - WAIVED}"
+    if name == "tiny":  # the waivers hide only their rules (the others: 15-20 s each)
+        raw = lint(out["verilog"], waivers=False)
+        assert set(raw) <= WAIVED, f"unwaived rules: {set(raw) - WAIVED}"
     if block == "top":  # the core is in it
         assert "module \\defa_top.core" in Path(out["verilog"]).read_text()
 
