@@ -83,6 +83,15 @@ def _hw(text: str) -> tuple[int, int]:
     return h, w
 
 
+def _int_list(text: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(v) for v in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected integers separated by commas such as 20,14,12,10, got {text!r}"
+        ) from None
+
+
 def _cmd_config(args) -> int:
     cfg = config_from_args(args)
     print(json.dumps({"preset": args.preset, **cfg.to_dict()}, indent=2, sort_keys=True))
@@ -249,7 +258,7 @@ def _cmd_sweep(args) -> int:
     return 0
 
 
-_BENCH_PRESETS = {"golden": "detr", "core": "fpga", "sampler": "tiny"}
+_BENCH_PRESETS = {"golden": "detr", "core": "fpga", "sampler": "tiny", "stream": "fpga"}
 
 
 def _cmd_bench(args) -> int:
@@ -268,6 +277,20 @@ def _cmd_bench(args) -> int:
                 cfg, input_hw=args.core_input, seed=args.seed, tau_p=args.tau_p, step=step
             )
         text = bench.format_core
+    elif args.what == "stream":
+        from gen import traffic
+
+        # the routed clock times the layer when the design is a preset as recorded
+        recorded = not overrides_of(args.preset, cfg)
+        result = traffic.stream_bench(
+            cfg,
+            name=args.preset if recorded else None,
+            input_hw=args.input,
+            decoder_queries=args.decoder_queries,
+            rows=args.rows,
+            seed=args.seed,
+        )
+        text = traffic.format_stream
     else:
         result = bench.sampler_bench(cfg, seed=args.seed, points=args.points)
         text = bench.format_sampler
@@ -453,16 +476,17 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("bench", help="benchmarks that print figures")
     p.add_argument(
         "what",
-        choices=("golden", "sampler", "core"),
+        choices=("golden", "sampler", "core", "stream"),
         help="golden: float vs bit-true vs torch kernel on an encoder workload shaped by the "
         "config (the models have no buffers: max_shapes follows --input); sampler: the "
         "sampler RTL on Icarus and Verilator; core: the core RTL on an encoder workload, "
-        "dense and with PAP",
+        "dense and with PAP; stream: external-memory traffic and time per layer with level "
+        "windows (models) on an --input encoder and a decoder",
     )
     _add_config_args(
         p,
         default=None,
-        note="(default: detr for golden, fpga for core, tiny for sampler)",
+        note="(default: detr for golden, fpga for core and stream, tiny for sampler)",
     )
     p.add_argument("--points", type=int, default=2000, help="sampler: points streamed")
     p.add_argument("--input", type=_hw, default=(800, 1333), metavar="HxW", help="golden input")
@@ -473,6 +497,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="core input (default: the largest the config's buffers hold)",
     )
     p.add_argument("--tau-p", type=float, help="core: PAP threshold (default: the config's)")
+    p.add_argument(
+        "--rows",
+        type=_int_list,
+        metavar="R0,R1,...",
+        help="stream: band rows per level (default: the knee of each level's curve)",
+    )
+    p.add_argument("--decoder-queries", type=int, default=300, help="stream: the decoder's queries")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--repeat", type=int, default=3, help="timed runs per model (min is reported)")
     p.add_argument("--json", action="store_true")

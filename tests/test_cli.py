@@ -225,3 +225,41 @@ def test_version_exit_codes_and_blocks(capsys):
         for block in BLOCKS:
             assert f"{block}:" in text, (command, block)
     assert "3  a tool is missing" in commands["generate"].format_help()
+
+
+def test_bench_stream_prints_traffic_against_compulsory(capsys):
+    """`defa bench stream` on tiny at a small input: the traffic figures hold what they claim.
+    With bands as tall as the maps, each head's pass fetches its maps exactly once (the
+    encoder's queries touch every level) and nothing takes the slow path; compulsory never
+    exceeds what is fetched or what fetching without reuse would cost; a hand-set curve is
+    reported as asked; the decoder runs too."""
+    cfg = preset("tiny")
+    args = ["bench", "stream", "--preset", "tiny", "--input", "64x80", "--json"]
+    assert main([*args, "--rows", "8,4", "--decoder-queries", "7"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    shapes = wl.level_shapes((64, 80), wl.level_strides(2))
+    assert [tuple(s) for s in shapes] == [(8, 10), (4, 5)]
+    pixels = sum(int(h * w) for h, w in shapes)
+    for kind in ("encoder", "decoder"):
+        r = result["runs"][kind]
+        v = r["values"]
+        assert r["rows"] == [8, 4]
+        whole = cfg.heads * pixels * cfg.head_dim  # every map once per head
+        # (7 decoder queries may leave a head's pass without a touch on a level: not fetched)
+        assert v["fetched"] == whole if kind == "encoder" else v["fetched"] <= whole
+        assert v["slow"] == 0
+        assert v["capacity"] == (8 * 10 + 4 * 5) * cfg.head_dim
+        assert 0 < v["compulsory"] <= v["fetched"] and v["compulsory"] <= v["no_reuse"]
+        assert r["cycles"]["pap"] <= r["cycles"]["dense"]
+        assert "memories" in r and r["fmax_mhz"] > 0  # the recorded tiny preset: timed
+    assert result["runs"]["decoder"]["queries"] == 7
+    assert result["runs"]["encoder"]["queries"] == pixels  # one query per pixel
+    # Bands lower than the maps: the curve's chosen points and a ratio of at least 1.
+    assert main(["bench", "stream", "--preset", "tiny", "--input", "96x128", "--json"]) == 0
+    r = json.loads(capsys.readouterr().out)["runs"]["encoder"]
+    assert r["values"]["ratio"] >= 1.0
+    assert [p["rows"] for p in r["curve"]["0"]][:3] == [6, 8, 10]
+    assert main([*args, "--rows", "8"]) == 2
+    assert "needs one band height per level" in capsys.readouterr().err
+    assert main([*args, "--set", "lanes=8"]) == 0  # not the recorded design: no times
+    assert "memories" not in json.loads(capsys.readouterr().out)["runs"]["encoder"]

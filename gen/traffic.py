@@ -1,0 +1,220 @@
+"""``defa bench stream``: what a layer costs in external-memory traffic and time when the
+feature maps live off chip, from the models (``sim/window.py`` and the cycle model); the RTL
+of the memory side is not built yet, so every figure here is a model figure.
+
+Per workload (a full-size encoder layer and a decoder): the value bytes the level windows
+fetch against compulsory (every needed value byte once: per head, the distinct pixels its
+kept points touch, ``head_dim`` bytes each) and against the same samples without reuse (each
+corner of each kept point fetched); the jobs' bytes (per query its reference point on every
+level, per (query, head) its offsets and logits or probabilities) and the outputs' bytes;
+the core's cycles from the cycle model (dense and PAP); and the layer's time per memory:
+the larger of the compute time at the routed clock and the bytes at the memory's peak
+bandwidth (a bound: it assumes the two overlap completely).
+
+The windows are bands of full-width rows, one per level, in head-major passes with queries
+in raster order (``docs/DESIGN.md``, Memory); ``rows`` per level is given, or the smallest
+of ``ROWS`` whose traffic is within ``KNEE`` of compulsory on that level (else the one with
+the least traffic; the curve is in the result).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from gen.config import DefaConfig, preset
+from sim import perf
+from sim import workload as wl
+from sim.window import Window, study
+from tb import core_model
+
+__all__ = ["MEMORIES", "ROWS", "format_stream", "stream_bench"]
+
+#: peak bandwidth of the boards' memories (bytes/s): ULX3S, 16-bit SDRAM at 100 MHz;
+#: ECPIX-5, 16-bit DDR3 at 800 MT/s (ECP5's DDR3 limit)
+MEMORIES = {"ulx3s-sdram": 16 / 8 * 100e6, "ecpix5-ddr3": 16 / 8 * 800e6}
+ROWS = (6, 8, 10, 12, 14, 16, 20, 24, 32)
+KNEE = 1.05
+TARGET = 1.2  # encoder traffic over compulsory (the external-memory issue)
+BASELINES = Path(__file__).resolve().parents[1] / "fpga" / "baselines.json"
+
+
+def _word_bytes(bits: int) -> int:
+    return -(-bits // 8)
+
+
+def _fmax_mhz(name: str | None) -> float | None:
+    """The routed Fmax recorded for preset ``name`` (median of 3 seeds), if any."""
+    if name is None or not BASELINES.exists():
+        return None
+    entry = json.loads(BASELINES.read_text())["presets"].get(name)
+    return entry["fmax_mhz"] if entry else None
+
+
+def _full_size(cfg: DefaConfig, w: wl.Workload) -> DefaConfig:
+    """``cfg`` with buffers that hold ``w``'s maps and offsets wide enough to reach across
+    them: the cycle model and the quantization need both; the windows replace the buffers."""
+    shapes = tuple((int(h), int(x)) for h, x in w.shapes)
+    need = cfg.replace(max_shapes=shapes, offset_bits=24, coord_frac_bits=1).min_offset_int_bits
+    offset_bits = max(cfg.offset_bits, cfg.coord_frac_bits + need)
+    return cfg.replace(max_shapes=shapes, offset_bits=offset_bits)
+
+
+def _run(cfg: DefaConfig, w: wl.Workload, rows, fmax_mhz) -> dict:
+    big = _full_size(cfg, w)
+    qc = core_model.workload_quantized(big, w)
+    keep = qc.probs >= big.tau_p_q  # PAP, as the hardware decides it
+    # The curve: every level through every candidate height (or the given ones).
+    heights = ROWS if rows is None else tuple(sorted(set(rows)))
+    table = study(w, keep, [Window("band", rows=r) for r in heights])
+    curve = {level: [] for level in range(cfg.levels)}
+    for row in table:
+        curve[row["level"]].append(row)
+    chosen = []
+    for level in range(cfg.levels):
+        if rows is not None:
+            pick = next(r for r in curve[level] if r["window"] == f"band {rows[level]} rows")
+        else:
+            knee = [r for r in curve[level] if r["ratio"] <= KNEE]
+            pick = knee[0] if knee else min(curve[level], key=lambda r: r["ratio"])
+        chosen.append(pick)
+    values = {
+        key: int(sum(r[f"{key}_bytes"] for r in chosen))
+        for key in ("fetched", "slow", "compulsory", "no_reuse", "capacity")
+    }
+    values["ratio"] = (values["fetched"] + values["slow"]) / max(1, values["compulsory"])
+    values["no_reuse_ratio"] = values["no_reuse"] / max(1, values["compulsory"])
+    nq, heads, lv, p = w.queries, cfg.heads, cfg.levels, cfg.points
+    weight_bits = cfg.logit_bits if cfg.softmax else cfg.prob_bits + 1
+    point_bytes = 2 * _word_bytes(cfg.offset_bits) + _word_bytes(weight_bits)
+    jobs_bytes = nq * lv * 2 * _word_bytes(cfg.ref_bits) + nq * heads * lv * p * point_bytes
+    outputs_bytes = nq * heads * cfg.head_dim * _word_bytes(cfg.out_bits)
+    cycles = {
+        name: perf.predict(big, perf.kept_points(qc.probs, tau))["cycles"]
+        for name, tau in (("dense", 0), ("pap", big.tau_p_q))
+    }
+    total = values["fetched"] + values["slow"] + jobs_bytes + outputs_bytes
+    result = {
+        "workload": w.describe(),
+        "queries": nq,
+        "jobs": nq * heads,
+        "kept_fraction": float(keep.mean()),
+        "rows": [int(r["window"].split()[1]) for r in chosen],
+        "values": values,
+        "per_level": [
+            {k: r[k] for k in ("level", "shape", "window", "capacity_bytes", "ratio")}
+            for r in chosen
+        ],
+        "jobs_bytes": int(jobs_bytes),
+        "outputs_bytes": int(outputs_bytes),
+        "total_bytes": int(total),
+        "cycles": cycles,
+        "curve": {
+            str(level): [
+                {
+                    "rows": int(r["window"].split()[1]),
+                    "ratio": r["ratio"],
+                    "capacity_bytes": r["capacity_bytes"],
+                }
+                for r in rows_
+            ]
+            for level, rows_ in curve.items()
+        },  # fmt: skip
+    }
+    if fmax_mhz:
+        compute_ms = cycles["pap"] / (fmax_mhz * 1e3)
+        result["fmax_mhz"] = fmax_mhz
+        result["compute_ms"] = compute_ms
+        result["memories"] = {}
+        for name, bandwidth in MEMORIES.items():
+            memory_ms = total / bandwidth * 1e3
+            result["memories"][name] = {
+                "bandwidth_bytes_per_s": bandwidth,
+                "memory_ms": memory_ms,
+                "layer_ms": max(compute_ms, memory_ms),
+                "bound": "memory" if memory_ms > compute_ms else "compute",
+            }
+    return result
+
+
+def stream_bench(
+    cfg: DefaConfig | None = None,
+    *,
+    name: str | None = "fpga",
+    input_hw=(800, 1333),
+    decoder_queries: int = 300,
+    rows=None,
+    seed: int = 0,
+) -> dict:
+    """The model figures for an encoder layer at ``input_hw`` (one query per pixel of every
+    level) and a ``decoder_queries``-query decoder layer. ``cfg`` default: the ``fpga``
+    preset; ``name``: the preset whose routed Fmax (``fpga/baselines.json``) times the
+    layer (None: no times); ``rows``: band heights per level (None: chosen at the knee)."""
+    cfg = cfg if cfg is not None else preset("fpga")
+    if rows is not None and len(rows) != cfg.levels:
+        raise ValueError(f"rows={list(rows)} needs one band height per level ({cfg.levels})")
+    if rows is not None and min(rows) < 2:
+        raise ValueError(f"rows={list(rows)} is out of range: allowed >= 2 per level")
+    if decoder_queries < 1:
+        raise ValueError(f"decoder_queries={decoder_queries} is out of range: allowed >= 1")
+    fmax = _fmax_mhz(name)
+    shape = dict(
+        input_hw=tuple(input_hw),
+        strides=wl.level_strides(cfg.levels),
+        heads=cfg.heads,
+        head_dim=cfg.head_dim,
+        points=cfg.points,
+        seed=seed,
+    )
+    runs = {
+        "encoder": _run(cfg, wl.encoder(**shape), rows, fmax),
+        "decoder": _run(cfg, wl.decoder(queries=decoder_queries, **shape), rows, fmax),
+    }
+    encoder = runs["encoder"]["values"]["ratio"]
+    return {
+        "config": cfg.describe(),
+        "input": f"{input_hw[0]}x{input_hw[1]}",
+        "model_only": True,
+        "runs": runs,
+        "targets": {"encoder_traffic_max": TARGET},
+        "meets": {"encoder_traffic": encoder <= TARGET},
+    }
+
+
+def format_stream(result: dict) -> str:
+    lines = [f"{result['config']}; input {result['input']} (model figures: no memory RTL yet)"]
+    for kind, r in result["runs"].items():
+        v = r["values"]
+        lines.append(f"{kind}: {r['workload']}; {r['jobs']} jobs, kept {r['kept_fraction']:.3f}")
+        lines.append(
+            f"  windows: rows {r['rows']} per level, {v['capacity'] / 1024:.1f} KB on chip; "
+            f"values fetched {(v['fetched'] + v['slow']) / 1e6:.2f} MB = {v['ratio']:.2f}x "
+            f"compulsory ({v['compulsory'] / 1e6:.2f} MB); without reuse "
+            f"{v['no_reuse'] / 1e6:.2f} MB ({v['no_reuse_ratio']:.1f}x)"
+        )
+        if v["no_reuse"] < v["fetched"] + v["slow"]:
+            lines.append("  (sparse: fetching each kept point's corners costs less than the bands)")
+        lines.append(
+            f"  jobs {r['jobs_bytes'] / 1e6:.2f} MB, outputs {r['outputs_bytes'] / 1e6:.2f} MB, "
+            f"all {r['total_bytes'] / 1e6:.2f} MB; cycles dense {r['cycles']['dense']}, "
+            f"PAP {r['cycles']['pap']}"
+        )
+        if "memories" in r:
+            for name, m in r["memories"].items():
+                lines.append(
+                    f"  {name} ({m['bandwidth_bytes_per_s'] / 1e6:.0f} MB/s): layer "
+                    f"{m['layer_ms']:.1f} ms ({m['bound']}-bound; compute {r['compute_ms']:.1f} "
+                    f"ms at {r['fmax_mhz']} MHz, memory {m['memory_ms']:.1f} ms)"
+                )
+        if kind == "encoder":
+            for level, points in r["curve"].items():
+                lines.append(
+                    f"  level {level} curve (rows: traffic/compulsory): "
+                    + ", ".join(f"{p['rows']}: {p['ratio']:.2f}" for p in points)
+                )
+    met = result["meets"]["encoder_traffic"]
+    lines.append(
+        f"target: encoder traffic <= {result['targets']['encoder_traffic_max']}x compulsory "
+        f"({'met' if met else 'MISSED'})"
+    )
+    return "\n".join(lines)
