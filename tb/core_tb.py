@@ -2,7 +2,9 @@
 
 Environment: ``DEFA_MANIFEST``; ``DEFA_JOBS`` (jobs in the random test, default 2000);
 ``DEFA_RESULTS`` (where ``measure`` writes its figures); ``DEFA_WORKLOAD`` (a workload file
-for ``measure``; default: a random one) and ``DEFA_TAU_P`` (its threshold, probability units).
+for ``measure``; default: a random one) and ``DEFA_TAU_P`` (its threshold, probability units);
+``DEFA_FWP_READ`` (the fraction of pixels ``fwp_layers`` reads back after each layer, a seeded
+random choice that always has each level's first and last pixel; default 1: every pixel).
 
 Every output (tag, head, all channels) is compared with ``sim.bittrue.core``; the counters
 (jobs, kept, pruned, off-map points, masked pixels and loads) with the model's statistics, and
@@ -243,6 +245,18 @@ def _pixels(shapes):
         start += int(h * w)
 
 
+def _read_back(tb, shapes):
+    """The pixels ``fwp_layers`` reads back: all, or the ``DEFA_FWP_READ`` fraction of them
+    (seeded by the test's generator; each level's first and last pixel always)."""
+    fraction = float(os.environ.get("DEFA_FWP_READ", "1"))
+    if not 0 < fraction <= 1:
+        raise ValueError(f"DEFA_FWP_READ={fraction} is out of range: allowed (0, 1]")
+    ends = {(0, 0)} | {(int(w) - 1, int(h) - 1) for h, w in shapes}
+    for level, x, y, index in _pixels(shapes):
+        if fraction == 1 or (x, y) in ends or tb.rng.random() < fraction:
+            yield level, x, y, index
+
+
 @cocotb.test()
 async def fwp_layers(dut):
     """Consecutive layers on one token set with FWP, on the full buffers and on random shapes:
@@ -263,7 +277,7 @@ async def fwp_layers(dut):
             shapes = qc.shapes
             keep = await _fwp_layer(tb, qc, layer, tau_f, keep)
         dut._log.info(f"CLEAR took {clear_cycles} cycles")
-        for level, x, y, index in _pixels(shapes):  # after DERIVE: the mask, counters at 0
+        for level, x, y, index in _read_back(tb, shapes):  # after DERIVE: mask, counters 0
             got, _ = await tb.command("READ", level=level, x=x, y=y)
             if got != {"importance": 0, "keep": int(keep[index])}:
                 tb.fail(f"after DERIVE: pixel ({x}, {y}) of level {level}: {got}, {keep[index]}")
@@ -287,7 +301,7 @@ async def _fwp_layer(tb: CoreTB, qc, layer: int, tau_f: int, keep):
     words_per_pixel = CFG.heads * CFG.cycles_per_point
     if counters["loads_masked"] != int((~keep).sum()) * words_per_pixel:
         tb.fail(f"layer {layer}: loads_masked {counters['loads_masked']}, mask {keep}")
-    for level, x, y, index in _pixels(qc.shapes):
+    for level, x, y, index in _read_back(tb, qc.shapes):
         got, _ = await tb.command("READ", level=level, x=x, y=y)
         wanted = {"importance": int(want.importance[index]), "keep": int(keep[index])}
         if got != wanted:
