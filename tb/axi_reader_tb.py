@@ -88,12 +88,14 @@ class ReaderTB:
         await FallingEdge(dut.clk)
         dut.requests__payload.value = addr | (beats << self.addr_bits)
         dut.requests__valid.value = 1
-        while True:
+        for _ in range(100_000):
             await ReadOnly()
             taken = int(dut.requests__ready.value)
             await FallingEdge(dut.clk)
             if taken:
                 break
+        else:
+            raise AssertionError(f"hang: request ({addr:#x}, {beats}) not taken")
         dut.requests__valid.value = 0
 
     def expected(self, addr: int, beats: int):
