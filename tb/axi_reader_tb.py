@@ -1,11 +1,11 @@
-"""cocotb test of ``rtl.axi_reader.AxiReader`` against cocotbext-axi's ``AxiRamRead``: random
-requests (addresses anywhere in the memory, bursts across 4 KB boundaries, 1 to 600 beats),
-random pauses on the AR and R channels and on the data consumer. Every beat is compared
-with the memory, ``last`` must mark each request's final beat and no other, every AR burst
-is checked (INCR, full width, at most ``max_burst`` beats, inside one 4 KB page), ``rready``
-stays high, and the reader is idle at the end. Then the error status: a request of 0 beats
-and one at a misaligned address set bit 1 (the latter reads the beats that hold it), and
-``clear`` resets it (tests/test_axi_reader.py builds the reader).
+"""cocotb test of ``rtl.memory.axi_reader.AxiReader`` against cocotbext-axi's ``AxiRamRead``:
+random requests (addresses anywhere in the memory, bursts across 4 KB boundaries, 1 to 600
+beats), random pauses on the AR and R channels and on the data consumer. Every beat is compared
+with the memory, ``last`` must mark each request's final beat and no other, every AR burst is
+checked (INCR, full width, at most ``max_burst`` beats, inside one 4 KB page), ``rready`` stays
+high, and the reader is idle at the end. Then the error status: a request of 0 beats and one at
+a misaligned address set bit 1 (the latter reads the beats that hold it), and ``clear`` resets
+it (tests/test_axi_reader.py builds the reader).
 
 Environment: ``DEFA_AXI`` (JSON: the reader's parameters), ``DEFA_REQUESTS`` (default 200)."""
 

@@ -1,5 +1,5 @@
-"""The AXI4 burst reader (rtl/axi_reader.py) against cocotbext-axi's AxiRamRead on Icarus and
-Verilator (tb/axi_reader_tb.py), over data widths, burst caps and queue sizes, one of them
+"""The AXI4 burst reader (rtl/memory/axi_reader.py) against cocotbext-axi's AxiRamRead on Icarus
+and Verilator (tb/axi_reader_tb.py), over data widths, burst caps and queue sizes, one of them
 small enough that the credits hold bursts back."""
 
 import json
@@ -7,7 +7,7 @@ import json
 import pytest
 
 from gen.elaborate import verilog_of
-from rtl.axi_reader import AxiReader
+from rtl.memory.axi_reader import AxiReader
 from tb.runner import build_and_test
 
 

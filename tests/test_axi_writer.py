@@ -1,13 +1,13 @@
-"""The AXI4 burst writer (rtl/axi_writer.py) against cocotbext-axi's AxiRamWrite on Icarus and
-Verilator (tb/axi_writer_tb.py), over data widths, burst caps and queue sizes, one of them
-with a single burst in flight."""
+"""The AXI4 burst writer (rtl/memory/axi_writer.py) against cocotbext-axi's AxiRamWrite on
+Icarus and Verilator (tb/axi_writer_tb.py), over data widths, burst caps and queue sizes, one of
+them with a single burst in flight."""
 
 import json
 
 import pytest
 
 from gen.elaborate import verilog_of
-from rtl.axi_writer import AxiWriter
+from rtl.memory.axi_writer import AxiWriter
 from tb.runner import build_and_test
 
 

@@ -28,7 +28,7 @@ from amaranth.hdl import Module, Mux, Signal
 from amaranth.lib import fifo, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from rtl.axi_reader import BOUNDARY, read_request_layout
+from rtl.memory.axi_reader import BOUNDARY, read_request_layout
 
 __all__ = ["AxiWriter", "axi_write_signature"]
 
