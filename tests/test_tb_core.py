@@ -44,7 +44,7 @@ def _regression(cfg, simulator: str, jobs: int, tmp_path) -> None:
             "DEFA_JOBS": str(jobs),
             "DEFA_RESULTS": str(results),
             # Icarus reads back a quarter of the FWP counters (Verilator all of them, on
-            # every config): Icarus runs about a thousand cycles a second on a core
+            # every config): the readback is most of Icarus's FWP test
             "DEFA_FWP_READ": "0.25" if simulator == "icarus" else "1",
         },
     )
