@@ -19,8 +19,8 @@ Contract:
 * ``idle``: no request taken and unfinished, nothing outstanding, the queue empty.
 
 Timing: the AXI outputs are registers, the R channel is registered on the way in, and a
-request's split takes registered steps (the next burst's length from the address and the
-beats left, then its issue); no path has more than one compare-and-select or one adder.
+request's split (``BurstSplit``) takes registered steps; no path has more than one
+compare-and-select or one adder.
 Throughput: one beat per cycle; a burst address every three cycles at best (enough for
 bursts of three beats or more). Latency: ``AxiReader.latency`` cycles from a beat on the R
 channel to the same beat on ``data`` (the input register and the queue).
@@ -28,14 +28,13 @@ channel to the same beat on ``data`` (the input register and the queue).
 
 from __future__ import annotations
 
-from amaranth.hdl import Cat, Module, Mux, Signal
+from amaranth.hdl import Cat, Module, Signal
 from amaranth.lib import data, fifo, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-__all__ = ["AxiReader", "axi_read_signature", "read_request_layout"]
+from rtl.memory.burst_split import BurstSplit, burst_problems, request_layout
 
-BOUNDARY = 4096  # bytes: an AXI4 burst never crosses one
-RESP_SLVERR = 2  # RRESP values 2 (SLVERR) and 3 (DECERR) are errors: bit 1 set
+__all__ = ["AxiReader", "axi_read_signature"]
 
 
 def axi_read_signature(addr_bits: int, data_bits: int) -> wiring.Signature:
@@ -59,10 +58,6 @@ def axi_read_signature(addr_bits: int, data_bits: int) -> wiring.Signature:
     )
 
 
-def read_request_layout(addr_bits: int, beats_bits: int) -> data.StructLayout:
-    return data.StructLayout({"addr": addr_bits, "beats": beats_bits})
-
-
 class AxiReader(wiring.Component):
     def __init__(
         self,
@@ -74,23 +69,9 @@ class AxiReader(wiring.Component):
         queue_depth: int = 32,
         outstanding: int = 4,
     ):
-        problems = []
-        if not 12 <= addr_bits <= 64:
-            problems.append(f"addr_bits={addr_bits} is out of range: allowed [12, 64]")
-        if data_bits not in (8, 16, 32, 64, 128, 256, 512, 1024):
-            problems.append(f"data_bits={data_bits} is not allowed: a power of two in [8, 1024]")
-        elif not (1 <= max_burst <= 256 and max_burst * data_bits // 8 <= BOUNDARY):
-            problems.append(
-                f"max_burst={max_burst} is out of range: allowed [1, "
-                f"{min(256, BOUNDARY * 8 // data_bits)}] beats of {data_bits} bits (AXI4: 256 "
-                f"beats, 4 KB)"
-            )
-        if not 1 <= beats_bits <= 32:
-            problems.append(f"beats_bits={beats_bits} is out of range: allowed [1, 32]")
+        problems = burst_problems(addr_bits, data_bits, beats_bits, max_burst, outstanding)
         if queue_depth < max_burst:
             problems.append(f"queue_depth={queue_depth} is out of range: allowed >= max_burst")
-        if outstanding < 1:
-            problems.append(f"outstanding={outstanding} is out of range: allowed >= 1")
         if problems:
             self._MustUse__silence = True  # a refused component is not an unused one
             raise ValueError("; ".join(problems))
@@ -98,7 +79,7 @@ class AxiReader(wiring.Component):
         self.max_burst, self.queue_depth, self.outstanding = max_burst, queue_depth, outstanding
         super().__init__(
             {
-                "requests": In(stream.Signature(read_request_layout(addr_bits, beats_bits))),
+                "requests": In(stream.Signature(request_layout(addr_bits, beats_bits))),
                 "data": Out(stream.Signature(data.StructLayout({"data": data_bits, "last": 1}))),
                 "axi": Out(axi_read_signature(addr_bits, data_bits)),
                 "error": Out(2),
@@ -128,60 +109,33 @@ class AxiReader(wiring.Component):
             beats.r_en.eq(self.data.ready),
         ]
 
-        # The split: a taken request's address and beats left, then the next burst's length
-        # in two registered steps (the cap by ``max_burst`` and the beats to the boundary,
-        # then the smaller of the two).
-        addr = Signal(self.addr_bits)
-        left = Signal(self.beats_bits)
-        busy = Signal()
-        step = Signal()  # ``capped`` and ``to_boundary`` hold this burst's bounds
-        planned = Signal()  # ``length`` and ``final`` hold the next burst's
-        capped = Signal(range(self.max_burst + 1))
-        to_boundary = Signal(range(BOUNDARY // beat_bytes + 1))
-        length = Signal(range(self.max_burst + 1))
-        final = Signal()  # the planned burst is the request's last
-        m.d.comb += self.requests.ready.eq(~busy)
-        with m.If(self.requests.valid & ~busy):
-            request = self.requests.payload
-            m.d.sync += [
-                addr.eq(request.addr & ~(beat_bytes - 1)),
-                left.eq(request.beats),
-                busy.eq(request.beats != 0),
-            ]
-            misaligned = request.addr[:size].any() if size else 0
-            with m.If((request.beats == 0) | misaligned):
-                m.d.sync += self.error[1].eq(1)
-        with m.If(busy & ~step & ~planned):
-            m.d.sync += [
-                capped.eq(Mux(left < self.max_burst, left, self.max_burst)),
-                to_boundary.eq(BOUNDARY // beat_bytes - addr[size:12]),
-                step.eq(1),
-            ]
-        with m.If(step):
-            shorter = capped <= to_boundary
-            m.d.sync += [
-                length.eq(Mux(shorter, capped, to_boundary)),
-                final.eq(shorter & (capped == left)),
-                step.eq(0),
-                planned.eq(1),
-            ]
+        m.submodules.split = split = BurstSplit(
+            self.addr_bits, self.data_bits, self.beats_bits, self.max_burst
+        )
+        wiring.connect(m, wiring.flipped(self.requests), split.requests)
+        burst = split.bursts.payload
+        with m.If(split.malformed):
+            m.d.sync += self.error[1].eq(1)
 
         # Credits: beats of the queue not yet asked for.
         free = Signal(range(self.queue_depth + 1), init=self.queue_depth)
         issue = Signal()
-        m.d.comb += issue.eq(
-            planned & (~axi.arvalid | axi.arready) & (free >= length) & bursts.w_rdy
-        )
+        m.d.comb += [
+            split.bursts.ready.eq(
+                (~axi.arvalid | axi.arready) & (free >= burst.length) & bursts.w_rdy
+            ),
+            issue.eq(split.bursts.valid & split.bursts.ready),
+        ]
         taken = Signal()
         m.d.comb += taken.eq(self.data.valid & self.data.ready)
-        m.d.sync += free.eq(free - (issue * length) + taken)
+        m.d.sync += free.eq(free - (issue * burst.length) + taken)
 
         m.d.comb += [
             axi.arid.eq(0),
             axi.arsize.eq(size),
             axi.arburst.eq(1),  # INCR
             axi.rready.eq(1),
-            bursts.w_data.eq(final),
+            bursts.w_data.eq(burst.final),
             bursts.w_en.eq(issue),
         ]
         with m.If(axi.arready):
@@ -189,12 +143,8 @@ class AxiReader(wiring.Component):
         with m.If(issue):
             m.d.sync += [
                 axi.arvalid.eq(1),
-                axi.araddr.eq(addr),
-                axi.arlen.eq(length - 1),
-                addr.eq(addr + length * beat_bytes),
-                left.eq(left - length),
-                busy.eq(~final),
-                planned.eq(0),
+                axi.araddr.eq(burst.addr),
+                axi.arlen.eq(burst.length - 1),
             ]
 
         # The R channel, registered on the way in, into the queue.
@@ -220,5 +170,5 @@ class AxiReader(wiring.Component):
 
         in_flight = Signal(range(self.queue_depth + 1))
         m.d.comb += in_flight.eq(self.queue_depth - free)
-        m.d.sync += self.idle.eq(~busy & ~planned & (in_flight == 0) & ~axi.arvalid)
+        m.d.sync += self.idle.eq(split.idle & (in_flight == 0) & ~axi.arvalid)
         return m
