@@ -16,65 +16,32 @@ import os
 
 import cocotb
 import numpy as np
-from cocotb.clock import Clock
-from cocotb.triggers import ClockCycles, FallingEdge, ReadOnly, RisingEdge
+from cocotb.triggers import ClockCycles, FallingEdge, RisingEdge
 from cocotbext.axi import AxiRamRead, AxiReadBus
+
+from tb.axi_harness import AxiMasterTB
 
 PARAMS = json.loads(os.environ["DEFA_AXI"])
 REQUESTS = int(os.environ.get("DEFA_REQUESTS", "200"))
 MEMORY = 1 << 16
 
 
-class ReaderTB:
+class ReaderTB(AxiMasterTB):
     def __init__(self, dut, seed: int):
-        self.dut = dut
-        self.rng = np.random.default_rng(seed)
-        self.beat_bytes = PARAMS["data_bits"] // 8
-        self.addr_bits = PARAMS["addr_bits"]
+        super().__init__(dut, seed, PARAMS, "ar")
         self.ram = AxiRamRead(AxiReadBus.from_prefix(dut, "axi_"), dut.clk, dut.rst, size=MEMORY)
         self.ram.write(0, self.rng.integers(0, 256, MEMORY, dtype=np.uint8).tobytes())
-        self.bursts = []  # (araddr, arlen, arsize, arburst) as the memory took them
         self.beats = []  # (data, last) as the consumer took them
 
-    def pause(self, p: float):
-        """A pause generator: stall each cycle with probability ``p``."""
-        rng = np.random.default_rng(int(self.rng.integers(1 << 31)))
-        while True:
-            yield bool(rng.random() < p)
-
-    async def start(self):
+    def sample(self):
         dut = self.dut
-        Clock(dut.clk, 10, unit="ns").start()
-        dut.rst.value = 1
-        dut.requests__valid.value = 0
-        dut.data__ready.value = 0
-        dut.clear.value = 0
-        await ClockCycles(dut.clk, 3)
-        await FallingEdge(dut.clk)
-        dut.rst.value = 0
-        cocotb.start_soon(self._watch())
-
-    async def _watch(self):
-        """Every handshake, from the values the next rising edge will see (the drivers change
-        their signals on falling edges, the design and the memory model on rising ones)."""
-        dut = self.dut
-        while True:
-            await FallingEdge(dut.clk)
-            await ReadOnly()
-            if int(dut.axi__arvalid.value) and int(dut.axi__arready.value):
-                self.bursts.append(
-                    tuple(
-                        int(getattr(dut, f"axi__{n}").value)
-                        for n in ("araddr", "arlen", "arsize", "arburst")
-                    )
-                )
-            if not int(dut.axi__rready.value):
-                raise AssertionError("rready went low")
-            if int(dut.data__valid.value) and int(dut.data__ready.value):
-                word = int(dut.data__payload.value)
-                self.beats.append(
-                    (word & ((1 << PARAMS["data_bits"]) - 1), word >> PARAMS["data_bits"])
-                )
+        if not int(dut.axi__rready.value):
+            raise AssertionError("rready went low")
+        if int(dut.data__valid.value) and int(dut.data__ready.value):
+            word = int(dut.data__payload.value)
+            self.beats.append(
+                (word & ((1 << PARAMS["data_bits"]) - 1), word >> PARAMS["data_bits"])
+            )
 
     async def consume(self, p_stall: float):
         dut = self.dut
@@ -82,21 +49,6 @@ class ReaderTB:
         while True:
             await FallingEdge(dut.clk)
             dut.data__ready.value = 0 if next(stalls) else 1
-
-    async def request(self, addr: int, beats: int):
-        dut = self.dut
-        await FallingEdge(dut.clk)
-        dut.requests__payload.value = addr | (beats << self.addr_bits)
-        dut.requests__valid.value = 1
-        for _ in range(100_000):
-            await ReadOnly()
-            taken = int(dut.requests__ready.value)
-            await FallingEdge(dut.clk)
-            if taken:
-                break
-        else:
-            raise AssertionError(f"hang: request ({addr:#x}, {beats}) not taken")
-        dut.requests__valid.value = 0
 
     def expected(self, addr: int, beats: int):
         base = addr & ~(self.beat_bytes - 1)
@@ -114,21 +66,11 @@ class ReaderTB:
             await RisingEdge(self.dut.clk)
         raise AssertionError(f"hang: {len(self.beats)} of {count} beats after {limit} cycles")
 
-    def check_bursts(self):
-        for araddr, arlen, arsize, arburst in self.bursts:
-            beats = arlen + 1
-            if arburst != 1 or (1 << arsize) != self.beat_bytes:
-                raise AssertionError(f"burst {araddr:#x}: burst type {arburst}, size {arsize}")
-            if beats > PARAMS["max_burst"]:
-                raise AssertionError(f"burst {araddr:#x}: {beats} beats > {PARAMS['max_burst']}")
-            if araddr // 4096 != (araddr + beats * self.beat_bytes - 1) // 4096:
-                raise AssertionError(f"burst {araddr:#x} of {beats} beats crosses 4 KB")
-
 
 @cocotb.test()
 async def random_requests(dut):
     tb = ReaderTB(dut, cocotb.RANDOM_SEED)
-    await tb.start()
+    await tb.start("data__ready")
     tb.ram.ar_channel.set_pause_generator(tb.pause(0.3))
     tb.ram.r_channel.set_pause_generator(tb.pause(0.2))
     cocotb.start_soon(tb.consume(0.3))
@@ -168,13 +110,7 @@ async def random_requests(dut):
         raise AssertionError(
             f"0 beats: error {int(dut.error.value)}, {len(tb.beats) - len(want)} beats"
         )
-    await FallingEdge(dut.clk)
-    dut.clear.value = 1
-    await FallingEdge(dut.clk)
-    dut.clear.value = 0
-    await ReadOnly()
-    if int(dut.error.value) != 0:
-        raise AssertionError("clear left the error status set")
+    await tb.clear_error()
     if tb.beat_bytes > 1:
         want += tb.expected(8192 + 1, 3)
         await tb.request(8192 + 1, 3)

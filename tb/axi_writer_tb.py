@@ -15,57 +15,25 @@ import os
 
 import cocotb
 import numpy as np
-from cocotb.clock import Clock
 from cocotb.triggers import ClockCycles, FallingEdge, ReadOnly, RisingEdge
 from cocotbext.axi import AxiRamWrite, AxiWriteBus
+
+from tb.axi_harness import AxiMasterTB
 
 PARAMS = json.loads(os.environ["DEFA_AXI"])
 REQUESTS = int(os.environ.get("DEFA_REQUESTS", "100"))
 MEMORY = 1 << 20
 
 
-class WriterTB:
+class WriterTB(AxiMasterTB):
     def __init__(self, dut, seed: int):
-        self.dut = dut
-        self.rng = np.random.default_rng(seed)
-        self.beat_bytes = PARAMS["data_bits"] // 8
-        self.addr_bits = PARAMS["addr_bits"]
+        super().__init__(dut, seed, PARAMS, "aw")
         self.ram = AxiRamWrite(AxiWriteBus.from_prefix(dut, "axi_"), dut.clk, dut.rst, size=MEMORY)
         self.ram.write(0, bytes(MEMORY))
-        self.bursts = []  # (awaddr, awlen, awsize, awburst) as the memory took them
 
-    def pause(self, p: float):
-        rng = np.random.default_rng(int(self.rng.integers(1 << 31)))
-        while True:
-            yield bool(rng.random() < p)
-
-    async def start(self):
-        dut = self.dut
-        Clock(dut.clk, 10, unit="ns").start()
-        dut.rst.value = 1
-        dut.requests__valid.value = 0
-        dut.data__valid.value = 0
-        dut.clear.value = 0
-        await ClockCycles(dut.clk, 3)
-        await FallingEdge(dut.clk)
-        dut.rst.value = 0
-        cocotb.start_soon(self._watch())
-
-    async def _watch(self):
-        """Every AW handshake, from the values the next rising edge will see."""
-        dut = self.dut
-        while True:
-            await FallingEdge(dut.clk)
-            await ReadOnly()
-            if int(dut.axi__awvalid.value) and int(dut.axi__awready.value):
-                self.bursts.append(
-                    tuple(
-                        int(getattr(dut, f"axi__{n}").value)
-                        for n in ("awaddr", "awlen", "awsize", "awburst")
-                    )
-                )
-            if not int(dut.axi__bready.value):
-                raise AssertionError("bready went low")
+    def sample(self):
+        if not int(self.dut.axi__bready.value):
+            raise AssertionError("bready went low")
 
     async def send(self, words, p_gap: float):
         """Offer ``words`` on ``data`` in order, with random gaps."""
@@ -87,21 +55,6 @@ class WriterTB:
         await FallingEdge(dut.clk)
         dut.data__valid.value = 0
 
-    async def request(self, addr: int, beats: int):
-        dut = self.dut
-        await FallingEdge(dut.clk)
-        dut.requests__payload.value = addr | (beats << self.addr_bits)
-        dut.requests__valid.value = 1
-        for _ in range(100_000):
-            await ReadOnly()
-            taken = int(dut.requests__ready.value)
-            await FallingEdge(dut.clk)
-            if taken:
-                break
-        else:
-            raise AssertionError(f"hang: request ({addr:#x}, {beats}) not taken")
-        dut.requests__valid.value = 0
-
     async def until_idle(self, limit: int = 200_000):
         for _ in range(limit):
             await RisingEdge(self.dut.clk)
@@ -110,21 +63,11 @@ class WriterTB:
                 return
         raise AssertionError(f"hang: not idle after {limit} cycles")
 
-    def check_bursts(self):
-        for awaddr, awlen, awsize, awburst in self.bursts:
-            beats = awlen + 1
-            if awburst != 1 or (1 << awsize) != self.beat_bytes:
-                raise AssertionError(f"burst {awaddr:#x}: burst type {awburst}, size {awsize}")
-            if beats > PARAMS["max_burst"]:
-                raise AssertionError(f"burst {awaddr:#x}: {beats} beats > {PARAMS['max_burst']}")
-            if awaddr // 4096 != (awaddr + beats * self.beat_bytes - 1) // 4096:
-                raise AssertionError(f"burst {awaddr:#x} of {beats} beats crosses 4 KB")
-
 
 @cocotb.test()
 async def random_requests(dut):
     tb = WriterTB(dut, cocotb.RANDOM_SEED)
-    await tb.start()
+    await tb.start("data__valid")
     tb.ram.aw_channel.set_pause_generator(tb.pause(0.3))
     tb.ram.w_channel.set_pause_generator(tb.pause(0.2))
     tb.ram.b_channel.set_pause_generator(tb.pause(0.3))
@@ -174,10 +117,4 @@ async def random_requests(dut):
     await ReadOnly()
     if int(dut.error.value) != 2 or tb.ram.read(0, MEMORY) != bytes(expected):
         raise AssertionError(f"0 beats: error {int(dut.error.value)}")
-    await FallingEdge(dut.clk)
-    dut.clear.value = 1
-    await FallingEdge(dut.clk)
-    dut.clear.value = 0
-    await ReadOnly()
-    if int(dut.error.value) != 0:
-        raise AssertionError("clear left the error status set")
+    await tb.clear_error()
