@@ -5,7 +5,7 @@ with the memory, ``last`` must mark each request's final beat and no other, ever
 checked (INCR, full width, at most ``max_burst`` beats, inside one 4 KB page), ``rready`` stays
 high, and the reader is idle at the end. Then the error status: a request of 0 beats and one at
 a misaligned address set bit 1 (the latter reads the beats that hold it), and ``clear`` resets
-it (tests/test_axi_reader.py builds the reader).
+it (tests/test_axi.py builds the reader).
 
 Environment: ``DEFA_AXI`` (JSON: the reader's parameters), ``DEFA_REQUESTS`` (default 200)."""
 

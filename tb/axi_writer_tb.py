@@ -4,7 +4,7 @@ offered with random gaps, random pauses on the AW, W and B channels. The memory 
 beat where its request put it and nothing else, every AW burst is checked (INCR, full width, at
 most ``max_burst`` beats, inside one 4 KB page), ``bready`` stays high, and the writer is idle
 at the end. Then the error status: a request of 0 beats sets bit 1 and writes nothing, and
-``clear`` resets it (tests/test_axi_writer.py builds the writer).
+``clear`` resets it (tests/test_axi.py builds the writer).
 
 Environment: ``DEFA_AXI`` (JSON: the writer's parameters), ``DEFA_REQUESTS`` (default 100)."""
 
