@@ -68,12 +68,12 @@ def _run(cfg: DefaConfig, w: wl.Workload, rows, fmax_mhz) -> dict:
     heights = ROWS if rows is None else tuple(sorted(set(rows)))
     table = study(w, keep, [Window("band", rows=r) for r in heights])
     curve = {level: [] for level in range(cfg.levels)}
-    for row in table:
-        curve[row["level"]].append(row)
+    for i, row in enumerate(table):  # level by level, each through ``heights`` in order
+        curve[row["level"]].append({**row, "rows": heights[i % len(heights)]})
     chosen = []
     for level in range(cfg.levels):
         if rows is not None:
-            pick = next(r for r in curve[level] if r["window"] == f"band {rows[level]} rows")
+            pick = next(r for r in curve[level] if r["rows"] == rows[level])
         else:
             knee = [r for r in curve[level] if r["ratio"] <= KNEE]
             pick = knee[0] if knee else min(curve[level], key=lambda r: r["ratio"])
@@ -99,7 +99,7 @@ def _run(cfg: DefaConfig, w: wl.Workload, rows, fmax_mhz) -> dict:
         "queries": nq,
         "jobs": nq * heads,
         "kept_fraction": float(keep.mean()),
-        "rows": [int(r["window"].split()[1]) for r in chosen],
+        "rows": [r["rows"] for r in chosen],
         "values": values,
         "per_level": [
             {k: r[k] for k in ("level", "shape", "window", "capacity_bytes", "ratio")}
@@ -112,14 +112,14 @@ def _run(cfg: DefaConfig, w: wl.Workload, rows, fmax_mhz) -> dict:
         "curve": {
             str(level): [
                 {
-                    "rows": int(r["window"].split()[1]),
+                    "rows": r["rows"],
                     "ratio": r["ratio"],
                     "capacity_bytes": r["capacity_bytes"],
                 }
                 for r in rows_
             ]
             for level, rows_ in curve.items()
-        },  # fmt: skip
+        },
     }
     if fmax_mhz:
         compute_ms = cycles["pap"] / (fmax_mhz * 1e3)
