@@ -272,12 +272,12 @@ def study(workload, keep: np.ndarray, windows, order: str = "raster", head_major
         level_windows = windows[level] if isinstance(windows[0], (list, tuple)) else windows
         touches = [level_touches(loc, kept, workload.shapes, level, head) for head in heads]
         anchor = np.floor(workload.ref[perm, level, 1] * h).astype(np.int64)
+        no_reuse = sum(int((ys >= 0).sum()) for ys, _ in touches) * pixel_bytes
         for window in level_windows:
             runs = [simulate(window, ys, xs, h, w, anchor) for ys, xs in touches]
             fetched = sum(r.fetched for r in runs) * pixel_bytes
             slow = sum(r.slow for r in runs) * pixel_bytes
             compulsory = sum(r.compulsory for r in runs) * pixel_bytes
-            no_reuse = sum(int((ys >= 0).sum()) for ys, _ in touches) * pixel_bytes
             rows.append(
                 {
                     "level": level,
