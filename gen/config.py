@@ -60,6 +60,8 @@ _INT_RANGES: dict[str, tuple[int, int]] = {
     "exp_bits": (4, 24),
     "recip_bits": (2, 14),
     "tau_f_bits": (2, 16),
+    "addr_bits": (12, 64),
+    "max_burst": (1, 256),
 }
 _MAX_SIDE = 4096
 
@@ -76,6 +78,14 @@ class DefaConfig:
     lanes: int = 32
     #: buffer capacity per level, ``(height, width)`` in pixels; a workload's shapes must fit.
     max_shapes: tuple[tuple[int, int], ...] = ((100, 167), (50, 84), (25, 42), (13, 21))
+    #: on-chip window per level when the maps live in external memory: a band of that many
+    #: full-width rows (a power of two, at least 2) of one head's channels; empty: every
+    #: level's whole map on chip (loaded through ``load``).
+    window_rows: tuple[int, ...] = ()
+    #: external memory (AXI4): byte address width, and the longest burst in beats of one
+    #: buffer word (``lanes * value_bits`` bits, the bus width).
+    addr_bits: int = 32
+    max_burst: int = 16
     coord_frac_bits: int = 8
     offset_bits: int = 18
     prob_bits: int = 12
@@ -119,6 +129,8 @@ class DefaConfig:
         if isinstance(self.max_shapes, list | tuple):
             shapes = tuple(tuple(s) if isinstance(s, list | tuple) else s for s in self.max_shapes)
             object.__setattr__(self, "max_shapes", shapes)
+        if isinstance(self.window_rows, list):
+            object.__setattr__(self, "window_rows", tuple(self.window_rows))
         self._validate()
 
     # -- validation ------------------------------------------------------------------------
@@ -141,6 +153,7 @@ class DefaConfig:
                 f"allowed {_divisors(self.head_dim)}"
             )
         self._validate_shapes()
+        self._validate_window()
         for name in ("tau_p", "tau_f"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int | float):
@@ -231,6 +244,38 @@ class DefaConfig:
                         f"max_shapes[{level}] {axis}={side} is out of range: "
                         f"allowed [1, {_MAX_SIDE}]"
                     )
+
+    def _validate_window(self):
+        rows = self.window_rows
+        if not isinstance(rows, tuple) or len(rows) not in (0, self.levels):
+            n = len(rows) if isinstance(rows, tuple) else rows
+            raise ValueError(
+                f"window_rows must be empty (whole maps on chip) or list one band height per "
+                f"level: levels={self.levels}, got {n}"
+            )
+        for level, r in enumerate(rows):
+            if isinstance(r, bool) or not isinstance(r, int) or r < 2 or r & (r - 1) or r > 4096:
+                raise ValueError(
+                    f"window_rows[{level}]={r!r} is not allowed: a power of two in [2, 4096]"
+                )
+        if rows:
+            word = self.lanes * self.value_bits
+            if word < 8 or word > 1024 or word & (word - 1):
+                raise ValueError(
+                    f"lanes={self.lanes} x value_bits={self.value_bits} = {word}-bit words: "
+                    f"the memory bus carries one buffer word per beat, allowed a power of two "
+                    f"in [8, 1024] bits"
+                )
+            if self.max_burst * word // 8 > 4096:
+                raise ValueError(
+                    f"max_burst={self.max_burst} is out of range: allowed [1, "
+                    f"{4096 * 8 // word}] beats of {word} bits (AXI4: 4 KB)"
+                )
+
+    @property
+    def streamed(self) -> bool:
+        """The maps live in external memory; each level keeps a band of rows on chip."""
+        return bool(self.window_rows)
 
     def check_shapes(self, shapes) -> None:
         """Raise ValueError unless ``shapes`` (L x (H, W)) fit this accelerator's buffers."""
@@ -347,7 +392,11 @@ class DefaConfig:
 
     @property
     def buffer_bits(self) -> int:
-        """Total level-buffer storage, in bits."""
+        """Total level-buffer storage, in bits: whole maps of every head, or with
+        ``window_rows`` a band of rows of one head per level (and one pixel's patch)."""
+        if self.streamed:
+            pixels = sum(r * w + 1 for r, (_, w) in zip(self.window_rows, self.max_shapes))
+            return pixels * self.head_dim * self.value_bits
         return sum(self.level_pixels) * self.d_model * self.value_bits
 
     # -- overrides and serialization -------------------------------------------------------
@@ -363,6 +412,7 @@ class DefaConfig:
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
         d["max_shapes"] = [list(s) for s in self.max_shapes]
+        d["window_rows"] = list(self.window_rows)
         return d
 
     def to_json(self) -> str:

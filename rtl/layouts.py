@@ -15,6 +15,7 @@ __all__ = [
     "TAG_BITS",
     "FwpOp",
     "chunk_bits",
+    "fill_layout",
     "fwp_command_layout",
     "fwp_result_layout",
     "head_bits",
@@ -53,10 +54,14 @@ def partial_bits(cfg: DefaConfig) -> int:
     return cfg.product_bits + 2
 
 
-def point_layout(cfg: DefaConfig, tag_bits: int = TAG_BITS) -> data.StructLayout:
-    """One sampling point of one head at one level, as the sampler receives it."""
+def point_layout(
+    cfg: DefaConfig, tag_bits: int = TAG_BITS, *, patch: bool = False
+) -> data.StructLayout:
+    """One sampling point of one head at one level, as the sampler receives it; ``patch``
+    adds the band's flag (its corners are in the buffer's patch, see ``LevelBuffer``)."""
     return data.StructLayout(
         {
+            **({"patch": unsigned(1)} if patch else {}),
             "ref_x": unsigned(cfg.ref_bits),  # ref_x * W, coord_frac_bits fraction
             "ref_y": unsigned(cfg.ref_bits),  # ref_y * H
             "off_x": signed(cfg.offset_bits),  # offset in pixels, coord_frac_bits fraction
@@ -90,6 +95,22 @@ def load_layout(cfg: DefaConfig, level: int) -> data.StructLayout:
             "y": unsigned(_bits_for(height)),
             "head": unsigned(head_bits(cfg)),
             "chunk": unsigned(chunk_bits(cfg)),
+            "data": data.ArrayLayout(signed(cfg.value_bits), cfg.lanes),
+        }
+    )
+
+
+def fill_layout(cfg: DefaConfig, level: int) -> data.StructLayout:
+    """One write into a level's band (``cfg.window_rows``): ``lanes`` channels of the band's
+    head at column ``x`` of ring row ``row`` (map row mod the band's height), or of the patch
+    (``patch``: the corner at that column's and row's parity, see ``LevelBuffer``)."""
+    _, width = cfg.max_shapes[level]
+    return data.StructLayout(
+        {
+            "x": unsigned(_bits_for(width)),
+            "row": unsigned(_bits_for(cfg.window_rows[level])),
+            "chunk": unsigned(chunk_bits(cfg)),
+            "patch": unsigned(1),
             "data": data.ArrayLayout(signed(cfg.value_bits), cfg.lanes),
         }
     )

@@ -54,6 +54,7 @@ from rtl.inbox import slices_of
 from rtl.layouts import (
     TAG_BITS,
     chunk_bits,
+    fill_layout,
     fwp_command_layout,
     fwp_result_layout,
     head_bits,
@@ -104,11 +105,15 @@ class Sampler(wiring.Component):
         self.latency = self.latency_of(cfg)
         super().__init__(
             {
-                "points": In(stream.Signature(point_layout(cfg, tag_bits))),
+                "points": In(stream.Signature(point_layout(cfg, tag_bits, patch=cfg.streamed))),
                 "partials": Out(stream.Signature(partial_layout(cfg, tag_bits))),
                 # the consumer's ready again, one equal bit per slice of the output queue
                 "partials_ready_slices": In(slices_of(partial_layout(cfg, tag_bits))),
-                "load": In(stream.Signature(load_layout(cfg, level))),
+                **(
+                    {"fill": In(stream.Signature(fill_layout(cfg, level)))}
+                    if cfg.streamed
+                    else {"load": In(stream.Signature(load_layout(cfg, level)))}
+                ),
                 "width": In(unsigned(side_bits(cfg))),
                 "height": In(unsigned(side_bits(cfg))),
                 "busy": Out(1),
@@ -126,7 +131,6 @@ class Sampler(wiring.Component):
 
     def elaborate(self, platform):
         cfg = self._cfg
-        chunks = cfg.cycles_per_point
         m = Module()
         m.submodules.coord = coord = CoordinateUnit(cfg)
         m.submodules.coeff = coeff = CoefficientUnit(cfg)
@@ -150,7 +154,18 @@ class Sampler(wiring.Component):
         with m.Elif(self.fwp_result.ready):
             m.d.sync += result_valid.eq(0)
 
-        # Loads: the pixel's mask bit is probed while the word waits one cycle.
+        if cfg.streamed:
+            # A band's fills go straight in (the band window decides what and when); FWP
+            # still zeroes a masked corner's coefficient as it is read.
+            wiring.connect(m, wiring.flipped(self.fill), buffer.fill)
+            m.d.comb += [fwp.probe_x.eq(0), fwp.probe_y.eq(0), self.load_masked.eq(0)]
+        else:
+            self._loads(m, buffer, fwp)
+        self._pipeline(m, coord, coeff, buffer, fwp)
+        return m
+
+    def _loads(self, m, buffer, fwp):
+        """Loads: the pixel's mask bit is probed while the word waits one cycle."""
         load = Signal(self.load.payload.shape())
         load_valid = Signal()
         height, width = self._cfg.max_shapes[self._level]
@@ -165,6 +180,10 @@ class Sampler(wiring.Component):
                 load_valid & ~fwp.probe_keep & (load.x < width) & (load.y < height)
             ),
         ]
+
+    def _pipeline(self, m, coord, coeff, buffer, fwp):
+        cfg = self._cfg
+        chunks = cfg.cycles_per_point
 
         # The pipeline never stalls (no enable fans out to its registers): it ends in a queue
         # of `depth` beats, and a chunk enters only while fewer than `depth` are in flight
@@ -229,7 +248,7 @@ class Sampler(wiring.Component):
         point = self.points.payload
         a = {
             "valid": stage("a_valid", 1),
-            "point": Signal(point_layout(cfg, self._tag_bits), name="a_point"),
+            "point": Signal(self.points.payload.shape(), name="a_point"),
             "chunk": stage("a_chunk", chunk_bits(cfg)),
             "last": stage("a_last", 1),
         }
@@ -249,8 +268,11 @@ class Sampler(wiring.Component):
             coord.width.eq(self.width),
             coord.height.eq(self.height),
         ]
-        tail = ("valid", "chunk", "last", "tag", "head", "prob")
+        tail = ("valid", "chunk", "last", "tag", "head", "prob") + (
+            ("patch",) if cfg.streamed else ()
+        )
         carried = {
+            **({"patch": (1, a["point"].patch)} if cfg.streamed else {}),
             "valid": (1, a["valid"]),
             "chunk": (chunk_bits(cfg), a["chunk"]),
             "last": (1, a["last"]),
@@ -290,6 +312,7 @@ class Sampler(wiring.Component):
             "head": b["head"],
             "chunk": b["chunk"],
             "update": b["valid"] & (b["chunk"] == 0),
+            **({"patch": b["patch"]} if cfg.streamed else {}),
         }
         delays = {
             "fwp": coeff_latency - ImportanceMap.latency,
@@ -304,6 +327,7 @@ class Sampler(wiring.Component):
             buffer.y0.eq(windows["buffer"]["y0"]),
             buffer.head.eq(windows["buffer"]["head"]),
             buffer.chunk.eq(windows["buffer"]["chunk"]),
+            *([buffer.patch.eq(windows["buffer"]["patch"])] if cfg.streamed else []),
             fwp.x0.eq(windows["fwp"]["x0"]),
             fwp.y0.eq(windows["fwp"]["y0"]),
             fwp.corners.eq(windows["fwp"]["corners"]),

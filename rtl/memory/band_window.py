@@ -1,0 +1,334 @@
+"""Band window: keeps a level's band of map rows on chip (``cfg.window_rows``), refilled from
+external memory, in front of the level's sampler.
+
+Contract:
+
+* ``points`` in, ``issued`` out to the sampler, in order, each unchanged but for ``patch``.
+  A point needs the on-map rows among ``y0, y0 + 1`` (and some on-map column among ``x0, x0 +
+  1``; a point with no corner on the map needs nothing and passes at once). The band holds
+  rows ``[top, loaded)`` of head ``head`` (``R = window_rows[level]`` rows at most): a point
+  of that head whose rows lie there passes at once (one point per cycle).
+* Otherwise, once every point issued before it has left the sampler's buffer reads (the
+  sampler's latency after the last one), it waits for memory:
+  - another head, or rows below the band: the band moves down on demand. Its new top is
+    ``min(max(top, hi - R + 1), max(0, H - R))`` (``top`` 0 for another head), and the
+    rows entering it, ``[max(loaded, top'), min(top' + R, H))`` (from 0 for another head),
+    are read in one request: each row once, in order. The point then passes.
+  - rows above the band (``lo < top``, the same head): the slow path. Its on-map corners are
+    read (a request per on-map row, its one or two on-map pixels) into the buffer's patch,
+    and the point passes with ``patch`` set: its corners are read from there.
+* Memory (``requests``, ``beats``): map ``l`` lives at ``base`` as ``[head][row][column]
+  [channel]`` (``value_bits`` each), so one head's row is ``width * head_dim`` values in
+  a row and a band refill is one request. ``beats`` (one buffer word each, channel order)
+  go to the buffer through ``fill`` a cycle later; ``beats.ready`` is always high (the
+  reader's queue holds what it asked for).
+* A point that needed memory passes ``SETTLE`` cycles after its last beat (the fill
+  register and the bank's write stages; the sampler's read comes later still).
+* ``refill`` pulses once per row a band refill fetched (as its last beat arrives),
+  ``slow`` once per slow-path point, ``wait`` is high in every cycle a point waits here
+  for memory (draining the sampler included).
+* ``width``, ``height``, ``base``: the level's shape and map address (CSRs); hold them
+  steady while points are in flight. ``reset_band``: forget the band (a new map in memory).
+
+Timing: every decision is taken from registers (the point's rows and columns are registered
+as it enters, the band's state is registers); the address is computed in registered steps
+(a shift-and-add multiply, ``mul_steps`` cycles), the refill's bounds one compare or one
+add per cycle.
+"""
+
+from __future__ import annotations
+
+from amaranth.hdl import Module, Mux, Signal, signed, unsigned
+from amaranth.lib import data, stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from gen.config import DefaConfig
+from rtl.layouts import TAG_BITS, fill_layout, head_bits, point_layout, side_bits
+from rtl.memory.burst_split import request_layout
+from rtl.sampler import Sampler
+
+__all__ = ["BandWindow"]
+
+#: cycles from a refill's last beat to the point's release (the fill register and the three
+#: write stages of a bank come before any read of the sampler)
+SETTLE = 4
+
+
+class BandWindow(wiring.Component):
+    def __init__(self, cfg: DefaConfig, level: int, *, tag_bits: int = TAG_BITS):
+        if not cfg.streamed:
+            self._MustUse__silence = True  # a refused component is not an unused one
+            raise ValueError("BandWindow needs window_rows (maps in external memory)")
+        if not 0 <= level < cfg.levels:
+            self._MustUse__silence = True
+            raise ValueError(f"level={level} is out of range: allowed [0, {cfg.levels - 1}]")
+        self._cfg, self._level = cfg, level
+        self.rows = cfg.window_rows[level]
+        _, self.max_width = cfg.max_shapes[level]
+        self.word_bits = cfg.lanes * cfg.value_bits
+        self.pixel_bytes = cfg.head_dim * cfg.value_bits // 8
+        self.beats_bits = (self.rows * self.max_width * cfg.cycles_per_point).bit_length()
+        # a row's index in memory (head * height + row) and the steps multiplying it
+        self.mul_steps = head_bits(cfg) + side_bits(cfg) + 1
+        super().__init__(
+            {
+                "points": In(stream.Signature(point_layout(cfg, tag_bits))),
+                "issued": Out(stream.Signature(point_layout(cfg, tag_bits, patch=True))),
+                "requests": Out(stream.Signature(request_layout(cfg.addr_bits, self.beats_bits))),
+                "beats": In(
+                    stream.Signature(data.StructLayout({"data": self.word_bits, "last": 1}))
+                ),
+                "fill": Out(stream.Signature(fill_layout(cfg, level))),
+                "width": In(unsigned(side_bits(cfg))),
+                "height": In(unsigned(side_bits(cfg))),
+                "base": In(unsigned(cfg.addr_bits)),
+                "reset_band": In(1),
+                "refill": Out(1),
+                "slow": Out(1),
+                "wait": Out(1),
+            }
+        )
+
+    def elaborate(self, platform):
+        cfg = self._cfg
+        f = cfg.coord_frac_bits
+        r = self.rows
+        chunks = cfg.cycles_per_point
+        m = Module()
+        index = signed(cfg.coord_bits - f + 1)
+        side = unsigned(side_bits(cfg))
+        width, height = self.width, self.height
+
+        # The band: head, rows [top, loaded), valid.
+        band_valid = Signal()
+        band_head = Signal(head_bits(cfg))
+        top = Signal(side)
+        loaded = Signal(side)
+        busy = Signal()  # the memory side works for the point in s2
+        patch_ready = Signal()  # s2's corners are in the patch
+
+        # s1: the point and its corner, registered as it enters.
+        point = self.points.payload
+        s1 = Signal(point.shape())
+        s1_valid = Signal()
+        x0 = Signal(index)
+        y0 = Signal(index)
+        # s2: the point, whether it needs any row, its rows and columns on the map.
+        s2 = Signal(point.shape())
+        s2_valid = Signal()
+        need = Signal()
+        lo = Signal(side)
+        hi = Signal(side)
+        col_lo = Signal(side)
+        col_hi = Signal(side)
+        # out: the register the sampler reads.
+        out = Signal(self.issued.payload.shape())
+        out_valid = Signal()
+
+        hit = Signal()
+        go = Signal()
+        out_load = Signal()
+        s2_free = Signal()
+        s1_move = Signal()
+        m.d.comb += [
+            hit.eq(~need | (band_valid & (s2.head == band_head) & (lo >= top) & (hi < loaded))),
+            go.eq((hit & ~busy) | patch_ready),
+            out_load.eq(s2_valid & go & (~out_valid | self.issued.ready)),
+            s2_free.eq(~s2_valid | out_load),
+            s1_move.eq(s1_valid & s2_free),
+            self.points.ready.eq(~s1_valid | s1_move),
+            self.issued.valid.eq(out_valid),
+            self.issued.payload.eq(out),
+            self.wait.eq(s2_valid & ~go),
+        ]
+        with m.If(self.points.valid & self.points.ready):
+            m.d.sync += [
+                s1.eq(point),
+                x0.eq((point.ref_x + point.off_x - (1 << (f - 1))) >> f),
+                y0.eq((point.ref_y + point.off_y - (1 << (f - 1))) >> f),
+            ]
+        with m.If(self.points.ready):
+            m.d.sync += s1_valid.eq(self.points.valid)
+        with m.If(s1_move):
+            m.d.sync += [
+                s2.eq(s1),
+                need.eq((x0 >= -1) & (x0 < width) & (y0 >= -1) & (y0 < height)),
+                lo.eq(Mux(y0 < 0, 0, y0)),
+                hi.eq(Mux(y0 + 1 >= height, y0, y0 + 1)),
+                col_lo.eq(Mux(x0 < 0, 0, x0)),
+                col_hi.eq(Mux(x0 + 1 >= width, x0, x0 + 1)),
+            ]
+        with m.If(s2_free):
+            m.d.sync += s2_valid.eq(s1_move)
+        with m.If(out_load):
+            m.d.sync += [out.eq(s2), out.patch.eq(patch_ready), patch_ready.eq(0)]
+        with m.If(out_load):
+            m.d.sync += out_valid.eq(1)
+        with m.Elif(self.issued.ready):
+            m.d.sync += out_valid.eq(0)
+
+        # Drained: no point issued for the sampler's latency (its buffer reads are done).
+        drain = Sampler.latency_of(cfg)
+        quiet = Signal(range(drain + 1))
+        with m.If(out_valid):
+            m.d.sync += quiet.eq(0)
+        with m.Elif(quiet != drain):
+            m.d.sync += quiet.eq(quiet + 1)
+        drained = Signal()
+        m.d.comb += drained.eq(~out_valid & (quiet == drain))
+
+        # The memory side: the band's new bounds (or the slow path's rows), the first row's
+        # address (shift-and-add), a request per row, the beats counted by row.
+        max_top = Signal(side)
+        row_bytes = Signal(cfg.addr_bits)
+        m.d.sync += [
+            max_top.eq(Mux(height > r, height - r, 0)),
+            row_bytes.eq(width * self.pixel_bytes),
+        ]
+        switch = Signal()
+        cand = Signal(signed(side.width + 2))
+        new_top = Signal(side)
+        first = Signal(side)
+        end = Signal(side.width + 1)
+        row_index = Signal(head_bits(cfg) + side.width + 1)
+        product = Signal(cfg.addr_bits)
+        multiplicand = Signal(cfg.addr_bits)
+        multiplier = Signal.like(row_index)
+        step = Signal(range(max(self.mul_steps, SETTLE) + 2))
+        addr = Signal(cfg.addr_bits)
+        x_first = Signal(side)  # the first and last column of each row fetched
+        x_last = Signal(side)
+        col_bytes = Signal(cfg.addr_bits)
+        beats_per_row = Signal(self.beats_bits)
+        requests_left = Signal(range(r + 1))
+        rows_left = Signal(range(r + 1))
+        is_patch = Signal()
+        x = Signal(side)
+        chunk = Signal(range(chunks))
+        ring = Signal(range(r))
+        row_done = Signal()  # a fetched row's last beat arrives
+
+        request = self.requests.payload
+        m.d.sync += self.slow.eq(0)
+        with m.FSM():
+            with m.State("IDLE"):
+                with m.If(s2_valid & ~hit & ~patch_ready & drained):
+                    m.d.sync += [
+                        busy.eq(1),
+                        switch.eq(~band_valid | (s2.head != band_head)),
+                        cand.eq(hi - (r - 1)),
+                    ]
+                    m.next = "DECIDE"
+            with m.State("DECIDE"):
+                with m.If(~switch & (lo < top)):  # above the band: the slow path
+                    m.d.sync += [
+                        is_patch.eq(1),
+                        first.eq(lo),
+                        end.eq(hi + 1),
+                        x_first.eq(col_lo),
+                        x_last.eq(col_hi),
+                        self.slow.eq(1),
+                    ]
+                    m.next = "ROWS"
+                with m.Else():  # the band moves down (or starts over for another head)
+                    base_top = Mux(switch, 0, top)
+                    m.d.sync += [
+                        is_patch.eq(0),
+                        new_top.eq(Mux(cand > base_top, cand, base_top)),
+                        loaded.eq(Mux(switch, 0, loaded)),
+                        band_valid.eq(0),
+                        x_first.eq(0),
+                        x_last.eq(width - 1),
+                    ]
+                    m.next = "CLAMP"
+            with m.State("CLAMP"):
+                clamped = Mux(new_top > max_top, max_top, new_top)
+                m.d.sync += [new_top.eq(clamped), end.eq(clamped + r)]
+                m.next = "BOUNDS"
+            with m.State("BOUNDS"):
+                m.d.sync += [
+                    first.eq(Mux(loaded > new_top, loaded, new_top)),
+                    end.eq(Mux(end > height, height, end)),
+                    top.eq(new_top),
+                ]
+                m.next = "ROWS"
+            with m.State("ROWS"):
+                m.d.sync += [
+                    row_index.eq(s2.head * height + first),
+                    beats_per_row.eq((x_last - x_first + 1) * chunks),
+                    col_bytes.eq(x_first * self.pixel_bytes),
+                    requests_left.eq(end - first),
+                    rows_left.eq(end - first),
+                    x.eq(x_first),
+                    chunk.eq(0),
+                    ring.eq(first),
+                    product.eq(0),
+                    multiplicand.eq(row_bytes),
+                    step.eq(0),
+                ]
+                m.next = "MULTIPLY"
+            with m.State("MULTIPLY"):
+                m.d.sync += multiplier.eq(row_index)
+                with m.If(step != 0):
+                    with m.If(multiplier[0]):
+                        m.d.sync += product.eq(product + multiplicand)
+                    m.d.sync += [
+                        multiplicand.eq(multiplicand << 1),
+                        multiplier.eq(multiplier >> 1),
+                    ]
+                m.d.sync += step.eq(step + 1)
+                with m.If(step == self.mul_steps):
+                    m.next = "ADDRESS"
+            with m.State("ADDRESS"):
+                m.d.sync += [addr.eq(self.base + product + col_bytes), step.eq(0)]
+                m.next = "REQUEST"
+            with m.State("REQUEST"):
+                m.d.comb += [
+                    self.requests.valid.eq(1),
+                    request.addr.eq(addr),
+                    request.beats.eq(beats_per_row),
+                ]
+                with m.If(self.requests.ready):
+                    m.d.sync += [addr.eq(addr + row_bytes), requests_left.eq(requests_left - 1)]
+                    with m.If(requests_left == 1):
+                        m.next = "RECEIVE"
+            with m.State("RECEIVE"):
+                with m.If((rows_left == 0) | ((rows_left == 1) & row_done)):
+                    m.next = "SETTLE"
+            with m.State("SETTLE"):
+                m.d.sync += step.eq(step + 1)
+                with m.If(step == SETTLE - 1):
+                    m.d.sync += busy.eq(0)
+                    with m.If(is_patch):
+                        m.d.sync += patch_ready.eq(1)
+                    with m.Else():
+                        m.d.sync += [loaded.eq(end), band_head.eq(s2.head), band_valid.eq(1)]
+                    m.next = "IDLE"
+        with m.If(self.reset_band):
+            m.d.sync += band_valid.eq(0)
+
+        # Beats: their place (column, chunk, ring row) counted as they come, then a register.
+        fill = Signal(self.fill.payload.shape())
+        fill_valid = Signal()
+        m.d.comb += [
+            self.beats.ready.eq(1),
+            self.fill.payload.eq(fill),
+            self.fill.valid.eq(fill_valid),
+            row_done.eq(self.beats.valid & (chunk == chunks - 1) & (x == x_last)),
+        ]
+        m.d.sync += [fill_valid.eq(self.beats.valid), self.refill.eq(row_done & ~is_patch)]
+        with m.If(self.beats.valid):
+            m.d.sync += [
+                fill.x.eq(x),
+                fill.row.eq(ring),
+                fill.chunk.eq(chunk),
+                fill.patch.eq(is_patch),
+                fill.data.eq(self.beats.payload.data),
+            ]
+            with m.If(chunk == chunks - 1):
+                m.d.sync += [chunk.eq(0), x.eq(Mux(x == x_last, x_first, x + 1))]
+            with m.Else():
+                m.d.sync += chunk.eq(chunk + 1)
+            with m.If(row_done):
+                m.d.sync += [ring.eq(ring + 1), rows_left.eq(rows_left - 1)]
+        return m
