@@ -26,6 +26,7 @@ from rtl.host_link import OPCODES
 from rtl.layouts import FwpOp
 from rtl.level_buffer import buffer_geometry
 from rtl.linked import Linked
+from rtl.memory.streamed_sampler import StreamedSampler
 from rtl.sampler import Sampler
 from rtl.softmax import softmax_latency
 from rtl.top import Top
@@ -97,6 +98,17 @@ def _sampler(cfg: DefaConfig, level: int):
     return top, extra
 
 
+def _streamed_sampler(cfg: DefaConfig, level: int):
+    top = StreamedSampler(cfg, level)
+    extra = {
+        "level": level,
+        "latency": top.latency,
+        "cycles_per_point": cfg.cycles_per_point,
+        "buffer": {"banks": 4, **buffer_geometry(cfg, level), "word_bits": top.word_bits},
+    }
+    return top, extra
+
+
 def _core(cfg: DefaConfig, level: int):
     top = Core(cfg)
     return top, _core_extra(cfg, top.tag_bits)
@@ -145,7 +157,13 @@ def _linked(cfg: DefaConfig, level: int):
     return top, extra
 
 
-BLOCKS = {"top": _top, "core": _core, "sampler": _sampler, "linked": _linked}
+BLOCKS = {
+    "top": _top,
+    "core": _core,
+    "sampler": _sampler,
+    "streamed_sampler": _streamed_sampler,
+    "linked": _linked,
+}
 
 
 #: what ``generate(..., target=...)`` elaborates for: ``"generic"`` (portable Verilog, what

@@ -76,7 +76,7 @@ class ImportanceMap(wiring.Component):
 
     def __init__(self, cfg: DefaConfig, level: int):
         try:
-            geometry = buffer_geometry(cfg, level)
+            geometry = buffer_geometry(cfg, level, whole_map=True)
         except ValueError:
             self._MustUse__silence = True  # a refused component is not an unused one
             raise

@@ -61,7 +61,6 @@ def point_layout(
     adds the band's flag (its corners are in the buffer's patch, see ``LevelBuffer``)."""
     return data.StructLayout(
         {
-            **({"patch": unsigned(1)} if patch else {}),
             "ref_x": unsigned(cfg.ref_bits),  # ref_x * W, coord_frac_bits fraction
             "ref_y": unsigned(cfg.ref_bits),  # ref_y * H
             "off_x": signed(cfg.offset_bits),  # offset in pixels, coord_frac_bits fraction
@@ -69,6 +68,7 @@ def point_layout(
             "prob": unsigned(cfg.prob_bits + 1),  # prob_bits fraction; above 1.0 counts as 1.0
             "head": unsigned(head_bits(cfg)),
             "tag": unsigned(tag_bits),
+            **({"patch": unsigned(1)} if patch else {}),
         }
     )
 

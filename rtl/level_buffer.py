@@ -47,15 +47,16 @@ from rtl.stages import copy_register
 __all__ = ["LevelBuffer", "buffer_geometry"]
 
 
-def buffer_geometry(cfg: DefaConfig, level: int) -> dict[str, int]:
+def buffer_geometry(cfg: DefaConfig, level: int, *, whole_map: bool = False) -> dict[str, int]:
     """Rows, pitch (words per bank row, pixels), chunks and depth (words) of each bank; with
-    a band, ``patch``: the word address of the patch."""
+    a band, ``patch``: the word address of the patch. ``whole_map``: the geometry of the
+    largest map (``max_shapes[level]``, every head) even with a band (the FWP state's)."""
     if not 0 <= level < cfg.levels:
         raise ValueError(f"level={level} is out of range: allowed [0, {cfg.levels - 1}]")
     height, width = cfg.max_shapes[level]
     pitch = (width + 1) // 2
     chunks = cfg.cycles_per_point
-    if cfg.streamed:
+    if cfg.streamed and not whole_map:
         rows = cfg.window_rows[level] // 2
         patch = rows * pitch * chunks
         return {

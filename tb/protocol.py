@@ -41,7 +41,12 @@ class _Stream:
         self.beats = 0
 
     def word(self):
-        return None if self.payload is None else self.payload.value.to_unsigned()
+        if self.payload is None:
+            return None
+        value = self.payload.value
+        if not value.is_resolvable:
+            raise AssertionError(f"stream {self.name}: payload {value} has X or Z bits while valid")
+        return value.to_unsigned()
 
 
 def _bit(stream: _Stream, which: str, value) -> bool:

@@ -161,7 +161,8 @@ class BandWindow(wiring.Component):
         with m.If(s2_free):
             m.d.sync += s2_valid.eq(s1_move)
         with m.If(out_load):
-            m.d.sync += [out.eq(s2), out.patch.eq(patch_ready), patch_ready.eq(0)]
+            m.d.sync += [getattr(out, name).eq(getattr(s2, name)) for name, _ in point.shape()]
+            m.d.sync += [out.patch.eq(patch_ready), patch_ready.eq(0)]
         with m.If(out_load):
             m.d.sync += out_valid.eq(1)
         with m.Elif(self.issued.ready):

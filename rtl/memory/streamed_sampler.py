@@ -5,7 +5,8 @@ Contract: the sampler's (``Sampler``) for ``points`` and ``partials``, with the 
 ``base`` (``BandWindow``'s layout) instead of loaded; a point that needs rows not on chip
 waits for them (``BandWindow``). ``axi``: the reader's AR and R channels; ``error``: its
 sticky status (``AxiReader``), ``clear`` clears it. ``refill``, ``slow``, ``wait``: the band's
-counter events. ``fwp``: the sampler's FWP commands (CLEAR, DERIVE, READ, MASK).
+counter events; ``new_map``: forget the band (pulse it when the map in memory, its shape or
+``base`` changed). ``fwp``: the sampler's FWP commands (CLEAR, DERIVE, READ, MASK).
 """
 
 from __future__ import annotations
@@ -54,6 +55,7 @@ class StreamedSampler(wiring.Component):
                 "axi": Out(axi_read_signature(cfg.addr_bits, self.word_bits)),
                 "error": Out(2),
                 "clear": In(1),
+                "new_map": In(1),
                 "refill": Out(1),
                 "slow": Out(1),
                 "wait": Out(1),
@@ -92,6 +94,7 @@ class StreamedSampler(wiring.Component):
             window.width.eq(self.width),
             window.height.eq(self.height),
             window.base.eq(self.base),
+            window.reset_band.eq(self.new_map),
             self.error.eq(reader.error),
             reader.clear.eq(self.clear),
             self.refill.eq(window.refill),

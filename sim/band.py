@@ -1,0 +1,88 @@
+"""The band window of one level as the hardware runs it: point by point, in the order the
+sampler receives them (``sim.window`` studies the same policy query by query).
+
+Each point needs the on-map rows among ``y0, y0 + 1`` (none if no corner is on the map). The
+band holds rows ``[top, loaded)`` of one head. A point of that head inside it passes; another
+head or a row below moves the band down on demand (top ``min(max(top, hi - R + 1), max(0, H
+- R))``, 0 for another head; the rows entering it fetched once, in order, one request); a
+row above it (same head) takes the slow path: the point's on-map corners fetched alone (one
+request per on-map row). ``memory_layout`` writes the maps as the hardware reads them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+__all__ = ["BandEvent", "BandTrace", "band_trace", "corner_rows", "memory_layout"]
+
+
+def corner_rows(ref: np.ndarray, off: np.ndarray, frac_bits: int) -> tuple[np.ndarray, np.ndarray]:
+    """Integer corners ``(x0, y0)`` of points given in hardware units (``ref`` = ref * size
+    and ``off`` in pixels, both with ``frac_bits`` fraction bits): ``floor(ref + off - 1/2)``."""
+    pos = np.asarray(ref, np.int64) + np.asarray(off, np.int64) - (1 << (frac_bits - 1))
+    return pos[..., 0] >> frac_bits, pos[..., 1] >> frac_bits
+
+
+@dataclass(frozen=True)
+class BandEvent:
+    """What point ``index`` cost: a band refill of ``rows`` rows (``first`` the first one),
+    or a slow path (``slow``: its on-map rows ``rows`` of ``pixels`` pixels each)."""
+
+    index: int
+    kind: str  # "refill" or "slow"
+    first: int
+    rows: int
+    pixels: int  # pixels per row fetched
+
+
+@dataclass
+class BandTrace:
+    rows_fetched: int = 0
+    slow_points: int = 0
+    pixels_fetched: int = 0  # band rows' pixels and slow-path pixels
+    events: list[BandEvent] = field(default_factory=list)
+
+
+def band_trace(
+    rows: int, height: int, width: int, head: np.ndarray, x0: np.ndarray, y0: np.ndarray
+) -> BandTrace:
+    """Run points (``head``, corner ``x0``, ``y0`` each (N,), in order) through a band of
+    ``rows`` rows on a ``height x width`` map; the band starts empty."""
+    trace = BandTrace()
+    valid = False
+    band_head = top = loaded = 0
+    for i, (h, x, y) in enumerate(zip(head.tolist(), x0.tolist(), y0.tolist(), strict=True)):
+        if not (-1 <= x < width and -1 <= y < height):
+            continue  # no corner on the map
+        lo, hi = max(y, 0), min(y + 1, height - 1)
+        if valid and h == band_head and top <= lo and hi < loaded:
+            continue
+        if valid and h == band_head and lo < top:
+            cols = min(x + 1, width - 1) - max(x, 0) + 1
+            trace.slow_points += 1
+            trace.pixels_fetched += (hi - lo + 1) * cols
+            trace.events.append(BandEvent(i, "slow", lo, hi - lo + 1, cols))
+            continue
+        if not valid or h != band_head:
+            top = loaded = 0
+        top = min(max(top, hi - rows + 1), max(0, height - rows))
+        first, end = max(loaded, top), min(top + rows, height)
+        trace.rows_fetched += end - first
+        trace.pixels_fetched += (end - first) * width
+        trace.events.append(BandEvent(i, "refill", first, end - first, width))
+        loaded, band_head, valid = end, h, True
+    return trace
+
+
+def memory_layout(values: np.ndarray, height: int, width: int) -> bytes:
+    """One level's map as it lives in memory: ``[head][row][column][channel]``, int8 values
+    (two's complement) from ``values`` (H*W, heads, head_dim)."""
+    hw, heads, dim = values.shape
+    if hw != height * width:
+        raise ValueError(f"values hold {hw} pixels; a {height}x{width} map has {height * width}")
+    if values.min() < -128 or values.max() > 127:
+        raise ValueError("memory_layout writes int8 values: allowed [-128, 127]")
+    planes = np.asarray(values, np.int64).reshape(height, width, heads, dim).transpose(2, 0, 1, 3)
+    return planes.astype(np.int8).tobytes()
