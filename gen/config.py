@@ -395,7 +395,9 @@ class DefaConfig:
         """Total level-buffer storage, in bits: whole maps of every head, or with
         ``window_rows`` a band of rows of one head per level (and one pixel's patch)."""
         if self.streamed:
-            pixels = sum(r * w + 1 for r, (_, w) in zip(self.window_rows, self.max_shapes))
+            pixels = sum(
+                r * w + 1 for r, (_, w) in zip(self.window_rows, self.max_shapes, strict=True)
+            )
             return pixels * self.head_dim * self.value_bits
         return sum(self.level_pixels) * self.d_model * self.value_bits
 

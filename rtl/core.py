@@ -55,6 +55,10 @@ from rtl.layouts import (
     side_bits,
 )
 from rtl.level_unit import LevelUnit
+from rtl.memory.axi_reader import AxiReader, axi_read_signature
+from rtl.memory.band_window import BandWindow
+from rtl.memory.burst_split import request_layout
+from rtl.memory.read_arbiter import ReadArbiter
 from rtl.softmax import SoftmaxUnit
 from rtl.stages import Stages, copy_register
 
@@ -90,11 +94,25 @@ class Core(wiring.Component):
         self._tag_bits = tag_bits
         lv = cfg.levels
         counter = unsigned(COUNTER_BITS)
+        if cfg.streamed:
+            word = cfg.lanes * cfg.value_bits
+            memory = {
+                "bases": In(data.ArrayLayout(unsigned(cfg.addr_bits), lv)),
+                "new_maps": In(1),
+                "axi": Out(axi_read_signature(cfg.addr_bits, word)),
+                "mem_error": Out(2),
+                "rows_fetched": Out(counter),
+                "slow_points": Out(counter),
+                "beats_read": Out(counter),
+                "memory_wait": Out(data.ArrayLayout(counter, lv)),
+            }
+        else:
+            memory = {"load": In(stream.Signature(core_load_layout(cfg)))}
         super().__init__(
             {
                 "jobs": In(stream.Signature(job_layout(cfg, tag_bits))),
                 "outputs": Out(stream.Signature(output_layout(cfg, tag_bits))),
-                "load": In(stream.Signature(core_load_layout(cfg))),
+                **memory,
                 "widths": In(data.ArrayLayout(unsigned(side_bits(cfg)), lv)),
                 "heights": In(data.ArrayLayout(unsigned(side_bits(cfg)), lv)),
                 "tau_p": In(unsigned(cfg.prob_bits + 1)),
@@ -246,11 +264,7 @@ class Core(wiring.Component):
             ]
         wiring.connect(m, aggregator.outputs, wiring.flipped(self.outputs))
         wiring.connect(m, dispatcher.descriptors, aggregator.descriptors)
-        m.d.comb += self.load.ready.eq(1)
 
-        load = self.load.payload
-        level_hit = Signal(cfg.levels)  # one-hot of the load's level
-        m.d.comb += level_hit.eq(1 << load.level)
         units = []
         for level in range(cfg.levels):
             unit = LevelUnit(cfg, level)
@@ -258,11 +272,30 @@ class Core(wiring.Component):
             units.append(unit)
             wiring.connect(m, dispatcher.entries[level], unit.entries)
             wiring.connect(m, unit.sums, aggregator.sums[level])
-            height, width = cfg.max_shapes[level]
             m.d.comb += [
                 unit.width.eq(self.widths[level]),
                 unit.height.eq(self.heights[level]),
                 unit.tau_f.eq(self.tau_f),
+            ]
+        if cfg.streamed:
+            self._memory(m, units)
+        else:
+            self._loads(m, units)
+
+        self._fwp(m, units)
+        self._counters(m, dispatcher, units)
+        return m
+
+    def _loads(self, m, units):
+        """Whole maps on chip: each load word to its level's buffer."""
+        cfg = self._cfg
+        m.d.comb += self.load.ready.eq(1)
+        load = self.load.payload
+        level_hit = Signal(cfg.levels)  # one-hot of the load's level
+        m.d.comb += level_hit.eq(1 << load.level)
+        for level, unit in enumerate(units):
+            height, width = cfg.max_shapes[level]
+            m.d.comb += [
                 unit.load.valid.eq(
                     self.load.valid & level_hit[level] & (load.x < width) & (load.y < height)
                 ),
@@ -273,9 +306,47 @@ class Core(wiring.Component):
                 unit.load.payload.data.eq(load.data),
             ]
 
-        self._fwp(m, units)
-        self._counters(m, dispatcher, units)
-        return m
+    #: bursts the map reader keeps in flight
+    OUTSTANDING = 4
+
+    def _memory(self, m, units):
+        """Maps in external memory: the levels' band windows share one AXI4 burst reader
+        through a round-robin arbiter; bases and ``new_maps`` reach them through registers."""
+        cfg = self._cfg
+        word = cfg.lanes * cfg.value_bits
+        beats_bits = max(BandWindow.beats_bits_of(cfg, lv) for lv in range(cfg.levels))
+        layout = request_layout(cfg.addr_bits, beats_bits)
+        m.submodules.reader = reader = AxiReader(
+            addr_bits=cfg.addr_bits,
+            data_bits=word,
+            beats_bits=beats_bits,
+            max_burst=cfg.max_burst,
+            queue_depth=2 * cfg.max_burst,
+            outstanding=self.OUTSTANDING,
+        )
+        m.submodules.arbiter = arbiter = ReadArbiter(
+            cfg.levels, layout, word, depth=self.OUTSTANDING + 2
+        )
+        wiring.connect(m, arbiter.request, reader.requests)
+        wiring.connect(m, reader.data, arbiter.data)
+        wiring.connect(m, wiring.flipped(self.axi), reader.axi)
+        new_maps = Signal()
+        m.d.sync += new_maps.eq(self.new_maps)
+        m.d.comb += [self.mem_error.eq(reader.error), reader.clear.eq(self.clear)]
+        for level, unit in enumerate(units):
+            requests = arbiter.requests[level]
+            m.d.comb += [
+                requests.valid.eq(unit.requests.valid),
+                requests.payload.addr.eq(unit.requests.payload.addr),
+                requests.payload.beats.eq(unit.requests.payload.beats),
+                unit.requests.ready.eq(requests.ready),
+                unit.beats.valid.eq(arbiter.beats[level].valid),
+                unit.beats.payload.eq(arbiter.beats[level].payload),
+                arbiter.beats[level].ready.eq(1),
+                unit.base.eq(self.bases[level]),
+                unit.new_map.eq(new_maps),
+            ]
+        self._reader = reader
 
     def _counters(self, m, dispatcher, units):
         """Event counters. Every event reaches its counter through registers (the level units'
@@ -305,6 +376,14 @@ class Core(wiring.Component):
         ]
         for level, unit in enumerate(units):
             events += [(self.busy[level], unit.busy), (self.stall[level], unit.stall)]
+        if self._cfg.streamed:
+            beat = self._reader.data
+            events += [
+                (self.rows_fetched, registered(sum(u.refill for u in units), per_level, "ev_rows")),
+                (self.slow_points, registered(sum(u.slow for u in units), per_level, "ev_slow")),
+                (self.beats_read, registered(beat.valid & beat.ready, 1, "ev_beats")),
+            ]
+            events += [(self.memory_wait[lv], u.wait) for lv, u in enumerate(units)]
         for counter, increment in events:
             with m.If(self.clear):
                 m.d.sync += counter.eq(0)

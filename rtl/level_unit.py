@@ -1,7 +1,10 @@
 """Level unit: everything one scale needs, working in parallel with the other levels.
 
 Entry inbox -> point selector -> point inbox -> sampler (with its banked level buffer) ->
-accumulator. Takes
+accumulator; with ``cfg.window_rows`` the band window (``BandWindow``) sits between the point
+inbox and the sampler, its requests and beats on ``requests``/``beats`` (the core's read
+arbiter), ``base`` and ``new_map`` through registers, its events (``refill``, ``slow``,
+``wait``) registered out. Takes
 the entries the dispatcher sends this level (a registered crossing into an inbox of
 ``Dispatcher.entry_depth_of(cfg)``) and sends one exact level sum per job with a kept point
 here to the aggregator (a registered crossing, see ``Accumulator``). Throughput: one kept
@@ -40,6 +43,7 @@ from rtl.layouts import (
     point_layout,
     side_bits,
 )
+from rtl.memory.band_window import BandWindow
 from rtl.point_selector import PointSelector
 from rtl.sampler import Sampler
 from rtl.stages import copy_register
@@ -51,11 +55,23 @@ class LevelUnit(wiring.Component):
     def __init__(self, cfg: DefaConfig, level: int):
         self._cfg = cfg
         self._level = level
+        if cfg.streamed:
+            memory = {
+                "requests": Out(stream.Signature(BandWindow.request_layout_of(cfg, level))),
+                "beats": In(stream.Signature(BandWindow.beat_layout_of(cfg))),
+                "base": In(unsigned(cfg.addr_bits)),
+                "new_map": In(1),
+                "refill": Out(1),
+                "slow": Out(1),
+                "wait": Out(1),
+            }
+        else:
+            memory = {"load": In(stream.Signature(load_layout(cfg, level)))}
         super().__init__(
             {
                 "entries": In(crossing(entry_layout(cfg))),
                 "sums": Out(crossing(level_sum_layout(cfg), SUM_GROUP)),
-                "load": In(stream.Signature(load_layout(cfg, level))),
+                **memory,
                 "width": In(unsigned(side_bits(cfg))),
                 "height": In(unsigned(side_bits(cfg))),
                 "busy": Out(1),
@@ -96,7 +112,15 @@ class LevelUnit(wiring.Component):
         wiring.connect(m, wiring.flipped(self.entries), inbox.link)
         wiring.connect(m, inbox.out, selector.entries)
         wiring.connect(m, selector.points, point_inbox.link)
-        wiring.connect(m, point_inbox.out, sampler.points)
+        if cfg.streamed:
+            m.submodules.window = window = BandWindow(cfg, self._level, tag_bits=1)
+            wiring.connect(m, point_inbox.out, window.points)
+            wiring.connect(m, window.issued, sampler.points)
+            wiring.connect(m, window.fill, sampler.fill)
+            wiring.connect(m, window.requests, wiring.flipped(self.requests))
+            wiring.connect(m, wiring.flipped(self.beats), window.beats)
+        else:
+            wiring.connect(m, point_inbox.out, sampler.points)
         wiring.connect(m, sampler.partials, accumulator.partials)
         m.d.comb += sampler.partials_ready_slices.eq(accumulator.ready_slices)
         wiring.connect(m, accumulator.sums, wiring.flipped(self.sums))
@@ -109,16 +133,29 @@ class LevelUnit(wiring.Component):
             local[name] = copy_register(getattr(self, name).shape(), name=f"{name}_local")
             m.d.sync += local[name].eq(getattr(self, name))
             m.d.comb += getattr(sampler, name).eq(local[name])
-        load = copy_register(load_layout(cfg, self._level), name="load_local")
-        m.d.comb += sampler.load.payload.eq(load)
+        if cfg.streamed:
+            base = copy_register(self.base.shape(), name="base_local")
+            m.d.sync += [
+                base.eq(self.base),
+                window.reset_band.eq(self.new_map),
+                self.refill.eq(window.refill),
+                self.slow.eq(window.slow),
+                self.wait.eq(window.wait),
+            ]
+            m.d.comb += [
+                window.base.eq(base),
+                window.width.eq(local["width"]),
+                window.height.eq(local["height"]),
+            ]
+        else:
+            load = copy_register(load_layout(cfg, self._level), name="load_local")
+            m.d.comb += [sampler.load.payload.eq(load), self.load.ready.eq(1)]
+            m.d.sync += [load.eq(self.load.payload), sampler.load.valid.eq(self.load.valid)]
         m.d.sync += [
-            load.eq(self.load.payload),
-            sampler.load.valid.eq(self.load.valid),
             self.masked.eq(sampler.masked),
             self.load_masked.eq(sampler.load_masked),
             self.busy.eq(sampler.busy),
             self.stall.eq(sampler.points.valid & ~sampler.busy),
             self.off_map.eq(accumulator.off_map),
         ]
-        m.d.comb += self.load.ready.eq(1)
         return m

@@ -6,32 +6,81 @@ from __future__ import annotations
 import numpy as np
 
 from gen.config import DefaConfig
-from sim import bittrue, golden
+from sim import band, bittrue, golden
 from sim import workload as wl
 
-__all__ = ["random_quantized", "workload_quantized", "jobs", "expected"]
+__all__ = [
+    "band_counts",
+    "expected",
+    "job_order",
+    "jobs",
+    "map_images",
+    "random_quantized",
+    "workload_quantized",
+]
 
 
-def jobs(qc: bittrue.QuantizedCore, tag_mask: int):
-    """One dict per (query, head), query-major, as ``job_layout`` fields (nested lists)."""
-    nq, m, lv, p = qc.probs.shape
-    for q in range(nq):
+def job_order(qc: bittrue.QuantizedCore, kind: str = "query") -> list[tuple[int, int]]:
+    """The (query, head) jobs in the order they are sent: ``query`` (query-major, every head
+    of a query together) or ``band`` (head-major passes, each over the queries in raster
+    order of their reference points on the finest level: what a band window wants)."""
+    nq, m = qc.probs.shape[:2]
+    if kind == "query":
+        return [(q, h) for q in range(nq) for h in range(m)]
+    if kind != "band":
+        raise ValueError(f"kind={kind!r} is not allowed: 'query' or 'band'")
+    raster = np.lexsort((qc.ref_w[:, 0, 0], qc.ref_w[:, 0, 1])).tolist()
+    return [(q, h) for h in range(m) for q in raster]
+
+
+def band_counts(cfg: DefaConfig, qc: bittrue.QuantizedCore, tau_p_q: int, order) -> dict:
+    """Rows the band windows fetch and slow-path points, over every level, for the jobs in
+    ``order`` (``sim.band``: kept points, in job order, point order within a job)."""
+    keep = qc.probs >= tau_p_q
+    rows = slow = 0
+    for level, (h, w) in enumerate(qc.shapes):
+        qs = np.array([q for q, _ in order])
+        hs = np.array([hd for _, hd in order])
+        k = keep[qs, hs, level]  # (jobs, P)
+        ref = np.broadcast_to(qc.ref_w[qs, None, level], k.shape + (2,))
+        off = qc.offsets[qs, hs, level]
+        x0, y0 = band.corner_rows(ref[k], off[k], cfg.coord_frac_bits)
+        heads = np.broadcast_to(hs[:, None], k.shape)[k]
+        trace = band.band_trace(cfg.window_rows[level], int(h), int(w), heads, x0, y0)
+        rows += trace.rows_fetched
+        slow += trace.slow_points
+    return {"rows_fetched": rows, "slow_points": slow}
+
+
+def map_images(cfg: DefaConfig, qc: bittrue.QuantizedCore) -> list[bytes]:
+    """Each level's map as it lives in external memory (``sim.band.memory_layout``)."""
+    images = []
+    for level, (h, w) in enumerate(qc.shapes):
+        start = int(qc.level_start[level])
+        values = qc.value[start : start + int(h) * int(w)]
+        images.append(band.memory_layout(values, int(h), int(w)))
+    return images
+
+
+def jobs(qc: bittrue.QuantizedCore, tag_mask: int, order=None):
+    """One dict per (query, head) as ``job_layout`` fields (nested lists), in ``order``
+    (``job_order``; default query-major)."""
+    for q, h in order if order is not None else job_order(qc):
         ref_x = [int(v) for v in qc.ref_w[q, :, 0]]
         ref_y = [int(v) for v in qc.ref_w[q, :, 1]]
-        for h in range(m):
-            yield {
-                "tag": q & tag_mask,
-                "head": h,
-                "ref_x": ref_x,
-                "ref_y": ref_y,
-                "off_x": qc.offsets[q, h, :, :, 0].tolist(),
-                "off_y": qc.offsets[q, h, :, :, 1].tolist(),
-                **(
-                    {"logit": qc.logits[q, h].tolist()}
-                    if qc.logits is not None
-                    else {"prob": qc.probs[q, h].tolist()}
-                ),
-            }
+        yield {
+            "tag": q & tag_mask,
+            "head": h,
+            "ref_x": ref_x,
+            "ref_y": ref_y,
+            "off_x": qc.offsets[q, h, :, :, 0].tolist(),
+            "off_y": qc.offsets[q, h, :, :, 1].tolist(),
+            **(
+                {"logit": qc.logits[q, h].tolist()}
+                if qc.logits is not None
+                else {"prob": qc.probs[q, h].tolist()}
+            ),
+        }
 
 
 def expected(cfg: DefaConfig, qc: bittrue.QuantizedCore, tau_p_q: int) -> bittrue.BitTrueResult:

@@ -20,6 +20,7 @@ from pathlib import Path
 import cocotb
 import numpy as np
 from cocotb.triggers import FallingEdge, ReadOnly
+from cocotbext.axi import AxiRamRead, AxiReadBus
 
 from sim import bittrue
 from sim import workload as wl
@@ -28,6 +29,9 @@ from tb.harness import Harness, load_manifest
 
 MANIFEST, CFG = load_manifest()
 TAG_MASK = (1 << MANIFEST["tag_bits"]) - 1
+#: the maps live in external memory (cocotbext-axi's AxiRamRead), read by the band windows
+STREAMED = CFG.streamed
+MEMORY = 1 << 22
 
 
 def _flatten(prefix: str, value, out: dict):
@@ -52,14 +56,32 @@ class CoreTB(Harness):
             dut,
             MANIFEST,
             seed,
-            idle=("jobs__valid", "load__valid", "outputs__ready", "clear", "fwp__valid"),
+            idle=(
+                "jobs__valid",
+                "new_maps" if STREAMED else "load__valid",
+                "outputs__ready",
+                "clear",
+                "fwp__valid",
+            ),
         )
         self.job = self.payload("jobs")
         self.fwp_word = self.payload("fwp")
         self.fwp_answer = self.payload("fwp_result")
         self.ops = MANIFEST["fwp_ops"]
         self.output = self.payload("outputs")
-        self.load_word = self.payload("load")
+        #: the jobs' order: "query" (query-major) or "band" (head-major passes, raster)
+        self.order_kind = "band" if STREAMED else "query"
+        self.order = None  # the last stream's (query, head) jobs, in order
+        self.band = None  # the band model's counts for the last stream
+        if STREAMED:
+            self.ram = AxiRamRead(
+                AxiReadBus.from_prefix(dut, "axi_"), dut.clk, dut.rst, size=MEMORY
+            )
+            for channel, p in ((self.ram.ar_channel, 0.3), (self.ram.r_channel, 0.2)):
+                rng = np.random.default_rng(int(self.rng.integers(1 << 31)))
+                channel.set_pause_generator(iter(lambda r=rng, p=p: bool(r.random() < p), None))
+        else:
+            self.load_word = self.payload("load")
 
     async def start(self):
         """Clock, reset, then CLEAR: FWP memories keep what earlier tests left in them."""
@@ -79,6 +101,10 @@ class CoreTB(Harness):
         )
         dut.tau_p.value = tau_p
         dut.tau_f.value = tau_f
+        self._tau_p = tau_p
+        if STREAMED:
+            await self._store_maps(qc)
+            return
         for level, x, y, head, chunk, words in core_model.load_words(CFG, qc):
             await FallingEdge(dut.clk)
             dut.load__payload.value = self.load_word.pack(
@@ -94,6 +120,25 @@ class CoreTB(Harness):
             dut.load__valid.value = 1
         await FallingEdge(dut.clk)
         dut.load__valid.value = 0
+
+    async def _store_maps(self, qc):
+        """Every level's map into the memory, at random word-aligned bases one after the
+        other (random gaps), the bases to their CSRs, then ``new_maps``."""
+        dut = self.dut
+        word_bytes = CFG.lanes * CFG.value_bits // 8
+        fields = self.manifest["ports"]["bases"]["fields"]
+        addr, bases = int(self.rng.integers(0, 4096 // word_bytes)) * word_bytes, 0
+        for level, image in enumerate(core_model.map_images(CFG, qc)):
+            self.ram.write(addr, image)
+            bases |= addr << fields[str(level)]["offset"]
+            addr += -(-len(image) // word_bytes) * word_bytes
+            addr += int(self.rng.integers(0, 64)) * word_bytes
+        if addr > MEMORY:
+            self.fail(f"the maps take {addr} bytes, the memory model holds {MEMORY}")
+        dut.bases.value = bases
+        dut.new_maps.value = 1
+        await FallingEdge(dut.clk)
+        dut.new_maps.value = 0
 
     async def clear_counters(self):
         await FallingEdge(self.dut.clk)
@@ -146,12 +191,15 @@ class CoreTB(Harness):
             "pixels_masked",
             "loads_masked",
         )
-        for n in (*names, "busy", "stall"):
+        if STREAMED:
+            names += ("rows_fetched", "slow_points", "beats_read")
+        per_level = ("busy", "stall") + (("memory_wait",) if STREAMED else ())
+        for n in (*names, *per_level):
             if not getattr(dut, n).value.is_resolvable:
                 self.fail(f"counter {n} is not 0/1: {getattr(dut, n).value}")
         result = {n: getattr(dut, n).value.to_unsigned() for n in names}
         result["cycles"] = cycles.to_unsigned()
-        for name in ("busy", "stall"):
+        for name in per_level:
             word = getattr(dut, name).value.to_unsigned()
             bits = self.manifest["counter_bits"]
             result[name] = [(word >> (i * bits)) & ((1 << bits) - 1) for i in range(CFG.levels)]
@@ -162,11 +210,14 @@ class CoreTB(Harness):
         Returns the counters as they stand after the last output (``cycles`` counts the clock
         edges from the counter clear up to and including the one that took the last output)."""
         dut = self.dut
-        words = [self.job.pack(job_fields(job)) for job in core_model.jobs(qc, TAG_MASK)]
-        heads = CFG.heads
+        order = core_model.job_order(qc, self.order_kind)
+        self.order = order
+        if STREAMED:
+            self.band = core_model.band_counts(CFG, qc, self._tau_p, order)
+        words = [self.job.pack(job_fields(job)) for job in core_model.jobs(qc, TAG_MASK, order)]
 
         def check(word, index, _beat):
-            q, h = divmod(index, heads)
+            q, h = order[index]
             got = (
                 self.output.unpack(word, "tag"),
                 self.output.unpack(word, "head"),
@@ -185,6 +236,9 @@ class CoreTB(Harness):
             gap=gap,
             stall=stall,
             reset_at=reset_at,
+            # a band window waits for memory: with bands much smaller than the points' reach
+            # (the tests' maps), most kept points take the slow path
+            patience=400 if STREAMED else 40,
         )
         # Counters after the clock edge that took the last output.
         await FallingEdge(dut.clk)
@@ -199,6 +253,8 @@ class CoreTB(Harness):
             "points_pruned": want.points_pruned,
             "off_map": want.points_off_map,
         }
+        if STREAMED:
+            expect.update(self.band)
         got = {k: counters[k] for k in expect}
         if got != expect:
             self.fail(f"counters {got}, want {expect}")
@@ -299,7 +355,8 @@ async def _fwp_layer(tb: CoreTB, qc, layer: int, tau_f: int, keep):
     counters = await tb.stream_jobs(qc, want, gap=gap, stall=stall)
     tb.check_counters(counters, want, qc.queries * CFG.heads)
     words_per_pixel = CFG.heads * CFG.cycles_per_point
-    if counters["loads_masked"] != int((~keep).sum()) * words_per_pixel:
+    masked_loads = 0 if STREAMED else int((~keep).sum()) * words_per_pixel
+    if counters["loads_masked"] != masked_loads:
         tb.fail(f"layer {layer}: loads_masked {counters['loads_masked']}, mask {keep}")
     for level, x, y, index in _read_back(tb, qc.shapes):
         got, _ = await tb.command("READ", level=level, x=x, y=y)

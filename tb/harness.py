@@ -78,13 +78,15 @@ class Harness:
         stall: float = 0.0,
         reset_at: int | None = None,
         timing: dict | None = None,
+        patience: int = 40,
     ) -> None:
         """Offer ``words`` on stream ``source`` (valid gaps at rate ``gap``) while taking
         stream ``sink`` (ready low at rate ``stall``); every item yields ``beats`` output beats,
         in order, each handed to ``on_beat(word, item, beat)``. ``reset_at``: pulse reset that
         many cycles in (items in flight are dropped; the one on offer is offered again).
         ``timing`` receives the cycles of the first acceptance, first and last output beat and
-        the last beat of the first item."""
+        the last beat of the first item. A stream that has not ended after ``patience``
+        cycles per output beat (and some) is a hang."""
         dut = self.dut
         in_valid, in_ready = getattr(dut, f"{source}__valid"), getattr(dut, f"{source}__ready")
         in_payload = getattr(dut, f"{source}__payload")
@@ -100,7 +102,7 @@ class Harness:
         sent, taken, holding, start = 0, 0, False, self.cycles
         monitored = self.monitor.beats(source), self.monitor.beats(sink)
         driven_valid = driven_ready = None
-        limit = start + 40 * (n * beats + 50) + 1000
+        limit = start + patience * (n * beats + 50) + 1000
         rng = self.rng
         while sent < n or pending:
             await FallingEdge(dut.clk)

@@ -60,7 +60,9 @@ class StreamedTB(SamplerTB):
                 f"{i}: head {head[i]} x0 {x0[i]} y0 {y0[i]}" for i in range(lo, index + 1)
             )
             events = [e for e in trace.events if e.index <= index][-4:]
-            raise AssertionError(f"{error}\n  points {where}\n  last band events {events}")
+            raise AssertionError(
+                f"{error}\n  points {where}\n  last band events {events}"
+            ) from None
 
     def pauses(self, p_ar: float, p_r: float):
         for channel, p in ((self.ram.ar_channel, p_ar), (self.ram.r_channel, p_r)):
@@ -113,7 +115,9 @@ async def run_phase(tb: StreamedTB, height: int, width: int, n: int, base: int):
     dut = tb.dut
     rng = tb.rng
     values = rng.integers(
-        -(1 << (CFG.value_bits - 1)), 1 << (CFG.value_bits - 1), (height * width, CFG.heads, CFG.head_dim)
+        -(1 << (CFG.value_bits - 1)),
+        1 << (CFG.value_bits - 1),
+        (height * width, CFG.heads, CFG.head_dim),
     )
     await tb.new_map(values, height, width, base)
     raw = make_points(rng, n, height, width)
@@ -128,7 +132,9 @@ async def run_phase(tb: StreamedTB, height: int, width: int, n: int, base: int):
         f"phase {height}x{width} at {base:#x}: {n} points, gap {gap}, stall {stall}; model: "
         f"{model.rows_fetched} rows fetched, {model.slow_points} slow points"
     )
-    await tb.stream_points(points, expected_beats(values, height, width, points), gap=gap, stall=stall)
+    await tb.stream_points(
+        points, expected_beats(values, height, width, points), gap=gap, stall=stall
+    )
     for _ in range(4):
         await FallingEdge(dut.clk)
     got = (tb.refills, tb.slows)

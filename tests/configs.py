@@ -30,3 +30,5 @@ ODD = preset(
 ODD = ODD.replace(acc_bits=ODD.min_acc_bits)
 #: the ECP5-85F preset as it is
 FPGA = preset("fpga")
+#: maps in external memory: bands of 4 and 2 rows over maps up to 40 and 24 rows
+TINY_BAND = preset("tiny", offset_bits=16, max_shapes=((40, 11), (24, 6)), window_rows=(4, 2))

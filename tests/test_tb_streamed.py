@@ -15,9 +15,7 @@ CONFIGS = {
     ),
     # four chunks per point, the smallest band (2 rows) on level 1
     "tiny-lanes4-band2": (
-        preset(
-            "tiny", lanes=4, offset_bits=16, max_shapes=((9, 11), (24, 7)), window_rows=(4, 2)
-        ),
+        preset("tiny", lanes=4, offset_bits=16, max_shapes=((9, 11), (24, 7)), window_rows=(4, 2)),
         1,
     ),
 }

@@ -55,6 +55,20 @@ SETTLE = 4
 
 
 class BandWindow(wiring.Component):
+    @staticmethod
+    def beats_bits_of(cfg: DefaConfig, level: int) -> int:
+        """Bits of a request's beat count: a band's rows of the widest map."""
+        _, width = cfg.max_shapes[level]
+        return (cfg.window_rows[level] * width * cfg.cycles_per_point).bit_length()
+
+    @staticmethod
+    def request_layout_of(cfg: DefaConfig, level: int):
+        return request_layout(cfg.addr_bits, BandWindow.beats_bits_of(cfg, level))
+
+    @staticmethod
+    def beat_layout_of(cfg: DefaConfig):
+        return data.StructLayout({"data": cfg.lanes * cfg.value_bits, "last": 1})
+
     def __init__(self, cfg: DefaConfig, level: int, *, tag_bits: int = TAG_BITS):
         if not cfg.streamed:
             self._MustUse__silence = True  # a refused component is not an unused one
@@ -67,7 +81,7 @@ class BandWindow(wiring.Component):
         _, self.max_width = cfg.max_shapes[level]
         self.word_bits = cfg.lanes * cfg.value_bits
         self.pixel_bytes = cfg.head_dim * cfg.value_bits // 8
-        self.beats_bits = (self.rows * self.max_width * cfg.cycles_per_point).bit_length()
+        self.beats_bits = self.beats_bits_of(cfg, level)
         # a row's index in memory (head * height + row) and the steps multiplying it
         self.mul_steps = head_bits(cfg) + side_bits(cfg) + 1
         super().__init__(
@@ -209,7 +223,11 @@ class BandWindow(wiring.Component):
         ring = Signal(range(r))
         row_done = Signal()  # a fetched row's last beat arrives
 
-        request = self.requests.payload
+        # the request leaves from registers (``requests.valid`` too)
+        m.d.comb += [
+            self.requests.payload.addr.eq(addr),
+            self.requests.payload.beats.eq(beats_per_row),
+        ]
         m.d.sync += self.slow.eq(0)
         with m.FSM():
             with m.State("IDLE"):
@@ -281,17 +299,17 @@ class BandWindow(wiring.Component):
                 with m.If(step == self.mul_steps):
                     m.next = "ADDRESS"
             with m.State("ADDRESS"):
-                m.d.sync += [addr.eq(self.base + product + col_bytes), step.eq(0)]
+                m.d.sync += [
+                    addr.eq(self.base + product + col_bytes),
+                    step.eq(0),
+                    self.requests.valid.eq(1),
+                ]
                 m.next = "REQUEST"
             with m.State("REQUEST"):
-                m.d.comb += [
-                    self.requests.valid.eq(1),
-                    request.addr.eq(addr),
-                    request.beats.eq(beats_per_row),
-                ]
                 with m.If(self.requests.ready):
                     m.d.sync += [addr.eq(addr + row_bytes), requests_left.eq(requests_left - 1)]
                     with m.If(requests_left == 1):
+                        m.d.sync += self.requests.valid.eq(0)
                         m.next = "RECEIVE"
             with m.State("RECEIVE"):
                 with m.If((rows_left == 0) | ((rows_left == 1) & row_done)):
