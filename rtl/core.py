@@ -101,8 +101,9 @@ class Core(wiring.Component):
                 "new_maps": In(1),
                 "axi": Out(axi_read_signature(cfg.addr_bits, word)),
                 "mem_error": Out(2),
-                "rows_fetched": Out(counter),
-                "slow_points": Out(counter),
+                "mem_idle": Out(1, init=1),
+                "rows_fetched": Out(data.ArrayLayout(counter, lv)),
+                "slow_points": Out(data.ArrayLayout(counter, lv)),
                 "beats_read": Out(counter),
                 "memory_wait": Out(data.ArrayLayout(counter, lv)),
             }
@@ -311,7 +312,8 @@ class Core(wiring.Component):
 
     def _memory(self, m, units):
         """Maps in external memory: the levels' band windows share one AXI4 burst reader
-        through a round-robin arbiter; bases and ``new_maps`` reach them through registers."""
+        through a round-robin arbiter; bases and ``new_maps`` reach them through the units'
+        registers, as the shapes do."""
         cfg = self._cfg
         word = cfg.lanes * cfg.value_bits
         beats_bits = max(BandWindow.beats_bits_of(cfg, lv) for lv in range(cfg.levels))
@@ -330,9 +332,8 @@ class Core(wiring.Component):
         wiring.connect(m, arbiter.request, reader.requests)
         wiring.connect(m, reader.data, arbiter.data)
         wiring.connect(m, wiring.flipped(self.axi), reader.axi)
-        new_maps = Signal()
-        m.d.sync += new_maps.eq(self.new_maps)
         m.d.comb += [self.mem_error.eq(reader.error), reader.clear.eq(self.clear)]
+        m.d.sync += self.mem_idle.eq(Cat(*(u.memory_idle for u in units)).all())
         for level, unit in enumerate(units):
             requests = arbiter.requests[level]
             m.d.comb += [
@@ -344,7 +345,9 @@ class Core(wiring.Component):
                 unit.beats.payload.eq(arbiter.beats[level].payload),
                 arbiter.beats[level].ready.eq(1),
                 unit.base.eq(self.bases[level]),
-                unit.new_map.eq(new_maps),
+                # registered in the unit, as the shapes are: the band is forgotten in the
+                # cycle a new shape arrives, so no fetch starts from the old band
+                unit.new_map.eq(self.new_maps),
             ]
         self._reader = reader
 
@@ -378,12 +381,13 @@ class Core(wiring.Component):
             events += [(self.busy[level], unit.busy), (self.stall[level], unit.stall)]
         if self._cfg.streamed:
             beat = self._reader.data
-            events += [
-                (self.rows_fetched, registered(sum(u.refill for u in units), per_level, "ev_rows")),
-                (self.slow_points, registered(sum(u.slow for u in units), per_level, "ev_slow")),
-                (self.beats_read, registered(beat.valid & beat.ready, 1, "ev_beats")),
-            ]
-            events += [(self.memory_wait[lv], u.wait) for lv, u in enumerate(units)]
+            events.append((self.beats_read, registered(beat.valid & beat.ready, 1, "ev_beats")))
+            for lv, u in enumerate(units):
+                events += [
+                    (self.rows_fetched[lv], u.refill),
+                    (self.slow_points[lv], u.slow),
+                    (self.memory_wait[lv], u.wait),
+                ]
         for counter, increment in events:
             with m.If(self.clear):
                 m.d.sync += counter.eq(0)

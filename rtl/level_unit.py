@@ -4,7 +4,7 @@ Entry inbox -> point selector -> point inbox -> sampler (with its banked level b
 accumulator; with ``cfg.window_rows`` the band window (``BandWindow``) sits between the point
 inbox and the sampler, its requests and beats on ``requests``/``beats`` (the core's read
 arbiter), ``base`` and ``new_map`` through registers, its events (``refill``, ``slow``,
-``wait``) registered out. Takes
+``wait``) and ``memory_idle`` registered out. Takes
 the entries the dispatcher sends this level (a registered crossing into an inbox of
 ``Dispatcher.entry_depth_of(cfg)``) and sends one exact level sum per job with a kept point
 here to the aggregator (a registered crossing, see ``Accumulator``). Throughput: one kept
@@ -64,6 +64,7 @@ class LevelUnit(wiring.Component):
                 "refill": Out(1),
                 "slow": Out(1),
                 "wait": Out(1),
+                "memory_idle": Out(1, init=1),
             }
         else:
             memory = {"load": In(stream.Signature(load_layout(cfg, level)))}
@@ -141,6 +142,7 @@ class LevelUnit(wiring.Component):
                 self.refill.eq(window.refill),
                 self.slow.eq(window.slow),
                 self.wait.eq(window.wait),
+                self.memory_idle.eq(window.idle),
             ]
             m.d.comb += [
                 window.base.eq(base),

@@ -1,12 +1,10 @@
 """The band window of one level as the hardware runs it: point by point, in the order the
 sampler receives them (``sim.window`` studies the same policy query by query).
 
-Each point needs the on-map rows among ``y0, y0 + 1`` (none if no corner is on the map). The
-band holds rows ``[top, loaded)`` of one head. A point of that head inside it passes; another
-head or a row below moves the band down on demand (top ``min(max(top, hi - R + 1), max(0, H
-- R))``, 0 for another head; the rows entering it fetched once, in order, one request); a
-row above it (same head) takes the slow path: the point's on-map corners fetched alone (one
-request per on-map row). ``memory_layout`` writes the maps as the hardware reads them.
+Each point needs the on-map rows among ``y0, y0 + 1`` (none if no corner is on the map); the
+band follows the points down and its rows are fetched once each, in order (``band_trace``); a
+row above it takes the slow path: the point's on-map corners fetched alone (one request per
+on-map row). ``memory_layout`` writes the maps as the hardware reads them.
 """
 
 from __future__ import annotations
@@ -15,7 +13,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-__all__ = ["BandEvent", "BandTrace", "band_trace", "corner_rows", "memory_layout"]
+__all__ = ["BandEvent", "BandTrace", "band_trace", "corner_rows", "memory_layout", "reach_of"]
 
 
 def corner_rows(ref: np.ndarray, off: np.ndarray, frac_bits: int) -> tuple[np.ndarray, np.ndarray]:
@@ -45,20 +43,33 @@ class BandTrace:
     events: list[BandEvent] = field(default_factory=list)
 
 
+def reach_of(rows: int) -> int:
+    """Rows a point may pull a band of ``rows`` rows down to without waiting: all but the
+    row fetched ahead, or the whole band of 2 rows."""
+    return rows - 1 if rows >= 4 else rows
+
+
 def band_trace(
     rows: int, height: int, width: int, head: np.ndarray, x0: np.ndarray, y0: np.ndarray
 ) -> BandTrace:
     """Run points (``head``, corner ``x0``, ``y0`` each (N,), in order) through a band of
-    ``rows`` rows on a ``height x width`` map; the band starts empty."""
+    ``rows`` rows on a ``height x width`` map; the band starts empty.
+
+    The band holds rows ``[top, end)`` of one head, ``end = min(top + rows, H)``: every row up
+    to its end is fetched (ahead of the points when the memory keeps up, else while a point
+    waits: the rows and the points' paths are the same, only the time differs). A point of
+    that head with a row above ``top`` takes the slow path; any other point with a corner on
+    the map passes (after its rows arrive) and pulls the top down to ``min(max(top, hi -
+    reach + 1), max(0, H - rows))`` (``reach_of``); another head starts a new band there."""
     trace = BandTrace()
+    reach = reach_of(rows)
+    max_top = max(0, height - rows)
     valid = False
-    band_head = top = loaded = 0
+    band_head = top = end = 0
     for i, (h, x, y) in enumerate(zip(head.tolist(), x0.tolist(), y0.tolist(), strict=True)):
         if not (-1 <= x < width and -1 <= y < height):
             continue  # no corner on the map
         lo, hi = max(y, 0), min(y + 1, height - 1)
-        if valid and h == band_head and top <= lo and hi < loaded:
-            continue
         if valid and h == band_head and lo < top:
             cols = min(x + 1, width - 1) - max(x, 0) + 1
             trace.slow_points += 1
@@ -66,13 +77,15 @@ def band_trace(
             trace.events.append(BandEvent(i, "slow", lo, hi - lo + 1, cols))
             continue
         if not valid or h != band_head:
-            top = loaded = 0
-        top = min(max(top, hi - rows + 1), max(0, height - rows))
-        first, end = max(loaded, top), min(top + rows, height)
-        trace.rows_fetched += end - first
-        trace.pixels_fetched += (end - first) * width
-        trace.events.append(BandEvent(i, "refill", first, end - first, width))
-        loaded, band_head, valid = end, h, True
+            top = end = 0
+        top = min(max(top, hi - reach + 1), max_top)
+        first, end_now = max(end, top), min(top + rows, height)
+        if end_now > first:
+            trace.rows_fetched += end_now - first
+            trace.pixels_fetched += (end_now - first) * width
+            trace.events.append(BandEvent(i, "refill", first, end_now - first, width))
+            end = end_now
+        band_head, valid = h, True
     return trace
 
 

@@ -38,6 +38,7 @@ def band_counts(cfg: DefaConfig, qc: bittrue.QuantizedCore, tau_p_q: int, order)
     ``order`` (``sim.band``: kept points, in job order, point order within a job)."""
     keep = qc.probs >= tau_p_q
     rows = slow = 0
+    per_level = []
     for level, (h, w) in enumerate(qc.shapes):
         qs = np.array([q for q, _ in order])
         hs = np.array([hd for _, hd in order])
@@ -49,7 +50,8 @@ def band_counts(cfg: DefaConfig, qc: bittrue.QuantizedCore, tau_p_q: int, order)
         trace = band.band_trace(cfg.window_rows[level], int(h), int(w), heads, x0, y0)
         rows += trace.rows_fetched
         slow += trace.slow_points
-    return {"rows_fetched": rows, "slow_points": slow}
+        per_level.append((trace.rows_fetched, trace.slow_points))
+    return {"rows_fetched": rows, "slow_points": slow, "per_level": per_level}
 
 
 def map_images(cfg: DefaConfig, qc: bittrue.QuantizedCore) -> list[bytes]:

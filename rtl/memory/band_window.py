@@ -26,7 +26,9 @@ Contract:
   register and the bank's write stages; the sampler's read comes later still).
 * ``refill`` pulses once per row a band refill fetched (as its last beat arrives),
   ``slow`` once per slow-path point, ``wait`` is high in every cycle a point waits here
-  for memory (draining the sampler included).
+  for memory (draining the sampler included); ``idle``: no fetch under way or due (rows are
+  fetched ahead after the last point has passed: wait for ``idle`` before reading counters
+  or changing the map).
 * ``width``, ``height``, ``base``: the level's shape and map address (CSRs); hold them
   steady while points are in flight. ``reset_band``: forget the band (a new map in memory).
 
@@ -100,6 +102,7 @@ class BandWindow(wiring.Component):
                 "refill": Out(1),
                 "slow": Out(1),
                 "wait": Out(1),
+                "idle": Out(1),
             }
         )
 
@@ -120,6 +123,9 @@ class BandWindow(wiring.Component):
         loaded = Signal(side)
         busy = Signal()  # the memory side works for the point in s2
         patch_ready = Signal()  # s2's corners are in the patch
+        # the rows a point may pull the band down to without waiting: all but one row of the
+        # band (the one being fetched ahead), or the whole band of 2 rows
+        reach = r - 1 if r >= 4 else r
 
         # s1: the point and its corner, registered as it enters.
         point = self.points.payload
@@ -135,10 +141,17 @@ class BandWindow(wiring.Component):
         hi = Signal(side)
         col_lo = Signal(side)
         col_hi = Signal(side)
+        advance = Signal(side)  # the band's top once this point has passed
         # out: the register the sampler reads.
         out = Signal(self.issued.payload.shape())
         out_valid = Signal()
 
+        max_top = Signal(side)
+        row_bytes = Signal(cfg.addr_bits)
+        m.d.sync += [
+            max_top.eq(Mux(height > r, height - r, 0)),
+            row_bytes.eq(width * self.pixel_bytes),
+        ]
         hit = Signal()
         go = Signal()
         out_load = Signal()
@@ -171,12 +184,21 @@ class BandWindow(wiring.Component):
                 hi.eq(Mux(y0 + 1 >= height, y0, y0 + 1)),
                 col_lo.eq(Mux(x0 < 0, 0, x0)),
                 col_hi.eq(Mux(x0 + 1 >= width, x0, x0 + 1)),
+                # min(max(hi - reach + 1, 0), max_top), hi = min(y0 + 1, H - 1)
+                advance.eq(
+                    Mux(y0 + 2 - reach > max_top, max_top, Mux(y0 + 2 < reach, 0, y0 + 2 - reach))
+                ),
             ]
         with m.If(s2_free):
             m.d.sync += s2_valid.eq(s1_move)
+        evicted = Signal()  # the band's top moves down (rows leave it)
         with m.If(out_load):
             m.d.sync += [getattr(out, name).eq(getattr(s2, name)) for name, _ in point.shape()]
             m.d.sync += [out.patch.eq(patch_ready), patch_ready.eq(0)]
+            # a point that passes with rows in the band pulls it down after it
+            with m.If(need & ~patch_ready & (advance > top)):
+                m.d.sync += top.eq(advance)
+                m.d.comb += evicted.eq(1)
         with m.If(out_load):
             m.d.sync += out_valid.eq(1)
         with m.Elif(self.issued.ready):
@@ -192,14 +214,22 @@ class BandWindow(wiring.Component):
         drained = Signal()
         m.d.comb += drained.eq(~out_valid & (quiet == drain))
 
+        # Rows are fetched ahead (into the slots of rows that left the band) up to the band's
+        # end, min(top + R, H), once no point issued before they left can still read them.
+        wanted_end = Signal(side.width + 1)
+        m.d.sync += wanted_end.eq(Mux(top + r > height, height, top + r))
+        evict_quiet = Signal(range(drain + 1))
+        with m.If(evicted):
+            m.d.sync += evict_quiet.eq(0)
+        with m.Elif(evict_quiet != drain):
+            m.d.sync += evict_quiet.eq(evict_quiet + 1)
+        behind = Signal()  # rows of the band still to fetch
+        m.d.comb += behind.eq(band_valid & (loaded < wanted_end))
+        prefetching = Signal()
+        fetch_head = Signal.like(band_head)  # the head whose rows are fetched
+
         # The memory side: the band's new bounds (or the slow path's rows), the first row's
         # address (shift-and-add), a request per row, the beats counted by row.
-        max_top = Signal(side)
-        row_bytes = Signal(cfg.addr_bits)
-        m.d.sync += [
-            max_top.eq(Mux(height > r, height - r, 0)),
-            row_bytes.eq(width * self.pixel_bytes),
-        ]
         switch = Signal()
         cand = Signal(signed(side.width + 2))
         new_top = Signal(side)
@@ -229,13 +259,27 @@ class BandWindow(wiring.Component):
             self.requests.payload.beats.eq(beats_per_row),
         ]
         m.d.sync += self.slow.eq(0)
-        with m.FSM():
+        with m.FSM() as fsm:
             with m.State("IDLE"):
-                with m.If(s2_valid & ~hit & ~patch_ready & drained):
+                with m.If(behind):
+                    with m.If(evict_quiet == drain):  # the next row, ahead of the points
+                        m.d.sync += [
+                            prefetching.eq(1),
+                            fetch_head.eq(band_head),
+                            is_patch.eq(0),
+                            first.eq(loaded),
+                            end.eq(loaded + 1),
+                            x_first.eq(0),
+                            x_last.eq(width - 1),
+                        ]
+                        m.next = "ROWS"
+                with m.Elif(s2_valid & ~hit & ~patch_ready & drained):
                     m.d.sync += [
                         busy.eq(1),
+                        prefetching.eq(0),
+                        fetch_head.eq(s2.head),
                         switch.eq(~band_valid | (s2.head != band_head)),
-                        cand.eq(hi - (r - 1)),
+                        cand.eq(hi - (reach - 1)),
                     ]
                     m.next = "DECIDE"
             with m.State("DECIDE"):
@@ -273,7 +317,7 @@ class BandWindow(wiring.Component):
                 m.next = "ROWS"
             with m.State("ROWS"):
                 m.d.sync += [
-                    row_index.eq(s2.head * height + first),
+                    row_index.eq(fetch_head * height + first),
                     beats_per_row.eq((x_last - x_first + 1) * chunks),
                     col_bytes.eq(x_first * self.pixel_bytes),
                     requests_left.eq(end - first),
@@ -320,11 +364,17 @@ class BandWindow(wiring.Component):
                     m.d.sync += busy.eq(0)
                     with m.If(is_patch):
                         m.d.sync += patch_ready.eq(1)
+                    with m.Elif(prefetching):
+                        m.d.sync += loaded.eq(end)
                     with m.Else():
-                        m.d.sync += [loaded.eq(end), band_head.eq(s2.head), band_valid.eq(1)]
+                        m.d.sync += [loaded.eq(end), band_head.eq(fetch_head), band_valid.eq(1)]
                     m.next = "IDLE"
         with m.If(self.reset_band):
             m.d.sync += band_valid.eq(0)
+        # (a band that moved down has its fetch due only once its old rows are drained)
+        m.d.comb += self.idle.eq(
+            fsm.ongoing("IDLE") & ~behind & (evict_quiet == drain) & ~(s2_valid & ~go)
+        )
 
         # Beats: their place (column, chunk, ring row) counted as they come, then a register.
         fill = Signal(self.fill.payload.shape())
