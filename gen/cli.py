@@ -305,6 +305,8 @@ BLOCK_HELP = {
     "map and report)",
     "core": "the MSDA core alone (softmax, PAP, level units, aggregator, FWP, counters)",
     "sampler": "one level's grid-sampling unit with its buffer and FWP map (--level)",
+    "streamed_sampler": "one level's sampler reading its map from external memory: band "
+    "window, sampler, AXI4 reader (needs window_rows; --level)",
     "linked": "the top behind the UART host link (what a board carries)",
 }
 

@@ -22,6 +22,13 @@ __all__ = ["Top"]
 
 class Top(wiring.Component):
     def __init__(self, cfg: DefaConfig, *, tag_bits: int = 16):
+        if cfg.streamed:
+            self._MustUse__silence = True  # a refused component is not an unused one
+            raise ValueError(
+                "window_rows is set (maps in external memory): the top with its command "
+                "interface is not built yet; generate the core (--block core) or set "
+                "window_rows=[] for whole maps on chip"
+            )
         self._cfg = cfg
         self.core = Core(cfg, tag_bits=tag_bits)
         super().__init__(

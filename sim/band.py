@@ -25,14 +25,17 @@ def corner_rows(ref: np.ndarray, off: np.ndarray, frac_bits: int) -> tuple[np.nd
 
 @dataclass(frozen=True)
 class BandEvent:
-    """What point ``index`` cost: a band refill of ``rows`` rows (``first`` the first one),
-    or a slow path (``slow``: its on-map rows ``rows`` of ``pixels`` pixels each)."""
+    """What point ``index`` cost: ``refill``, rows ``first`` .. ``first + rows - 1`` fetched
+    while it waits (a new band, or a row below the band's end); ``ahead``, the rows it pulled
+    into the band, fetched in the background after it passed (each ``pixels`` pixels);
+    ``slow``, its on-map corners fetched alone (``rows`` rows of ``pixels`` pixels)."""
 
     index: int
-    kind: str  # "refill" or "slow"
+    kind: str  # "refill", "ahead" or "slow"
     first: int
     rows: int
     pixels: int  # pixels per row fetched
+    hi: int = 0  # the lowest row the point needs
 
 
 @dataclass
@@ -74,8 +77,9 @@ def band_trace(
             cols = min(x + 1, width - 1) - max(x, 0) + 1
             trace.slow_points += 1
             trace.pixels_fetched += (hi - lo + 1) * cols
-            trace.events.append(BandEvent(i, "slow", lo, hi - lo + 1, cols))
+            trace.events.append(BandEvent(i, "slow", lo, hi - lo + 1, cols, hi))
             continue
+        waits = not valid or h != band_head or hi >= end
         if not valid or h != band_head:
             top = end = 0
         top = min(max(top, hi - reach + 1), max_top)
@@ -83,7 +87,8 @@ def band_trace(
         if end_now > first:
             trace.rows_fetched += end_now - first
             trace.pixels_fetched += (end_now - first) * width
-            trace.events.append(BandEvent(i, "refill", first, end_now - first, width))
+            kind = "refill" if waits else "ahead"
+            trace.events.append(BandEvent(i, kind, first, end_now - first, width, hi))
             end = end_now
         band_head, valid = h, True
     return trace

@@ -40,6 +40,7 @@ plus per-level busy cycles and the ideal count (kept points / levels, in chunks)
 from __future__ import annotations
 
 import heapq
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -55,7 +56,10 @@ __all__ = [
     "point_depth",
     "sum_depth",
     "kept_points",
+    "BandGate",
+    "Memory",
     "predict",
+    "predict_streamed",
     "sampler_latency",
     "softmax_depth",
     "softmax_latency",
@@ -171,8 +175,10 @@ def kept_points(probs_q: np.ndarray, tau_p_q: int) -> np.ndarray:
     return keep.sum(-1).reshape(nq * m, lv)
 
 
-def predict(cfg: DefaConfig, kept: np.ndarray) -> dict:
-    """Cycles of the core for jobs with ``kept`` (J, L) surviving points."""
+def predict(cfg: DefaConfig, kept: np.ndarray, *, bands=None) -> dict:
+    """Cycles of the core for jobs with ``kept`` (J, L) surviving points. ``bands`` (with the
+    maps in external memory, ``cfg.window_rows``): one ``BandGate`` per level, which delays
+    the points that wait for memory (``predict_streamed`` builds them)."""
     kept = np.asarray(kept, dtype=np.int64)
     jobs, levels = kept.shape
     if levels != cfg.levels:
@@ -233,14 +239,20 @@ def predict(cfg: DefaConfig, kept: np.ndarray) -> dict:
             sampler = samplers[lv]
             issued = point_taken[lv]
             issue = take + 1
+            gate = bands[lv] if bands is not None else None
             for _ in range(k):
                 if len(issued) >= points:
                     issue = max(issue, issued[-points] + back)
+                offer = issue + x
+                if gate is not None:  # the band window's three registers, and memory
+                    offer = gate.offer(offer + BandGate.PIPELINE)
                 for _ in range(chunks):
                     # a chunk's credit comes back when the chunk `depth` before it leaves
                     while len(sampler.left) <= len(sampler.entered) - depth:
                         sampler.leave(hold)
-                    last_enter = sampler.enter(issue + x)
+                    last_enter = sampler.enter(offer)
+                if gate is not None:
+                    gate.taken(last_enter)
                 issued.append(last_enter)
                 issue += 1
             entry_free[lv] = issue - 1
@@ -257,9 +269,173 @@ def predict(cfg: DefaConfig, kept: np.ndarray) -> dict:
             if kept[j, lv]:
                 sum_taken[lv].append(t)
     busy = (kept.sum(0) * chunks).tolist()
+    memory = {}
+    if bands is not None:
+        memory = {
+            "memory_wait": [g.waited for g in bands],
+            "rows_fetched": [g.rows for g in bands],
+            "slow_points": [g.slow for g in bands],
+        }
     return {
+        **memory,
         "cycles": int(join[-1]) + aggregator_latency(cfg) + _OFFSET,
         "busy": busy,
         "ideal": int(np.ceil(kept.sum() * chunks / levels)),
         "jobs": jobs,
     }
+
+
+@dataclass(frozen=True)
+class Memory:
+    """External memory as the cycle model sees it: ``latency``, cycles from a band window's
+    request (its valid register set) to the request's first beat back at the window (the
+    arbiter, the reader's split and registers, the memory itself); ``beats_per_cycle``,
+    the bus's sustained bandwidth in beats (one buffer word each) per cycle; ``row_gap``,
+    idle cycles between the beats of consecutive requests."""
+
+    latency: int = 16
+    beats_per_cycle: float = 1.0
+    row_gap: int = 0
+
+    def __post_init__(self):
+        if self.latency < 1:
+            raise ValueError(f"latency={self.latency} is out of range: allowed >= 1")
+        if not 0 < self.beats_per_cycle <= 1:
+            raise ValueError(
+                f"beats_per_cycle={self.beats_per_cycle} is out of range: allowed (0, 1]"
+            )
+
+
+class _Bus:
+    """The one read port the levels share: beats leave in request order, at the bandwidth."""
+
+    def __init__(self, memory: Memory):
+        self.memory, self.free = memory, 0.0
+
+    def fetch(self, request: int, beats: int) -> int:
+        """The cycle the last beat of a request made in cycle ``request`` arrives."""
+        first = max(float(request + self.memory.latency), self.free)
+        self.free = first + beats / self.memory.beats_per_cycle
+        return int(np.ceil(self.free)) - 1
+
+
+class BandGate:
+    """One level's band window (``rtl.memory.band_window``) in the cycle model: when each
+    point may enter the sampler, given the band's events (``sim.band.band_trace``) and the
+    memory. The window adds ``PIPELINE`` registers; a point that waits for memory (a new band,
+    rows below the band's end, the slow path) waits for the sampler to drain after the point
+    before it, the window's steps (bounds, the shift-and-add address), the request and its
+    beats, and ``SETTLE`` cycles; rows pulled into the band by a passing point are fetched in
+    the background (once the rows they replace have drained), and a point needing one waits
+    for it."""
+
+    PIPELINE = 3  # s1, s2 and the output register
+    SETTLE = 4
+    #: cycles from the window's decision (IDLE) to its request: refill, slow path, ahead
+    STEPS = {"refill": 6, "slow": 4, "ahead": 3}
+
+    def __init__(self, cfg: DefaConfig, events, his, memory: Memory, bus):
+        self.drain = sampler_latency(cfg)
+        self.mul = head_bits_of(cfg) + cfg.max_side.bit_length() + 1 + 1
+        self.chunks = cfg.cycles_per_point
+        self.memory, self.bus = memory, bus
+        self.events = {e.index: e for e in events}
+        self.his = his  # per point the lowest row it needs (-1: none)
+        self.index = 0  # the next point
+        self.last_taken = -(10**9)
+        self.fsm_free = 0  # the window's state machine is idle again
+        self.evicted = -(10**9)  # the last time the band moved down
+        self.row_ready: dict[int, int] = {}  # rows fetched ahead: when each is usable
+        self.pending: list[tuple[int, int]] = []  # rows due ahead: (row, beats)
+        self.ahead = None  # the event of the point just offered, applied when it is taken
+        self.waited = self.rows = self.slow = 0
+
+    def _request(self, decide: int, kind: str, rows: int, beats_per_row: int) -> int:
+        """The cycle the fetch decided in ``decide`` is settled (the window idle again)."""
+        request = decide + self.STEPS[kind] + self.mul
+        last = request
+        for r in range(rows):
+            last = self.bus.fetch(request + r * (1 + self.memory.row_gap), beats_per_row)
+        return last + 1 + self.SETTLE
+
+    def _run_ahead(self, until: int) -> None:
+        """Fetch the rows due ahead, in order, while the window is free, up to ``until``."""
+        while self.pending:
+            start = max(self.fsm_free, self.evicted + 1 + self.drain)
+            if start > until:
+                return
+            row, beats = self.pending.pop(0)
+            self.row_ready[row] = self.fsm_free = self._request(start, "ahead", 1, beats)
+
+    def offer(self, t: int) -> int:
+        """The cycle the point offered at ``t`` (without memory) may enter the sampler."""
+        i = self.index
+        self.index += 1
+        event = self.events.get(i)
+        self._run_ahead(t)
+        if event is None or event.kind == "ahead":
+            hi = int(self.his[i])
+            if hi >= 0 and any(row == hi for row, _ in self.pending):
+                while any(row == hi for row, _ in self.pending):
+                    self._run_ahead(10**12)
+            ready = self.row_ready.get(hi, 0) + 2 if hi >= 0 else 0
+            if ready > t:  # its row is still on its way
+                self.waited += ready - t
+                t = ready
+            self.ahead = event
+            return t
+        # it waits: the rows due ahead first, then the drain, then its own fetch
+        self._run_ahead(10**12)
+        decide = max(t - 1, self.fsm_free, self.last_taken + 1 + self.drain)
+        beats = event.pixels * self.chunks
+        if event.kind == "slow":
+            done = self._request(decide, "slow", event.rows, beats)
+            self.slow += 1
+        else:
+            done = self._request(decide, "refill", event.rows, beats)
+            self.rows += event.rows
+            self.row_ready = {}
+        self.fsm_free = done
+        ready = max(t, done + 2)
+        self.waited += ready - t
+        return ready
+
+    def taken(self, t: int) -> None:
+        """The point's last chunk entered the sampler in cycle ``t``."""
+        self.last_taken = t
+        event, self.ahead = self.ahead, None
+        if event is not None:  # it pulled rows into the band: due once the old ones drain
+            self.evicted = t - 1
+            beats = event.pixels * self.chunks
+            self.pending += [(row, beats) for row in range(event.first, event.first + event.rows)]
+            self.rows += event.rows
+
+
+def head_bits_of(cfg: DefaConfig) -> int:
+    return max(1, (cfg.heads - 1).bit_length())
+
+
+def predict_streamed(cfg: DefaConfig, qc, tau_p_q: int, order, memory: Memory) -> dict:
+    """The cycle model with the maps in external memory: the jobs ``order`` (``(query,
+    head)`` pairs, as sent), each level's band window (``BandGate``) over ``memory``."""
+    from sim import band  # (sim/band.py has no dependency on this module)
+
+    if not cfg.streamed:
+        raise ValueError("predict_streamed needs window_rows (maps in external memory)")
+    keep = qc.probs >= tau_p_q
+    qs = np.array([q for q, _ in order])
+    hs = np.array([h for _, h in order])
+    bus = _Bus(memory)
+    gates = []
+    for level, (h, w) in enumerate(qc.shapes):
+        k = keep[qs, hs, level]
+        ref = np.broadcast_to(qc.ref_w[qs, None, level], k.shape + (2,))[k]
+        off = qc.offsets[qs, hs, level][k]
+        heads = np.broadcast_to(hs[:, None], k.shape)[k]
+        x0, y0 = band.corner_rows(ref, off, cfg.coord_frac_bits)
+        trace = band.band_trace(cfg.window_rows[level], int(h), int(w), heads, x0, y0)
+        on_map = (x0 >= -1) & (x0 < int(w)) & (y0 >= -1) & (y0 < int(h))
+        his = np.where(on_map, np.minimum(y0 + 1, int(h) - 1), -1)
+        gates.append(BandGate(cfg, trace.events, his, memory, bus))
+    kept = keep[qs, hs].sum(-1)
+    return predict(cfg, kept, bands=gates)

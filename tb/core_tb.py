@@ -4,7 +4,9 @@ Environment: ``DEFA_MANIFEST``; ``DEFA_JOBS`` (jobs in the random test, default 
 ``DEFA_RESULTS`` (where ``measure`` writes its figures); ``DEFA_WORKLOAD`` (a workload file
 for ``measure``; default: a random one) and ``DEFA_TAU_P`` (its threshold, probability units);
 ``DEFA_FWP_READ`` (the fraction of pixels ``fwp_layers`` reads back after each layer, a seeded
-random choice that always has each level's first and last pixel; default 1: every pixel).
+random choice that always has each level's first and last pixel; default 1: every pixel);
+with the maps in memory, ``DEFA_AXI_PAUSES`` (``p_ar,p_r``: the memory model's pause rates
+on AR and R, default ``0.3,0.2``).
 
 Every output (tag, head, all channels) is compared with ``sim.bittrue.core``; the counters
 (jobs, kept, pruned, off-map points, masked pixels and loads) with the model's statistics, and
@@ -77,7 +79,8 @@ class CoreTB(Harness):
             self.ram = AxiRamRead(
                 AxiReadBus.from_prefix(dut, "axi_"), dut.clk, dut.rst, size=MEMORY
             )
-            for channel, p in ((self.ram.ar_channel, 0.3), (self.ram.r_channel, 0.2)):
+            p_ar, p_r = (float(v) for v in os.environ.get("DEFA_AXI_PAUSES", "0.3,0.2").split(","))
+            for channel, p in ((self.ram.ar_channel, p_ar), (self.ram.r_channel, p_r)):
                 rng = np.random.default_rng(int(self.rng.integers(1 << 31)))
                 channel.set_pause_generator(iter(lambda r=rng, p=p: bool(r.random() < p), None))
         else:

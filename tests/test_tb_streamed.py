@@ -5,7 +5,7 @@ maps taller than the band, band refills and slow paths counted against ``sim.ban
 import pytest
 
 from gen.config import preset
-from tb.runner import SIMULATORS, run
+from tb.runner import run
 
 CONFIGS = {
     # one point per cycle; a 40-row map through a band of 4 rows
@@ -22,10 +22,12 @@ CONFIGS = {
 SEEDS = {"tiny-band4": 21, "tiny-lanes4-band2": 22}
 
 
+RUNS = [("tiny-band4", "icarus"), ("tiny-band4", "verilator"), ("tiny-lanes4-band2", "verilator")]
+
+
 @pytest.mark.slow
-@pytest.mark.parametrize("simulator", SIMULATORS)
-@pytest.mark.parametrize("name", sorted(CONFIGS))
-def test_streamed_sampler_regression(simulator, name):
+@pytest.mark.parametrize("name,simulator", RUNS)
+def test_streamed_sampler_regression(name, simulator):
     cfg, level = CONFIGS[name]
     outcome = run(
         cfg,
@@ -34,6 +36,6 @@ def test_streamed_sampler_regression(simulator, name):
         block="streamed_sampler",
         level=level,
         seed=SEEDS[name],
-        env={"DEFA_POINTS": "3000"},
+        env={"DEFA_POINTS": "2000"},
     )
     assert outcome["tests"] == 1

@@ -74,7 +74,10 @@ class BandWindow(wiring.Component):
     def __init__(self, cfg: DefaConfig, level: int, *, tag_bits: int = TAG_BITS):
         if not cfg.streamed:
             self._MustUse__silence = True  # a refused component is not an unused one
-            raise ValueError("BandWindow needs window_rows (maps in external memory)")
+            raise ValueError(
+                "a band window needs window_rows (one band height per level, a power of two "
+                ">= 2): this config keeps whole maps on chip"
+            )
         if not 0 <= level < cfg.levels:
             self._MustUse__silence = True
             raise ValueError(f"level={level} is out of range: allowed [0, {cfg.levels - 1}]")

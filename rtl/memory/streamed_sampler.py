@@ -38,7 +38,10 @@ class StreamedSampler(wiring.Component):
     def __init__(self, cfg: DefaConfig, level: int = 0, *, tag_bits: int = TAG_BITS):
         if not cfg.streamed:
             self._MustUse__silence = True  # a refused component is not an unused one
-            raise ValueError("StreamedSampler needs window_rows (maps in external memory)")
+            raise ValueError(
+                "the streamed sampler needs window_rows (one band height per level, a power "
+                "of two >= 2): this config keeps whole maps on chip"
+            )
         self._cfg, self._level, self._tag_bits = cfg, level, tag_bits
         self.latency = Sampler.latency_of(cfg)
         self.word_bits = cfg.lanes * cfg.value_bits
