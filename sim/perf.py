@@ -253,7 +253,11 @@ def predict(cfg: DefaConfig, kept: np.ndarray, *, bands=None) -> dict:
                     last_enter = sampler.enter(offer)
                 if gate is not None:
                     gate.taken(last_enter)
-                issued.append(last_enter)
+                    # the point's inbox slot is freed when the window takes it: once the
+                    # point three ahead has entered the sampler (the window holds three)
+                    issued.append(max(offer - BandGate.PIPELINE, gate.taken_before(BandGate.PIPELINE)))
+                else:
+                    issued.append(last_enter)
                 issue += 1
             entry_free[lv] = issue - 1
             while len(sampler.left) < len(sampler.entered):
@@ -332,11 +336,11 @@ class BandGate:
     PIPELINE = 3  # s1, s2 and the output register
     SETTLE = 4
     #: cycles from the window's decision (IDLE) to its request: refill, slow path, ahead
-    STEPS = {"refill": 6, "slow": 4, "ahead": 3}
+    STEPS = {"refill": 7, "slow": 5, "ahead": 4}  # and the multiply's steps (self.mul)
 
     def __init__(self, cfg: DefaConfig, events, his, memory: Memory, bus):
         self.drain = sampler_latency(cfg)
-        self.mul = head_bits_of(cfg) + cfg.max_side.bit_length() + 1 + 1
+        self.mul = head_bits_of(cfg) + cfg.max_side.bit_length() + 1
         self.chunks = cfg.cycles_per_point
         self.memory, self.bus = memory, bus
         self.events = {e.index: e for e in events}
@@ -349,6 +353,7 @@ class BandGate:
         self.pending: list[tuple[int, int]] = []  # rows due ahead: (row, beats)
         self.ahead = None  # the event of the point just offered, applied when it is taken
         self.waited = self.rows = self.slow = 0
+        self.takes: list[int] = []
 
     def _request(self, decide: int, kind: str, rows: int, beats_per_row: int) -> int:
         """The cycle the fetch decided in ``decide`` is settled (the window idle again)."""
@@ -378,7 +383,7 @@ class BandGate:
             if hi >= 0 and any(row == hi for row, _ in self.pending):
                 while any(row == hi for row, _ in self.pending):
                     self._run_ahead(10**12)
-            ready = self.row_ready.get(hi, 0) + 2 if hi >= 0 else 0
+            ready = self.row_ready.get(hi, 0) + 1 if hi >= 0 else 0
             if ready > t:  # its row is still on its way
                 self.waited += ready - t
                 t = ready
@@ -396,13 +401,18 @@ class BandGate:
             self.rows += event.rows
             self.row_ready = {}
         self.fsm_free = done
-        ready = max(t, done + 2)
+        ready = max(t, done + 1)
         self.waited += ready - t
         return ready
+
+    def taken_before(self, n: int) -> int:
+        """When the point ``n`` before the last one entered the sampler (-1: none)."""
+        return self.takes[-n - 1] if len(self.takes) > n else -1
 
     def taken(self, t: int) -> None:
         """The point's last chunk entered the sampler in cycle ``t``."""
         self.last_taken = t
+        self.takes.append(t)
         event, self.ahead = self.ahead, None
         if event is not None:  # it pulled rows into the band: due once the old ones drain
             self.evicted = t - 1
