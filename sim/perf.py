@@ -255,7 +255,9 @@ def predict(cfg: DefaConfig, kept: np.ndarray, *, bands=None) -> dict:
                     gate.taken(last_enter)
                     # the point's inbox slot is freed when the window takes it: once the
                     # point three ahead has entered the sampler (the window holds three)
-                    issued.append(max(offer - BandGate.PIPELINE, gate.taken_before(BandGate.PIPELINE)))
+                    issued.append(
+                        max(offer - BandGate.PIPELINE, gate.taken_before(BandGate.PIPELINE))
+                    )
                 else:
                     issued.append(last_enter)
                 issue += 1
