@@ -272,6 +272,13 @@ class DefaConfig:
                     f"{4096 * 8 // word}] beats of {word} bits (AXI4: 4 KB)"
                 )
 
+    def band_reach(self, level: int) -> int:
+        """Rows of level ``level``'s band a point may pull it down to without waiting: the
+        band's height less the rows fetched ahead (an eighth of it, at least one; none for a
+        band of 2 rows). The band window and its model (``sim.band``) both use this."""
+        rows = self.window_rows[level]
+        return rows if rows < 4 else rows - max(1, rows // 8)
+
     @property
     def streamed(self) -> bool:
         """The maps live in external memory; each level keeps a band of rows on chip."""

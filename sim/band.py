@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-__all__ = ["BandEvent", "BandTrace", "band_trace", "corner_rows", "memory_layout", "reach_of"]
+__all__ = ["BandEvent", "BandTrace", "band_trace", "corner_rows", "memory_layout"]
 
 
 def corner_rows(ref: np.ndarray, off: np.ndarray, frac_bits: int) -> tuple[np.ndarray, np.ndarray]:
@@ -46,14 +46,15 @@ class BandTrace:
     events: list[BandEvent] = field(default_factory=list)
 
 
-def reach_of(rows: int) -> int:
-    """Rows a point may pull a band of ``rows`` rows down to without waiting: all but the
-    row fetched ahead, or the whole band of 2 rows."""
-    return rows - 1 if rows >= 4 else rows
-
-
 def band_trace(
-    rows: int, height: int, width: int, head: np.ndarray, x0: np.ndarray, y0: np.ndarray
+    rows: int,
+    height: int,
+    width: int,
+    head: np.ndarray,
+    x0: np.ndarray,
+    y0: np.ndarray,
+    *,
+    reach: int | None = None,
 ) -> BandTrace:
     """Run points (``head``, corner ``x0``, ``y0`` each (N,), in order) through a band of
     ``rows`` rows on a ``height x width`` map; the band starts empty.
@@ -63,9 +64,13 @@ def band_trace(
     waits: the rows and the points' paths are the same, only the time differs). A point of
     that head with a row above ``top`` takes the slow path; any other point with a corner on
     the map passes (after its rows arrive) and pulls the top down to ``min(max(top, hi -
-    reach + 1), max(0, H - rows))`` (``reach_of``); another head starts a new band there."""
+    reach + 1), max(0, H - rows))``, ``reach`` (default ``rows``) the rows it may pull the
+    band down to without waiting (``DefaConfig.band_reach``: the rest are fetched ahead);
+    another head starts a new band there."""
     trace = BandTrace()
-    reach = reach_of(rows)
+    reach = rows if reach is None else reach
+    if not 1 <= reach <= rows:
+        raise ValueError(f"reach={reach} is out of range: allowed [1, {rows}]")
     max_top = max(0, height - rows)
     valid = False
     band_head = top = end = 0

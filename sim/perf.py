@@ -445,7 +445,9 @@ def predict_streamed(cfg: DefaConfig, qc, tau_p_q: int, order, memory: Memory) -
         off = qc.offsets[qs, hs, level][k]
         heads = np.broadcast_to(hs[:, None], k.shape)[k]
         x0, y0 = band.corner_rows(ref, off, cfg.coord_frac_bits)
-        trace = band.band_trace(cfg.window_rows[level], int(h), int(w), heads, x0, y0)
+        trace = band.band_trace(
+            cfg.window_rows[level], int(h), int(w), heads, x0, y0, reach=cfg.band_reach(level)
+        )
         on_map = (x0 >= -1) & (x0 < int(w)) & (y0 >= -1) & (y0 < int(h))
         his = np.where(on_map, np.minimum(y0 + 1, int(h) - 1), -1)
         gates.append(BandGate(cfg, trace.events, his, memory, bus))

@@ -47,7 +47,9 @@ def band_counts(cfg: DefaConfig, qc: bittrue.QuantizedCore, tau_p_q: int, order)
         off = qc.offsets[qs, hs, level]
         x0, y0 = band.corner_rows(ref[k], off[k], cfg.coord_frac_bits)
         heads = np.broadcast_to(hs[:, None], k.shape)[k]
-        trace = band.band_trace(cfg.window_rows[level], int(h), int(w), heads, x0, y0)
+        trace = band.band_trace(
+            cfg.window_rows[level], int(h), int(w), heads, x0, y0, reach=cfg.band_reach(level)
+        )
         rows += trace.rows_fetched
         slow += trace.slow_points
         per_level.append((trace.rows_fetched, trace.slow_points))

@@ -124,7 +124,7 @@ async def run_phase(tb: StreamedTB, height: int, width: int, n: int, base: int):
     order = band_order(rng, raw, height, width)
     points = {k: v[order] for k, v in raw.items()}
     x0, y0 = corner_rows(points["ref"], points["off"], CFG.coord_frac_bits)
-    model = band_trace(ROWS, height, width, points["head"], x0, y0)
+    model = band_trace(ROWS, height, width, points["head"], x0, y0, reach=CFG.band_reach(LEVEL))
     tb.context = (points["head"], x0, y0, model)
     tb.refills = tb.slows = 0
     gap, stall = (float(v) for v in rng.choice([0.0, 0.1, 0.5], 2))

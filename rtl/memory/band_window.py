@@ -126,9 +126,9 @@ class BandWindow(wiring.Component):
         loaded = Signal(side)
         busy = Signal()  # the memory side works for the point in s2
         patch_ready = Signal()  # s2's corners are in the patch
-        # the rows a point may pull the band down to without waiting: all but one row of the
-        # band (the one being fetched ahead), or the whole band of 2 rows
-        reach = r - 1 if r >= 4 else r
+        # the rows a point may pull the band down to without waiting (the rest are fetched
+        # ahead of the points: ``cfg.band_reach``)
+        reach = cfg.band_reach(self._level)
 
         # s1: the point and its corner, registered as it enters.
         point = self.points.payload
