@@ -39,6 +39,7 @@ plus per-level busy cycles and the ideal count (kept points / levels, in chunks)
 
 from __future__ import annotations
 
+import bisect
 import heapq
 from dataclasses import dataclass
 
@@ -297,11 +298,13 @@ class Memory:
     request (its valid register set) to the request's first beat back at the window (the
     arbiter, the reader's split and registers, the memory itself); ``beats_per_cycle``,
     the bus's sustained bandwidth in beats (one buffer word each) per cycle; ``row_gap``,
-    idle cycles between the beats of consecutive requests."""
+    cycles between consecutive requests of one fetch (the arbiter's grant, the split)."""
 
-    latency: int = 16
+    # defaults: the core's arbiter and reader with cocotbext-axi's AxiRamRead at full speed
+    # (fitted on three workloads, tests/test_perf.py)
+    latency: int = 10
     beats_per_cycle: float = 1.0
-    row_gap: int = 0
+    row_gap: int = 5
 
     def __post_init__(self):
         if self.latency < 1:
@@ -313,16 +316,33 @@ class Memory:
 
 
 class _Bus:
-    """The one read port the levels share: beats leave in request order, at the bandwidth."""
+    """The one read port the levels share: each request's beats take the first stretch of
+    the bus that is free from its first beat's earliest cycle on (the levels' requests reach
+    the model out of time order: it follows jobs, the levels run apart)."""
+
+    KEEP = 256  # busy stretches remembered (older ones lie before any new request)
 
     def __init__(self, memory: Memory):
-        self.memory, self.free = memory, 0.0
+        self.memory = memory
+        self.busy: list[tuple[float, float]] = []  # sorted, disjoint [start, end)
 
     def fetch(self, request: int, beats: int) -> int:
         """The cycle the last beat of a request made in cycle ``request`` arrives."""
-        first = max(float(request + self.memory.latency), self.free)
-        self.free = first + beats / self.memory.beats_per_cycle
-        return int(np.ceil(self.free)) - 1
+        length = beats / self.memory.beats_per_cycle
+        start = float(request + self.memory.latency)
+        i = bisect.bisect_left(self.busy, (start, start))
+        if i and self.busy[i - 1][1] > start:
+            i -= 1
+        while i < len(self.busy):
+            begin, end = self.busy[i]
+            if start + length <= begin:
+                break
+            start = max(start, end)
+            i += 1
+        self.busy.insert(i, (start, start + length))
+        if len(self.busy) > self.KEEP:
+            del self.busy[: len(self.busy) - self.KEEP]
+        return int(np.ceil(start + length)) - 1
 
 
 class BandGate:

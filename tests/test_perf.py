@@ -6,7 +6,7 @@ import json
 
 import numpy as np
 import pytest
-from configs import FPGA, ODD, TINY, TINY_LANES4, TINY_PROBS
+from configs import FPGA, ODD, TINY, TINY_BAND, TINY_BAND16, TINY_LANES4, TINY_PROBS
 
 from gen.config import preset
 from sim import perf
@@ -60,6 +60,48 @@ def test_cycle_model_matches_rtl(name, cfg, kind, options, tau, tmp_path):
     # the issue asks for 2%; the model follows the RTL's documented timing: exact
     assert model["cycles"] == rtl["cycles"]
     assert model["busy"] == rtl["busy"]
+
+
+STREAMED = [
+    # (id, config, workload kind, input (H, W), seed): maps in memory, AxiRamRead at full speed
+    ("band4-encoder-slow-paths", TINY_BAND, "encoder", (200, 64), 0),
+    ("band4-decoder", TINY_BAND, "decoder", (200, 64), 2),
+    ("band16-encoder-ahead", TINY_BAND16, "encoder", (320, 88), 1),
+]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name,cfg,kind,hw,seed", STREAMED, ids=[c[0] for c in STREAMED])
+def test_streamed_cycle_model_within_two_percent(name, cfg, kind, hw, seed, tmp_path):
+    """The memory side of the cycle model (perf.predict_streamed, default Memory) against the
+    RTL with its maps in cocotbext-axi's AxiRamRead (no pauses): within 2% (the issue's
+    bound; the window's waits depend on the memory's timing, which the model approximates),
+    the rows fetched and the slow paths exact."""
+    w = wl.for_config(cfg, kind, input_hw=hw, seed=seed)
+    path = wl.save(w, tmp_path / "w.npz")
+    results = tmp_path / "measure.json"
+    run(
+        cfg,
+        "verilator",
+        test_module="tb.core_tb",
+        block="core",
+        testcase="measure",
+        seed=1,
+        env={
+            "DEFA_WORKLOAD": str(path),
+            "DEFA_RESULTS": str(results),
+            "DEFA_AXI_PAUSES": "0,0",
+        },
+    )
+    rtl = json.loads(results.read_text())
+    qc = core_model.workload_quantized(cfg, w)
+    order = core_model.job_order(qc, "band")
+    model = perf.predict_streamed(cfg, qc, cfg.tau_p_q, order, perf.Memory())
+    error = model["cycles"] / rtl["cycles"] - 1
+    print(f"{name}: rtl {rtl['cycles']} model {model['cycles']} ({error:+.2%})")
+    assert model["rows_fetched"] == rtl["rows_fetched"]
+    assert model["slow_points"] == rtl["slow_points"]
+    assert abs(error) <= 0.02
 
 
 def test_model_basics():
