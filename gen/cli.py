@@ -289,6 +289,7 @@ def _cmd_bench(args) -> int:
             decoder_queries=args.decoder_queries,
             rows=args.rows,
             seed=args.seed,
+            rtl_jobs=args.rtl_jobs,
         )
         text = traffic.format_stream
     else:
@@ -506,6 +507,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="stream: band rows per level (default: the knee of each level's curve)",
     )
     p.add_argument("--decoder-queries", type=int, default=300, help="stream: the decoder's queries")
+    p.add_argument(
+        "--rtl-jobs",
+        type=int,
+        default=0,
+        help="stream: also run the RTL (Verilator) on that many encoder jobs and compare the "
+        "cycle model (minutes: a full-size core is built; at least 10000 for the issue's slice)",
+    )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--repeat", type=int, default=3, help="timed runs per model (min is reported)")
     p.add_argument("--json", action="store_true")

@@ -1,6 +1,7 @@
 """``defa bench stream``: what a layer costs in external-memory traffic and time when the
-feature maps live off chip, from the models (``sim/window.py`` and the cycle model); the RTL
-of the memory side is not built yet, so every figure here is a model figure.
+feature maps live off chip, from the models (``sim/window.py``, ``sim/band.py`` and the cycle
+model with its memory side, which tests/test_perf.py holds within 2% of the RTL): every
+figure here is a model figure.
 
 Per workload (a full-size encoder layer and a decoder): the value bytes the level windows
 fetch against compulsory (every needed value byte once: per head, the distinct pixels its
@@ -36,6 +37,7 @@ MEMORIES = {"ulx3s-sdram": 16 / 8 * 100e6, "ecpix5-ddr3": 16 / 8 * 800e6}
 ROWS = (6, 8, 10, 12, 14, 16, 20, 24, 32)
 KNEE = 1.05
 TARGET = 1.2  # encoder traffic over compulsory (the external-memory issue)
+UTILIZATION = 0.9  # busiest sampler's busy cycles over the layer's, memory not the limit
 BASELINES = Path(__file__).resolve().parents[1] / "fpga" / "baselines.json"
 
 
@@ -137,6 +139,98 @@ def _run(cfg: DefaConfig, w: wl.Workload, rows, fmax_mhz) -> dict:
     return result
 
 
+def _pow2(n: int) -> int:
+    return 1 << max(1, (int(n) - 1).bit_length())
+
+
+def _hardware(cfg: DefaConfig, w: wl.Workload, window_rows, fmax_mhz) -> dict:
+    """The band windows as built (``window_rows``, powers of two; a band fetches an eighth
+    of its rows ahead): the cycle model with the memory side (``perf.predict_streamed``) for
+    the layer, head-major passes in raster order, at the bus's full rate (one beat per cycle:
+    memory not the limit) and at each board memory's peak (at the routed clock). Only the
+    maps come from memory here (the jobs and outputs still stream in and out)."""
+    big = _full_size(cfg, w).replace(window_rows=tuple(window_rows))
+    qc = core_model.workload_quantized(big, w)
+    order = core_model.job_order(qc, "band")
+    word = big.lanes * big.value_bits // 8
+    rates = {"full": 1.0}
+    if fmax_mhz:
+        for name, bandwidth in MEMORIES.items():
+            rates[name] = min(1.0, bandwidth / (fmax_mhz * 1e6 * word))
+    out = {"window_rows": list(window_rows), "capacity_bytes": big.buffer_bits // 8}
+    for name, rate in rates.items():
+        p = perf.predict_streamed(big, qc, big.tau_p_q, order, perf.Memory(beats_per_cycle=rate))
+        entry = {
+            "beats_per_cycle": rate,
+            "cycles": p["cycles"],
+            "utilization": max(p["busy"]) / max(1, p["cycles"]),
+            "rows_fetched": p["rows_fetched"],
+            "slow_points": p["slow_points"],
+        }
+        if fmax_mhz:
+            entry["layer_ms"] = p["cycles"] / (fmax_mhz * 1e3)
+        out[name] = entry
+    return out
+
+
+def rtl_slice(cfg: DefaConfig, window_rows, jobs: int, *, input_hw=(800, 1333), seed=0):
+    """The RTL on a slice of the encoder layer: its first ``jobs / heads`` queries in raster
+    order (every head of each), the core with bands of ``window_rows`` (Verilator, its maps
+    in cocotbext-axi's AxiRamRead at full speed), against the cycle model on the same
+    slice. Minutes: the build of a full-size core, then the run."""
+    import dataclasses
+
+    from sim.window import query_order
+    from tb.runner import REPO, run
+
+    shape = dict(
+        input_hw=tuple(input_hw),
+        strides=wl.level_strides(cfg.levels),
+        heads=cfg.heads,
+        head_dim=cfg.head_dim,
+        points=cfg.points,
+        seed=seed,
+    )
+    w = wl.encoder(**shape)
+    big = _full_size(cfg, w).replace(window_rows=tuple(window_rows))
+    queries = -(-jobs // cfg.heads)
+    if not 1 <= queries <= w.queries:
+        raise ValueError(f"jobs={jobs} is out of range: allowed [1, {w.queries * cfg.heads}]")
+    perm = query_order(w.ref, w.shapes, "raster")[:queries]
+    part = dataclasses.replace(
+        w, ref=w.ref[perm], offsets=w.offsets[perm], logits=w.logits[perm], name="slice"
+    )
+    where = REPO / "build" / "bench-stream"
+    where.mkdir(parents=True, exist_ok=True)
+    path = wl.save(part, where / "slice.npz")
+    results = where / "measure.json"
+    run(
+        big,
+        "verilator",
+        test_module="tb.core_tb",
+        block="core",
+        testcase="measure",
+        seed=1,
+        env={
+            "DEFA_WORKLOAD": str(path),
+            "DEFA_RESULTS": str(results),
+            "DEFA_AXI_PAUSES": "0,0",
+        },
+    )
+    rtl = json.loads(results.read_text())
+    qc = core_model.workload_quantized(big, part)
+    order = core_model.job_order(qc, "band")
+    model = perf.predict_streamed(big, qc, big.tau_p_q, order, perf.Memory())
+    return {
+        "jobs": len(order),
+        "window_rows": list(window_rows),
+        "rtl": {k: rtl[k] for k in ("cycles", "busy", "rows_fetched", "slow_points", "beats_read")},
+        "model_cycles": model["cycles"],
+        "model_error": model["cycles"] / rtl["cycles"] - 1,
+        "utilization": max(rtl["busy"]) / rtl["cycles"],
+    }
+
+
 def stream_bench(
     cfg: DefaConfig | None = None,
     *,
@@ -145,11 +239,13 @@ def stream_bench(
     decoder_queries: int = 300,
     rows=None,
     seed: int = 0,
+    rtl_jobs: int = 0,
 ) -> dict:
     """The model figures for an encoder layer at ``input_hw`` (one query per pixel of every
     level) and a ``decoder_queries``-query decoder layer. ``cfg`` default: the ``fpga``
     preset; ``name``: the preset whose routed Fmax (``fpga/baselines.json``) times the
-    layer (None: no times); ``rows``: band heights per level (None: chosen at the knee)."""
+    layer (None: no times); ``rows``: band heights per level (None: chosen at the knee);
+    ``rtl_jobs``: also run the RTL on a slice of that many encoder jobs (``rtl_slice``)."""
     cfg = cfg if cfg is not None else preset("fpga")
     if rows is not None and len(rows) != cfg.levels:
         raise ValueError(f"rows={list(rows)} needs one band height per level ({cfg.levels})")
@@ -157,6 +253,8 @@ def stream_bench(
         raise ValueError(f"rows={list(rows)} is out of range: allowed >= 2 per level")
     if decoder_queries < 1:
         raise ValueError(f"decoder_queries={decoder_queries} is out of range: allowed >= 1")
+    if rtl_jobs < 0:
+        raise ValueError(f"rtl_jobs={rtl_jobs} is out of range: allowed >= 0 (0: no RTL run)")
     fmax = _fmax_mhz(name)
     shape = dict(
         input_hw=tuple(input_hw),
@@ -166,23 +264,36 @@ def stream_bench(
         points=cfg.points,
         seed=seed,
     )
-    runs = {
-        "encoder": _run(cfg, wl.encoder(**shape), rows, fmax),
-        "decoder": _run(cfg, wl.decoder(queries=decoder_queries, **shape), rows, fmax),
+    workloads = {
+        "encoder": wl.encoder(**shape),
+        "decoder": wl.decoder(queries=decoder_queries, **shape),
     }
+    runs = {kind: _run(cfg, w, rows, fmax) for kind, w in workloads.items()}
+    # the hardware's bands: the config's, else the encoder's heights rounded up to powers of 2
+    window_rows = cfg.window_rows or tuple(_pow2(r) for r in runs["encoder"]["rows"])
+    for kind, w in workloads.items():
+        runs[kind]["hardware"] = _hardware(cfg, w, window_rows, fmax)
     encoder = runs["encoder"]["values"]["ratio"]
+    utilization = runs["encoder"]["hardware"]["full"]["utilization"]
+    extra = {}
+    if rtl_jobs:
+        extra["rtl_slice"] = rtl_slice(cfg, window_rows, rtl_jobs, input_hw=input_hw, seed=seed)
     return {
+        **extra,
         "config": cfg.describe(),
         "input": f"{input_hw[0]}x{input_hw[1]}",
         "model_only": True,
         "runs": runs,
-        "targets": {"encoder_traffic_max": TARGET},
-        "meets": {"encoder_traffic": encoder <= TARGET},
+        "targets": {"encoder_traffic_max": TARGET, "sampler_utilization_min": UTILIZATION},
+        "meets": {
+            "encoder_traffic": encoder <= TARGET,
+            "sampler_utilization": utilization >= UTILIZATION,
+        },
     }
 
 
 def format_stream(result: dict) -> str:
-    lines = [f"{result['config']}; input {result['input']} (model figures: no memory RTL yet)"]
+    lines = [f"{result['config']}; input {result['input']} (model figures)"]
     for kind, r in result["runs"].items():
         v = r["values"]
         lines.append(f"{kind}: {r['workload']}; {r['jobs']} jobs, kept {r['kept_fraction']:.3f}")
@@ -206,15 +317,40 @@ def format_stream(result: dict) -> str:
                     f"{m['layer_ms']:.1f} ms ({m['bound']}-bound; compute {r['compute_ms']:.1f} "
                     f"ms at {r['fmax_mhz']} MHz, memory {m['memory_ms']:.1f} ms)"
                 )
+        hw = r["hardware"]
+        lines.append(
+            f"  bands as built: rows {hw['window_rows']} ({hw['capacity_bytes'] / 1024:.1f} KB), "
+            f"rows fetched {sum(hw['full']['rows_fetched'])}, slow points "
+            f"{sum(hw['full']['slow_points'])} (cycle model with the memory side)"
+        )
+        for name, m in hw.items():
+            if not isinstance(m, dict):
+                continue
+            when = f" = {m['layer_ms']:.1f} ms" if "layer_ms" in m else ""
+            lines.append(
+                f"    {name} ({m['beats_per_cycle']:.3f} beats/cycle): {m['cycles']} cycles"
+                f"{when}, sampler utilization {m['utilization']:.3f}"
+            )
         if kind == "encoder":
             for level, points in r["curve"].items():
                 lines.append(
                     f"  level {level} curve (rows: traffic/compulsory): "
                     + ", ".join(f"{p['rows']}: {p['ratio']:.2f}" for p in points)
                 )
-    met = result["meets"]["encoder_traffic"]
+    if "rtl_slice" in result:
+        r = result["rtl_slice"]
+        lines.append(
+            f"RTL (Verilator, AxiRamRead at full speed) on {r['jobs']} encoder jobs (first "
+            f"queries in raster order), bands {r['window_rows']}: {r['rtl']['cycles']} cycles, "
+            f"sampler utilization {r['utilization']:.3f}, rows fetched "
+            f"{r['rtl']['rows_fetched']}, beats {r['rtl']['beats_read']}; the cycle model "
+            f"{r['model_cycles']} ({r['model_error']:+.2%})"
+        )
+    met = result["meets"]
     lines.append(
         f"target: encoder traffic <= {result['targets']['encoder_traffic_max']}x compulsory "
-        f"({'met' if met else 'MISSED'})"
+        f"({'met' if met['encoder_traffic'] else 'MISSED'}); sampler utilization >= "
+        f"{result['targets']['sampler_utilization_min']} with the memory not the limit "
+        f"({'met' if met['sampler_utilization'] else 'MISSED'})"
     )
     return "\n".join(lines)

@@ -252,7 +252,20 @@ def test_bench_stream_prints_traffic_against_compulsory(capsys):
         assert 0 < v["compulsory"] <= v["fetched"] and v["compulsory"] <= v["no_reuse"]
         assert r["cycles"]["pap"] <= r["cycles"]["dense"]
         assert "memories" in r and r["fmax_mhz"] > 0  # the recorded tiny preset: timed
+        # the bands as built (powers of two: 8 and 4 rows, as tall as the maps): each head's
+        # pass fetches each row of the encoder's maps once, no slow path; the memory side
+        # only adds cycles to the compute-only model
+        hw = r["hardware"]
+        assert hw["window_rows"] == [8, 4]
+        if kind == "encoder":
+            assert hw["full"]["rows_fetched"] == [cfg.heads * 8, cfg.heads * 4]
+            assert hw["full"]["slow_points"] == [0, 0]
+        assert hw["full"]["cycles"] >= r["cycles"]["pap"]
+        assert hw["ulx3s-sdram"]["cycles"] >= hw["full"]["cycles"]
+        assert 0 < hw["full"]["utilization"] <= 1
     assert result["runs"]["decoder"]["queries"] == 7
+    assert main(["bench", "stream", "--preset", "tiny", "--rtl-jobs", "-1"]) == 2
+    assert "rtl_jobs=-1" in capsys.readouterr().err
     assert result["runs"]["encoder"]["queries"] == pixels  # one query per pixel
     # Bands lower than the maps: the curve's chosen points and a ratio of at least 1.
     assert main(["bench", "stream", "--preset", "tiny", "--input", "96x128", "--json"]) == 0
