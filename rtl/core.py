@@ -27,6 +27,15 @@ Contract:
   with ``fwp.ready``; READ answers on ``fwp_result`` (a register) first, and completes once
   the answer is taken. ``tau_f``: the DERIVE threshold
   (CSR, ``tau_f_bits`` fraction). A masked pixel reads 0, and a load into it is not stored.
+* Maps in external memory (``cfg.window_rows``): no ``load``; each level unit keeps a band
+  of its map (``BandWindow``) read through ``axi`` (AXI4 AR/R, one burst reader shared round
+  robin by the levels) from ``bases[l]`` (layout ``[head][row][column][channel]``);
+  ``new_maps`` (a pulse, with or before any change of shapes or bases) forgets the bands.
+  Jobs should come head by head, queries in raster order of their reference points (any
+  order is correct; others fetch more). ``mem_error``: the reader's sticky status (cleared
+  by ``clear``); ``mem_idle``: no fetch under way or due. Counters per level
+  ``rows_fetched``, ``slow_points``, ``memory_wait`` (cycles a point waited for memory),
+  and ``beats_read``.
 * Counters (``counter_bits``, wrapping; ``clear`` zeroes them): ``cycles``, ``jobs_in``,
   ``jobs_out``, ``points_kept``, ``points_pruned``, ``off_map`` (kept points entirely off the
   map), ``pixels_masked`` (by DERIVE), ``loads_masked`` (load words not stored) and per level

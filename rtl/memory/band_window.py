@@ -4,33 +4,39 @@ external memory, in front of the level's sampler.
 Contract:
 
 * ``points`` in, ``issued`` out to the sampler, in order, each unchanged but for ``patch``.
-  A point needs the on-map rows among ``y0, y0 + 1`` (and some on-map column among ``x0, x0 +
-  1``; a point with no corner on the map needs nothing and passes at once). The band holds
-  rows ``[top, loaded)`` of head ``head`` (``R = window_rows[level]`` rows at most): a point
-  of that head whose rows lie there passes at once (one point per cycle).
-* Otherwise, once every point issued before it has left the sampler's buffer reads (the
-  sampler's latency after the last one), it waits for memory:
-  - another head, or rows below the band: the band moves down on demand. Its new top is
-    ``min(max(top, hi - R + 1), max(0, H - R))`` (``top`` 0 for another head), and the
-    rows entering it, ``[max(loaded, top'), min(top' + R, H))`` (from 0 for another head),
-    are read in one request: each row once, in order. The point then passes.
-  - rows above the band (``lo < top``, the same head): the slow path. Its on-map corners are
-    read (a request per on-map row, its one or two on-map pixels) into the buffer's patch,
-    and the point passes with ``patch`` set: its corners are read from there.
+  A point needs the on-map rows ``lo .. hi`` among ``y0, y0 + 1`` (and some on-map column
+  among ``x0, x0 + 1``; a point with no corner on the map needs nothing and passes at once).
+  The band holds rows ``[top, loaded)`` of one head, in a ring of ``R = window_rows[level]``
+  rows: a point of that head whose rows lie there passes at once (one point per cycle; three
+  registers: its rows, its decision, the output).
+* A point that passes with rows in the band pulls its top down to ``min(max(top, hi - reach
+  + 1), max(0, H - R))`` (``reach = cfg.band_reach(level)``); the rows entering the band, up
+  to ``min(top + R, H)``, are fetched ahead, one request per row, once the sampler's latency
+  has passed since the top last moved (no point issued before can still read the ring rows
+  they replace). Points keep passing meanwhile.
+* Otherwise the point waits: first for every row due ahead, then until the points issued
+  before it have left the sampler's buffer reads (its latency after the last one):
+  - another head, or a row at or below the band's end: a new band (top 0 for another head,
+    the same formula) and its rows ``[max(loaded, top'), min(top' + R, H))`` are fetched,
+    one request per row; then the point passes;
+  - a row above the band (``lo < top``, the same head): the slow path. Its on-map corners
+    are read (a request per on-map row, its one or two on-map pixels) into the buffer's
+    patch, and the point passes with ``patch`` set: its corners are read from there.
+  Rows fetched and slow paths depend only on the points' order (``sim.band.band_trace``).
 * Memory (``requests``, ``beats``): map ``l`` lives at ``base`` as ``[head][row][column]
-  [channel]`` (``value_bits`` each), so one head's row is ``width * head_dim`` values in
-  a row and a band refill is one request. ``beats`` (one buffer word each, channel order)
-  go to the buffer through ``fill`` a cycle later; ``beats.ready`` is always high (the
-  reader's queue holds what it asked for).
-* A point that needed memory passes ``SETTLE`` cycles after its last beat (the fill
-  register and the bank's write stages; the sampler's read comes later still).
-* ``refill`` pulses once per row a band refill fetched (as its last beat arrives),
-  ``slow`` once per slow-path point, ``wait`` is high in every cycle a point waits here
-  for memory (draining the sampler included); ``idle``: no fetch under way or due (rows are
-  fetched ahead after the last point has passed: wait for ``idle`` before reading counters
-  or changing the map).
+  [channel]`` (``value_bits`` each), so one head's row is ``width * head_dim`` values in a
+  row: one request. ``beats`` (one buffer word each, channel order) go to the buffer through
+  ``fill`` a cycle later; ``beats.ready`` is always high (the reader's queue holds what it
+  asked for). ``requests`` leaves from registers.
+* A row is usable ``SETTLE`` cycles after its last beat (the fill register and the bank's
+  write stages; the sampler's read comes later still).
+* ``refill`` pulses once per row fetched (as its last beat arrives), ``slow`` once per
+  slow-path point, ``wait`` is high in every cycle a point waits here for memory (draining
+  the sampler included); ``idle``: no fetch under way or due (rows are fetched ahead after
+  the last point has passed: wait for ``idle`` before reading counters or changing the map).
 * ``width``, ``height``, ``base``: the level's shape and map address (CSRs); hold them
-  steady while points are in flight. ``reset_band``: forget the band (a new map in memory).
+  steady while points are in flight. ``reset_band``: forget the band (a new map in memory),
+  at the latest in the cycle a new shape arrives.
 
 Timing: every decision is taken from registers (the point's rows and columns are registered
 as it enters, the band's state is registers); the address is computed in registered steps
