@@ -24,7 +24,7 @@ RUNS = [
     ("odd", ODD, "icarus", 200),
     # maps in external memory (AxiRamRead with random AR and R pauses), bands of 4 and 2 rows
     # over maps up to 40 rows: refills and slow paths counted against sim.band
-    ("tiny-band", TINY_BAND, "verilator", 2000),
+    ("tiny-band", TINY_BAND, "verilator", 1200),
 ]
 
 
