@@ -30,10 +30,9 @@ ODD = preset(
 ODD = ODD.replace(acc_bits=ODD.min_acc_bits)
 #: the ECP5-85F preset as it is
 FPGA = preset("fpga")
-#: maps in external memory: bands of 4 and 2 rows over maps up to 40 and 24 rows, two
-#: chunks per point (64-bit bus words)
+#: maps in external memory: over maps up to 40 and 24 rows, a band of 16 rows (2 fetched
+#: ahead) and one of 2 rows (most points refill or take the slow path); two chunks per
+#: point (64-bit bus words)
 TINY_BAND = preset(
-    "tiny", lanes=8, offset_bits=16, max_shapes=((40, 11), (24, 6)), window_rows=(4, 2)
+    "tiny", lanes=8, offset_bits=16, max_shapes=((40, 11), (24, 6)), window_rows=(16, 2)
 )
-#: taller bands (16 and 8 rows, two and one fetched ahead): most rows arrive in the background
-TINY_BAND16 = TINY_BAND.replace(window_rows=(16, 8))

@@ -22,8 +22,8 @@ RUNS = [
     # takes about 17 ms a job here, Verilator 0.3 ms)
     ("tiny", TINY, "icarus", 400),
     ("odd", ODD, "icarus", 200),
-    # maps in external memory (AxiRamRead with random AR and R pauses), bands of 4 and 2 rows
-    # over maps up to 40 rows: refills and slow paths counted against sim.band
+    # maps in external memory (AxiRamRead with random AR and R pauses), bands of 16 and 2
+    # rows over maps up to 40 and 24 rows: refills and slow paths counted against sim.band
     ("tiny-band", TINY_BAND, "verilator", 1200),
 ]
 
