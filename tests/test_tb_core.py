@@ -14,9 +14,9 @@ from tb.runner import run
 
 RUNS = [
     # (name, config, simulator, jobs)
-    ("tiny", TINY, "verilator", 51000),
+    ("tiny", TINY, "verilator", 59000),
     ("tiny-lanes4", TINY_LANES4, "verilator", 20000),
-    ("odd", ODD, "verilator", 20000),
+    ("odd", ODD, "verilator", 12000),
     ("tiny-probs", TINY_PROBS, "verilator", 10000),
     # Icarus: the same four tests on the second simulator, a few hundred jobs each (Icarus
     # takes about 17 ms a job here, Verilator 0.3 ms)
@@ -24,7 +24,7 @@ RUNS = [
     ("odd", ODD, "icarus", 200),
     # maps in external memory (AxiRamRead with random AR and R pauses), bands of 16 and 2
     # rows over maps up to 40 and 24 rows: refills and slow paths counted against sim.band
-    ("tiny-band", TINY_BAND, "verilator", 1200),
+    ("tiny-band", TINY_BAND, "verilator", 500),
 ]
 
 
@@ -67,7 +67,7 @@ def test_streamed_core_on_icarus(tmp_path):
         block="core",
         seed=21,
         testcase="random_jobs",
-        env={"DEFA_JOBS": "150"},
+        env={"DEFA_JOBS": "60"},
     )
     assert outcome["tests"] == 1
 
