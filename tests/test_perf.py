@@ -65,7 +65,6 @@ def test_cycle_model_matches_rtl(name, cfg, kind, options, tau, tmp_path):
 STREAMED = [
     # (id, config, workload kind, input (H, W), seed): maps in memory, AxiRamRead at full
     # speed; one core build (a band of 16 rows fetching ahead, one of 2 rows waiting)
-    ("band-decoder", TINY_BAND, "decoder", (200, 64), 2),
     ("band-encoder-tall-maps", TINY_BAND, "encoder", (320, 88), 1),
 ]
 

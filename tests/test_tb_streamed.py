@@ -31,6 +31,6 @@ def test_streamed_sampler_regression(name, simulator):
         block="streamed_sampler",
         level=level,
         seed=SEEDS[name],
-        env={"DEFA_POINTS": "1500"},
+        env={"DEFA_POINTS": "1000"},
     )
     assert outcome["tests"] == 1
