@@ -195,20 +195,7 @@ def core_bench(
                 step(f"{name}: {qc.queries * cfg.heads} jobs through the core RTL ({simulator})")
             figures = Path(tmp) / f"{name}.json"
             t0 = time.perf_counter()
-            run(
-                cfg,
-                simulator,
-                test_module="tb.core_tb",
-                block="core",
-                testcase="measure",
-                seed=seed + 1,
-                env={
-                    "DEFA_WORKLOAD": str(path),
-                    "DEFA_TAU_P": str(tau),
-                    "DEFA_RESULTS": str(figures),
-                },
-            )
-            rtl = json.loads(figures.read_text())
+            rtl = core_model.measure(cfg, simulator, path, figures, tau_p_q=tau, seed=seed + 1)
             model = perf.predict(cfg, perf.kept_points(qc.probs, tau))
             kept = rtl["points_kept"]
             ideal = kept * cfg.cycles_per_point / cfg.levels

@@ -139,6 +139,18 @@ def _run(cfg: DefaConfig, w: wl.Workload, rows, fmax_mhz) -> dict:
     return result
 
 
+def _layer_shape(cfg: DefaConfig, input_hw, seed: int) -> dict:
+    """The synthetic workloads' arguments for ``cfg``'s heads, levels and points."""
+    return dict(
+        input_hw=tuple(input_hw),
+        strides=wl.level_strides(cfg.levels),
+        heads=cfg.heads,
+        head_dim=cfg.head_dim,
+        points=cfg.points,
+        seed=seed,
+    )
+
+
 def _pow2(n: int) -> int:
     return 1 << max(1, (int(n) - 1).bit_length())
 
@@ -181,16 +193,9 @@ def rtl_slice(cfg: DefaConfig, window_rows, jobs: int, *, input_hw=(800, 1333), 
     import dataclasses
 
     from sim.window import query_order
-    from tb.runner import REPO, run
+    from tb.runner import REPO
 
-    shape = dict(
-        input_hw=tuple(input_hw),
-        strides=wl.level_strides(cfg.levels),
-        heads=cfg.heads,
-        head_dim=cfg.head_dim,
-        points=cfg.points,
-        seed=seed,
-    )
+    shape = _layer_shape(cfg, input_hw, seed)
     w = wl.encoder(**shape)
     big = _full_size(cfg, w).replace(window_rows=tuple(window_rows))
     queries = -(-jobs // cfg.heads)
@@ -203,21 +208,7 @@ def rtl_slice(cfg: DefaConfig, window_rows, jobs: int, *, input_hw=(800, 1333), 
     where = REPO / "build" / "bench-stream"
     where.mkdir(parents=True, exist_ok=True)
     path = wl.save(part, where / "slice.npz")
-    results = where / "measure.json"
-    run(
-        big,
-        "verilator",
-        test_module="tb.core_tb",
-        block="core",
-        testcase="measure",
-        seed=1,
-        env={
-            "DEFA_WORKLOAD": str(path),
-            "DEFA_RESULTS": str(results),
-            "DEFA_AXI_PAUSES": "0,0",
-        },
-    )
-    rtl = json.loads(results.read_text())
+    rtl = core_model.measure(big, "verilator", path, where / "measure.json", axi_pauses=(0, 0))
     qc = core_model.workload_quantized(big, part)
     order = core_model.job_order(qc, "band")
     model = perf.predict_streamed(big, qc, big.tau_p_q, order, perf.Memory())
@@ -256,14 +247,7 @@ def stream_bench(
     if rtl_jobs < 0:
         raise ValueError(f"rtl_jobs={rtl_jobs} is out of range: allowed >= 0 (0: no RTL run)")
     fmax = _fmax_mhz(name)
-    shape = dict(
-        input_hw=tuple(input_hw),
-        strides=wl.level_strides(cfg.levels),
-        heads=cfg.heads,
-        head_dim=cfg.head_dim,
-        points=cfg.points,
-        seed=seed,
-    )
+    shape = _layer_shape(cfg, input_hw, seed)
     workloads = {
         "encoder": wl.encoder(**shape),
         "decoder": wl.decoder(queries=decoder_queries, **shape),

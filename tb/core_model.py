@@ -3,6 +3,9 @@ order, and what the bit-true model says must come out."""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import numpy as np
 
 from gen.config import DefaConfig
@@ -15,6 +18,7 @@ __all__ = [
     "job_order",
     "jobs",
     "map_images",
+    "measure",
     "random_quantized",
     "workload_quantized",
 ]
@@ -139,3 +143,36 @@ def load_words(cfg: DefaConfig, qc: bittrue.QuantizedCore):
                     for chunk in range(cfg.cycles_per_point):
                         data = pixel[head, chunk * lanes : (chunk + 1) * lanes]
                         yield level, x, y, head, chunk, [int(v) for v in data]
+
+
+def measure(
+    cfg: DefaConfig,
+    simulator: str,
+    workload,
+    results,
+    *,
+    tau_p_q: int | None = None,
+    axi_pauses: tuple[float, float] | None = None,
+    seed: int = 1,
+) -> dict:
+    """The core testbench's ``measure`` test on the workload saved at ``workload`` (jobs
+    back to back, outputs always taken): the RTL's counters, as it writes them to
+    ``results``. ``tau_p_q``: the PAP CSR (default the config's); ``axi_pauses``: the memory
+    model's pause rates on AR and R, with the maps in memory (default the testbench's)."""
+    from tb.runner import run  # (not at import: the testbench itself imports this module)
+
+    env = {"DEFA_WORKLOAD": str(workload), "DEFA_RESULTS": str(results)}
+    if tau_p_q is not None:
+        env["DEFA_TAU_P"] = str(tau_p_q)
+    if axi_pauses is not None:
+        env["DEFA_AXI_PAUSES"] = ",".join(str(p) for p in axi_pauses)
+    run(
+        cfg,
+        simulator,
+        test_module="tb.core_tb",
+        block="core",
+        testcase="measure",
+        seed=seed,
+        env=env,
+    )
+    return json.loads(Path(results).read_text())

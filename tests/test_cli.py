@@ -9,7 +9,7 @@ from gen.cli import build_parser, main
 from gen.config import DefaConfig, preset
 from sim import perf
 from sim import workload as wl
-from tb.runner import run
+from tb import core_model
 
 
 def test_help_lists_subcommands():
@@ -117,17 +117,7 @@ def test_bench_core_figures_come_from_the_rtl_counters(capsys, tmp_path):
     path = wl.save(w, tmp_path / "w.npz")
     for name, tau in (("dense", 0), ("pap", cfg.tau_p_q)):
         figures = tmp_path / f"{name}.json"
-        env = {"DEFA_WORKLOAD": str(path), "DEFA_TAU_P": str(tau), "DEFA_RESULTS": str(figures)}
-        run(
-            cfg,
-            "verilator",
-            test_module="tb.core_tb",
-            block="core",
-            testcase="measure",
-            seed=11,
-            env=env,
-        )
-        rtl = json.loads(figures.read_text())
+        rtl = core_model.measure(cfg, "verilator", path, figures, tau_p_q=tau, seed=11)
         bench = result["runs"][name]
         assert bench["rtl"] == rtl
         assert bench["cycles"] == rtl["cycles"] and bench["busy_per_level"] == rtl["busy"]

@@ -2,8 +2,6 @@
 of different shape: dense, pruned, skewed levels, decoder, peaky attention, several configs.
 The issue asks for 2%; the model follows the RTL's documented timing and is exact here."""
 
-import json
-
 import numpy as np
 import pytest
 from configs import FPGA, ODD, TINY, TINY_BAND, TINY_LANES4, TINY_PROBS
@@ -12,7 +10,6 @@ from gen.config import preset
 from sim import perf
 from sim import workload as wl
 from tb import core_model
-from tb.runner import run
 
 CASES = [
     # (id, config, workload kind, workload options, tau_p CSR: None = the config's)
@@ -43,17 +40,7 @@ def test_cycle_model_matches_rtl(name, cfg, kind, options, tau, tmp_path):
     w = wl.for_config(cfg, kind, **options)
     path = wl.save(w, tmp_path / "w.npz")
     tau = cfg.tau_p_q if tau is None else tau
-    results = tmp_path / "measure.json"
-    run(
-        cfg,
-        "verilator",
-        test_module="tb.core_tb",
-        block="core",
-        testcase="measure",
-        seed=1,
-        env={"DEFA_WORKLOAD": str(path), "DEFA_TAU_P": str(tau), "DEFA_RESULTS": str(results)},
-    )
-    rtl = json.loads(results.read_text())
+    rtl = core_model.measure(cfg, "verilator", path, tmp_path / "measure.json", tau_p_q=tau)
     qc = core_model.workload_quantized(cfg, w)
     model = perf.predict(cfg, perf.kept_points(qc.probs, tau))
     print(f"{name}: rtl {rtl['cycles']} model {model['cycles']} busy {rtl['busy']}")
@@ -78,21 +65,7 @@ def test_streamed_cycle_model_within_two_percent(name, cfg, kind, hw, seed, tmp_
     the rows fetched and the slow paths exact."""
     w = wl.for_config(cfg, kind, input_hw=hw, seed=seed)
     path = wl.save(w, tmp_path / "w.npz")
-    results = tmp_path / "measure.json"
-    run(
-        cfg,
-        "verilator",
-        test_module="tb.core_tb",
-        block="core",
-        testcase="measure",
-        seed=1,
-        env={
-            "DEFA_WORKLOAD": str(path),
-            "DEFA_RESULTS": str(results),
-            "DEFA_AXI_PAUSES": "0,0",
-        },
-    )
-    rtl = json.loads(results.read_text())
+    rtl = core_model.measure(cfg, "verilator", path, tmp_path / "measure.json", axi_pauses=(0, 0))
     qc = core_model.workload_quantized(cfg, w)
     order = core_model.job_order(qc, "band")
     model = perf.predict_streamed(cfg, qc, cfg.tau_p_q, order, perf.Memory())
