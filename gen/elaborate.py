@@ -83,9 +83,9 @@ def port_manifest(component: wiring.Component) -> dict[str, dict]:
     return ports
 
 
-def _sampler(cfg: DefaConfig, level: int):
-    top = Sampler(cfg, level)
-    extra = {
+def _sampler_extra(cfg: DefaConfig, level: int, top) -> dict:
+    """What a one-level block's manifest adds: its latency and buffer geometry."""
+    return {
         "level": level,
         "latency": top.latency,
         "cycles_per_point": cfg.cycles_per_point,
@@ -95,18 +95,16 @@ def _sampler(cfg: DefaConfig, level: int):
             "word_bits": cfg.lanes * cfg.value_bits,
         },
     }
-    return top, extra
+
+
+def _sampler(cfg: DefaConfig, level: int):
+    top = Sampler(cfg, level)
+    return top, _sampler_extra(cfg, level, top)
 
 
 def _streamed_sampler(cfg: DefaConfig, level: int):
     top = StreamedSampler(cfg, level)
-    extra = {
-        "level": level,
-        "latency": top.latency,
-        "cycles_per_point": cfg.cycles_per_point,
-        "buffer": {"banks": 4, **buffer_geometry(cfg, level), "word_bits": top.word_bits},
-    }
-    return top, extra
+    return top, _sampler_extra(cfg, level, top)
 
 
 def _core(cfg: DefaConfig, level: int):
