@@ -7,15 +7,22 @@ value maps, jobs and FWP commands, over a serial port or any byte transport.
     dev = Device(SerialTransport("/dev/ttyUSB0"), manifest)   # manifest: defa_linked.json
     dev.check_identity()
     outputs = dev.run(qc)      # a sim.bittrue.QuantizedCore -> (Nq, M, Dh) output words
+
+``MemoryRun`` is the host's side of a top whose maps, jobs and outputs live in memory (a
+config with ``window_rows``; its ``top`` manifest): it lays a run out in memory (the jobs in
+band order), says which registers to write, and reads the outputs back by query.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
 import numpy as np
 
 from gen.payload import Payload
+from sim.band import memory_layout
 
-__all__ = ["Device", "LinkError", "Protocol", "SerialTransport"]
+__all__ = ["Device", "LinkError", "MemoryRun", "Plan", "Protocol", "SerialTransport", "band_order"]
 
 
 class LinkError(RuntimeError):
@@ -231,3 +238,113 @@ class SerialTransport:
 
     def read(self, n: int) -> bytes:
         return self.port.read(n)
+
+
+def band_order(ref_w: np.ndarray, heads: int) -> list[tuple[int, int]]:
+    """The (query, head) jobs in the order a band window wants: head-major passes, each over
+    the queries in raster order of their reference points on the finest level (``ref_w``:
+    (Nq, L, 2) reference points in level-0 pixel units, as the jobs carry them). Outputs land
+    in their query's slot whatever the order: the inverse is the slot layout."""
+    raster = np.lexsort((ref_w[:, 0, 0], ref_w[:, 0, 1])).tolist()
+    return [(q, h) for h in range(heads) for q in raster]
+
+
+@dataclass
+class Plan:
+    """One run in memory: ``regions`` (byte address, bytes) to write before the start,
+    ``registers`` (CSR name -> value) to write before ``CONTROL`` bit 1, and where the outputs
+    land (``out_base``, ``queries`` slots)."""
+
+    regions: list[tuple[int, bytes]] = field(default_factory=list)
+    registers: dict[str, int] = field(default_factory=dict)
+    out_base: int = 0
+    queries: int = 0
+    jobs: int = 0
+
+
+class MemoryRun:
+    """Memory layouts of a maps-in-memory top (its manifest's ``memory`` entry): jobs packed
+    as ``job_layout`` at ``JOBS_BASE + k * job_bytes``; the output of (query, head) at
+    ``OUT_BASE + (query * heads + head) * out_bytes``; maps ``[head][row][column][channel]``."""
+
+    def __init__(self, manifest: dict):
+        if "memory" not in manifest:
+            raise ValueError(
+                "the manifest has no 'memory' entry: MemoryRun drives the top of a config with "
+                "window_rows (maps in memory); generate it with that config"
+            )
+        mem = manifest["memory"]
+        self.word_bytes = mem["word_bytes"]
+        self.job_bytes = mem["job_bytes"]
+        self.out_bytes = mem["out_bytes"]
+        self.job = Payload(mem["job_fields"])
+        self.slot = Payload(mem["slot_fields"])
+        self.errors = mem["errors"]
+        self.tag_bits = manifest["tag_bits"]
+        self.heads = manifest["config"]["heads"]
+
+    def _align(self, addr: int) -> int:
+        return -(-addr // self.word_bytes) * self.word_bytes
+
+    def job_image(self, qc, order) -> bytes:
+        """The jobs of ``order`` ((query, head) pairs), packed one after the other."""
+        weights = "logit" if qc.logits is not None else "prob"
+        source = qc.logits if qc.logits is not None else qc.probs
+        levels, points = qc.probs.shape[2:4]
+        out = bytearray()
+        for q, h in order:
+            fields = {"tag": q, "head": h}
+            for level in range(levels):
+                fields[f"ref_x.{level}"] = int(qc.ref_w[q, level, 0])
+                fields[f"ref_y.{level}"] = int(qc.ref_w[q, level, 1])
+                for p in range(points):
+                    fields[f"off_x.{level}.{p}"] = int(qc.offsets[q, h, level, p, 0])
+                    fields[f"off_y.{level}.{p}"] = int(qc.offsets[q, h, level, p, 1])
+                    fields[f"{weights}.{level}.{p}"] = int(source[q, h, level, p])
+            out += self.job.pack(fields).to_bytes(self.job_bytes, "little")
+        return bytes(out)
+
+    def plan(self, qc, *, base: int = 0, order=None, gaps=None) -> Plan:
+        """Maps, jobs and output slots one after the other from ``base`` (rounded up to a
+        beat), ``gaps`` (bytes, one per region: maps..., jobs) between them; ``order``:
+        the jobs (default ``band_order``)."""
+        nq, heads = qc.probs.shape[:2]
+        if nq > 1 << self.tag_bits:
+            raise ValueError(
+                f"the run has {nq} queries; tags are {self.tag_bits} bits: at most "
+                f"{1 << self.tag_bits} queries per run (split the layer)"
+            )
+        if order is None:
+            order = band_order(qc.ref_w, heads)
+        levels = len(qc.shapes)
+        gaps = list(gaps) if gaps is not None else [0] * (levels + 1)
+        plan = Plan(queries=nq, jobs=len(order))
+        addr = self._align(base)
+        for level, (h, w) in enumerate(qc.shapes):
+            start = int(qc.level_start[level])
+            image = memory_layout(qc.value[start : start + int(h) * int(w)], int(h), int(w))
+            plan.regions.append((addr, image))
+            plan.registers[f"SHAPE{level}"] = int(h) << 16 | int(w)
+            plan.registers[f"MAP_BASE{level}"] = addr
+            addr = self._align(addr + len(image) + gaps[level])
+        image = self.job_image(qc, order)
+        plan.regions.append((addr, image))
+        plan.registers["JOBS_BASE"] = addr
+        plan.registers["JOB_COUNT"] = len(order)
+        addr = self._align(addr + len(image) + gaps[levels])
+        plan.out_base = addr
+        plan.registers["OUT_BASE"] = addr
+        plan.registers["QUERIES"] = nq
+        return plan
+
+    def outputs(self, raw: bytes, queries: int) -> np.ndarray:
+        """(queries, heads, head_dim) output words from the bytes at ``OUT_BASE``."""
+        slots = []
+        for i in range(queries * self.heads):
+            word = int.from_bytes(raw[i * self.out_bytes : (i + 1) * self.out_bytes], "little")
+            slots.append(self.slot.unpack_array(word, "values"))
+        return np.array(slots, dtype=np.int64).reshape(queries, self.heads, -1)
+
+    def error_names(self, error: int) -> list[str]:
+        """The names of the ``ERROR`` register's set bits."""
+        return [name for i, name in enumerate(self.errors) if error >> i & 1]

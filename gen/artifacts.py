@@ -101,6 +101,43 @@ def python_module(manifest: dict) -> str:
     )
 
 
+def _buffers_line(cfg: DefaConfig, kib: float) -> str:
+    if cfg.streamed:
+        bands = ", ".join(
+            f"{r}x{w}" for r, (_, w) in zip(cfg.window_rows, cfg.max_shapes, strict=True)
+        )
+        return (
+            f"- maps in memory (up to {', '.join(f'{h}x{w}' for h, w in cfg.max_shapes)}); "
+            f"bands of {bands} pixels x {cfg.head_dim} channels (one head) x {cfg.value_bits} "
+            f"bits on chip: {kib:.1f} KiB; FWP counters {cfg.importance_bits} bits per pixel"
+        )
+    return (
+        f"- level buffers {kib:.1f} KiB "
+        f"({', '.join(f'{h}x{w}' for h, w in cfg.max_shapes)} pixels x {cfg.d_model} channels "
+        f"x {cfg.value_bits} bits), FWP counters {cfg.importance_bits} bits per pixel"
+    )
+
+
+def _memory_lines(manifest: dict) -> list[str]:
+    """The memory layout of a run (a maps-in-memory top)."""
+    mem = manifest.get("memory")
+    if mem is None:
+        return []
+    return [
+        "## Memory (a run: CONTROL bit 1 after the registers below)",
+        "",
+        "- map l at `MAP_BASE<l>`: `[head][row][column][channel]`, one byte per value",
+        f"- job k at `JOBS_BASE + k * {mem['job_bytes']}`: the job layout packed from bit 0, "
+        "little-endian bytes (`fpga.host.MemoryRun.job_image`); any order, band order "
+        "(head by head, queries in raster order of their reference points) fetches least",
+        f"- the output of query q, head h at `OUT_BASE + (q * heads + h) * {mem['out_bytes']}`: "
+        "head_dim signed `out_bits` values from bit 0, whatever order the jobs ran in",
+        f"- every base a multiple of {mem['word_bytes']} bytes; `ERROR` bits: "
+        + ", ".join(f"{i} {name}" for i, name in enumerate(mem["errors"])),
+        "",
+    ]
+
+
 def report(manifest: dict) -> str:
     cfg = DefaConfig.from_dict(manifest["config"])
     top = manifest["top"]
@@ -117,9 +154,7 @@ def report(manifest: dict) -> str:
         f"- {cfg.levels} level units x {cfg.lanes} lanes x 4 corners: "
         f"{4 * cfg.lanes * cfg.levels} multipliers; peak {peak:g} points/cycle "
         f"({cfg.cycles_per_point} cycles per point per level unit)",
-        f"- level buffers {buffer_kib:.1f} KiB "
-        f"({', '.join(f'{h}x{w}' for h, w in cfg.max_shapes)} pixels x {cfg.d_model} channels "
-        f"x {cfg.value_bits} bits), FWP counters {cfg.importance_bits} bits per pixel",
+        _buffers_line(cfg, buffer_kib),
         f"- thresholds at reset: tau_p {cfg.tau_p} (TAU_P {cfg.tau_p_q}), tau_f {cfg.tau_f} "
         f"(TAU_F {cfg.tau_f_q})",
         "",
@@ -144,8 +179,11 @@ def report(manifest: dict) -> str:
         f"(queue_depth {cfg.queue_depth} plus the credits' round trip)",
         f"- counters show an event {manifest['counter_lag']} cycles after it happens "
         "(`cycles` counts every cycle as it comes)",
-        "- outputs leave in job order; counters are 32-bit and wrap",
+        "- outputs leave in job order; counters are 32-bit and wrap"
+        if not cfg.streamed
+        else "- counters are 32-bit and wrap",
         "",
+        *_memory_lines(manifest),
         "## Registers (csr bus, word addresses)",
         "",
         "| address | name | access | width | meaning |",

@@ -23,9 +23,12 @@ from gen.config import DefaConfig
 from rtl.core import COUNTER_BITS, COUNTER_LAG, Core
 from rtl.csr_bank import config_hash, csr_addr_bits, csr_map
 from rtl.host_link import OPCODES
-from rtl.layouts import FwpOp
+from rtl.layouts import FwpOp, job_layout
 from rtl.level_buffer import buffer_geometry
 from rtl.linked import Linked
+from rtl.memory.job_fetch import job_beats
+from rtl.memory.output_store import out_beats, slot_layout
+from rtl.memory.run_control import ERRORS
 from rtl.memory.streamed_sampler import StreamedSampler
 from rtl.sampler import Sampler
 from rtl.softmax import softmax_latency
@@ -138,7 +141,22 @@ def _top_extra(cfg: DefaConfig, tag_bits: int) -> dict:
 
 def _top(cfg: DefaConfig, level: int):
     top = Top(cfg)
-    return top, _top_extra(cfg, top.tag_bits)
+    extra = _top_extra(cfg, top.tag_bits)
+    if cfg.streamed:
+        extra["memory"] = _memory_extra(cfg, top.tag_bits)
+    return top, extra
+
+
+def _memory_extra(cfg: DefaConfig, tag_bits: int) -> dict:
+    """How a run lays out its jobs and outputs in memory (``fpga.host.MemoryRun`` reads it)."""
+    return {
+        "word_bytes": cfg.lanes * cfg.value_bits // 8,
+        "job_bytes": job_beats(cfg, tag_bits) * cfg.lanes * cfg.value_bits // 8,
+        "job_fields": flatten_layout(job_layout(cfg, tag_bits)),
+        "out_bytes": out_beats(cfg) * cfg.lanes * cfg.value_bits // 8,
+        "slot_fields": flatten_layout(slot_layout(cfg)),
+        "errors": [name for name, _ in ERRORS],
+    }
 
 
 def _linked(cfg: DefaConfig, level: int):

@@ -33,7 +33,7 @@ Contract:
   ``new_maps`` (a pulse, with or before any change of shapes or bases) forgets the bands.
   Jobs should come head by head, queries in raster order of their reference points (any
   order is correct; others fetch more). ``mem_error``: the reader's sticky status (cleared
-  by ``clear``); ``mem_idle``: no fetch under way or due. Counters per level
+  by ``clear`` and by ``new_maps``); ``mem_idle``: no fetch under way or due. Counters per level
   ``rows_fetched``, ``slow_points``, ``memory_wait`` (cycles a point waited for memory),
   and ``beats_read``.
 * Counters (``counter_bits``, wrapping; ``clear`` zeroes them): ``cycles``, ``jobs_in``,
@@ -341,7 +341,7 @@ class Core(wiring.Component):
         wiring.connect(m, arbiter.request, reader.requests)
         wiring.connect(m, reader.data, arbiter.data)
         wiring.connect(m, wiring.flipped(self.axi), reader.axi)
-        m.d.comb += [self.mem_error.eq(reader.error), reader.clear.eq(self.clear)]
+        m.d.comb += [self.mem_error.eq(reader.error), reader.clear.eq(self.clear | self.new_maps)]
         m.d.sync += self.mem_idle.eq(Cat(*(u.memory_idle for u in units)).all())
         for level, unit in enumerate(units):
             requests = arbiter.requests[level]

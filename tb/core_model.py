@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
+from fpga.host import band_order
 from gen.config import DefaConfig
 from sim import band, bittrue, golden
 from sim import workload as wl
@@ -33,8 +34,7 @@ def job_order(qc: bittrue.QuantizedCore, kind: str = "query") -> list[tuple[int,
         return [(q, h) for q in range(nq) for h in range(m)]
     if kind != "band":
         raise ValueError(f"kind={kind!r} is not allowed: 'query' or 'band'")
-    raster = np.lexsort((qc.ref_w[:, 0, 0], qc.ref_w[:, 0, 1])).tolist()
-    return [(q, h) for h in range(m) for q in raster]
+    return band_order(qc.ref_w, m)
 
 
 def band_counts(cfg: DefaConfig, qc: bittrue.QuantizedCore, tau_p_q: int, order) -> dict:

@@ -59,22 +59,6 @@ def _regression(cfg, simulator: str, jobs: int, tmp_path, fwp_read: str | None =
 
 
 @pytest.mark.slow
-def test_streamed_core_on_icarus(tmp_path):
-    """The maps-in-memory core's random jobs on the second simulator (Icarus, four-state: an
-    undriven or unreset bit on the memory path shows as X and fails it)."""
-    outcome = run(
-        TINY_BAND,
-        "icarus",
-        test_module="tb.core_tb",
-        block="core",
-        seed=21,
-        testcase="random_jobs",
-        env={"DEFA_JOBS": "60"},
-    )
-    assert outcome["tests"] == 1
-
-
-@pytest.mark.slow
 def test_fpga_core_regression_and_bench(tmp_path, capsys):
     """The ECP5-85F preset itself, on one Verilator build (two tests side by side had one idle
     on the other's build lock): a short regression (1000 jobs; its maps are 32x32), then
