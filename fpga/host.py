@@ -1,4 +1,4 @@
-"""Host driver for a defa accelerator behind its host link (``rtl/host_link.py``): registers,
+"""Host driver for a defa accelerator behind its host link (``rtl/link/host_link.py``): registers,
 value maps, jobs and FWP commands, over a serial port or any byte transport.
 
 ``Protocol`` turns requests into link frames and link bytes back into values; it does no I/O.

@@ -1,4 +1,4 @@
-"""The accelerator on a Radiona ULX3S (ECP5-85F): the linked accelerator (``rtl/linked.py``)
+"""The accelerator on a Radiona ULX3S (ECP5-85F): the linked accelerator (``rtl/link/linked.py``)
 behind the board's FTDI UART, clocked by the 25 MHz oscillator; LED 0 blinks while the link
 is alive, LED 1 lights on a protocol error. Built with amaranth-boards and the YoWASP tools
 (``defa build --board ulx3s-85f``); ``fpga/host.py`` talks to it.
@@ -16,9 +16,9 @@ from gen.config import DefaConfig
 from gen.placement import plan, yosys_commands
 from gen.synth import dsp_premap
 from gen.tools import tool_path
-from rtl.linked import Linked
-from rtl.uart_rx import UartRx
-from rtl.uart_tx import UartTx
+from rtl.link.linked import Linked
+from rtl.link.uart_rx import UartRx
+from rtl.link.uart_tx import UartTx
 
 __all__ = ["BOARDS", "BoardTop", "board_script", "build"]
 

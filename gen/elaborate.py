@@ -20,18 +20,18 @@ from amaranth.hdl import Shape
 from amaranth.lib import data, stream, wiring
 
 from gen.config import DefaConfig
-from rtl.core import COUNTER_BITS, COUNTER_LAG, Core
-from rtl.csr_bank import config_hash, csr_addr_bits, csr_map
-from rtl.host_link import OPCODES
-from rtl.layouts import FwpOp, job_layout
-from rtl.level_buffer import buffer_geometry
-from rtl.linked import Linked
+from rtl.core.core import COUNTER_BITS, COUNTER_LAG, Core
+from rtl.core.layouts import FwpOp, job_layout
+from rtl.core.level_buffer import buffer_geometry
+from rtl.core.sampler import Sampler
+from rtl.core.softmax import softmax_latency
+from rtl.link.csr_bank import config_hash, csr_addr_bits, csr_map
+from rtl.link.host_link import OPCODES
+from rtl.link.linked import Linked
 from rtl.memory.job_fetch import job_beats
 from rtl.memory.output_store import out_beats, slot_layout
 from rtl.memory.run_control import ERRORS
 from rtl.memory.streamed_sampler import StreamedSampler
-from rtl.sampler import Sampler
-from rtl.softmax import softmax_latency
 from rtl.top import Top
 
 __all__ = ["BLOCKS", "TARGETS", "flatten_layout", "generate", "port_manifest", "verilog_of"]
@@ -184,7 +184,7 @@ BLOCKS = {
 
 #: what ``generate(..., target=...)`` elaborates for: ``"generic"`` (portable Verilog, what
 #: the simulations run) or ``"ecp5"`` (Lattice ECP5 primitives where a block has them:
-#: MULT18X18D with its registers; the same behaviour and latency, see rtl/multiplier.py)
+#: MULT18X18D with its registers; the same behaviour and latency, see rtl/lib/multiplier.py)
 TARGETS = {"generic": None, "ecp5": SimpleNamespace(family="ecp5")}
 
 

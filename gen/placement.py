@@ -30,8 +30,8 @@ import re
 import numpy as np
 
 from gen.config import DefaConfig
-from rtl.block_ram import dp16kd_columns, dp16kd_width
-from rtl.level_buffer import buffer_geometry
+from rtl.core.level_buffer import buffer_geometry
+from rtl.lib.block_ram import dp16kd_columns, dp16kd_width
 
 __all__ = ["EBR_SITES", "SITES", "plan", "yosys_commands"]
 

@@ -36,7 +36,7 @@ from gen.elaborate import generate
 from gen.paths import format_paths, worst_paths
 from gen.placement import plan, yosys_commands
 from gen.tools import tool_path
-from rtl.stages import COPY_ATTR
+from rtl.lib.stages import COPY_ATTR
 
 __all__ = [
     "BOARDS",
@@ -91,7 +91,7 @@ def board_target(board: str) -> dict:
 SPEEDS = (6, 7, 8)
 DSP_MODES = ("datapath", "all", "none")
 #: After ``proc``: the flip-flops of registers marked ``COPY_ATTR`` in the RTL
-#: (``rtl.stages.copy_register``) get Yosys's ``keep``, so that they are not merged with
+#: (``rtl.lib.stages.copy_register``) get Yosys's ``keep``, so that they are not merged with
 #: equal flip-flops (the mark is on the register's wire; ``%ci1`` adds the cell driving it).
 KEEP_COPIES = f"setattr -set keep 1 a:{COPY_ATTR} %ci1 t:$dff %i"
 

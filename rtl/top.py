@@ -22,9 +22,9 @@ from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from gen.config import DefaConfig
-from rtl.core import COUNTER_BITS, Core, core_load_layout
-from rtl.csr_bank import COUNTERS, MEMORY_COUNTERS, CsrBank, csr_addr_bits, csr_signature
-from rtl.layouts import fwp_command_layout, fwp_result_layout, job_layout, output_layout
+from rtl.core.core import COUNTER_BITS, Core, core_load_layout
+from rtl.core.layouts import fwp_command_layout, fwp_result_layout, job_layout, output_layout
+from rtl.link.csr_bank import COUNTERS, MEMORY_COUNTERS, CsrBank, csr_addr_bits, csr_signature
 from rtl.memory.axi_reader import axi_read_signature
 from rtl.memory.axi_writer import axi_write_signature
 from rtl.memory.job_fetch import JobFetch

@@ -1,7 +1,7 @@
 """Cycle model of the core: predicts the RTL's cycle count from a workload and a config.
 
 The model follows each (query, head) job through the core at job granularity, with the
-timing the RTL documents (``rtl/core.py`` and its blocks):
+timing the RTL documents (``rtl/core/core.py`` and its blocks):
 
 * with ``cfg.softmax`` a job reaches the dispatcher ``softmax_latency(cfg)`` cycles after it
   entered the softmax unit, which takes one job per cycle while fewer than

@@ -1,4 +1,4 @@
-"""cocotb test of ``rtl.block_ram.BlockRam``: its generic elaboration and its ECP5 elaboration
+"""cocotb test of ``rtl.lib.block_ram.BlockRam``: its generic elaboration and its ECP5 elaboration
 (DP16KD blocks with output registers, simulated with ``fpga/cells/dp16kd.v``) side by side,
 against a Python model: random writes and reads, reads of the address written in the same
 cycle (the old word), two-cycle read latency (more with input stages); tests/test_block_ram.py

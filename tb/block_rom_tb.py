@@ -1,4 +1,4 @@
-"""cocotb test of ``rtl.block_rom.BlockRom``: its generic elaboration and its ECP5 elaboration
+"""cocotb test of ``rtl.lib.block_rom.BlockRom``: its generic elaboration and its ECP5 elaboration
 (DP16KD blocks with the table in INITVAL and output registers, simulated with
 ``fpga/cells/dp16kd.v``) side by side, two read ports each, against the table itself: random
 addresses on both ports every cycle, two-cycle read latency; tests/test_block_ram.py builds

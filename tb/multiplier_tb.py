@@ -1,4 +1,4 @@
-"""cocotb test of ``rtl.multiplier.Multiplier``: its generic elaboration and its ECP5
+"""cocotb test of ``rtl.lib.multiplier.Multiplier``: its generic elaboration and its ECP5
 elaboration (MULT18X18D with input and output registers, simulated with the behavioural model
 ``fpga/cells/mult18x18d.v``) side by side on the same operands, against Python's product two
 cycles later, with random synchronous resets (tests/test_multiplier.py builds the pair).

@@ -1,4 +1,4 @@
-"""The block RAM component (rtl/block_ram.py) in both elaborations, and the DP16KD behavioural
+"""The block RAM component (rtl/lib/block_ram.py) in both elaborations, and the DP16KD behavioural
 model it is simulated with (fpga/cells/dp16kd.v), on Icarus: every DP16KD port width."""
 
 import re
@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from gen.elaborate import verilog_of
-from rtl.block_ram import BlockRam, dp16kd_width
+from rtl.lib.block_ram import BlockRam, dp16kd_width
 from tb.runner import build_and_test
 
 MODEL = Path(__file__).resolve().parents[1] / "fpga" / "cells" / "dp16kd.v"
@@ -102,7 +102,7 @@ endmodule
 @pytest.mark.parametrize("width,length", [(9, 256), (40, 1024), (18, 60)], ids=str)
 def test_generic_and_ecp5_block_roms_agree(width, length, tmp_path):
     """The softmax's tables: a random table of ``length`` words through both elaborations."""
-    from rtl.block_rom import BlockRom
+    from rtl.lib.block_rom import BlockRom
     from tb.block_rom_tb import table
 
     seed = width * 1000 + length
@@ -115,7 +115,7 @@ def test_generic_and_ecp5_block_roms_agree(width, length, tmp_path):
 
 
 def test_block_rom_refuses_bad_tables():
-    from rtl.block_rom import BlockRom
+    from rtl.lib.block_rom import BlockRom
 
     with pytest.raises(ValueError, match="init is empty"):
         BlockRom(8, [])

@@ -13,7 +13,7 @@ from amaranth.sim import Simulator
 from needs import tool
 
 from gen.config import preset
-from rtl.csr_bank import CSR_ID, CsrBank, config_hash, csr_map
+from rtl.link.csr_bank import CSR_ID, CsrBank, config_hash, csr_map
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -14,9 +14,9 @@ from amaranth.sim import Simulator
 from fpga.host import Device, LinkError, Protocol
 from gen.config import preset
 from gen.elaborate import generate
-from rtl.linked import Linked
-from rtl.uart_rx import UartRx
-from rtl.uart_tx import UartTx
+from rtl.link.linked import Linked
+from rtl.link.uart_rx import UartRx
+from rtl.link.uart_tx import UartTx
 from sim import bittrue
 from tb import core_model
 

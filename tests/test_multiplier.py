@@ -1,4 +1,4 @@
-"""The multiplier component (rtl/multiplier.py) in both elaborations, and the MULT18X18D
+"""The multiplier component (rtl/lib/multiplier.py) in both elaborations, and the MULT18X18D
 behavioural model it is simulated with (fpga/cells/mult18x18d.v), on Icarus."""
 
 from pathlib import Path
@@ -7,7 +7,7 @@ import pytest
 from amaranth.hdl import Signal, signed, unsigned
 
 from gen.elaborate import verilog_of
-from rtl.multiplier import Multiplier
+from rtl.lib.multiplier import Multiplier
 from tb.runner import build_and_test
 
 MODEL = Path(__file__).resolve().parents[1] / "fpga" / "cells" / "mult18x18d.v"

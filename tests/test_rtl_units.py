@@ -7,12 +7,12 @@ from amaranth.hdl import unsigned
 from amaranth.sim import Simulator
 
 from gen.config import preset
-from rtl.coeff import CoefficientUnit
-from rtl.coord import CoordinateUnit
-from rtl.fwp_threshold import ThresholdUnit
-from rtl.layouts import side_bits
-from rtl.level_buffer import LevelBuffer
-from rtl.sampler import Sampler
+from rtl.core.coeff import CoefficientUnit
+from rtl.core.coord import CoordinateUnit
+from rtl.core.fwp_threshold import ThresholdUnit
+from rtl.core.layouts import side_bits
+from rtl.core.level_buffer import LevelBuffer
+from rtl.core.sampler import Sampler
 from sim import bittrue
 
 CONFIGS = {
@@ -259,7 +259,7 @@ def test_latency_properties():
 
 
 def test_point_selector_issues_kept_points_in_order():
-    from rtl.point_selector import PointSelector
+    from rtl.core.point_selector import PointSelector
 
     cfg = preset("tiny", points=4, queue_depth=4)
     dut = PointSelector(cfg)
@@ -341,7 +341,7 @@ def test_dispatcher_prunes_and_splits_by_level():
     """Entries and descriptors leave over credited crossings: every job's descriptor, an entry
     only where a point was kept; never more in flight than the receivers hold, whatever the
     pace of the credits coming back."""
-    from rtl.dispatcher import Dispatcher
+    from rtl.core.dispatcher import Dispatcher
 
     cfg = preset("tiny", queue_depth=2)
     dut = Dispatcher(cfg, tag_bits=8)
@@ -464,7 +464,7 @@ def test_inbox_keeps_order_and_returns_credits(
     storage in 64-bit slices (each with its own permuted pointers) reads back every bit, and
     its valid copies (following their own ready copies) equal ``out.valid`` in every cycle.
     With ``slice_takes`` each slice advances on its own copy's take."""
-    from rtl.inbox import Inbox, slices_of
+    from rtl.lib.inbox import Inbox, slices_of
 
     copies = 2 + (slices_of(unsigned(width)) if slice_takes else 0)
     every = (1 << copies) - 1
@@ -567,7 +567,7 @@ def test_credits_count_against_python(depth):
     """Credits' thermometer count: room, room_next, idle and the room copies (each following
     its own enter copy) against a plain count, with random sends, credits and refunds (never
     more freed than in flight)."""
-    from rtl.credits import Credits
+    from rtl.lib.credits import Credits
 
     seed = 21 + depth
     rng = np.random.default_rng(seed)
@@ -601,7 +601,7 @@ def test_credit_queue_room_and_order(late):
     cycles after leaving ``out``) in every cycle, also when the count takes ``enter`` a cycle
     late (``late_enter``); the room copy agrees; items leave in order, none lost, under random
     entries and backpressure."""
-    from rtl.credit_queue import CreditQueue
+    from rtl.lib.credit_queue import CreditQueue
 
     depth, latency, items = 7, 3, 300
     seed = 31 + late
@@ -642,8 +642,8 @@ def test_credit_queue_room_and_order(late):
 def test_aggregator_rounds_and_saturates():
     """Level sums far beyond the output range (and empty levels, read as zero) are joined,
     rounded once and saturated as the contract states: checked against Python integers."""
-    from rtl.aggregator import Aggregator
-    from rtl.layouts import join_copies_of
+    from rtl.core.aggregator import Aggregator
+    from rtl.core.layouts import join_copies_of
 
     cfg = preset("tiny")
     dut = Aggregator(cfg, tag_bits=8)
@@ -703,7 +703,7 @@ def test_aggregator_rounds_and_saturates():
 
 
 def test_inbox_refuses_bad_options():
-    from rtl.inbox import Inbox
+    from rtl.lib.inbox import Inbox
 
     with pytest.raises(ValueError, match=r"depth=0 is out of range: allowed >= 1"):
         Inbox(unsigned(8), 0)

@@ -6,7 +6,7 @@ import pytest
 from amaranth.sim import Simulator
 
 from gen.config import preset
-from rtl.softmax import SoftmaxUnit
+from rtl.core.softmax import SoftmaxUnit
 from sim import bittrue, golden
 
 

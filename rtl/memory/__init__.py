@@ -1,3 +1,3 @@
-"""The memory side of the accelerator: AXI4 masters (and, as they arrive, the level windows'
-refill engines and the command interface). The rest of ``rtl/`` moves into subpackages by
-domain as its blocks grow (docs/DESIGN.md, Growing rtl/)."""
+"""The memory side: the level units' band windows and their AXI4 reads (burst split, reader,
+writer, read arbiter, streamed sampler), and the command interface that runs a layer from
+memory (job fetch, output store, region check, run control)."""

@@ -51,9 +51,9 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from gen.config import DefaConfig
-from rtl.layouts import TAG_BITS, fill_layout, head_bits, point_layout, side_bits
+from rtl.core.layouts import TAG_BITS, fill_layout, head_bits, point_layout, side_bits
+from rtl.core.sampler import Sampler
 from rtl.memory.burst_split import request_layout
-from rtl.sampler import Sampler
 
 __all__ = ["BandWindow"]
 

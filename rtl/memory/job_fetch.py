@@ -25,7 +25,7 @@ from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from gen.config import DefaConfig
-from rtl.layouts import job_layout
+from rtl.core.layouts import job_layout
 from rtl.memory.axi_reader import AxiReader, axi_read_signature
 
 __all__ = ["CHUNK", "JobFetch", "job_beats"]

@@ -28,7 +28,7 @@ from amaranth.lib import data, fifo, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from gen.config import DefaConfig
-from rtl.layouts import output_layout
+from rtl.core.layouts import output_layout
 from rtl.memory.axi_writer import AxiWriter, axi_write_signature
 from rtl.memory.burst_split import request_layout
 

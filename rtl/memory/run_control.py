@@ -31,7 +31,7 @@ from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
 from gen.config import DefaConfig
-from rtl.layouts import side_bits
+from rtl.core.layouts import side_bits
 from rtl.memory.region_check import RegionCheck
 
 __all__ = ["ERRORS", "RunControl"]

@@ -16,7 +16,7 @@ from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from gen.config import DefaConfig
-from rtl.layouts import (
+from rtl.core.layouts import (
     TAG_BITS,
     fwp_command_layout,
     fwp_result_layout,
@@ -24,9 +24,9 @@ from rtl.layouts import (
     point_layout,
     side_bits,
 )
+from rtl.core.sampler import Sampler
 from rtl.memory.axi_reader import AxiReader, axi_read_signature
 from rtl.memory.band_window import BandWindow
-from rtl.sampler import Sampler
 
 __all__ = ["StreamedSampler"]
 

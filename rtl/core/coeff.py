@@ -23,7 +23,7 @@ from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
 from gen.config import DefaConfig
-from rtl.stages import Stages, copy_register, tree_stages
+from rtl.lib.stages import Stages, copy_register, tree_stages
 
 __all__ = ["CoefficientUnit"]
 

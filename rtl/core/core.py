@@ -11,10 +11,10 @@ Contract:
 * Throughput: the dispatcher takes one job per cycle while it holds credits; level l needs
   ``kept points x head_dim/lanes`` cycles per job, so the core runs at the pace of its busiest
   level, and levels with fewer surviving points run ahead by ``queue_depth`` jobs and more.
-* Timing: the blocks meet only over registered crossings (``rtl.inbox``): the dispatcher
+* Timing: the blocks meet only over registered crossings (``rtl.lib.inbox``): the dispatcher
   sends entries to each level unit and descriptors to the aggregator, each level unit sends
   its sums to the aggregator, from registers into the receiver's inbox, with credits coming
-  back through registers (``rtl.credits``). CSRs, loads, FWP commands and the counters'
+  back through registers (``rtl.lib.credits``). CSRs, loads, FWP commands and the counters'
   events reach their blocks through registers too.
 * ``load``: writes one word into the buffer of level ``level`` (a word outside that level's
   buffer is dropped) a few cycles later. ``widths``/``heights``: each level's current shape
@@ -51,9 +51,9 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from gen.config import DefaConfig
-from rtl.aggregator import Aggregator
-from rtl.dispatcher import Dispatcher
-from rtl.layouts import (
+from rtl.core.aggregator import Aggregator
+from rtl.core.dispatcher import Dispatcher
+from rtl.core.layouts import (
     FwpOp,
     chunk_bits,
     fwp_command_layout,
@@ -63,13 +63,13 @@ from rtl.layouts import (
     output_layout,
     side_bits,
 )
-from rtl.level_unit import LevelUnit
+from rtl.core.level_unit import LevelUnit
+from rtl.core.softmax import SoftmaxUnit
+from rtl.lib.stages import Stages, copy_register
 from rtl.memory.axi_reader import AxiReader, axi_read_signature
 from rtl.memory.band_window import BandWindow
 from rtl.memory.burst_split import request_layout
 from rtl.memory.read_arbiter import ReadArbiter
-from rtl.softmax import SoftmaxUnit
-from rtl.stages import Stages, copy_register
 
 __all__ = ["COUNTER_BITS", "COUNTER_LAG", "Core", "core_load_layout"]
 

@@ -8,7 +8,7 @@ from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from gen.config import DefaConfig
-from rtl.host_link import HostLink
+from rtl.link.host_link import HostLink
 from rtl.top import Top
 
 __all__ = ["Linked"]

@@ -3,7 +3,7 @@ crossing, one per cycle at most, skipping pruned points at no cost.
 
 Contract: for an entry with k kept points (k >= 1), exactly k points leave on ``points`` in
 point order, the last with ``tag`` = 1 (the job's last point at this level), all others with
-``tag`` = 0. ``points`` is a crossing (``rtl.inbox.crossing``) into an inbox of
+``tag`` = 0. ``points`` is a crossing (``rtl.lib.inbox.crossing``) into an inbox of
 ``PointSelector.point_depth_of(cfg)`` points at the sampler: this unit counts its credits
 itself, so no ready comes back from the sampler in the cycle it decides (the two sit at
 opposite ends of a level's multipliers). The head entry is held in this unit's registers: it
@@ -31,10 +31,10 @@ from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from gen.config import DefaConfig
-from rtl.credits import Credits
-from rtl.inbox import CREDIT_RETURN, CROSSING_LATENCY, SLICE_BITS, crossing, send, slices_of
-from rtl.layouts import entry_layout, point_layout
-from rtl.stages import copy_register
+from rtl.core.layouts import entry_layout, point_layout
+from rtl.lib.credits import Credits
+from rtl.lib.inbox import CREDIT_RETURN, CROSSING_LATENCY, SLICE_BITS, crossing, send, slices_of
+from rtl.lib.stages import copy_register
 
 __all__ = ["PointSelector"]
 

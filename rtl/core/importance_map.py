@@ -53,11 +53,11 @@ from amaranth.lib import data, enum, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from gen.config import DefaConfig
-from rtl.fwp_bank import ImportanceBank
-from rtl.fwp_threshold import ThresholdUnit
-from rtl.layouts import FwpOp, fwp_command_layout, fwp_result_layout, side_bits
-from rtl.level_buffer import buffer_geometry
-from rtl.stages import copy_register
+from rtl.core.fwp_bank import ImportanceBank
+from rtl.core.fwp_threshold import ThresholdUnit
+from rtl.core.layouts import FwpOp, fwp_command_layout, fwp_result_layout, side_bits
+from rtl.core.level_buffer import buffer_geometry
+from rtl.lib.stages import copy_register
 
 __all__ = ["ImportanceMap"]
 

@@ -46,12 +46,10 @@ from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from gen.config import DefaConfig
-from rtl.coeff import CoefficientUnit
-from rtl.coord import CoordinateUnit
-from rtl.credit_queue import CreditQueue
-from rtl.importance_map import ImportanceMap
-from rtl.inbox import slices_of
-from rtl.layouts import (
+from rtl.core.coeff import CoefficientUnit
+from rtl.core.coord import CoordinateUnit
+from rtl.core.importance_map import ImportanceMap
+from rtl.core.layouts import (
     TAG_BITS,
     chunk_bits,
     fill_layout,
@@ -64,9 +62,11 @@ from rtl.layouts import (
     point_layout,
     side_bits,
 )
-from rtl.level_buffer import LevelBuffer
-from rtl.multiplier import Multiplier
-from rtl.stages import copy_register
+from rtl.core.level_buffer import LevelBuffer
+from rtl.lib.credit_queue import CreditQueue
+from rtl.lib.inbox import slices_of
+from rtl.lib.multiplier import Multiplier
+from rtl.lib.stages import copy_register
 
 __all__ = ["Sampler"]
 

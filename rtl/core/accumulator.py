@@ -28,10 +28,10 @@ from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from gen.config import DefaConfig
-from rtl.credits import Credits
-from rtl.inbox import crossing, send, slices_of
-from rtl.layouts import SUM_GROUP, level_sum_layout, partial_layout
-from rtl.stages import copy_register
+from rtl.core.layouts import SUM_GROUP, level_sum_layout, partial_layout
+from rtl.lib.credits import Credits
+from rtl.lib.inbox import crossing, send, slices_of
+from rtl.lib.stages import copy_register
 
 __all__ = ["Accumulator"]
 

@@ -30,9 +30,9 @@ from amaranth.hdl import Module, Signal
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from rtl.credits import Credits
-from rtl.inbox import SLICE_BITS, Inbox, slices_of
-from rtl.stages import copy_register
+from rtl.lib.credits import Credits
+from rtl.lib.inbox import SLICE_BITS, Inbox, slices_of
+from rtl.lib.stages import copy_register
 
 __all__ = ["CreditQueue"]
 

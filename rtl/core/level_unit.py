@@ -30,10 +30,9 @@ from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from gen.config import DefaConfig
-from rtl.accumulator import Accumulator
-from rtl.dispatcher import Dispatcher
-from rtl.inbox import Inbox, crossing
-from rtl.layouts import (
+from rtl.core.accumulator import Accumulator
+from rtl.core.dispatcher import Dispatcher
+from rtl.core.layouts import (
     SUM_GROUP,
     entry_layout,
     fwp_command_layout,
@@ -43,10 +42,11 @@ from rtl.layouts import (
     point_layout,
     side_bits,
 )
+from rtl.core.point_selector import PointSelector
+from rtl.core.sampler import Sampler
+from rtl.lib.inbox import Inbox, crossing
+from rtl.lib.stages import copy_register
 from rtl.memory.band_window import BandWindow
-from rtl.point_selector import PointSelector
-from rtl.sampler import Sampler
-from rtl.stages import copy_register
 
 __all__ = ["LevelUnit"]
 

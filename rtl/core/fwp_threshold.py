@@ -27,7 +27,7 @@ from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from gen.config import DefaConfig
-from rtl.layouts import side_bits
+from rtl.core.layouts import side_bits
 
 __all__ = ["ThresholdUnit"]
 

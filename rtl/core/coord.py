@@ -20,8 +20,8 @@ from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from gen.config import DefaConfig
-from rtl.layouts import side_bits
-from rtl.stages import copy_register
+from rtl.core.layouts import side_bits
+from rtl.lib.stages import copy_register
 
 __all__ = ["CoordinateUnit"]
 

@@ -11,7 +11,7 @@ Contract:
 * Each accepted job leaves from registers: the next cycle to level l, only when a point was
   kept there, an entry (its P points and keep mask) on ``entries[l]``, and the cycle after to
   the aggregator a descriptor (tag, head, ``empty`` = per level no point kept) on
-  ``descriptors``. Both are registered crossings (``rtl.inbox``): the receivers' inboxes hold
+  ``descriptors``. Both are registered crossings (``rtl.lib.inbox``): the receivers' inboxes hold
   ``entry_depth_of(cfg)`` entries and ``descriptor_depth_of(cfg)`` descriptors, the credits
   are counted here (``Credits``). An accepted job takes an entry credit at every level; a level
   where it kept nothing gets that credit back two cycles later.
@@ -27,11 +27,11 @@ from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from gen.config import DefaConfig
-from rtl.credits import Credits
-from rtl.inbox import crossing, send
-from rtl.layouts import DESC_GROUP, descriptor_layout, entry_layout, job_layout
-from rtl.sampler import Sampler
-from rtl.stages import copy_register
+from rtl.core.layouts import DESC_GROUP, descriptor_layout, entry_layout, job_layout
+from rtl.core.sampler import Sampler
+from rtl.lib.credits import Credits
+from rtl.lib.inbox import crossing, send
+from rtl.lib.stages import copy_register
 
 __all__ = ["Dispatcher"]
 

@@ -21,7 +21,7 @@ from amaranth.hdl import ClockSignal, Const, Instance, Module, Shape, Signal
 from amaranth.lib import memory, wiring
 from amaranth.lib.wiring import In, Out
 
-from rtl.multiplier import is_ecp5
+from rtl.lib.multiplier import is_ecp5
 
 __all__ = ["BlockRom"]
 

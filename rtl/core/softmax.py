@@ -33,11 +33,11 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from gen.config import DefaConfig
-from rtl.block_rom import BlockRom
-from rtl.credit_queue import CreditQueue
-from rtl.inbox import Inbox, send
-from rtl.multiplier import Multiplier
-from rtl.stages import Stages, copy_register, tree_stages
+from rtl.lib.block_rom import BlockRom
+from rtl.lib.credit_queue import CreditQueue
+from rtl.lib.inbox import Inbox, send
+from rtl.lib.multiplier import Multiplier
+from rtl.lib.stages import Stages, copy_register, tree_stages
 
 __all__ = ["SoftmaxUnit", "softmax_latency"]
 

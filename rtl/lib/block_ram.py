@@ -33,8 +33,8 @@ from amaranth.hdl import ClockSignal, Const, Instance, Module, Shape, Signal, Va
 from amaranth.lib import memory, wiring
 from amaranth.lib.wiring import In, Out
 
-from rtl.multiplier import is_ecp5
-from rtl.stages import copy_register
+from rtl.lib.multiplier import is_ecp5
+from rtl.lib.stages import copy_register
 
 __all__ = ["MAX_DEPTH", "BlockRam", "dp16kd_columns", "dp16kd_width"]
 

@@ -26,7 +26,7 @@ from amaranth.hdl import Module, Mux, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from rtl.stages import copy_register, thermometer_step
+from rtl.lib.stages import copy_register, thermometer_step
 
 __all__ = ["Credits"]
 

@@ -30,8 +30,8 @@ from amaranth.hdl import Module, Mux, Signal, unsigned
 from amaranth.lib import data, memory, wiring
 from amaranth.lib.wiring import In, Out
 
-from rtl.block_ram import BlockRam
-from rtl.stages import copy_register
+from rtl.lib.block_ram import BlockRam
+from rtl.lib.stages import copy_register
 
 __all__ = ["ImportanceBank"]
 

@@ -40,9 +40,9 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from gen.config import DefaConfig
-from rtl.block_ram import BlockRam, dp16kd_columns
-from rtl.layouts import chunk_bits, fill_layout, head_bits, load_layout
-from rtl.stages import copy_register
+from rtl.core.layouts import chunk_bits, fill_layout, head_bits, load_layout
+from rtl.lib.block_ram import BlockRam, dp16kd_columns
+from rtl.lib.stages import copy_register
 
 __all__ = ["LevelBuffer", "buffer_geometry"]
 

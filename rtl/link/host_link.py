@@ -24,9 +24,9 @@ from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from gen.config import DefaConfig
-from rtl.core import core_load_layout
-from rtl.csr_bank import csr_addr_bits, csr_signature
-from rtl.layouts import fwp_command_layout, fwp_result_layout, job_layout, output_layout
+from rtl.core.core import core_load_layout
+from rtl.core.layouts import fwp_command_layout, fwp_result_layout, job_layout, output_layout
+from rtl.link.csr_bank import csr_addr_bits, csr_signature
 
 __all__ = ["HostLink", "OPCODES"]
 

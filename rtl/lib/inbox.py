@@ -56,7 +56,7 @@ from amaranth.hdl import Cat, Module, Mux, Shape, Signal, Value
 from amaranth.lib import memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from rtl.stages import copy_register, thermometer_step
+from rtl.lib.stages import copy_register, thermometer_step
 
 __all__ = [
     "CREDIT_RETURN",

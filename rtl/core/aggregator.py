@@ -24,11 +24,9 @@ from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from gen.config import DefaConfig
-from rtl.accumulator import Accumulator
-from rtl.credit_queue import CreditQueue
-from rtl.dispatcher import Dispatcher
-from rtl.inbox import Inbox, crossing
-from rtl.layouts import (
+from rtl.core.accumulator import Accumulator
+from rtl.core.dispatcher import Dispatcher
+from rtl.core.layouts import (
     DESC_GROUP,
     EMPTY_GROUP,
     SUM_GROUP,
@@ -37,7 +35,9 @@ from rtl.layouts import (
     level_sum_layout,
     output_layout,
 )
-from rtl.stages import Stages, copy_register, tree_stages
+from rtl.lib.credit_queue import CreditQueue
+from rtl.lib.inbox import Inbox, crossing
+from rtl.lib.stages import Stages, copy_register, tree_stages
 
 __all__ = ["Aggregator"]
 

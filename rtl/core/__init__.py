@@ -1,0 +1,1 @@
+"""The MSDA core: softmax, PAP dispatcher, level units (buffer, sampler, FWP map), aggregator."""

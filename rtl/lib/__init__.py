@@ -1,0 +1,1 @@
+"""Building blocks: block RAM and ROM, multipliers, queues, credits, inboxes, pipeline stages."""
