@@ -351,14 +351,15 @@ class BandGate:
     memory. The window adds ``PIPELINE`` registers; a point that waits for memory (a new band,
     rows below the band's end, the slow path) waits for the sampler to drain after the point
     before it, the window's steps (bounds, the shift-and-add address), the request and its
-    beats, and ``SETTLE`` cycles; rows pulled into the band by a passing point are fetched in
-    the background (once the rows they replace have drained), and a point needing one waits
-    for it."""
+    beats, and ``SETTLE`` cycles; a new band fetches only the rows down to the point's at
+    once, the rest of it like the rows pulled into the band by a passing point: in the
+    background (once the rows they replace have drained), a point needing one waiting for
+    it."""
 
     PIPELINE = 3  # s1, s2 and the output register
     SETTLE = 4
     #: cycles from the window's decision (IDLE) to its request: refill, slow path, ahead
-    STEPS = {"refill": 7, "slow": 5, "ahead": 4}  # and the multiply's steps (self.mul)
+    STEPS = {"refill": 8, "slow": 5, "ahead": 4}  # and the multiply's steps (self.mul)
 
     def __init__(self, cfg: DefaConfig, events, his, memory: Memory, bus):
         self.drain = sampler_latency(cfg)
@@ -418,10 +419,14 @@ class BandGate:
         if event.kind == "slow":
             done = self._request(decide, "slow", event.rows, beats)
             self.slow += 1
-        else:
-            done = self._request(decide, "refill", event.rows, beats)
+        else:  # a new band: the point's rows at once, the rest of the band ahead of the points
+            hi = int(self.his[i])
+            now = max(1, min(event.rows, hi - event.first + 1))
+            done = self._request(decide, "refill", now, beats)
             self.rows += event.rows
             self.row_ready = {}
+            rest = range(event.first + now, event.first + event.rows)
+            self.pending = [(row, beats) for row in rest]
         self.fsm_free = done
         ready = max(t, done + 1)
         self.waited += ready - t

@@ -716,3 +716,47 @@ def test_inbox_refuses_bad_options():
         Inbox(unsigned(150), 4, valid_copies=3, slice_takes=True)
     with pytest.raises(ValueError, match=r"address_group=0 is out of range: allowed \[1, 64\]"):
         Inbox(unsigned(150), 4, address_group=0)
+
+
+def test_region_check_bounds_and_alignment():
+    """RegionCheck on a 12-bit address space: a region ending exactly at 4096 is accepted, one
+    byte more is refused; a misaligned base is flagged; the verdict is the last check's.
+    (Expected values from the arithmetic here, not from the block.)"""
+    from rtl.memory.region_check import RegionCheck
+
+    dut = RegionCheck([3, 8], addr_bits=12, align=8, count_bits=16, size_bits=8)
+    cases = [
+        # (bases, counts, sizes) -> (unaligned, beyond)
+        (((0, 64), (100, 10), (5, 1)), (0, 0)),  # 1500 bytes; 64 + 80 bytes
+        (((4096 - 3 * 7 * 8, 0), (7, 1), (8, 1)), (0, 0)),  # ends exactly at 4096
+        (((4096 - 3 * 7 * 8 + 8, 0), (7, 1), (8, 1)), (0, 1)),  # 8 bytes past it
+        (((0, 4096 - 8 * 20), (1, 20), (1, 1)), (0, 0)),  # the second region ends at 4096
+        (((0, 4096 - 8 * 20), (1, 21), (1, 1)), (0, 1)),
+        (((4, 0), (1, 1), (1, 1)), (1, 0)),  # a base not a multiple of 8
+        (((0, 0), (65535, 1), (255, 1)), (0, 1)),  # 3 * 65535 * 255 bytes: far past
+        (((0, 0), (0, 0), (0, 0)), (0, 0)),  # empty regions
+    ]
+    seen = []
+
+    async def bench(ctx):
+        for (bases, counts, sizes), _ in cases:
+            for i in range(2):
+                ctx.set(dut.bases[i], bases[i])
+                ctx.set(dut.counts[i], counts[i])
+                ctx.set(dut.sizes[i], sizes[i])
+            ctx.set(dut.start, 1)
+            await ctx.tick()
+            ctx.set(dut.start, 0)
+            for _ in range(200):
+                await ctx.tick()
+                if ctx.get(dut.done):
+                    break
+            else:
+                raise AssertionError("RegionCheck never done")
+            seen.append((ctx.get(dut.unaligned), ctx.get(dut.beyond)))
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-8)
+    sim.add_testbench(bench)
+    sim.run()
+    assert seen == [want for _, want in cases]

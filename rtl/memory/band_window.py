@@ -17,8 +17,10 @@ Contract:
 * Otherwise the point waits: first for every row due ahead, then until the points issued
   before it have left the sampler's buffer reads (its latency after the last one):
   - another head, or a row at or below the band's end: a new band (top 0 for another head,
-    the same formula) and its rows ``[max(loaded, top'), min(top' + R, H))`` are fetched,
-    one request per row; then the point passes;
+    the same formula); of its rows ``[max(loaded, top'), min(top' + R, H))`` those down to
+    the point's (``hi``) are fetched at once, one request per row, then the point passes
+    and the rest are fetched ahead as above (their slots hold no row of the band, so no
+    drain is due);
   - a row above the band (``lo < top``, the same head): the slow path. Its on-map corners
     are read (a request per on-map row, its one or two on-map pixels) into the buffer's
     patch, and the point passes with ``patch`` set: its corners are read from there.
@@ -323,6 +325,9 @@ class BandWindow(wiring.Component):
                     end.eq(Mux(end > height, height, end)),
                     top.eq(new_top),
                 ]
+                m.next = "NEED"
+            with m.State("NEED"):  # now only the rows down to the point's: the rest ahead
+                m.d.sync += end.eq(Mux(end > hi, hi + 1, end))
                 m.next = "ROWS"
             with m.State("ROWS"):
                 m.d.sync += [
