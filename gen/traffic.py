@@ -211,7 +211,7 @@ def rtl_slice(cfg: DefaConfig, window_rows, jobs: int, *, input_hw=(800, 1333), 
     rtl = core_model.measure(big, "verilator", path, where / "measure.json", axi_pauses=(0, 0))
     qc = core_model.workload_quantized(big, part)
     order = core_model.job_order(qc, "band")
-    model = perf.predict_streamed(big, qc, big.tau_p_q, order, perf.Memory())
+    model = perf.predict_streamed(big, qc, big.tau_p_q, order, perf.AXI_RAM)
     return {
         "jobs": len(order),
         "window_rows": list(window_rows),

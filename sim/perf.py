@@ -57,6 +57,7 @@ __all__ = [
     "point_depth",
     "sum_depth",
     "kept_points",
+    "AXI_RAM",
     "BandGate",
     "Memory",
     "predict",
@@ -300,8 +301,8 @@ class Memory:
     the bus's sustained bandwidth in beats (one buffer word each) per cycle; ``row_gap``,
     cycles between consecutive requests of one fetch (the arbiter's grant, the split)."""
 
-    # defaults: the core's arbiter and reader with cocotbext-axi's AxiRamRead at full speed
-    # (fitted on three workloads, tests/test_perf.py)
+    # defaults: the core's arbiter and reader before a memory that keeps up (``AXI_RAM``: the
+    # regressions' memory model)
     latency: int = 10
     beats_per_cycle: float = 1.0
     row_gap: int = 5
@@ -313,6 +314,14 @@ class Memory:
             raise ValueError(
                 f"beats_per_cycle={self.beats_per_cycle} is out of range: allowed (0, 1]"
             )
+
+
+#: the memory of the RTL regressions (cocotbext-axi's AxiRamRead at full speed behind the
+#: core's reader), fitted to the RTL's cycles: within 2% on three workloads of
+#: tests/test_perf.py's config and on a 2000-job slice of the fpga preset's encoder (the
+#: bench's ``--rtl-jobs``); the slice's long rows (42 bursts each) show the memory model
+#: delivering about 16 beats in 17 cycles
+AXI_RAM = Memory(latency=10, beats_per_cycle=16 / 17, row_gap=5)
 
 
 class _Bus:
@@ -386,14 +395,17 @@ class BandGate:
             last = self.bus.fetch(request + r * (1 + self.memory.row_gap), beats_per_row)
         return last + 1 + self.SETTLE
 
-    def _run_ahead(self, until: int) -> None:
-        """Fetch the rows due ahead, in order, while the window is free, up to ``until``."""
+    def _run_ahead(self, until: int, last: int | None = None) -> None:
+        """Fetch the rows due ahead, in order, while the window is free, up to ``until`` (and
+        no further than row ``last``: the bus takes each level's requests as they are due)."""
         while self.pending:
             start = max(self.fsm_free, self.evicted + 1 + self.drain)
             if start > until:
                 return
             row, beats = self.pending.pop(0)
             self.row_ready[row] = self.fsm_free = self._request(start, "ahead", 1, beats)
+            if row == last:
+                return
 
     def offer(self, t: int) -> int:
         """The cycle the point offered at ``t`` (without memory) may enter the sampler."""
@@ -404,8 +416,7 @@ class BandGate:
         if event is None or event.kind == "ahead":
             hi = int(self.his[i])
             if hi >= 0 and any(row == hi for row, _ in self.pending):
-                while any(row == hi for row, _ in self.pending):
-                    self._run_ahead(10**12)
+                self._run_ahead(10**12, last=hi)
             ready = self.row_ready.get(hi, 0) + 1 if hi >= 0 else 0
             if ready > t:  # its row is still on its way
                 self.waited += ready - t

@@ -59,7 +59,7 @@ STREAMED = [
 @pytest.mark.slow
 @pytest.mark.parametrize("name,cfg,kind,hw,seed", STREAMED, ids=[c[0] for c in STREAMED])
 def test_streamed_cycle_model_within_two_percent(name, cfg, kind, hw, seed, tmp_path):
-    """The memory side of the cycle model (perf.predict_streamed, default Memory) against the
+    """The memory side of the cycle model (perf.predict_streamed, perf.AXI_RAM) against the
     RTL with its maps in cocotbext-axi's AxiRamRead (no pauses): within 2% (the issue's
     bound; the window's waits depend on the memory's timing, which the model approximates),
     the rows fetched and the slow paths exact."""
@@ -68,7 +68,7 @@ def test_streamed_cycle_model_within_two_percent(name, cfg, kind, hw, seed, tmp_
     rtl = core_model.measure(cfg, "verilator", path, tmp_path / "measure.json", axi_pauses=(0, 0))
     qc = core_model.workload_quantized(cfg, w)
     order = core_model.job_order(qc, "band")
-    model = perf.predict_streamed(cfg, qc, cfg.tau_p_q, order, perf.Memory())
+    model = perf.predict_streamed(cfg, qc, cfg.tau_p_q, order, perf.AXI_RAM)
     error = model["cycles"] / rtl["cycles"] - 1
     print(f"{name}: rtl {rtl['cycles']} model {model['cycles']} ({error:+.2%})")
     assert model["rows_fetched"] == rtl["rows_fetched"]
