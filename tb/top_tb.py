@@ -11,8 +11,8 @@ it, the test waits for ``irq`` or ``STATUS.done`` (bounded: a hang fails). Every
 is compared with ``sim.bittrue.core``, the counters with the model's statistics and
 ``sim.band``. CSR misuse (start while busy, writes while busy, unaligned bases, shapes of 0 or
 beyond ``max_shapes``, regions past the address range, too many queries, a tag beyond
-``QUERIES``) must give its ``ERROR`` bit and a defined end: ``done``, nothing run or the run
-unharmed.
+``QUERIES``) and memory errors (jobs or outputs where the memory answers SLVERR) must give
+their ``ERROR`` bit and a defined end: ``done``, nothing run or the run unharmed.
 """
 
 from __future__ import annotations
@@ -32,7 +32,20 @@ MANIFEST, CFG = load_manifest()
 RUN = MemoryRun(MANIFEST)
 REGS = {r["name"]: r["addr"] for r in MANIFEST["csr"]}
 MEMORY = 1 << CFG.addr_bits
+#: ``io`` answers SLVERR from here on (the memory-error cases)
+FAULTY = 1 << (CFG.addr_bits - 1)
 PATIENCE = 2_000_000  # cycles a run may take before it counts as a hang
+
+
+def _faulty(access):
+    """A memory access that fails (the model answers SLVERR) at or beyond ``FAULTY``."""
+
+    async def checked(address, *args):
+        if address >= FAULTY:
+            raise ValueError(f"no memory at 0x{address:x}")
+        return await access(address, *args)
+
+    return checked
 
 
 class TopTB(Harness):
@@ -42,6 +55,8 @@ class TopTB(Harness):
         self.maps = AxiRamRead(
             AxiReadBus.from_prefix(dut, "maps_"), dut.clk, dut.rst, size=MEMORY, mem=self.io.mem
         )
+        for port, name in ((self.io.read_if, "_read"), (self.io.write_if, "_write")):
+            setattr(port, name, _faulty(getattr(port, name)))
         channels = (
             self.io.read_if.ar_channel,
             self.io.read_if.r_channel,
@@ -220,7 +235,7 @@ async def misuse(dut):
         ("SHAPE", {"SHAPE0": lambda v: 0}),
         ("SHAPE", {f"SHAPE{CFG.levels - 1}": lambda v: (CFG.max_shapes[-1][0] + 1) << 16 | 1}),
         ("RANGE", {"JOB_COUNT": lambda v: 0xFFFF_FFFF}),
-        ("RANGE", {"OUT_BASE": lambda v: MEMORY - word}),
+        ("RANGE", {"OUT_BASE": lambda v: (1 << CFG.addr_bits) - word}),
         ("QUERIES", {"QUERIES": lambda v: (1 << MANIFEST["tag_bits"]) + 1}),
     ]
     for error, changes in refusals:
@@ -258,6 +273,21 @@ async def misuse(dut):
         tb.fail("the queries below QUERIES were not all written right")
     if raw[(queries - 1) * CFG.heads * RUN.out_bytes :] != b"\xa5" * (CFG.heads * RUN.out_bytes):
         tb.fail("the query at QUERIES was written")
+
+    # Memory errors: jobs read from where no memory answers (SLVERR, read as zeros: every
+    # job query 0, head 0), outputs written there: the error bit, a defined end.
+    for error, register in (("READ", "JOBS_BASE"), ("WRITE", "OUT_BASE")):
+        qc = _workload(tb, queries)
+        plan = tb.place(qc, CFG.tau_p_q)
+        plan.registers[register] = FAULTY
+        for name, value in plan.registers.items():
+            await tb.write(name, value)
+        await tb.write("CONTROL", 4 | 1)
+        await tb.write("CONTROL", 2)
+        await tb.wait_done(irq=False)
+        await tb.expect_errors({error}, f"{register} where no memory answers")
+        if await tb.read("JOBS_OUT") != queries * CFG.heads:
+            tb.fail(f"{register} where no memory answers: not every job ran")
 
     # And a clean run after all that.
     qc = _workload(tb, queries)
