@@ -25,6 +25,8 @@ from rtl.core.layouts import FwpOp, job_layout
 from rtl.core.level_buffer import buffer_geometry
 from rtl.core.sampler import Sampler
 from rtl.core.softmax import softmax_latency
+from rtl.lib.block_ram import VERILOG as BLOCK_RAM_VERILOG
+from rtl.lib.block_ram import VERILOG_MODULE as BLOCK_RAM_MODULE
 from rtl.link.csr_bank import config_hash, csr_addr_bits, csr_map
 from rtl.link.host_link import OPCODES
 from rtl.link.linked import Linked
@@ -185,14 +187,18 @@ BLOCKS = {
 #: what ``generate(..., target=...)`` elaborates for: ``"generic"`` (portable Verilog, what
 #: the simulations run) or ``"ecp5"`` (Lattice ECP5 primitives where a block has them:
 #: MULT18X18D with its registers; the same behaviour and latency, see rtl/lib/multiplier.py)
-TARGETS = {"generic": None, "ecp5": SimpleNamespace(family="ecp5")}
+TARGETS = {"generic": SimpleNamespace(family="generic"), "ecp5": SimpleNamespace(family="ecp5")}
 
 
 def verilog_of(top, name: str, target: str = "generic") -> str:
-    """The Verilog of elaboratable ``top`` as module ``name``, elaborated for ``target``."""
+    """The Verilog of elaboratable ``top`` as module ``name``, elaborated for ``target`` (for
+    ``generic``, with the Verilog modules its blocks instantiate, ``rtl.lib.block_ram``'s)."""
     if target not in TARGETS:
         raise ValueError(f"target={target!r} is not known: allowed {sorted(TARGETS)}")
-    return verilog.convert(top, name=name, emit_src=False, platform=TARGETS[target])
+    text = verilog.convert(top, name=name, emit_src=False, platform=TARGETS[target])
+    if f"{BLOCK_RAM_MODULE} #(" in text or f"\n  {BLOCK_RAM_MODULE} " in text:
+        text += "\n" + BLOCK_RAM_VERILOG
+    return text
 
 
 def generate(

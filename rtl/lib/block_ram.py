@@ -22,9 +22,11 @@ Contract:
   (1024 x 18, 2048 x 9, 4096 x 4, 8192 x 2, 16384 x 1), with ``REGMODE_B = "OUTREG"``: the
   read leaves the block from its output register (0.96 ns clock-to-out instead of 5.8 ns at
   speed 6; Yosys's own mapping leaves the block unregistered and keeps the register in the
-  fabric). Elsewhere (and for simulation), and on ECP5 for a memory deeper than one column
-  (16384 words: an ASIC-sized buffer), ``lib.memory.Memory`` with a read port and an output
-  register. ``fpga/cells/dp16kd.v`` models DP16KD for simulating the ECP5 netlist.
+  fabric). For the generator's portable Verilog (``family`` ``"generic"``) the module
+  ``VERILOG`` (the same behaviour). Elsewhere (the Amaranth simulator), and on ECP5 for a
+  memory deeper than one column (16384 words: an ASIC-sized buffer), ``lib.memory.Memory``
+  with a read port and an output register. ``fpga/cells/dp16kd.v`` models DP16KD for
+  simulating the ECP5 netlist.
 """
 
 from __future__ import annotations
@@ -36,7 +38,50 @@ from amaranth.lib.wiring import In, Out
 from rtl.lib.multiplier import is_ecp5
 from rtl.lib.stages import copy_register
 
-__all__ = ["MAX_DEPTH", "BlockRam", "dp16kd_columns", "dp16kd_width"]
+__all__ = [
+    "MAX_DEPTH",
+    "VERILOG",
+    "VERILOG_MODULE",
+    "BlockRam",
+    "dp16kd_columns",
+    "dp16kd_width",
+    "is_generic",
+]
+
+#: the memory as a Verilog module, for the generic target: the same behaviour as the
+#: ``lib.memory.Memory`` below (every word 0 at start, the read of the word before a write in
+#: the same cycle, two registers), without a word-by-word initializer in the netlist, which
+#: made the generator's time grow with the buffers (minutes for ``detr``)
+VERILOG_MODULE = "defa_block_ram"
+VERILOG = """\
+module defa_block_ram #(parameter WIDTH = 1, parameter DEPTH = 2, parameter ABITS = 1) (
+  input wire clk,
+  input wire w_en,
+  input wire [ABITS-1:0] w_addr,
+  input wire [WIDTH-1:0] w_data,
+  input wire [ABITS-1:0] r_addr,
+  output reg [WIDTH-1:0] r_data
+);
+  reg [WIDTH-1:0] words [0:DEPTH-1];
+  reg [WIDTH-1:0] read_word = {WIDTH{1'b0}};
+  integer i;
+  initial begin
+    for (i = 0; i < DEPTH; i = i + 1) words[i] = {WIDTH{1'b0}};
+    r_data = {WIDTH{1'b0}};
+  end
+  always @(posedge clk) begin
+    if (w_en) words[w_addr] <= w_data;
+    read_word <= words[r_addr];
+    r_data <= read_word;
+  end
+endmodule
+"""
+
+
+def is_generic(platform) -> bool:
+    """Elaborated for the generator's portable Verilog (``gen.elaborate.TARGETS``)."""
+    return getattr(platform, "family", None) == "generic"
+
 
 #: DP16KD port widths by the depth they give, shallowest first
 _WIDTHS = ((1024, 18), (2048, 9), (4096, 4), (8192, 2), (16384, 1))
@@ -110,6 +155,22 @@ class BlockRam(wiring.Component):
             ra = copy_register(addr, name=f"r_addr_s{i}")
             m.d.sync += [en.eq(w_en), wa.eq(w_addr), ra.eq(r_addr)]
             w_en, w_addr, r_addr = en, wa, ra
+        if is_generic(platform):  # the Verilog module below: emitted in no time
+            r_data = Signal(width)
+            m.d.comb += self.r_data.eq(r_data)
+            m.submodules.storage = Instance(
+                VERILOG_MODULE,
+                p_WIDTH=width,
+                p_DEPTH=self.depth,
+                p_ABITS=len(w_addr),
+                i_clk=ClockSignal("sync"),
+                i_w_en=w_en,
+                i_w_addr=w_addr,
+                i_w_data=w_data,
+                i_r_addr=r_addr,
+                o_r_data=r_data,
+            )
+            return m
         if not ecp5:
             storage = memory.Memory(shape=self._shape, depth=self.depth, init=[])
             m.submodules.storage = storage
