@@ -201,7 +201,7 @@ def report(manifest: dict) -> str:
 def split_modules(verilog: str) -> dict[str, str]:
     """The Verilog text cut into one text per module, by module name (file-safe)."""
     modules = {}
-    for match in re.finditer(r"^module (\S+?)\s*\(.*?^endmodule\n", verilog, flags=re.M | re.S):
+    for match in re.finditer(r"^module (\S+?)\s*[#(].*?^endmodule\n", verilog, flags=re.M | re.S):
         name = match.group(1).lstrip("\\")
         safe = re.sub(r"[^0-9A-Za-z_.]+", "_", name)
         modules[safe] = match.group(0)

@@ -119,7 +119,11 @@ def _cmd_demo(args) -> int:
     from gen.demo import run_demo
 
     report = run_demo(
-        config_from_args(args), input_hw=args.input, seed=args.seed, rtl=not args.no_rtl
+        config_from_args(args),
+        input_hw=args.input,
+        seed=args.seed,
+        rtl=not args.no_rtl,
+        stream=not args.no_stream,
     )
     if args.json:
         print(json.dumps(report, indent=2))
@@ -353,6 +357,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json", action="store_true", help="also print the report as JSON")
     p.add_argument("--no-rtl", action="store_true", help="models only: skip the core RTL run")
+    p.add_argument(
+        "--no-stream",
+        action="store_true",
+        help="skip the maps-in-memory report (defa bench stream on the fpga preset, a minute)",
+    )
     p.set_defaults(func=_cmd_demo)
 
     p = sub.add_parser(

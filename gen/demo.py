@@ -35,6 +35,7 @@ def run_demo(
     input_hw=None,
     seed: int = 0,
     rtl: bool = True,
+    stream: bool = True,
     console: Console | None = None,
 ) -> dict:
     console = console or Console()
@@ -131,7 +132,22 @@ def run_demo(
     console.print(f"{report['points_off_map']} points fell off the map; {report['seconds']:.1f} s")
     if rtl:
         report["core_rtl"] = _run_core(cfg, seed, console)
+    if stream:
+        report["stream"] = _run_stream(seed, console)
     return report
+
+
+def _run_stream(seed: int, console: Console) -> dict:
+    """Maps in external memory: ``defa bench stream`` on the ``fpga`` preset and the 800x1333
+    encoder (and a 300-query decoder), cycle model figures."""
+    from gen import traffic
+    from gen.config import preset
+
+    with console.status("maps in external memory: the fpga preset on the 800x1333 layer"):
+        result = traffic.stream_bench(preset("fpga"), name="fpga", seed=seed)
+    console.print("[bold]maps in external memory[/] (`defa bench stream`, fpga preset)")
+    console.print(traffic.format_stream(result))
+    return result
 
 
 #: the detr preset's core runs a scaled encoder (its own buffers hold 800x1333 maps)

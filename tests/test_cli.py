@@ -52,7 +52,9 @@ def test_workload_generate_and_check(tmp_path, capsys):
 
 
 def test_demo_reports_on_the_tiny_preset(capsys):
-    assert main(["demo", "--preset", "tiny", "--json"]) == 0  # includes the core RTL run
+    # the core RTL run included; the maps-in-memory report (a minute on the fpga preset) is
+    # `defa bench stream`'s, tested below
+    assert main(["demo", "--preset", "tiny", "--json", "--no-stream"]) == 0
     out = capsys.readouterr().out
     report = json.loads(out[out.index("{\n") :])
     assert report["rel_l2_bittrue_dense"] < 0.03

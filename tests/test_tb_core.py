@@ -24,7 +24,7 @@ RUNS = [
     ("odd", ODD, "icarus", 200),
     # maps in external memory (AxiRamRead with random AR and R pauses), bands of 16 and 2
     # rows over maps up to 40 and 24 rows: refills and slow paths counted against sim.band
-    ("tiny-band", TINY_BAND, "verilator", 500),
+    ("tiny-band", TINY_BAND, "verilator", 300),
 ]
 
 

@@ -10,7 +10,7 @@ from configs import TINY_BAND
 
 from tb.runner import run
 
-RUNS = [("verilator", 96), ("icarus", 24)]
+RUNS = [("verilator", 64), ("icarus", 24)]
 
 
 @pytest.mark.slow
