@@ -25,6 +25,7 @@ from cocotb.triggers import FallingEdge, ReadOnly
 from cocotbext.axi import AxiBus, AxiRam, AxiRamRead, AxiReadBus
 
 from fpga.host import MemoryRun, band_order
+from sim import bittrue
 from tb import core_model
 from tb.harness import Harness, load_manifest
 
@@ -108,6 +109,23 @@ class TopTB(Harness):
             elif await self.read("STATUS") & 2:
                 return cycle
         self.fail(f"hang: no done after {PATIENCE} cycles")
+
+    async def fwp(self, op: str, *, level=0, x=0, y=0, keep=0):
+        """One FWP command on the ``fwp`` stream, until it completes (bounded)."""
+        dut = self.dut
+        await FallingEdge(dut.clk)
+        fields = {"op": MANIFEST["fwp_ops"][op], "level": level, "x": x, "y": y, "keep": keep}
+        dut.fwp__payload.value = self.payload("fwp").pack(fields)
+        dut.fwp__valid.value = 1
+        for _ in range(100_000):
+            await ReadOnly()
+            if int(dut.fwp__ready.value):
+                break
+            await FallingEdge(dut.clk)
+        else:
+            self.fail(f"hang: FWP command {fields} not taken")
+        await FallingEdge(dut.clk)
+        dut.fwp__valid.value = 0
 
     async def errors(self) -> list[str]:
         return RUN.error_names(await self.read("ERROR"))
@@ -203,6 +221,32 @@ async def runs(dut):
             await FallingEdge(dut.clk)
             if int(dut.irq.value) or await tb.read("STATUS") != 0:
                 tb.fail(f"run {i}: irq or STATUS.done still set after the acknowledge")
+
+
+@cocotb.test()
+async def all_masked(dut):
+    """FWP masks every pixel of every level (MASK commands): a run reads its bands as before
+    but samples zeros: every slot 0, as the bit-true model with an all-zero pixel mask says;
+    after CLEAR the next run is whole again."""
+    tb = TopTB(dut, cocotb.RANDOM_SEED + 2)
+    await tb.start()
+    await tb.fwp("CLEAR")
+    queries = 8
+    qc = _workload(tb, queries)
+    for level, (h, w) in enumerate(qc.shapes):
+        for y in range(int(h)):
+            for x in range(int(w)):
+                await tb.fwp("MASK", level=level, x=x, y=y, keep=0)
+    result = await tb.run(qc, CFG.tau_p_q)
+    await tb.expect_errors(set(), "all masked")
+    nv = int(sum(int(h) * int(w) for h, w in qc.shapes))
+    want = bittrue.core(CFG, qc, tau_p_q=CFG.tau_p_q, pixel_mask=np.zeros(nv, bool)).out
+    if not np.array_equal(result["out"], want) or want.any():
+        tb.fail(f"all masked: got {result['out'][0, 0].tolist()}, want zeros")
+    await tb.fwp("CLEAR")
+    qc = _workload(tb, queries)
+    result = await tb.run(qc, CFG.tau_p_q)
+    tb.check_outputs(qc, CFG.tau_p_q, result["out"], "the run after CLEAR")
 
 
 @cocotb.test()

@@ -1,7 +1,8 @@
 """The maps-in-memory top (tb/top_tb.py) on both simulators: whole runs through its command
 interface with maps, jobs and outputs in cocotbext-axi's AxiRam (random pauses on every
 channel), every output slot bit-exact against the bit-true model, counters against the
-models, and CSR misuse ending in its error bit, never a hang. (On Icarus this is also the
+models, every pixel masked by FWP, and CSR misuse and memory errors ending in their error
+bit, never a hang. (On Icarus this is also the
 maps-in-memory core's four-state run: an undriven or unreset bit on the memory path shows as X
 and fails it.)"""
 
@@ -24,4 +25,4 @@ def test_top_runs_from_memory(simulator, queries):
         seed=5,
         env={"DEFA_QUERIES": str(queries)},
     )
-    assert outcome["tests"] == 2
+    assert outcome["tests"] == 3
