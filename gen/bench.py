@@ -171,8 +171,9 @@ def core_bench(
     own counter; every output is also checked bit-exact), ideal cycles (kept points / level
     units), utilization, the cycle model's prediction, and cycles(pruned)/cycles(dense).
     ``cfg``: the design as it is (default the ``fpga`` preset); ``input_hw`` None: the largest
-    input its buffers hold. Each run also returns the RTL's raw counters (``rtl``) that its
-    figures are computed from."""
+    input its buffers hold. With the maps in memory (``window_rows``), the RTL reads them from
+    the testbench's AxiRamRead at full speed and the model is ``perf.predict_streamed``. Each
+    run also returns the RTL's raw counters (``rtl``) that its figures are computed from."""
 
     cfg = cfg if cfg is not None else preset("fpga")
     w = wl.for_config(cfg, "encoder", input_hw=input_hw, seed=seed)
@@ -186,6 +187,7 @@ def core_bench(
         "simulator": simulator,
         "tau_p": cfg.tau_p,
         "tau_f": cfg.tau_f,
+        "window_rows": list(cfg.window_rows),
         "runs": {},
     }
     with tempfile.TemporaryDirectory() as tmp:
@@ -195,8 +197,14 @@ def core_bench(
                 step(f"{name}: {qc.queries * cfg.heads} jobs through the core RTL ({simulator})")
             figures = Path(tmp) / f"{name}.json"
             t0 = time.perf_counter()
-            rtl = core_model.measure(cfg, simulator, path, figures, tau_p_q=tau, seed=seed + 1)
-            model = perf.predict(cfg, perf.kept_points(qc.probs, tau))
+            rtl = core_model.measure(
+                cfg, simulator, path, figures, tau_p_q=tau, axi_pauses=(0, 0), seed=seed + 1
+            )
+            if cfg.streamed:  # the maps in the testbench's AxiRamRead, the jobs in band order
+                order = core_model.job_order(qc, "band")
+                model = perf.predict_streamed(cfg, qc, tau, order, perf.AXI_RAM)
+            else:
+                model = perf.predict(cfg, perf.kept_points(qc.probs, tau))
             kept = rtl["points_kept"]
             ideal = kept * cfg.cycles_per_point / cfg.levels
             result["runs"][name] = {
@@ -262,5 +270,11 @@ def format_core(result: dict) -> str:
             f"FWP after {name}: DERIVE masked {r['fwp_pixels_masked']} pixels "
             f"({r['fwp_masked_fraction']:.1%}, tau_f {result['tau_f']}) in "
             f"{r['fwp_derive_cycles']} cycles"
+        )
+    if result.get("window_rows"):
+        lines.append(
+            f"maps in memory (bands of {result['window_rows']} rows, AxiRamRead at full speed): "
+            "the targets are the compute core's; each head's pass waits for its bands' first "
+            "rows"
         )
     return "\n".join(lines)

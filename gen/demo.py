@@ -12,7 +12,7 @@ import numpy as np
 from rich.console import Console
 from rich.table import Table
 
-from gen.config import DefaConfig
+from gen.config import DefaConfig, preset
 from sim import bittrue, golden
 from sim import workload as wl
 
@@ -141,7 +141,6 @@ def _run_stream(seed: int, console: Console) -> dict:
     """Maps in external memory: ``defa bench stream`` on the ``fpga`` preset and the 800x1333
     encoder (and a 300-query decoder), cycle model figures."""
     from gen import traffic
-    from gen.config import preset
 
     with console.status("maps in external memory: the fpga preset on the 800x1333 layer"):
         result = traffic.stream_bench(preset("fpga"), name="fpga", seed=seed)
@@ -150,7 +149,7 @@ def _run_stream(seed: int, console: Console) -> dict:
     return result
 
 
-#: the detr preset's core runs a scaled encoder (its own buffers hold 800x1333 maps)
+#: the detr preset's core runs a scaled encoder (a full layer takes 16x the simulation)
 DEMO_CORE_INPUT = (200, 334)
 
 
@@ -160,7 +159,7 @@ def _run_core(cfg: DefaConfig, seed: int, console: Console) -> dict:
     from gen.bench import core_bench, format_core
 
     with console.status("generating the core, building it with Verilator, running the workload"):
-        if cfg == DefaConfig():  # the detr preset: its formats, buffers for a scaled encoder
+        if cfg == preset("detr"):  # its formats and bands, maps of a scaled encoder
             scaled = wl.level_shapes(DEMO_CORE_INPUT)
             shapes = tuple(tuple(int(v) for v in s) for s in scaled)
             result = core_bench(cfg.replace(max_shapes=shapes), input_hw=DEMO_CORE_INPUT, seed=seed)

@@ -46,7 +46,7 @@ def test_every_waiver_has_a_reason():
 
 def _detr_scaled():
     """detr with buffers for a 200x334 input: every format and the shape of detr, only
-    shallower memories (detr's own 800x1333 buffers take minutes to emit today)."""
+    shallower memories (the suite's time: the memories' depth adds nothing to lint)."""
     return preset("detr", max_shapes=((25, 42), (13, 21), (7, 11), (4, 6)))
 
 

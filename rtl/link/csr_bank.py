@@ -221,10 +221,9 @@ class CsrBank(wiring.Component):
         m.d.sync += clear.eq(0)
         # the run's registers: the shapes, thresholds and (maps in memory) bases and counts
         held = {"TAU_P": tau_p, "TAU_F": tau_f}
-        for level in range(cfg.levels):  # height << 16 | width
-            held[f"SHAPE{level}"] = Cat(
-                widths[level], Signal(16 - len(widths[level])), heights[level]
-            )
+        for level in range(cfg.levels):  # height << 16 | width (the bits between dropped)
+            pad = [Signal(16 - len(widths[level]))] if len(widths[level]) < 16 else []
+            held[f"SHAPE{level}"] = Cat(widths[level], *pad, heights[level])
         if cfg.streamed:
             irq_enable = Signal()
             m.d.comb += self.irq_enable.eq(irq_enable)

@@ -260,7 +260,7 @@ class BandWindow(wiring.Component):
         rows_left = Signal(range(r + 1))
         is_patch = Signal()
         x = Signal(side)
-        chunk = Signal(range(chunks))
+        chunk = Signal(range(max(2, chunks)))  # (one bit, 0, with one chunk per point)
         ring = Signal(range(r))
         row_done = Signal()  # a fetched row's last beat arrives
 

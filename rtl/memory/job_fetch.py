@@ -101,7 +101,7 @@ class JobFetch(wiring.Component):
 
         # Assembly: beats shift in from the top; a whole job moves to the output register.
         assembly = Signal(beats_per_job * word)
-        beat = Signal(range(beats_per_job))
+        beat = Signal(range(max(2, beats_per_job)))
         whole = Signal()  # assembly holds a whole job
         m.d.comb += reader.data.ready.eq(~whole)
         with m.If(reader.data.valid & ~whole):
