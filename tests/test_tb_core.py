@@ -21,10 +21,10 @@ RUNS = [
     # Icarus: the same four tests on the second simulator, a few hundred jobs each (Icarus
     # takes about 17 ms a job here, Verilator 0.3 ms)
     ("tiny", TINY, "icarus", 400),
-    ("odd", ODD, "icarus", 200),
+    ("odd", ODD, "icarus", 150),
     # maps in external memory (AxiRamRead with random AR and R pauses), bands of 16 and 2
     # rows over maps up to 40 and 24 rows: refills and slow paths counted against sim.band
-    ("tiny-band", TINY_BAND, "verilator", 300),
+    ("tiny-band", TINY_BAND, "verilator", 200),
 ]
 
 

@@ -11,7 +11,7 @@ from configs import TINY_BAND
 
 from tb.runner import run
 
-RUNS = [("verilator", 64), ("icarus", 24)]
+RUNS = [("verilator", 40), ("icarus", 16)]
 
 
 @pytest.mark.slow
