@@ -22,7 +22,17 @@ import numpy as np
 from gen.payload import Payload
 from sim.band import memory_layout
 
-__all__ = ["Device", "LinkError", "MemoryRun", "Plan", "Protocol", "SerialTransport", "band_order"]
+__all__ = [
+    "Device",
+    "LinkError",
+    "MemoryRun",
+    "Plan",
+    "Protocol",
+    "SerialTransport",
+    "band_order",
+    "job_fields",
+    "map_images",
+]
 
 
 class LinkError(RuntimeError):
@@ -114,21 +124,11 @@ class Protocol:
     def jobs(self, qc) -> bytes:
         """Every (query, head) job of the workload, query-major."""
         nq, heads = qc.probs.shape[:2]
-        tag_bits = self.streams["jobs"]["fields"]["tag"]["width"]
-        weights = "logit" if qc.logits is not None else "prob"
-        source = qc.logits if qc.logits is not None else qc.probs
+        tag_mask = (1 << self.streams["jobs"]["fields"]["tag"]["width"]) - 1
         out = bytearray()
         for q in range(nq):
             for h in range(heads):
-                fields = {"tag": q & ((1 << tag_bits) - 1), "head": h}
-                for level in range(len(qc.shapes)):
-                    fields[f"ref_x.{level}"] = int(qc.ref_w[q, level, 0])
-                    fields[f"ref_y.{level}"] = int(qc.ref_w[q, level, 1])
-                    for p in range(qc.probs.shape[3]):
-                        fields[f"off_x.{level}.{p}"] = int(qc.offsets[q, h, level, p, 0])
-                        fields[f"off_y.{level}.{p}"] = int(qc.offsets[q, h, level, p, 1])
-                        fields[f"{weights}.{level}.{p}"] = int(source[q, h, level, p])
-                out += self.beat("jobs", fields)
+                out += self.beat("jobs", job_fields(qc, q, h, tag_mask))
         return bytes(out)
 
     def output_values(self, word: int) -> tuple[int, int, list[int]]:
@@ -240,6 +240,34 @@ class SerialTransport:
         return self.port.read(n)
 
 
+def job_fields(qc, q: int, h: int, tag_mask: int) -> dict[str, int]:
+    """Query ``q``, head ``h`` of a quantized workload as ``job_layout`` fields (manifest
+    leaf names: ``off_x.1.3`` is level 1, point 3), its tag ``q & tag_mask``."""
+    weights = "logit" if qc.logits is not None else "prob"
+    source = qc.logits if qc.logits is not None else qc.probs
+    levels, points = qc.probs.shape[2:4]
+    fields = {"tag": q & tag_mask, "head": h}
+    for level in range(levels):
+        fields[f"ref_x.{level}"] = int(qc.ref_w[q, level, 0])
+        fields[f"ref_y.{level}"] = int(qc.ref_w[q, level, 1])
+        for p in range(points):
+            fields[f"off_x.{level}.{p}"] = int(qc.offsets[q, h, level, p, 0])
+            fields[f"off_y.{level}.{p}"] = int(qc.offsets[q, h, level, p, 1])
+            fields[f"{weights}.{level}.{p}"] = int(source[q, h, level, p])
+    return fields
+
+
+def map_images(qc) -> list[bytes]:
+    """Each level's map of a quantized workload as it lives in external memory
+    (``sim.band.memory_layout``: ``[head][row][column][channel]``)."""
+    images = []
+    for level, (h, w) in enumerate(qc.shapes):
+        start = int(qc.level_start[level])
+        values = qc.value[start : start + int(h) * int(w)]
+        images.append(memory_layout(values, int(h), int(w)))
+    return images
+
+
 def band_order(ref_w: np.ndarray, heads: int) -> list[tuple[int, int]]:
     """The (query, head) jobs in the order a band window wants: head-major passes, each over
     the queries in raster order of their reference points on the finest level (``ref_w``:
@@ -288,19 +316,10 @@ class MemoryRun:
 
     def job_image(self, qc, order) -> bytes:
         """The jobs of ``order`` ((query, head) pairs), packed one after the other."""
-        weights = "logit" if qc.logits is not None else "prob"
-        source = qc.logits if qc.logits is not None else qc.probs
-        levels, points = qc.probs.shape[2:4]
+        tag_mask = (1 << self.tag_bits) - 1
         out = bytearray()
         for q, h in order:
-            fields = {"tag": q, "head": h}
-            for level in range(levels):
-                fields[f"ref_x.{level}"] = int(qc.ref_w[q, level, 0])
-                fields[f"ref_y.{level}"] = int(qc.ref_w[q, level, 1])
-                for p in range(points):
-                    fields[f"off_x.{level}.{p}"] = int(qc.offsets[q, h, level, p, 0])
-                    fields[f"off_y.{level}.{p}"] = int(qc.offsets[q, h, level, p, 1])
-                    fields[f"{weights}.{level}.{p}"] = int(source[q, h, level, p])
+            fields = job_fields(qc, q, h, tag_mask)
             out += self.job.pack(fields).to_bytes(self.job_bytes, "little")
         return bytes(out)
 
@@ -320,9 +339,7 @@ class MemoryRun:
         gaps = list(gaps) if gaps is not None else [0] * (levels + 1)
         plan = Plan(queries=nq, jobs=len(order))
         addr = self._align(base)
-        for level, (h, w) in enumerate(qc.shapes):
-            start = int(qc.level_start[level])
-            image = memory_layout(qc.value[start : start + int(h) * int(w)], int(h), int(w))
+        for level, ((h, w), image) in enumerate(zip(qc.shapes, map_images(qc), strict=True)):
             plan.regions.append((addr, image))
             plan.registers[f"SHAPE{level}"] = int(h) << 16 | int(w)
             plan.registers[f"MAP_BASE{level}"] = addr

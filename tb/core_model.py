@@ -17,8 +17,6 @@ __all__ = [
     "band_counts",
     "expected",
     "job_order",
-    "jobs",
-    "map_images",
     "measure",
     "random_quantized",
     "workload_quantized",
@@ -58,37 +56,6 @@ def band_counts(cfg: DefaConfig, qc: bittrue.QuantizedCore, tau_p_q: int, order)
         slow += trace.slow_points
         per_level.append((trace.rows_fetched, trace.slow_points))
     return {"rows_fetched": rows, "slow_points": slow, "per_level": per_level}
-
-
-def map_images(cfg: DefaConfig, qc: bittrue.QuantizedCore) -> list[bytes]:
-    """Each level's map as it lives in external memory (``sim.band.memory_layout``)."""
-    images = []
-    for level, (h, w) in enumerate(qc.shapes):
-        start = int(qc.level_start[level])
-        values = qc.value[start : start + int(h) * int(w)]
-        images.append(band.memory_layout(values, int(h), int(w)))
-    return images
-
-
-def jobs(qc: bittrue.QuantizedCore, tag_mask: int, order=None):
-    """One dict per (query, head) as ``job_layout`` fields (nested lists), in ``order``
-    (``job_order``; default query-major)."""
-    for q, h in order if order is not None else job_order(qc):
-        ref_x = [int(v) for v in qc.ref_w[q, :, 0]]
-        ref_y = [int(v) for v in qc.ref_w[q, :, 1]]
-        yield {
-            "tag": q & tag_mask,
-            "head": h,
-            "ref_x": ref_x,
-            "ref_y": ref_y,
-            "off_x": qc.offsets[q, h, :, :, 0].tolist(),
-            "off_y": qc.offsets[q, h, :, :, 1].tolist(),
-            **(
-                {"logit": qc.logits[q, h].tolist()}
-                if qc.logits is not None
-                else {"prob": qc.probs[q, h].tolist()}
-            ),
-        }
 
 
 def expected(cfg: DefaConfig, qc: bittrue.QuantizedCore, tau_p_q: int) -> bittrue.BitTrueResult:

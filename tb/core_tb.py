@@ -24,6 +24,7 @@ import numpy as np
 from cocotb.triggers import FallingEdge, ReadOnly
 from cocotbext.axi import AxiRamRead, AxiReadBus
 
+from fpga.host import job_fields, map_images
 from sim import bittrue
 from sim import workload as wl
 from tb import core_model
@@ -34,22 +35,6 @@ TAG_MASK = (1 << MANIFEST["tag_bits"]) - 1
 #: the maps live in external memory (cocotbext-axi's AxiRamRead), read by the band windows
 STREAMED = CFG.streamed
 MEMORY = 1 << 22
-
-
-def _flatten(prefix: str, value, out: dict):
-    if isinstance(value, list):
-        for i, v in enumerate(value):
-            _flatten(f"{prefix}.{i}", v, out)
-    else:
-        out[prefix] = int(value)
-
-
-def job_fields(job: dict) -> dict[str, int]:
-    """A job's nested fields as the manifest's leaf names (``off_x.1.3``: level 1, point 3)."""
-    out: dict[str, int] = {}
-    for key, value in job.items():
-        _flatten(key, value, out)
-    return out
 
 
 class CoreTB(Harness):
@@ -67,9 +52,6 @@ class CoreTB(Harness):
             ),
         )
         self.job = self.payload("jobs")
-        self.fwp_word = self.payload("fwp")
-        self.fwp_answer = self.payload("fwp_result")
-        self.ops = MANIFEST["fwp_ops"]
         self.output = self.payload("outputs")
         #: the jobs' order: "query" (query-major) or "band" (head-major passes, raster)
         self.order_kind = "band" if STREAMED else "query"
@@ -89,7 +71,7 @@ class CoreTB(Harness):
     async def start(self):
         """Clock, reset, then CLEAR: FWP memories keep what earlier tests left in them."""
         await super().start()
-        await self.command("CLEAR")
+        await self.fwp_command("CLEAR")
 
     async def configure(self, qc, tau_p: int, tau_f: int = CFG.tau_f_q):
         """Level shapes, tau_p and tau_f CSRs, then every map word through the load stream."""
@@ -131,7 +113,7 @@ class CoreTB(Harness):
         word_bytes = CFG.lanes * CFG.value_bits // 8
         fields = self.manifest["ports"]["bases"]["fields"]
         addr, bases = int(self.rng.integers(0, 4096 // word_bytes)) * word_bytes, 0
-        for level, image in enumerate(core_model.map_images(CFG, qc)):
+        for level, image in enumerate(map_images(qc)):
             self.ram.write(addr, image)
             bases |= addr << fields[str(level)]["offset"]
             addr += -(-len(image) // word_bytes) * word_bytes
@@ -148,34 +130,6 @@ class CoreTB(Harness):
         self.dut.clear.value = 1
         await FallingEdge(self.dut.clk)
         self.dut.clear.value = 0
-
-    async def command(self, op: str, *, level=0, x=0, y=0, keep=0, limit=100_000):
-        """Run one FWP command; returns (result fields or None, cycles until completion)."""
-        dut = self.dut
-        await FallingEdge(dut.clk)
-        fields = {"op": self.ops[op], "level": level, "x": x, "y": y, "keep": keep}
-        dut.fwp__payload.value = self.fwp_word.pack(fields)
-        dut.fwp__valid.value = 1
-        dut.fwp_result__ready.value = 1
-        result, cycles = None, 0
-        while True:
-            cycles += 1
-            await ReadOnly()
-            if dut.fwp_result__valid.value:
-                if result is not None:
-                    self.fail(f"FWP {fields}: a second result")
-                word = dut.fwp_result__payload.value.to_unsigned()
-                result = {k: self.fwp_answer.unpack(word, k) for k in ("importance", "keep")}
-            if dut.fwp__ready.value:
-                break
-            if cycles >= limit:
-                self.fail(f"hang: FWP command {fields} not done after {limit} cycles")
-            await FallingEdge(dut.clk)
-        await FallingEdge(dut.clk)
-        dut.fwp__valid.value = 0
-        if (op == "READ") != (result is not None):
-            self.fail(f"FWP {fields}: result {result}")
-        return result, cycles
 
     async def counters(self) -> dict[str, int]:
         """The counters once every event so far has reached them (``counter_lag`` cycles,
@@ -229,7 +183,7 @@ class CoreTB(Harness):
         self.order = order
         if STREAMED:
             self.band = core_model.band_counts(CFG, qc, self._tau_p, order)
-        words = [self.job.pack(job_fields(job)) for job in core_model.jobs(qc, TAG_MASK, order)]
+        words = [self.job.pack(job_fields(qc, q, h, TAG_MASK)) for q, h in order]
 
         def check(word, index, _beat):
             q, h = order[index]
@@ -350,7 +304,7 @@ async def fwp_layers(dut):
     queries = max(1, int(os.environ.get("DEFA_FWP_QUERIES", "24")))
     one = 1 << CFG.tau_f_bits
     for shapes in (np.array(CFG.max_shapes), None):
-        _, clear_cycles = await tb.command("CLEAR")  # again: the second set starts afresh
+        _, clear_cycles = await tb.fwp_command("CLEAR")  # again: the second set starts afresh
         keep = None
         for layer, tau_f in enumerate((CFG.tau_f_q, one // 2, one - 1, CFG.tau_f_q)):
             qc = core_model.random_quantized(CFG, tb.rng, queries, shapes=shapes)
@@ -358,7 +312,7 @@ async def fwp_layers(dut):
             keep = await _fwp_layer(tb, qc, layer, tau_f, keep)
         dut._log.info(f"CLEAR took {clear_cycles} cycles")
         for level, x, y, index in _read_back(tb, shapes):  # after DERIVE: mask, counters 0
-            got, _ = await tb.command("READ", level=level, x=x, y=y)
+            got, _ = await tb.fwp_command("READ", level=level, x=x, y=y)
             if got != {"importance": 0, "keep": int(keep[index])}:
                 tb.fail(f"after DERIVE: pixel ({x}, {y}) of level {level}: {got}, {keep[index]}")
 
@@ -371,7 +325,7 @@ async def _fwp_layer(tb: CoreTB, qc, layer: int, tau_f: int, keep):
     if layer == 2:  # a loaded mask instead of the derived one
         keep = tb.rng.random(nv) < 0.6
         for level, x, y, index in _pixels(qc.shapes):
-            await tb.command("MASK", level=level, x=x, y=y, keep=int(keep[index]))
+            await tb.fwp_command("MASK", level=level, x=x, y=y, keep=int(keep[index]))
     want = bittrue.core(CFG, qc, tau_p_q=CFG.tau_p_q, pixel_mask=keep)
     await tb.clear_counters()
     await tb.configure(qc, CFG.tau_p_q, tau_f)
@@ -383,12 +337,12 @@ async def _fwp_layer(tb: CoreTB, qc, layer: int, tau_f: int, keep):
     if counters["loads_masked"] != masked_loads:
         tb.fail(f"layer {layer}: loads_masked {counters['loads_masked']}, mask {keep}")
     for level, x, y, index in _read_back(tb, qc.shapes):
-        got, _ = await tb.command("READ", level=level, x=x, y=y)
+        got, _ = await tb.fwp_command("READ", level=level, x=x, y=y)
         wanted = {"importance": int(want.importance[index]), "keep": int(keep[index])}
         if got != wanted:
             tb.fail(f"layer {layer}: pixel ({x}, {y}) of level {level}: {got}, want {wanted}")
     before = (await tb.counters())["pixels_masked"]
-    _, derive_cycles = await tb.command("DERIVE")
+    _, derive_cycles = await tb.fwp_command("DERIVE")
     keep = bittrue.fwp_mask(CFG, want.importance, qc.shapes, tau_f)
     masked = (await tb.counters())["pixels_masked"] - before
     tb.dut._log.info(
@@ -428,7 +382,7 @@ async def measure(dut):
     await tb.clear_counters()
     counters = await tb.stream_jobs(qc, want)
     tb.check_counters(counters, want, qc.queries * CFG.heads)
-    _, derive_cycles = await tb.command("DERIVE")
+    _, derive_cycles = await tb.fwp_command("DERIVE")
     masked = (await tb.counters())["pixels_masked"]
     want_masked = int((~bittrue.fwp_mask(CFG, want.importance, qc.shapes)).sum())
     if masked != want_masked:

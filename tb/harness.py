@@ -66,6 +66,38 @@ class Harness:
             f"{message} (run seed {run_seed}, test seed {self.seed}, cycle {self.cycles})"
         )
 
+    async def fwp_command(self, op: str, *, level=0, x=0, y=0, keep=0, limit=100_000):
+        """One FWP command on the block's ``fwp`` stream (a core's, a top's); returns (the
+        ``fwp_result`` fields or None, cycles until completion). A second result, a missing
+        READ result or a command not done in ``limit`` cycles fails the test."""
+        dut = self.dut
+        await FallingEdge(dut.clk)
+        ops = self.manifest["fwp_ops"]
+        fields = {"op": ops[op], "level": level, "x": x, "y": y, "keep": keep}
+        dut.fwp__payload.value = self.payload("fwp").pack(fields)
+        dut.fwp__valid.value = 1
+        dut.fwp_result__ready.value = 1
+        result, cycles = None, 0
+        while True:
+            cycles += 1
+            await ReadOnly()
+            if dut.fwp_result__valid.value:
+                if result is not None:
+                    self.fail(f"FWP {fields}: a second result")
+                word = dut.fwp_result__payload.value.to_unsigned()
+                answer = self.payload("fwp_result")
+                result = {k: answer.unpack(word, k) for k in ("importance", "keep")}
+            if dut.fwp__ready.value:
+                break
+            if cycles >= limit:
+                self.fail(f"hang: FWP command {fields} not done after {limit} cycles")
+            await FallingEdge(dut.clk)
+        await FallingEdge(dut.clk)
+        dut.fwp__valid.value = 0
+        if (op == "READ") != (result is not None):
+            self.fail(f"FWP {fields}: result {result}")
+        return result, cycles
+
     async def stream(
         self,
         words: list[int],

@@ -110,23 +110,6 @@ class TopTB(Harness):
                 return cycle
         self.fail(f"hang: no done after {PATIENCE} cycles")
 
-    async def fwp(self, op: str, *, level=0, x=0, y=0, keep=0):
-        """One FWP command on the ``fwp`` stream, until it completes (bounded)."""
-        dut = self.dut
-        await FallingEdge(dut.clk)
-        fields = {"op": MANIFEST["fwp_ops"][op], "level": level, "x": x, "y": y, "keep": keep}
-        dut.fwp__payload.value = self.payload("fwp").pack(fields)
-        dut.fwp__valid.value = 1
-        for _ in range(100_000):
-            await ReadOnly()
-            if int(dut.fwp__ready.value):
-                break
-            await FallingEdge(dut.clk)
-        else:
-            self.fail(f"hang: FWP command {fields} not taken")
-        await FallingEdge(dut.clk)
-        dut.fwp__valid.value = 0
-
     async def errors(self) -> list[str]:
         return RUN.error_names(await self.read("ERROR"))
 
@@ -148,20 +131,27 @@ class TopTB(Harness):
         plan.registers["TAU_P"] = tau_p
         return plan
 
+    async def launch(self, registers: dict[str, int], *, irq: bool = False):
+        """Write a run's registers, acknowledge the last run, clear the counters, start."""
+        for name, value in registers.items():
+            await self.write(name, value)
+        await self.write("CONTROL", 4 | 1)
+        await self.write("IRQ_ENABLE", int(irq))
+        await self.write("CONTROL", 2)
+
+    def slots(self, plan) -> bytes:
+        """The bytes of a plan's output slots, as the memory holds them."""
+        return self.io.read(plan.out_base, plan.queries * CFG.heads * RUN.out_bytes)
+
     async def run(self, qc, tau_p: int, *, irq: bool = False, misuse=None) -> dict:
         """One run through the registers; ``misuse(plan)`` (a coroutine) runs once it started.
         Returns the outputs read back and the plan."""
         plan = self.place(qc, tau_p)
-        for name, value in plan.registers.items():
-            await self.write(name, value)
-        await self.write("CONTROL", 4 | 1)  # acknowledge the last run, clear the counters
-        await self.write("IRQ_ENABLE", int(irq))
-        await self.write("CONTROL", 2)  # start
+        await self.launch(plan.registers, irq=irq)
         if misuse is not None:
             await misuse(plan)
         cycles = await self.wait_done(irq=irq)
-        raw = self.io.read(plan.out_base, plan.queries * CFG.heads * RUN.out_bytes)
-        return {"plan": plan, "cycles": cycles, "out": RUN.outputs(raw, plan.queries)}
+        return {"plan": plan, "cycles": cycles, "out": RUN.outputs(self.slots(plan), plan.queries)}
 
     def check_outputs(self, qc, tau_p: int, out, what: str):
         want = core_model.expected(CFG, qc, tau_p).out
@@ -230,20 +220,20 @@ async def all_masked(dut):
     after CLEAR the next run is whole again."""
     tb = TopTB(dut, cocotb.RANDOM_SEED + 2)
     await tb.start()
-    await tb.fwp("CLEAR")
+    await tb.fwp_command("CLEAR")
     queries = 8
     qc = _workload(tb, queries)
     for level, (h, w) in enumerate(qc.shapes):
         for y in range(int(h)):
             for x in range(int(w)):
-                await tb.fwp("MASK", level=level, x=x, y=y, keep=0)
+                await tb.fwp_command("MASK", level=level, x=x, y=y, keep=0)
     result = await tb.run(qc, CFG.tau_p_q)
     await tb.expect_errors(set(), "all masked")
     nv = int(sum(int(h) * int(w) for h, w in qc.shapes))
     want = bittrue.core(CFG, qc, tau_p_q=CFG.tau_p_q, pixel_mask=np.zeros(nv, bool)).out
     if not np.array_equal(result["out"], want) or want.any():
         tb.fail(f"all masked: got {result['out'][0, 0].tolist()}, want zeros")
-    await tb.fwp("CLEAR")
+    await tb.fwp_command("CLEAR")
     qc = _workload(tb, queries)
     result = await tb.run(qc, CFG.tau_p_q)
     tb.check_outputs(qc, CFG.tau_p_q, result["out"], "the run after CLEAR")
@@ -289,15 +279,12 @@ async def misuse(dut):
         registers = dict(plan.registers)
         for name, change in changes.items():
             registers[name] = change(registers[name])
-        for name, value in registers.items():
-            await tb.write(name, value)
-        await tb.write("CONTROL", 1)
-        await tb.write("CONTROL", 2)
+        await tb.launch(registers)
         await tb.wait_done(irq=False)
         await tb.expect_errors({error}, f"refused run ({error}: {sorted(changes)})")
         if await tb.read("JOBS_IN") != 0:
             tb.fail(f"refused run ({error}) took jobs")
-        raw = tb.io.read(plan.out_base, queries * CFG.heads * RUN.out_bytes)
+        raw = tb.slots(plan)
         if raw != b"\xa5" * len(raw):
             tb.fail(f"refused run ({error}) wrote outputs")
 
@@ -305,12 +292,10 @@ async def misuse(dut):
     qc = _workload(tb, queries)
     plan = tb.place(qc, CFG.tau_p_q)
     plan.registers["QUERIES"] = queries - 1
-    for name, value in plan.registers.items():
-        await tb.write(name, value)
-    await tb.write("CONTROL", 2)
+    await tb.launch(plan.registers)
     await tb.wait_done(irq=False)
     await tb.expect_errors({"TAG"}, "a tag beyond QUERIES")
-    raw = tb.io.read(plan.out_base, queries * CFG.heads * RUN.out_bytes)
+    raw = tb.slots(plan)
     out = RUN.outputs(raw, queries)
     want = core_model.expected(CFG, qc, CFG.tau_p_q).out
     if not np.array_equal(out[:-1], want[:-1]):
@@ -324,10 +309,7 @@ async def misuse(dut):
         qc = _workload(tb, queries)
         plan = tb.place(qc, CFG.tau_p_q)
         plan.registers[register] = FAULTY
-        for name, value in plan.registers.items():
-            await tb.write(name, value)
-        await tb.write("CONTROL", 4 | 1)
-        await tb.write("CONTROL", 2)
+        await tb.launch(plan.registers)
         await tb.wait_done(irq=False)
         await tb.expect_errors({error}, f"{register} where no memory answers")
         if await tb.read("JOBS_OUT") != queries * CFG.heads:
