@@ -31,7 +31,7 @@ import numpy as np
 
 from gen.config import DefaConfig
 from rtl.core.level_buffer import buffer_geometry
-from rtl.lib.block_ram import dp16kd_columns, dp16kd_width
+from rtl.lib.block_ram import dp16kd_blocks, dp16kd_grid
 
 __all__ = ["EBR_SITES", "SITES", "plan", "yosys_commands"]
 
@@ -118,19 +118,21 @@ def _memories(cfg: DefaConfig, block: str, dsps: dict[str, str]) -> dict[str, tu
         prefix = f"level{level}.sampler." if block == "core" else ""
         geometry = buffer_geometry(cfg, level)
         depth = geometry["depth"]
-        columns = dp16kd_columns(word, depth)
-        port = dp16kd_width(depth) if columns else 0
+        segments, port, columns = dp16kd_grid(word, depth)
         for bank in range(4):
             for column in range(columns):
                 first = column * port // cfg.value_bits
                 last = min(cfg.lanes, -(-(column + 1) * port // cfg.value_bits)) - 1
                 cells = [f"{prefix}mult{bank}_{lane}.dsp" for lane in range(first, last + 1)]
-                targets[f"{prefix}buffer.bank{bank}.bram{column}"] = centre(cells)
+                for segment in range(segments):  # (block RAM cells are numbered row-major)
+                    cell = f"{prefix}buffer.bank{bank}.bram{segment * columns + column}"
+                    targets[cell] = centre(cells)
         level_dsps = [c for c in dsps if c.startswith(f"{prefix}mult")]
-        counters = geometry["rows"] * geometry["pitch"]
+        fwp = buffer_geometry(cfg, level, whole_map=True)
+        counters = fwp["rows"] * fwp["pitch"]
         for bank in range(4):
-            for column in range(dp16kd_columns(cfg.importance_bits, counters)):
-                targets[f"{prefix}fwp.bank{bank}.counters.bram{column}"] = centre(level_dsps)
+            for ram in range(dp16kd_blocks(cfg.importance_bits, counters)):
+                targets[f"{prefix}fwp.bank{bank}.counters.bram{ram}"] = centre(level_dsps)
     return targets
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from gen.elaborate import verilog_of
-from rtl.lib.block_ram import BlockRam, dp16kd_width
+from rtl.lib.block_ram import BlockRam, dp16kd_grid, dp16kd_width
 from tb.runner import build_and_test
 
 MODEL = Path(__file__).resolve().parents[1] / "fpga" / "cells" / "dp16kd.v"
@@ -62,6 +62,14 @@ def _run_pair(tmp_path, sources: list[str], pair_verilog: str, tb_module: str, e
         (40, 1024, 1, 4),
         # three stages: a copy per 4 columns, then per column (the level buffers' banks)
         (64, 4096, 3, 1),
+        # segments stacked (9 x 4096 above: 2 of 2048 x 9, not 3 columns of 4096 x 4): a band
+        # window's bank (11 segments of 2 columns of 512 x 36), an FWP counter memory of
+        # 800 x 1333 (5 segments of 1024 x 18, the enables decoded without stages)
+        (64, 5380, 3, 1),
+        (16, 4200, 0, 4),
+        # the pseudo-dual-port form (512 x 36): one column and a part of one; three segments
+        (40, 500, 0, 4),
+        (36, 1100, 2, 1),
     ],
     ids=lambda v: str(v),
 )
@@ -70,8 +78,8 @@ def test_generic_and_ecp5_block_rams_agree(width, depth, stages, group, tmp_path
         lambda: BlockRam(width, depth, input_stages=stages, group=group), "ram", tmp_path
     )
     ecp5 = Path(sources[1]).read_text()
-    columns = -(-width // dp16kd_width(depth))
-    assert ecp5.count("DP16KD #(") == columns
+    segments, _, columns = dp16kd_grid(width, depth)
+    assert ecp5.count("DP16KD #(") == segments * columns
     if stages:  # one read address register per group of columns
         copies = set(re.findall(r"\br_addr(\d+)\b", ecp5))
         assert ecp5.count("reg [") and len(copies) == -(-columns // group)
@@ -86,6 +94,13 @@ def test_deeper_than_one_column_stays_generic_and_empty_is_refused():
     with pytest.raises(ValueError, match="depth=0 is out of range"):
         BlockRam(8, 0)
     assert [dp16kd_width(d) for d in (1, 1024, 1025, 4096, 16384)] == [18, 18, 9, 4, 1]
+    # the fewest blocks, then the fewest segments: (segments, port, columns)
+    assert dp16kd_grid(64, 4096) == (1, 4, 16)  # a tie with 4 x 1024 x 18: one segment
+    assert dp16kd_grid(64, 5380) == (11, 36, 2)  # 22 blocks, not 32 columns of 8192 x 2
+    assert dp16kd_grid(64, 676) == (1, 18, 4)  # a tie with 2 segments of 2 x 36: one segment
+    assert dp16kd_grid(16, 100) == (1, 18, 1)  # a tie with one x36: the true dual port
+    assert dp16kd_grid(16, 4200) == (5, 18, 1)
+    assert dp16kd_grid(8, 16385) == (0, 0, 0)
 
 
 ROM_PAIR = """

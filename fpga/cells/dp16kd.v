@@ -10,6 +10,10 @@
 // both ports at the same width, CSDECODE "0b000" with CS = 0, clocks not
 // inverted, initial contents (INITVAL) at width 18; anything else stops the simulation with an
 // error.
+// DATA_WIDTH 36 on both ports is the pseudo-dual-port form (PDPW16KD as Yosys and nextpnr
+// write it): 512 x 36, port A writes the word {DIB, DIA} at ADA[13:5] (WEA, and ADA[3:0]
+// enable its four 9-bit bytes), port B reads the word at ADB[13:5] onto {DOB, DOA} (CEB; with
+// REGMODE_A = REGMODE_B = "OUTREG" through the output register, OCEB), WEB must stay 0.
 // Yosys's cells_sim_ecp5.v declares DP16KD's parameters only; tests/test_block_ram.py checks
 // this model against the generic elaboration.
 `timescale 1ns / 1ps
@@ -210,7 +214,12 @@ module DP16KD(DIA17, DIA16, DIA15, DIA14, DIA13, DIA12, DIA11, DIA10, DIA9, DIA8
     output DOB1;
     output DOB0;
 
+    localparam WIDE = DATA_WIDTH_A == 36;
     initial begin
+        if (WIDE && REGMODE_A != REGMODE_B) begin
+            $display("DP16KD model: at DATA_WIDTH 36, REGMODE_A and REGMODE_B must agree");
+            $finish;
+        end
         if (DATA_WIDTH_A != DATA_WIDTH_B || (RESETMODE != "SYNC" && RESETMODE != "ASYNC")
                 || CSDECODE_A != "0b000"
                 || CSDECODE_B != "0b000") begin
@@ -250,7 +259,7 @@ module DP16KD(DIA17, DIA16, DIA15, DIA14, DIA13, DIA12, DIA11, DIA10, DIA9, DIA8
     wire rst_nowA = RESETMODE == "ASYNC" ? RSTA : 1'b0;
     always @(posedge CLKA or posedge rst_nowA) begin
         if (RSTA) latchA <= 18'd0;
-        else if (CEA && {CSA2, CSA1, CSA0} == 3'b000) begin
+        else if (!WIDE && CEA && {CSA2, CSA1, CSA0} == 3'b000) begin
             if (WEA) begin
                 if (WA == 18) begin
                     if (ADA0) mem[indexA][8:0] <= diA[8:0];
@@ -265,7 +274,7 @@ module DP16KD(DIA17, DIA16, DIA15, DIA14, DIA13, DIA12, DIA11, DIA10, DIA9, DIA8
         if (RSTA) outA <= 18'd0;
         else if (OCEA) outA <= latchA;
     end
-    wire [17:0] doA = (REGMODE_A == "OUTREG" ? outA : latchA) & ((18'd1 << WA) - 1);
+    wire [17:0] doA;  // (assigned at the end, with the 36-bit form)
     assign DOA0 = doA[0];
     assign DOA1 = doA[1];
     assign DOA2 = doA[2];
@@ -296,7 +305,7 @@ module DP16KD(DIA17, DIA16, DIA15, DIA14, DIA13, DIA12, DIA11, DIA10, DIA9, DIA8
     wire rst_nowB = RESETMODE == "ASYNC" ? RSTB : 1'b0;
     always @(posedge CLKB or posedge rst_nowB) begin
         if (RSTB) latchB <= 18'd0;
-        else if (CEB && {CSB2, CSB1, CSB0} == 3'b000) begin
+        else if (!WIDE && CEB && {CSB2, CSB1, CSB0} == 3'b000) begin
             if (WEB) begin
                 if (WB == 18) begin
                     if (ADB0) mem[indexB][8:0] <= diB[8:0];
@@ -311,7 +320,7 @@ module DP16KD(DIA17, DIA16, DIA15, DIA14, DIA13, DIA12, DIA11, DIA10, DIA9, DIA8
         if (RSTB) outB <= 18'd0;
         else if (OCEB) outB <= latchB;
     end
-    wire [17:0] doB = (REGMODE_B == "OUTREG" ? outB : latchB) & ((18'd1 << WB) - 1);
+    wire [17:0] doB;  // (assigned at the end, with the 36-bit form)
     assign DOB0 = doB[0];
     assign DOB1 = doB[1];
     assign DOB2 = doB[2];
@@ -330,4 +339,37 @@ module DP16KD(DIA17, DIA16, DIA15, DIA14, DIA13, DIA12, DIA11, DIA10, DIA9, DIA8
     assign DOB15 = doB[15];
     assign DOB16 = doB[16];
     assign DOB17 = doB[17];
+    // ---- the 36-bit pseudo-dual-port form: port A writes, port B reads
+    reg [35:0] wide [0:511];
+    reg [35:0] latchW = 36'd0, outW = 36'd0;
+    initial for (i = 0; i < 512; i = i + 1) wide[i] = 36'd0;
+    wire [8:0] wideA = adA[13:5];
+    wire [8:0] wideB = adB[13:5];
+    wire [35:0] diW = {diB, diA};
+    always @(posedge CLKA) begin
+        if (WIDE && CEA && WEA && {CSA2, CSA1, CSA0} == 3'b000) begin
+            if (ADA0) wide[wideA][8:0] <= diW[8:0];
+            if (ADA1) wide[wideA][17:9] <= diW[17:9];
+            if (ADA2) wide[wideA][26:18] <= diW[26:18];
+            if (ADA3) wide[wideA][35:27] <= diW[35:27];
+        end
+    end
+    always @(posedge CLKB or posedge rst_nowB) begin
+        if (RSTB) latchW <= 36'd0;
+        else if (WIDE && CEB && {CSB2, CSB1, CSB0} == 3'b000) begin
+            if (WEB) begin
+                $display("DP16KD model: at DATA_WIDTH 36 port B only reads (WEB = 1)");
+                $finish;
+            end
+            latchW <= wide[wideB];
+        end
+        if (RSTB) outW <= 36'd0;
+        else if (OCEB) outW <= latchW;
+    end
+    wire [35:0] doW = REGMODE_B == "OUTREG" ? outW : latchW;
+
+    assign doA = WIDE ? doW[17:0]
+                      : (REGMODE_A == "OUTREG" ? outA : latchA) & ((18'd1 << WA) - 1);
+    assign doB = WIDE ? doW[35:18]
+                      : (REGMODE_B == "OUTREG" ? outB : latchB) & ((18'd1 << WB) - 1);
 endmodule

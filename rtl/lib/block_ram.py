@@ -17,9 +17,17 @@ Contract:
   ``copy_register``: memories written with the same address or data (the banks of a level
   buffer, the buffers of the levels) keep their own stages after synthesis.
 * The read data is not reset (it is meaningless until a read of written data).
-* Elaborated for a platform whose ``family`` is ``"ecp5"``: DP16KD blocks side by side, port A
-  writing and port B reading, each as deep as the memory and as wide as that depth allows
-  (1024 x 18, 2048 x 9, 4096 x 4, 8192 x 2, 16384 x 1), with ``REGMODE_B = "OUTREG"``: the
+* Elaborated for a platform whose ``family`` is ``"ecp5"``: a grid of DP16KD blocks, port A
+  writing and port B reading, in the port width (512 x 36, the pseudo-dual-port form; 1024 x
+  18, 2048 x 9, 4096 x 4, 8192 x 2, 16384 x 1) that takes the fewest blocks
+  (``dp16kd_grid``; a tie goes to fewer segments, then not to x36): columns side by side,
+  each holding some bits of every word, and where that saves blocks segments stacked, each
+  holding the port's depth of words (a 5380 x 64 band window bank: eleven segments of two
+  512 x 36 columns, 22 blocks, instead of 32 columns of 8192 x 2). A segment's write enable
+  is decoded from the address's high bits (a register of its own per group of columns with
+  input stages, else a LUT), its read data selected by them, delayed with the read (a LUT
+  level or two after the output registers). Each block has ``REGMODE_B = "OUTREG"`` (at x36
+  both ports'): the
   read leaves the block from its output register (0.96 ns clock-to-out instead of 5.8 ns at
   speed 6; Yosys's own mapping leaves the block unregistered and keeps the register in the
   fabric). For the generator's portable Verilog (``family`` ``"generic"``) the module
@@ -43,7 +51,9 @@ __all__ = [
     "VERILOG",
     "VERILOG_MODULE",
     "BlockRam",
+    "dp16kd_blocks",
     "dp16kd_columns",
+    "dp16kd_grid",
     "dp16kd_width",
     "is_generic",
 ]
@@ -85,8 +95,12 @@ def is_generic(platform) -> bool:
 
 #: DP16KD port widths by the depth they give, shallowest first
 _WIDTHS = ((1024, 18), (2048, 9), (4096, 4), (8192, 2), (16384, 1))
-#: the low address bits a port of that width leaves unused (x18: two are byte enables)
-_LOW_BITS = {18: 4, 9: 3, 4: 2, 2: 1, 1: 0}
+#: the pseudo-dual-port form (PDPW16KD, as Yosys and nextpnr write it: a DP16KD with both
+#: ports 36 wide, port A writing {DIB, DIA}, port B reading {DOB, DOA})
+_WIDE = (512, 36)
+#: the low address bits a port of that width leaves unused (x18: two are byte enables, x36
+#: four)
+_LOW_BITS = {36: 5, 18: 4, 9: 3, 4: 2, 2: 1, 1: 0}
 MAX_DEPTH = _WIDTHS[-1][0]
 
 
@@ -98,10 +112,29 @@ def dp16kd_width(depth: int) -> int:
     raise ValueError(f"depth={depth} is out of range: a DP16KD column holds 1..{MAX_DEPTH} words")
 
 
+def dp16kd_grid(width: int, depth: int) -> tuple[int, int, int]:
+    """``(segments, port, columns)`` of a ``BlockRam`` of ``width``-bit words, ``depth`` deep,
+    on ECP5: the DP16KD port width (36 the pseudo-dual-port form) whose grid (``segments``
+    stacked, each ``port``'s depth of words, times ``columns`` of ``port`` bits) takes the
+    fewest blocks, the fewest segments among those, a true dual-port width before x36;
+    ``(0, 0, 0)`` for one deeper than a column (a ``lib.memory.Memory``)."""
+    if depth > MAX_DEPTH:
+        return 0, 0, 0
+    grids = [(-(-depth // deepest), port, -(-width // port)) for deepest, port in (*_WIDTHS, _WIDE)]
+    return min(grids, key=lambda grid: (grid[0] * grid[2], grid[0]))
+
+
 def dp16kd_columns(width: int, depth: int) -> int:
-    """The DP16KD columns side by side of a ``BlockRam`` of ``width``-bit words, ``depth``
-    deep, on ECP5 (0 for one deeper than a column: that one is a ``lib.memory.Memory``)."""
-    return -(-width // dp16kd_width(depth)) if depth <= MAX_DEPTH else 0
+    """The DP16KD columns side by side in each segment of a ``BlockRam`` of ``width``-bit
+    words, ``depth`` deep, on ECP5 (0 for one deeper than a column: that one is a
+    ``lib.memory.Memory``)."""
+    return dp16kd_grid(width, depth)[2]
+
+
+def dp16kd_blocks(width: int, depth: int) -> int:
+    """The DP16KD blocks of a ``BlockRam`` of ``width``-bit words, ``depth`` deep, on ECP5."""
+    segments, _, columns = dp16kd_grid(width, depth)
+    return segments * columns
 
 
 class BlockRam(wiring.Component):
@@ -187,12 +220,11 @@ class BlockRam(wiring.Component):
             m.d.sync += r_data.eq(read.data)
             return m
 
-        width = Shape.cast(self._shape).width
-        port = dp16kd_width(self.depth)
+        segments, port, columns = dp16kd_grid(width, self.depth)
         low = _LOW_BITS[port]
+        abits = 14 - low  # a segment's word address
         w_bits = Signal(width)
-        r_data = Signal(width)
-        m.d.comb += [w_bits.eq(w_data), self.r_data.eq(r_data)]
+        m.d.comb += w_bits.eq(w_data)
         copies = {}
 
         def copy(key, name, source):
@@ -207,64 +239,96 @@ class BlockRam(wiring.Component):
                 copies[key] = regs
             return copies[key]
 
-        def addresses(column):
-            """The write enable, write and read address of a column: with input stages, the
-            last stage's registers, one copy per group of columns (loaded with three stages
-            from the middle stage's copy for its four groups)."""
+        def segment_of(address):
+            return address[abits:] if segments > 1 else Const(0, 1)
+
+        def addresses(column, segment):
+            """The write enable (for this segment), write and read address of a column: with
+            input stages, the last stage's registers, one copy per group of columns (loaded
+            with three stages from the middle stage's copy for its four groups)."""
             if not self._stages:
-                return w_en, w_addr, r_addr
+                if segments == 1:
+                    return w_en, w_addr, r_addr
+                return w_en & (segment_of(w_addr) == segment), w_addr, r_addr
             g = column // self._group
             source = (w_en, w_addr, r_addr)
             if self._stages >= 3:
                 source = copy(("mid", g // 4), f"_m{g // 4}", source)
-            return copy(g, str(g), source)
+            _, column_w_addr, column_r_addr = copy(g, str(g), source)
+            if segments == 1:
+                return copies[g][0], column_w_addr, column_r_addr
+            key = ("en", g, segment)
+            if key not in copies:  # the segment's enable, decoded into a register of its own
+                copies[key] = copy_register(1, name=f"w_en{g}_{segment}")
+                m.d.sync += copies[key].eq(source[0] & (segment_of(source[1]) == segment))
+            return copies[key], column_w_addr, column_r_addr
 
         zero, one = Const(0, 1), Const(1, 1)
-        abits = 14 - low
 
         def address(prefix, addr):
             bits = {f"i_{prefix}{i}": zero for i in range(low)}
-            if port == 18 and prefix == "ADA":  # the byte enables of a x18 write
-                bits.update({"i_ADA0": one, "i_ADA1": one})
+            if port >= 18 and prefix == "ADA":  # the byte enables of a x18 or x36 write
+                bits.update({f"i_ADA{i}": one for i in range(port // 9)})
             padded = Signal(abits, name=f"{prefix.lower()}_padded")
-            m.d.comb += padded.eq(addr)
+            m.d.comb += padded.eq(addr[:abits])
             bits.update({f"i_{prefix}{low + i}": padded[i] for i in range(abits)})
             return bits
 
-        for column, first in enumerate(range(0, width, port)):
-            bits = range(first, min(width, first + port))
-            column_w_en, column_w_addr, column_r_addr = addresses(column)
-            dout = Signal(18, name=f"dout{column}")
-            m.d.comb += r_data[first : first + len(bits)].eq(dout[: len(bits)])
-            m.submodules[f"bram{column}"] = Instance(
-                "DP16KD",
-                p_DATA_WIDTH_A=port,
-                p_DATA_WIDTH_B=port,
-                p_REGMODE_A="NOREG",
-                p_REGMODE_B="OUTREG",
-                p_RESETMODE="SYNC",
-                p_ASYNC_RESET_RELEASE="SYNC",
-                p_CSDECODE_A="0b000",
-                p_CSDECODE_B="0b000",
-                p_WRITEMODE_A="NORMAL",
-                p_WRITEMODE_B="NORMAL",
-                p_GSR="DISABLED",
-                i_CLKA=ClockSignal("sync"),
-                i_CEA=one,
-                i_OCEA=one,
-                i_WEA=column_w_en,
-                i_RSTA=zero,
-                **{f"i_CSA{i}": zero for i in range(3)},
-                **address("ADA", column_w_addr),
-                **{f"i_DIA{i}": w_bits[first + i] if i < len(bits) else zero for i in range(18)},
-                i_CLKB=ClockSignal("sync"),
-                i_CEB=one,
-                i_OCEB=one,
-                i_WEB=zero,
-                i_RSTB=zero,
-                **{f"i_CSB{i}": zero for i in range(3)},
-                **address("ADB", column_r_addr),
-                **{f"i_DIB{i}": zero for i in range(18)},
-                **{f"o_DOB{i}": dout[i] for i in range(18)},
-            )
+        # the read's segment (of the address the blocks see: column 0's), along the blocks'
+        # address and output registers
+        selects = [Signal(range(segments), name=f"r_segment{i}") for i in range(2)]
+        if segments > 1:
+            block_r_addr = addresses(0, 0)[2]
+            m.d.sync += [selects[0].eq(segment_of(block_r_addr)), selects[1].eq(selects[0])]
+        outputs = [Signal(width, name=f"r_data{segment}") for segment in range(segments)]
+        if segments == 1:
+            m.d.comb += self.r_data.eq(outputs[0])
+        else:
+            with m.Switch(selects[1]):
+                for segment in range(segments):
+                    with m.Case(segment):
+                        m.d.comb += self.r_data.eq(outputs[segment])
+        for segment in range(segments):
+            for column, first in enumerate(range(0, width, port)):
+                bits = range(first, min(width, first + port))
+                column_w_en, column_w_addr, column_r_addr = addresses(column, segment)
+
+                def din(i, first=first, bits=bits):
+                    """Bit ``i`` of the column's write data (a constant 0 past the word)."""
+                    return w_bits[first + i] if i < len(bits) else zero
+
+                dout = Signal(36, name=f"dout{segment * columns + column}")
+                m.d.comb += outputs[segment][first : first + len(bits)].eq(dout[: len(bits)])
+                m.submodules[f"bram{segment * columns + column}"] = Instance(
+                    "DP16KD",
+                    p_DATA_WIDTH_A=port,
+                    p_DATA_WIDTH_B=port,
+                    p_REGMODE_A="OUTREG" if port == 36 else "NOREG",
+                    p_REGMODE_B="OUTREG",
+                    p_RESETMODE="SYNC",
+                    p_ASYNC_RESET_RELEASE="SYNC",
+                    p_CSDECODE_A="0b000",
+                    p_CSDECODE_B="0b000",
+                    p_WRITEMODE_A="NORMAL",
+                    p_WRITEMODE_B="NORMAL",
+                    p_GSR="DISABLED",
+                    i_CLKA=ClockSignal("sync"),
+                    i_CEA=one,
+                    i_OCEA=one,
+                    i_WEA=column_w_en,
+                    i_RSTA=zero,
+                    **{f"i_CSA{i}": zero for i in range(3)},
+                    **address("ADA", column_w_addr),
+                    **{f"i_DIA{i}": din(i) for i in range(18)},
+                    i_CLKB=ClockSignal("sync"),
+                    i_CEB=one,
+                    i_OCEB=one,
+                    i_WEB=zero,
+                    i_RSTB=zero,
+                    **{f"i_CSB{i}": zero for i in range(3)},
+                    **address("ADB", column_r_addr),
+                    **{f"i_DIB{i}": din(18 + i) if port == 36 else zero for i in range(18)},
+                    **({f"o_DOA{i}": dout[i] for i in range(18)} if port == 36 else {}),
+                    **{f"o_DOB{i}": dout[18 + i if port == 36 else i] for i in range(18)},
+                )
         return m
