@@ -135,6 +135,20 @@ def test_protocol_refuses_bad_requests(tmp_path):
         p.beat("outputs", {})
     with pytest.raises(LinkError, match="unexpected byte 0x55"):
         p.frame_size(0x55)
+    # a map beyond the build's buffers (tiny: 9x11 and 5x6) is refused before anything is sent
+    cfg = preset("tiny")
+    qc = core_model.random_quantized(cfg, np.random.default_rng(1), 1, shapes=[(9, 11), (5, 6)])
+    assert p.configure(qc, tau_p=0, tau_f=0)
+    qc = core_model.random_quantized(
+        cfg.replace(max_shapes=((9, 12), (5, 6))),
+        np.random.default_rng(1),
+        1,
+        shapes=[(9, 12), (5, 6)],
+    )
+    with pytest.raises(
+        ValueError, match=r"shapes\[0\]=\(9, 12\) is out of range: allowed 1..9 rows and 1..11"
+    ):
+        p.configure(qc, tau_p=0, tau_f=0)
 
 
 def test_board_top_prepares_for_the_ulx3s(tmp_path):
