@@ -52,14 +52,15 @@ class ReadArbiter(wiring.Component):
 
         # The grant: a register, decided while no request is on offer.
         held = Signal()  # a request is on offer to the reader
-        grant = Signal(range(n))
-        last = Signal(range(n))  # the client served last
+        # (one bit at least: a zero-width signal is a reversed range in Verilog)
+        grant = Signal(range(max(n, 2)))
+        last = Signal(range(max(n, 2)))  # the client served last
         m.d.comb += self.request.valid.eq(held)
         request = Signal.like(self.request.payload)
         m.d.comb += self.request.payload.eq(request)
         with m.If(self.request.valid & self.request.ready):
             m.d.sync += held.eq(0)
-        owner = Signal(range(n))  # the client of the request on offer
+        owner = Signal(range(max(n, 2)))  # the client of the request on offer
         m.d.comb += [order.w_data.eq(owner), order.w_en.eq(self.request.valid & self.request.ready)]
         with m.If(~held & order.w_rdy):
             # the first valid client after ``last`` (round robin): the highest priority is
