@@ -63,7 +63,7 @@ def _run_pair(tmp_path, sources: list[str], pair_verilog: str, tb_module: str, e
         # three stages: a copy per 4 columns, then per column (the level buffers' banks)
         (64, 4096, 3, 1),
         # segments stacked (9 x 4096 above: 2 of 2048 x 9, not 3 columns of 4096 x 4): a band
-        # window's bank (11 segments of 2 columns of 512 x 36), an FWP counter memory of
+        # window's bank (3 segments of 8 columns of 2048 x 9), an FWP counter memory of
         # 800 x 1333 (5 segments of 1024 x 18, the enables decoded without stages)
         (64, 5380, 3, 1),
         (16, 4200, 0, 4),
@@ -96,7 +96,9 @@ def test_deeper_than_one_column_stays_generic_and_empty_is_refused():
     assert [dp16kd_width(d) for d in (1, 1024, 1025, 4096, 16384)] == [18, 18, 9, 4, 1]
     # the fewest blocks, then the fewest segments: (segments, port, columns)
     assert dp16kd_grid(64, 4096) == (1, 4, 16)  # a tie with 4 x 1024 x 18: one segment
-    assert dp16kd_grid(64, 5380) == (11, 36, 2)  # 22 blocks, not 32 columns of 8192 x 2
+    # 24 blocks, not 32 columns of 8192 x 2; nor 22 in 11 segments of 512 x 36 (SEGMENT_COST)
+    assert dp16kd_grid(64, 5380) == (3, 9, 8)
+    assert dp16kd_grid(64, 1348) == (3, 36, 2)  # 6 blocks, not 8 columns of 2048 x 9
     assert dp16kd_grid(64, 676) == (1, 18, 4)  # a tie with 2 segments of 2 x 36: one segment
     assert dp16kd_grid(16, 100) == (1, 18, 1)  # a tie with one x36: the true dual port
     assert dp16kd_grid(16, 4200) == (5, 18, 1)

@@ -336,7 +336,7 @@ def test_block_ram_placement_is_near_its_multipliers():
         wanted = {cell for cell in instances if ".buffer.bank" in cell or ".counters." in cell}
         assert wanted and set(memories) == wanted, name
         assert len(set(memories.values())) == len(memories)
-        # (with bands, 172 of the 208 sites taken: level 0's 88 cannot all sit that near)
+        # (with bands, 180 of the 208 sites taken: level 0's 96 cannot all sit that near)
         for cell, site in memories.items() if cfg is not FPGA_BANDS else ():
             match = re.match(r"(level\d+\.sampler\.)buffer\.bank(\d)\.bram(\d+)$", cell)
             if not match:
@@ -350,9 +350,8 @@ def test_block_ram_placement_is_near_its_multipliers():
 def test_fpga_with_bands_fits_the_85f_block_ram():
     """The fpga preset's core with its maps in memory at 800x1333 (bands of 32/16/16/16 rows,
     what `defa bench stream` builds) elaborated for ECP5: its DP16KD instances (level buffers,
-    FWP counters, softmax tables: the grids of ``dp16kd_grid``, level 0's bank 11 segments of
-    512 x 36) leave room on the 85F's 208 for the FWP mask bits Yosys maps to 8 more (Yosys:
-    189 in all; 257 with one column per 8192 x 2 slice)."""
+    FWP counters, softmax tables: the grids of ``dp16kd_grid``) leave room on the 85F's 208
+    for the FWP mask bits Yosys maps to 8 more (257 with one column per 8192 x 2 slice)."""
     blocks = [
         path
         for path, kind in _instances(BLOCKS["core"](FPGA_BANDS, 0)[0]).items()
@@ -365,9 +364,9 @@ def test_fpga_with_bands_fits_the_85f_block_ram():
         )
         for level in range(4)
     ]
-    # per level, 4 banks of: the band (5380, 1348, 676, 356 words of 64 bits: 11 x 2 of
-    # 512 x 36, 3 x 2, 4 of 1024 x 18, 2 of 512 x 36) and the whole map's FWP counters (4200,
-    # 1050, 273, 77 of 16 bits: 5 x 1024 x 18, 2 of 2048 x 9, 1, 1)
-    assert per_level == [(88, 20), (24, 8), (16, 4), (8, 4)]
-    assert len(blocks) == 172 + 9  # and the softmax's tables
+    # per level, 4 banks of: the band (5380, 1348, 676, 356 words of 64 bits: 3 x 8 of
+    # 2048 x 9, 3 x 2 of 512 x 36, 4 of 1024 x 18, 2 of 512 x 36) and the whole map's FWP
+    # counters (4200, 1050, 273, 77 of 16 bits: 5 x 1024 x 18, 2 of 2048 x 9, 1, 1)
+    assert per_level == [(96, 20), (24, 8), (16, 4), (8, 4)]
+    assert len(blocks) == 180 + 9  # and the softmax's tables
     assert len(blocks) + 8 <= 208

@@ -22,8 +22,9 @@ Contract:
   18, 2048 x 9, 4096 x 4, 8192 x 2, 16384 x 1) that takes the fewest blocks
   (``dp16kd_grid``; a tie goes to fewer segments, then not to x36): columns side by side,
   each holding some bits of every word, and where that saves blocks segments stacked, each
-  holding the port's depth of words (a 5380 x 64 band window bank: eleven segments of two
-  512 x 36 columns, 22 blocks, instead of 32 columns of 8192 x 2). A segment's write enable
+  holding the port's depth of words (a 5380 x 64 band window bank: three segments of eight
+  2048 x 9 columns, 24 blocks, instead of 32 columns of 8192 x 2; a segment past the first
+  counts as ``SEGMENT_COST`` more blocks). A segment's write enable
   is decoded from the address's high bits (a register of its own per group of columns with
   input stages, else a LUT), its read data selected by them, delayed with the read (a LUT
   level or two after the output registers). Each block has ``REGMODE_B = "OUTREG"`` (at x36
@@ -112,16 +113,26 @@ def dp16kd_width(depth: int) -> int:
     raise ValueError(f"depth={depth} is out of range: a DP16KD column holds 1..{MAX_DEPTH} words")
 
 
+#: what a segment past the first costs, as a share of the grid's blocks: every block's
+#: outputs are routed into a read multiplexer one input wider (level 0's band bank at
+#: 800x1333: 24 blocks in 3 segments of 2048 x 9, not 22 in 11 segments of 512 x 36, whose
+#: 11-input multiplexers gather 792 block outputs per bank; with those the router diverged)
+SEGMENT_COST = 0.05
+
+
 def dp16kd_grid(width: int, depth: int) -> tuple[int, int, int]:
     """``(segments, port, columns)`` of a ``BlockRam`` of ``width``-bit words, ``depth`` deep,
     on ECP5: the DP16KD port width (36 the pseudo-dual-port form) whose grid (``segments``
     stacked, each ``port``'s depth of words, times ``columns`` of ``port`` bits) takes the
-    fewest blocks, the fewest segments among those, a true dual-port width before x36;
-    ``(0, 0, 0)`` for one deeper than a column (a ``lib.memory.Memory``)."""
+    fewest blocks, each segment past the first counted as ``SEGMENT_COST`` of them more; then
+    the fewest segments, a true dual-port width before x36; ``(0, 0, 0)`` for one deeper than
+    a column (a ``lib.memory.Memory``)."""
     if depth > MAX_DEPTH:
         return 0, 0, 0
     grids = [(-(-depth // deepest), port, -(-width // port)) for deepest, port in (*_WIDTHS, _WIDE)]
-    return min(grids, key=lambda grid: (grid[0] * grid[2], grid[0]))
+    return min(
+        grids, key=lambda grid: (grid[0] * grid[2] * (1 + SEGMENT_COST * (grid[0] - 1)), grid[0])
+    )
 
 
 def dp16kd_columns(width: int, depth: int) -> int:
