@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from gen.config import DefaConfig
 from gen.payload import Payload
 from sim.band import memory_layout
 
@@ -100,16 +101,11 @@ class Protocol:
         """Level shapes, thresholds and every value word of a quantized workload."""
         cfg_levels = len(qc.shapes)
         cfg = self.manifest["config"]
+        # (the whole-map core keeps only the side bits of SHAPE: a map beyond its buffers
+        # would be sampled wrongly, not refused)
+        DefaConfig.from_dict(cfg).check_shapes(qc.shapes)
         out = bytearray()
         for level, (h, w) in enumerate(qc.shapes):
-            # (the whole-map core keeps only the side bits: a map beyond its buffer would be
-            # sampled wrongly, not refused)
-            most_h, most_w = cfg["max_shapes"][level]
-            if not (1 <= int(h) <= most_h and 1 <= int(w) <= most_w):
-                raise ValueError(
-                    f"shapes[{level}]=({int(h)}, {int(w)}) is out of range: allowed 1..{most_h} "
-                    f"rows and 1..{most_w} columns (the build's max_shapes[{level}])"
-                )
             out += self.write_csr(f"SHAPE{level}", int(h) << 16 | int(w))
         out += self.write_csr("TAU_P", tau_p) + self.write_csr("TAU_F", tau_f)
         lanes = cfg["lanes"]

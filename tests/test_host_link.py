@@ -146,7 +146,9 @@ def test_protocol_refuses_bad_requests(tmp_path):
         shapes=[(9, 12), (5, 6)],
     )
     with pytest.raises(
-        ValueError, match=r"shapes\[0\]=\(9, 12\) is out of range: allowed 1..9 rows and 1..11"
+        ValueError,
+        match=r"shapes\[0\]=\(9, 12\) does not fit the level buffer: "
+        r"allowed height \[1, 9\], width \[1, 11\]",
     ):
         p.configure(qc, tau_p=0, tau_f=0)
 

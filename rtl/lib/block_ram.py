@@ -24,12 +24,11 @@ Contract:
   each holding some bits of every word, and where that saves blocks segments stacked, each
   holding the port's depth of words (a 5380 x 64 band window bank: three segments of eight
   2048 x 9 columns, 24 blocks, instead of 32 columns of 8192 x 2; a segment past the first
-  counts as ``SEGMENT_COST`` more blocks). A segment's write enable
-  is decoded from the address's high bits (a register of its own per group of columns with
-  input stages, else a LUT), its read data selected by them, delayed with the read (a LUT
-  level or two after the output registers). Each block has ``REGMODE_B = "OUTREG"`` (at x36
-  both ports'): the
-  read leaves the block from its output register (0.96 ns clock-to-out instead of 5.8 ns at
+  counts as ``SEGMENT_COST`` more blocks). A segment's write enable is decoded from the
+  address's high bits (a register of its own per group of columns with input stages, else a
+  LUT), its read data selected by them, delayed with the read (a LUT level or two after the
+  output registers). Each block has ``REGMODE_B = "OUTREG"`` (at x36 both ports'): the read
+  leaves the block from its output register (0.96 ns clock-to-out instead of 5.8 ns at
   speed 6; Yosys's own mapping leaves the block unregistered and keeps the register in the
   fabric). For the generator's portable Verilog (``family`` ``"generic"``) the module
   ``VERILOG`` (the same behaviour). Elsewhere (the Amaranth simulator), and on ECP5 for a
@@ -251,7 +250,7 @@ class BlockRam(wiring.Component):
             return copies[key]
 
         def segment_of(address):
-            return address[abits:] if segments > 1 else Const(0, 1)
+            return address[abits:]
 
         def addresses(column, segment):
             """The write enable (for this segment), write and read address of a column: with
@@ -265,9 +264,9 @@ class BlockRam(wiring.Component):
             source = (w_en, w_addr, r_addr)
             if self._stages >= 3:
                 source = copy(("mid", g // 4), f"_m{g // 4}", source)
-            _, column_w_addr, column_r_addr = copy(g, str(g), source)
+            column_w_en, column_w_addr, column_r_addr = copy(g, str(g), source)
             if segments == 1:
-                return copies[g][0], column_w_addr, column_r_addr
+                return column_w_en, column_w_addr, column_r_addr
             key = ("en", g, segment)
             if key not in copies:  # the segment's enable, decoded into a register of its own
                 copies[key] = copy_register(1, name=f"w_en{g}_{segment}")
@@ -285,16 +284,15 @@ class BlockRam(wiring.Component):
             bits.update({f"i_{prefix}{low + i}": padded[i] for i in range(abits)})
             return bits
 
-        # the read's segment (of the address the blocks see: column 0's), along the blocks'
-        # address and output registers
-        selects = [Signal(range(segments), name=f"r_segment{i}") for i in range(2)]
-        if segments > 1:
-            block_r_addr = addresses(0, 0)[2]
-            m.d.sync += [selects[0].eq(segment_of(block_r_addr)), selects[1].eq(selects[0])]
         outputs = [Signal(width, name=f"r_data{segment}") for segment in range(segments)]
         if segments == 1:
             m.d.comb += self.r_data.eq(outputs[0])
         else:
+            # the read's segment (of the address the blocks see: column 0's), along the
+            # blocks' address and output registers
+            selects = [Signal(range(segments), name=f"r_segment{i}") for i in range(2)]
+            block_r_addr = addresses(0, 0)[2]
+            m.d.sync += [selects[0].eq(segment_of(block_r_addr)), selects[1].eq(selects[0])]
             with m.Switch(selects[1]):
                 for segment in range(segments):
                     with m.Case(segment):
