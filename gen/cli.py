@@ -171,12 +171,19 @@ def _cmd_synth(args) -> int:
     if args.record and args.block != "core":
         raise ValueError(f"--record stores a preset's core figures: block={args.block!r}")
     changed = overrides_of(args.preset, cfg)
-    if args.record and changed:
+    if args.record and changed and not args.design:
         raise ValueError(
             f"--record files figures under the preset's name, but --config/--set changed "
-            f"preset {args.preset!r}: {changed}; record the preset as it is, or add the design "
-            "as a preset in gen/config.py"
+            f"preset {args.preset!r}: {changed}; record the preset as it is, or name the "
+            "design with --as"
         )
+    if args.design and not (args.record and changed):
+        raise ValueError(
+            f"--as {args.design!r} names a design recorded with --record: it needs --record "
+            "and a --config/--set change of the preset"
+        )
+    if args.design in PRESETS:
+        raise ValueError(f"--as {args.design!r} is a preset's name: allowed another name")
     out = Path(args.output or f"build/synth/{args.preset}")
     try:
         with steps(f"defa synth {args.preset}", quiet=args.quiet) as step:
@@ -208,7 +215,13 @@ def _cmd_synth(args) -> int:
     if args.record:
         from gen.synth import record_baseline
 
-        record_baseline(Path(args.record), args.preset, result)
+        record_baseline(
+            Path(args.record),
+            args.preset,
+            result,
+            design=args.design,
+            overrides=changed if args.design else None,
+        )
     print(json.dumps(result, indent=2, sort_keys=True) if args.json else format_synth(result))
     return 0
 
@@ -451,6 +464,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true", help="no progress output")
     p.add_argument(
         "--record", metavar="FILE", help="store the figures as this preset's baseline in FILE"
+    )
+    p.add_argument(
+        "--as",
+        dest="design",
+        metavar="NAME",
+        help="with --record and --config/--set: file the figures as design NAME (the preset "
+        "and its overrides), e.g. fpga-bands, the band design `defa bench stream` times",
     )
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=_cmd_synth)

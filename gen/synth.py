@@ -549,14 +549,25 @@ def _figures(result: dict) -> dict:
     return figures
 
 
-def record_baseline(path: Path, preset_name: str, result: dict) -> None:
-    """Store ``result``'s figures under ``preset_name`` in the baselines file ``path``."""
+def record_baseline(
+    path: Path,
+    preset_name: str,
+    result: dict,
+    *,
+    design: str | None = None,
+    overrides: dict | None = None,
+) -> None:
+    """Store ``result``'s figures under ``preset_name`` in the baselines file ``path``; with
+    ``design``, under that name among the designs (a preset with ``overrides``)."""
     data = json.loads(path.read_text()) if path.exists() else {}
     data.setdefault("tolerance", TOLERANCE)
-    data.setdefault("presets", {})
-    entry = data["presets"].get(preset_name, {})
+    section = data.setdefault("designs" if design else "presets", {})
+    name = design or preset_name
+    entry = section.get(name, {})
     entry.update(_figures(result), device=result["device"], dsp=result["dsp"])
-    data["presets"][preset_name] = entry
+    if design:
+        entry.update(preset=preset_name, overrides=overrides or {})
+    section[name] = entry
     path.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
 
 

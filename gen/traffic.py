@@ -45,12 +45,22 @@ def _word_bytes(bits: int) -> int:
     return -(-bits // 8)
 
 
-def _fmax_mhz(name: str | None) -> float | None:
-    """The routed Fmax recorded for preset ``name`` (median of 3 seeds), if any."""
+def _fmax_mhz(name: str | None) -> tuple[float | None, str]:
+    """The routed Fmax that times preset ``name``'s design with its maps in memory: the one
+    recorded for the band design ``<name>-bands`` (``defa synth --record ... --as``), else
+    the preset's own (whole maps: its band windows not routed), and which it is."""
     if name is None or not BASELINES.exists():
-        return None
-    entry = json.loads(BASELINES.read_text())["presets"].get(name)
-    return entry["fmax_mhz"] if entry else None
+        return None, "no routed clock recorded"
+    data = json.loads(BASELINES.read_text())
+    design = data.get("designs", {}).get(f"{name}-bands")
+    if design and "fmax_mhz" in design:
+        seeds = design.get("fmax_by_seed", {})
+        how = f"median of seeds {', '.join(seeds)}" if len(seeds) > 1 else "one seed"
+        return design["fmax_mhz"], f"the band design {name}-bands as routed ({how})"
+    entry = data["presets"].get(name)
+    if entry and "fmax_mhz" in entry:
+        return entry["fmax_mhz"], f"preset {name} with whole maps (its band design not routed)"
+    return None, "no routed clock recorded"
 
 
 def _full_size(cfg: DefaConfig, w: wl.Workload) -> DefaConfig:
@@ -246,7 +256,7 @@ def stream_bench(
         raise ValueError(f"decoder_queries={decoder_queries} is out of range: allowed >= 1")
     if rtl_jobs < 0:
         raise ValueError(f"rtl_jobs={rtl_jobs} is out of range: allowed >= 0 (0: no RTL run)")
-    fmax = _fmax_mhz(name)
+    fmax, clock = _fmax_mhz(name)
     shape = _layer_shape(cfg, input_hw, seed)
     workloads = {
         "encoder": wl.encoder(**shape),
@@ -266,6 +276,7 @@ def stream_bench(
         **extra,
         "config": cfg.describe(),
         "input": f"{input_hw[0]}x{input_hw[1]}",
+        "clock": clock,
         "model_only": True,
         "runs": runs,
         "targets": {"encoder_traffic_max": TARGET, "sampler_utilization_min": UTILIZATION},
@@ -277,7 +288,9 @@ def stream_bench(
 
 
 def format_stream(result: dict) -> str:
-    lines = [f"{result['config']}; input {result['input']} (model figures)"]
+    lines = [
+        f"{result['config']}; input {result['input']} (model figures); clock: {result['clock']}"
+    ]
     for kind, r in result["runs"].items():
         v = r["values"]
         lines.append(f"{kind}: {r['workload']}; {r['jobs']} jobs, kept {r['kept_fraction']:.3f}")

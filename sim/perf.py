@@ -368,7 +368,10 @@ class BandGate:
     PIPELINE = 3  # s1, s2 and the output register
     SETTLE = 4
     #: cycles from the window's decision (IDLE) to its request: refill, slow path, ahead
-    STEPS = {"refill": 8, "slow": 5, "ahead": 4}  # and the multiply's steps (self.mul)
+    STEPS = {"refill": 9, "slow": 5, "ahead": 4}  # and the multiply's steps (self.mul)
+    #: a fetch into the band changes its state, and the window decides from flags registered
+    #: a cycle earlier: one cycle more before the next decision (no change for a slow path)
+    STALE = 1
 
     def __init__(self, cfg: DefaConfig, events, his, memory: Memory, bus):
         self.drain = sampler_latency(cfg)
@@ -384,6 +387,7 @@ class BandGate:
         self.row_ready: dict[int, int] = {}  # rows fetched ahead: when each is usable
         self.pending: list[tuple[int, int]] = []  # rows due ahead: (row, beats)
         self.ahead = None  # the event of the point just offered, applied when it is taken
+        self.raised = False  # the point taken last pulled the band down
         self.waited = self.rows = self.slow = 0
         self.takes: list[int] = []
 
@@ -403,7 +407,8 @@ class BandGate:
             if start > until:
                 return
             row, beats = self.pending.pop(0)
-            self.row_ready[row] = self.fsm_free = self._request(start, "ahead", 1, beats)
+            done = self._request(start, "ahead", 1, beats) + self.STALE
+            self.row_ready[row] = self.fsm_free = done
             if row == last:
                 return
 
@@ -418,6 +423,10 @@ class BandGate:
             if hi >= 0 and any(row == hi for row, _ in self.pending):
                 self._run_ahead(10**12, last=hi)
             ready = self.row_ready.get(hi, 0) + 1 if hi >= 0 else 0
+            if self.raised and self.chunks == 1:
+                # the point before pulled the band down as it passed: this one's flags were
+                # registered against the old top (with more chunks per point it is hidden)
+                ready = max(ready, self.last_taken + 2)
             if ready > t:  # its row is still on its way
                 self.waited += ready - t
                 t = ready
@@ -433,7 +442,7 @@ class BandGate:
         else:  # a new band: the point's rows at once, the rest of the band ahead of the points
             hi = int(self.his[i])
             now = max(1, min(event.rows, hi - event.first + 1))
-            done = self._request(decide, "refill", now, beats)
+            done = self._request(decide, "refill", now, beats) + self.STALE
             self.rows += event.rows
             self.row_ready = {}
             rest = range(event.first + now, event.first + event.rows)
@@ -452,6 +461,7 @@ class BandGate:
         self.last_taken = t
         self.takes.append(t)
         event, self.ahead = self.ahead, None
+        self.raised = event is not None
         if event is not None:  # it pulled rows into the band: due once the old ones drain
             self.evicted = t - 1
             beats = event.pixels * self.chunks

@@ -1,6 +1,7 @@
 """The generated sampler Verilog on Icarus and Verilator, bit-exact against the bit-true model
-(tb/sampler_tb.py): >= 1e4 random points per run with edge cases, random valid gaps and
-ready backpressure, reset in mid-stream, and the throughput/latency check."""
+(tb/sampler_tb.py): random points with edge cases (>= 1e4 per run on Verilator; 3000 on
+Icarus, whose run is the four-state one: an undriven or unreset bit shows as X), random valid
+gaps and ready backpressure, reset in mid-stream, and the throughput/latency check."""
 
 import json
 
@@ -34,6 +35,7 @@ CONFIGS = {
 }
 
 SEEDS = {"tiny": 11, "tiny-lanes4-level1": 12, "odd": 13}
+POINTS = {"verilator": 10000, "icarus": 3000}
 
 
 @pytest.mark.slow
@@ -48,7 +50,7 @@ def test_sampler_regression(simulator, name, tmp_path):
         test_module="tb.sampler_tb",
         level=level,
         seed=SEEDS[name],
-        env={"DEFA_POINTS": "10000", "DEFA_RESULTS": str(results)},
+        env={"DEFA_POINTS": str(POINTS[simulator]), "DEFA_RESULTS": str(results)},
     )
     assert outcome["tests"] == 3
     figures = json.loads(results.read_text())

@@ -8,7 +8,12 @@ Contract:
   among ``x0, x0 + 1``; a point with no corner on the map needs nothing and passes at once).
   The band holds rows ``[top, loaded)`` of one head, in a ring of ``R = window_rows[level]``
   rows: a point of that head whose rows lie there passes at once (one point per cycle; three
-  registers: its rows, its decision, the output).
+  registers: its rows, its decision, the output; ``points.ready`` is a register, a skid
+  register holding the point that arrives while the first stage is held). The decision is
+  taken from flags registered a cycle before (as the point enters, and again every cycle
+  while it waits), so in the cycle after the band's state changes (its top, rows, head) no
+  point passes: one cycle per fetch into the band and, with one chunk per point, after each
+  point that pulls the band down.
 * A point that passes with rows in the band pulls its top down to ``min(max(top, hi - reach
   + 1), max(0, H - R))`` (``reach = cfg.band_reach(level)``); the rows entering the band, up
   to ``min(top + R, H)``, are fetched ahead, one request per row, once the sampler's latency
@@ -40,10 +45,11 @@ Contract:
   steady while points are in flight. ``reset_band``: forget the band (a new map in memory),
   at the latest in the cycle a new shape arrives.
 
-Timing: every decision is taken from registers (the point's rows and columns are registered
-as it enters, the band's state is registers); the address is computed in registered steps
-(a shift-and-add multiply, ``mul_steps`` cycles), the refill's bounds one compare or one
-add per cycle.
+Timing: every decision is taken from registers (the point's rows and the compares against
+the band are registered as it enters, the band's state is registers, nothing leaves the block
+combinationally but ``issued.valid``, a register); the address is computed in registered
+steps (a shift-and-add multiply, ``mul_steps`` cycles), the refill's bounds one compare or
+one add per cycle.
 """
 
 from __future__ import annotations
@@ -134,25 +140,41 @@ class BandWindow(wiring.Component):
         loaded = Signal(side)
         busy = Signal()  # the memory side works for the point in s2
         patch_ready = Signal()  # s2's corners are in the patch
+        # The band's state changes at the coming edge (``touch``); decisions are taken from
+        # flags registered a cycle before, so in the cycle after a change (``stale``) none is.
+        touch = Signal()
+        stale = Signal()
+        m.d.sync += stale.eq(touch | self.reset_band)
         # the rows a point may pull the band down to without waiting (the rest are fetched
         # ahead of the points: ``cfg.band_reach``)
         reach = cfg.band_reach(self._level)
 
-        # s1: the point and its corner, registered as it enters.
+        # skid: the point that arrived while s1 could not move on (``points.ready`` is this
+        # register's complement: the crossing from the point queue is a register)
         point = self.points.payload
+        skid = Signal(point.shape())
+        skid_valid = Signal()
+        # s1: the point and its corner rows (y1 = y0 + 1, yr = y0 + 2 - reach), registered.
         s1 = Signal(point.shape())
         s1_valid = Signal()
         x0 = Signal(index)
         y0 = Signal(index)
-        # s2: the point, whether it needs any row, its rows and columns on the map.
+        y1 = Signal(index)
+        yr = Signal(signed(index.width + 1))
+        # s2: the point, whether it needs any row, its rows and columns on the map, and its
+        # decision's flags: registered as it enters from s1 (``*_in``), recomputed from s2
+        # every cycle while it waits (``*_held``).
         s2 = Signal(point.shape())
         s2_valid = Signal()
+        s2_new = Signal()  # s2 was loaded at the last edge: its ``*_in`` flags apply
         need = Signal()
         lo = Signal(side)
         hi = Signal(side)
         col_lo = Signal(side)
         col_hi = Signal(side)
         advance = Signal(side)  # the band's top once this point has passed
+        hit_in, hit_held = Signal(), Signal()  # its rows are in the band (or it needs none)
+        raise_in, raise_held = Signal(), Signal()  # advance > top
         # out: the register the sampler reads.
         out = Signal(self.issued.payload.shape())
         out_valid = Signal()
@@ -167,39 +189,63 @@ class BandWindow(wiring.Component):
         go = Signal()
         out_load = Signal()
         s2_free = Signal()
+        s1_free = Signal()
         s1_move = Signal()
         m.d.comb += [
-            hit.eq(~need | (band_valid & (s2.head == band_head) & (lo >= top) & (hi < loaded))),
-            go.eq((hit & ~busy) | patch_ready),
+            hit.eq(Mux(s2_new, hit_in, hit_held)),
+            go.eq((hit & ~stale & ~busy) | patch_ready),
             out_load.eq(s2_valid & go & (~out_valid | self.issued.ready)),
             s2_free.eq(~s2_valid | out_load),
             s1_move.eq(s1_valid & s2_free),
-            self.points.ready.eq(~s1_valid | s1_move),
+            s1_free.eq(~s1_valid | s2_free),
+            self.points.ready.eq(~skid_valid),
             self.issued.valid.eq(out_valid),
             self.issued.payload.eq(out),
             self.wait.eq(s2_valid & ~go),
         ]
-        with m.If(self.points.valid & self.points.ready):
+        # s1 takes the skid's point first, else the arriving one; a point arriving while s1
+        # is held waits in the skid.
+        take = self.points.valid & ~skid_valid
+        src = Signal(point.shape())
+        m.d.comb += src.eq(Mux(skid_valid, skid, point))
+        with m.If(s1_free):
             m.d.sync += [
-                s1.eq(point),
-                x0.eq((point.ref_x + point.off_x - (1 << (f - 1))) >> f),
-                y0.eq((point.ref_y + point.off_y - (1 << (f - 1))) >> f),
+                s1.eq(src),
+                s1_valid.eq(skid_valid | take),
+                skid_valid.eq(0),
+                x0.eq((src.ref_x + src.off_x - (1 << (f - 1))) >> f),
+                y0.eq((src.ref_y + src.off_y - (1 << (f - 1))) >> f),
+                y1.eq((src.ref_y + src.off_y + (1 << (f - 1))) >> f),
+                yr.eq((src.ref_y + src.off_y + ((3 - 2 * reach) << (f - 1))) >> f),
             ]
-        with m.If(self.points.ready):
-            m.d.sync += s1_valid.eq(self.points.valid)
+        with m.Elif(take):
+            m.d.sync += [skid.eq(point), skid_valid.eq(1)]
+        # the flags of the point entering s2, from s1 (lo = max(y0, 0), hi = min(y1, H - 1))
+        on_map = (x0 >= -1) & (x0 < width) & (y0 >= -1) & (y0 < height)
+        in_band = band_valid & (s1.head == band_head)
         with m.If(s1_move):
             m.d.sync += [
                 s2.eq(s1),
-                need.eq((x0 >= -1) & (x0 < width) & (y0 >= -1) & (y0 < height)),
+                need.eq(on_map),
                 lo.eq(Mux(y0 < 0, 0, y0)),
-                hi.eq(Mux(y0 + 1 >= height, y0, y0 + 1)),
+                hi.eq(Mux(y1 >= height, y0, y1)),
                 col_lo.eq(Mux(x0 < 0, 0, x0)),
                 col_hi.eq(Mux(x0 + 1 >= width, x0, x0 + 1)),
                 # min(max(hi - reach + 1, 0), max_top), hi = min(y0 + 1, H - 1)
-                advance.eq(
-                    Mux(y0 + 2 - reach > max_top, max_top, Mux(y0 + 2 < reach, 0, y0 + 2 - reach))
+                advance.eq(Mux(yr > max_top, max_top, Mux(yr < 0, 0, yr))),
+                hit_in.eq(
+                    ~on_map
+                    | (in_band & ((top == 0) | (y0 >= top)) & ((y1 < loaded) | (loaded == height)))
                 ),
+                raise_in.eq((yr > top) & (max_top > top)),
             ]
+        m.d.sync += [
+            s2_new.eq(s1_move),
+            hit_held.eq(
+                ~need | (band_valid & (s2.head == band_head) & (lo >= top) & (hi < loaded))
+            ),
+            raise_held.eq(advance > top),
+        ]
         with m.If(s2_free):
             m.d.sync += s2_valid.eq(s1_move)
         evicted = Signal()  # the band's top moves down (rows leave it)
@@ -207,9 +253,9 @@ class BandWindow(wiring.Component):
             m.d.sync += [getattr(out, name).eq(getattr(s2, name)) for name, _ in point.shape()]
             m.d.sync += [out.patch.eq(patch_ready), patch_ready.eq(0)]
             # a point that passes with rows in the band pulls it down after it
-            with m.If(need & ~patch_ready & (advance > top)):
+            with m.If(need & ~patch_ready & Mux(s2_new, raise_in, raise_held)):
                 m.d.sync += top.eq(advance)
-                m.d.comb += evicted.eq(1)
+                m.d.comb += [evicted.eq(1), touch.eq(1)]
         with m.If(out_load):
             m.d.sync += out_valid.eq(1)
         with m.Elif(self.issued.ready):
@@ -234,8 +280,8 @@ class BandWindow(wiring.Component):
             m.d.sync += evict_quiet.eq(0)
         with m.Elif(evict_quiet != drain):
             m.d.sync += evict_quiet.eq(evict_quiet + 1)
-        behind = Signal()  # rows of the band still to fetch
-        m.d.comb += behind.eq(band_valid & (loaded < wanted_end))
+        behind = Signal()  # rows of the band still to fetch (a cycle late: see ``stale``)
+        m.d.sync += behind.eq(band_valid & (loaded < wanted_end))
         prefetching = Signal()
         fetch_head = Signal.like(band_head)  # the head whose rows are fetched
 
@@ -246,10 +292,12 @@ class BandWindow(wiring.Component):
         new_top = Signal(side)
         first = Signal(side)
         end = Signal(side.width + 1)
-        row_index = Signal(head_bits(cfg) + side.width + 1)
+        kept_rows = Signal()  # rows of the band fetched before stay (loaded > new top)
+        past_end = Signal()  # the band would end past the map
+        head_rows = Signal(head_bits(cfg) + side.width)  # the rows of the heads before
         product = Signal(cfg.addr_bits)
         multiplicand = Signal(cfg.addr_bits)
-        multiplier = Signal.like(row_index)
+        multiplier = Signal(head_bits(cfg) + side.width + 1)  # the first row's index in memory
         step = Signal(range(max(self.mul_steps, SETTLE) + 2))
         addr = Signal(cfg.addr_bits)
         x_first = Signal(side)  # the first and last column of each row fetched
@@ -272,7 +320,9 @@ class BandWindow(wiring.Component):
         m.d.sync += self.slow.eq(0)
         with m.FSM() as fsm:
             with m.State("IDLE"):
-                with m.If(behind):
+                with m.If(stale):  # the band changed at the last edge: its flags are due
+                    pass
+                with m.Elif(behind):
                     with m.If(evict_quiet == drain):  # the next row, ahead of the points
                         m.d.sync += [
                             prefetching.eq(1),
@@ -314,24 +364,29 @@ class BandWindow(wiring.Component):
                         x_first.eq(0),
                         x_last.eq(width - 1),
                     ]
+                    m.d.comb += touch.eq(1)
                     m.next = "CLAMP"
             with m.State("CLAMP"):
                 clamped = Mux(new_top > max_top, max_top, new_top)
                 m.d.sync += [new_top.eq(clamped), end.eq(clamped + r)]
+                m.next = "ORDER"
+            with m.State("ORDER"):  # the bounds' compares, registered
+                m.d.sync += [kept_rows.eq(loaded > new_top), past_end.eq(end > height)]
                 m.next = "BOUNDS"
             with m.State("BOUNDS"):
                 m.d.sync += [
-                    first.eq(Mux(loaded > new_top, loaded, new_top)),
-                    end.eq(Mux(end > height, height, end)),
+                    first.eq(Mux(kept_rows, loaded, new_top)),
+                    end.eq(Mux(past_end, height, end)),
                     top.eq(new_top),
                 ]
+                m.d.comb += touch.eq(1)
                 m.next = "NEED"
             with m.State("NEED"):  # now only the rows down to the point's: the rest ahead
                 m.d.sync += end.eq(Mux(end > hi, hi + 1, end))
                 m.next = "ROWS"
             with m.State("ROWS"):
                 m.d.sync += [
-                    row_index.eq(fetch_head * height + first),
+                    head_rows.eq(fetch_head * height),
                     beats_per_row.eq((x_last - x_first + 1) * chunks),
                     col_bytes.eq(x_first * self.pixel_bytes),
                     requests_left.eq(end - first),
@@ -345,7 +400,7 @@ class BandWindow(wiring.Component):
                 ]
                 m.next = "MULTIPLY"
             with m.State("MULTIPLY"):
-                m.d.sync += multiplier.eq(row_index)
+                m.d.sync += multiplier.eq(head_rows + first)
                 with m.If(step != 0):
                     with m.If(multiplier[0]):
                         m.d.sync += product.eq(product + multiplicand)
@@ -380,14 +435,16 @@ class BandWindow(wiring.Component):
                         m.d.sync += patch_ready.eq(1)
                     with m.Elif(prefetching):
                         m.d.sync += loaded.eq(end)
+                        m.d.comb += touch.eq(1)
                     with m.Else():
                         m.d.sync += [loaded.eq(end), band_head.eq(fetch_head), band_valid.eq(1)]
+                        m.d.comb += touch.eq(1)
                     m.next = "IDLE"
         with m.If(self.reset_band):
             m.d.sync += band_valid.eq(0)
         # (a band that moved down has its fetch due only once its old rows are drained)
         m.d.comb += self.idle.eq(
-            fsm.ongoing("IDLE") & ~behind & (evict_quiet == drain) & ~(s2_valid & ~go)
+            fsm.ongoing("IDLE") & ~stale & ~behind & (evict_quiet == drain) & ~(s2_valid & ~go)
         )
 
         # Beats: their place (column, chunk, ring row) counted as they come, then a register.
