@@ -146,9 +146,17 @@ class Sampler(wiring.Component):
         result_valid = Signal()
         m.d.comb += [fwp.result.ready.eq(~result_valid), self.fwp_result.valid.eq(result_valid)]
         # (the payload loads whenever nothing is held: its enable is a register, not the FSM's
-        # decode of a valid answer, and it holds the answer from the cycle valid is set)
-        with m.If(~result_valid):
-            m.d.sync += self.fwp_result.payload.eq(fwp.result.payload)
+        # decode of a valid answer, and it holds the answer from the cycle valid is set; one
+        # copy of that register per four bits, each next to its bits)
+        payload, answer = self.fwp_result.payload.as_value(), fwp.result.payload.as_value()
+        for i, lsb in enumerate(range(0, len(payload), 4)):
+            held = copy_register(1, name=f"fwp_result_held{i}")
+            with m.If(~held):
+                m.d.sync += payload[lsb : lsb + 4].eq(answer[lsb : lsb + 4])
+            with m.If(fwp.result.valid & ~result_valid):
+                m.d.sync += held.eq(1)
+            with m.Elif(self.fwp_result.ready):
+                m.d.sync += held.eq(0)
         with m.If(fwp.result.valid & ~result_valid):
             m.d.sync += result_valid.eq(1)
         with m.Elif(self.fwp_result.ready):
