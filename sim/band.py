@@ -3,8 +3,9 @@ sampler receives them (``sim.window`` studies the same policy query by query).
 
 Each point needs the on-map rows among ``y0, y0 + 1`` (none if no corner is on the map); the
 band follows the points down and its rows are fetched once each, in order (``band_trace``); a
-row above it takes the slow path: the point's on-map corners fetched alone (one request per
-on-map row). ``memory_layout`` writes the maps as the hardware reads them.
+row above it takes the slow path: the point's on-map corners fetched alone. Only pixels that
+FWP keeps are fetched: each fetch scans its rows' mask bits and asks for each run of kept
+pixels (``runs``). ``memory_layout`` writes the maps as the hardware reads them.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-__all__ = ["BandEvent", "BandTrace", "band_trace", "corner_rows", "memory_layout"]
+__all__ = ["BandEvent", "BandTrace", "Run", "band_trace", "corner_rows", "memory_layout", "runs"]
 
 
 def corner_rows(ref: np.ndarray, off: np.ndarray, frac_bits: int) -> tuple[np.ndarray, np.ndarray]:
@@ -28,14 +29,46 @@ class BandEvent:
     """What point ``index`` cost: ``refill``, rows ``first`` .. ``first + rows - 1`` fetched
     while it waits (a new band, or a row below the band's end); ``ahead``, the rows it pulled
     into the band, fetched in the background after it passed (each ``pixels`` pixels);
-    ``slow``, its on-map corners fetched alone (``rows`` rows of ``pixels`` pixels)."""
+    ``slow``, its on-map corners fetched alone (``rows`` rows of ``pixels`` pixels from
+    column ``col``)."""
 
     index: int
     kind: str  # "refill", "ahead" or "slow"
     first: int
     rows: int
-    pixels: int  # pixels per row fetched
+    pixels: int  # pixels per row fetched (masked ones included: the columns scanned)
     hi: int = 0  # the lowest row the point needs
+    col: int = 0  # the first column
+
+
+@dataclass(frozen=True)
+class Run:
+    """A run of kept pixels one request asks for: ``pixels`` of them, ending with the fetch's
+    scanned pixel ``scan`` (counted from 0 over its rows, row by row; for a run that a masked
+    pixel ends, that pixel: where the run is known to end)."""
+
+    scan: int
+    pixels: int
+
+
+def runs(keep: np.ndarray, cap: int) -> list[Run]:
+    """The runs of a fetch whose scanned pixels' mask bits are ``keep`` (rows x columns, True:
+    kept): kept pixels next to each other in a row, at most ``cap`` each."""
+    out = []
+    cols = keep.shape[1]
+    for r, row in enumerate(np.asarray(keep, bool)):
+        length = 0
+        for c, kept in enumerate(row.tolist()):
+            k = r * cols + c
+            if kept:
+                length += 1
+                if c == cols - 1 or length == cap:
+                    out.append(Run(k, length))
+                    length = 0
+            elif length:
+                out.append(Run(k, length))
+                length = 0
+    return out
 
 
 @dataclass
@@ -55,6 +88,7 @@ def band_trace(
     y0: np.ndarray,
     *,
     reach: int | None = None,
+    keep: np.ndarray | None = None,
 ) -> BandTrace:
     """Run points (``head``, corner ``x0``, ``y0`` each (N,), in order) through a band of
     ``rows`` rows on a ``height x width`` map; the band starts empty.
@@ -66,12 +100,24 @@ def band_trace(
     the map passes (after its rows arrive) and pulls the top down to ``min(max(top, hi -
     reach + 1), max(0, H - rows))``, ``reach`` (default ``rows``) the rows it may pull the
     band down to without waiting (``DefaConfig.band_reach``: the rest are fetched ahead);
-    another head starts a new band there."""
+    another head starts a new band there. ``keep`` (``height x width``, True: kept; default
+    all): FWP's mask; ``pixels_fetched`` counts the kept pixels of what is fetched."""
     trace = BandTrace()
     reach = rows if reach is None else reach
     if not 1 <= reach <= rows:
         raise ValueError(f"reach={reach} is out of range: allowed [1, {rows}]")
     max_top = max(0, height - rows)
+    if keep is not None and np.shape(keep) != (height, width):
+        raise ValueError(f"keep has shape {np.shape(keep)}: the map is {height}x{width}")
+    kept_rows = None if keep is None else np.asarray(keep, bool).sum(axis=1)
+
+    def kept(r0: int, r1: int, c0: int, c1: int) -> int:
+        if keep is None:
+            return (r1 - r0) * (c1 - c0)
+        if c0 == 0 and c1 == width:
+            return int(kept_rows[r0:r1].sum())
+        return int(np.asarray(keep[r0:r1, c0:c1], bool).sum())
+
     valid = False
     band_head = top = end = 0
     for i, (h, x, y) in enumerate(zip(head.tolist(), x0.tolist(), y0.tolist(), strict=True)):
@@ -79,10 +125,11 @@ def band_trace(
             continue  # no corner on the map
         lo, hi = max(y, 0), min(y + 1, height - 1)
         if valid and h == band_head and lo < top:
-            cols = min(x + 1, width - 1) - max(x, 0) + 1
+            col = max(x, 0)
+            cols = min(x + 1, width - 1) - col + 1
             trace.slow_points += 1
-            trace.pixels_fetched += (hi - lo + 1) * cols
-            trace.events.append(BandEvent(i, "slow", lo, hi - lo + 1, cols, hi))
+            trace.pixels_fetched += kept(lo, hi + 1, col, col + cols)
+            trace.events.append(BandEvent(i, "slow", lo, hi - lo + 1, cols, hi, col))
             continue
         waits = not valid or h != band_head or hi >= end
         if not valid or h != band_head:
@@ -91,7 +138,7 @@ def band_trace(
         first, end_now = max(end, top), min(top + rows, height)
         if end_now > first:
             trace.rows_fetched += end_now - first
-            trace.pixels_fetched += (end_now - first) * width
+            trace.pixels_fetched += kept(first, end_now, 0, width)
             kind = "refill" if waits else "ahead"
             trace.events.append(BandEvent(i, kind, first, end_now - first, width, hi))
             end = end_now

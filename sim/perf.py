@@ -359,25 +359,34 @@ class BandGate:
     point may enter the sampler, given the band's events (``sim.band.band_trace``) and the
     memory. The window adds ``PIPELINE`` registers; a point that waits for memory (a new band,
     rows below the band's end, the slow path) waits for the sampler to drain after the point
-    before it, the window's steps (bounds, the shift-and-add address), the request and its
-    beats, and ``SETTLE`` cycles; a new band fetches only the rows down to the point's at
-    once, the rest of it like the rows pulled into the band by a passing point: in the
-    background (once the rows they replace have drained), a point needing one waiting for
-    it."""
+    before it, the window's steps (bounds, the shift-and-add address), the fetch and
+    ``SETTLE`` cycles; a new band fetches only the rows down to the point's at once, the rest
+    of it like the rows pulled into the band by a passing point: in the background (once the
+    rows they replace have drained), a point needing one waiting for it. A fetch scans its
+    pixels' mask bits, one per cycle, and asks for each run of kept pixels (``sim.band.runs``)
+    ``RUN_DELAY`` cycles after scanning its end, ``memory.row_gap`` cycles after the one
+    before at the earliest."""
 
     PIPELINE = 3  # s1, s2 and the output register
-    SETTLE = 4
-    #: cycles from the window's decision (IDLE) to its request: refill, slow path, ahead
-    STEPS = {"refill": 9, "slow": 5, "ahead": 4}  # and the multiply's steps (self.mul)
+    SETTLE = 5  # the places queue's count, then the window's SETTLE cycles
+    #: cycles from the window's decision (IDLE) to the first row's address: refill, slow
+    #: path, ahead (and the multiply's steps, ``self.mul``; the scan starts with the multiply)
+    STEPS = {"refill": 9, "slow": 5, "ahead": 4}
+    #: from a run's end scanned to its request: the probe, the runs queue (two registers)
+    #: and the request register
+    RUN_DELAY = 5
     #: a fetch into the band changes its state, and the window decides from flags registered
     #: a cycle earlier: one cycle more before the next decision (no change for a slow path)
     STALE = 1
 
-    def __init__(self, cfg: DefaConfig, events, his, memory: Memory, bus):
+    def __init__(self, cfg: DefaConfig, level: int, events, his, memory: Memory, bus, keep):
         self.drain = sampler_latency(cfg)
         self.mul = head_bits_of(cfg) + cfg.max_side.bit_length() + 1
         self.chunks = cfg.cycles_per_point
+        self.cap = max(1, 4 * cfg.max_burst // self.chunks)  # BandWindow.RUN_BURSTS
         self.memory, self.bus = memory, bus
+        self.keep = keep  # the level's mask (H x W, True: kept)
+        self.width = keep.shape[1]
         self.events = {e.index: e for e in events}
         self.his = his  # per point the lowest row it needs (-1: none)
         self.index = 0  # the next point
@@ -385,18 +394,26 @@ class BandGate:
         self.fsm_free = 0  # the window's state machine is idle again
         self.evicted = -(10**9)  # the last time the band moved down
         self.row_ready: dict[int, int] = {}  # rows fetched ahead: when each is usable
-        self.pending: list[tuple[int, int]] = []  # rows due ahead: (row, beats)
+        self.pending: list[int] = []  # rows due ahead
         self.ahead = None  # the event of the point just offered, applied when it is taken
         self.raised = False  # the point taken last pulled the band down
         self.waited = self.rows = self.slow = 0
         self.takes: list[int] = []
 
-    def _request(self, decide: int, kind: str, rows: int, beats_per_row: int) -> int:
+    def _request(self, decide: int, kind: str, first: int, rows: int, col=0, cols=None) -> int:
         """The cycle the fetch decided in ``decide`` is settled (the window idle again)."""
-        request = decide + self.STEPS[kind] + self.mul
-        last = request
-        for r in range(rows):
-            last = self.bus.fetch(request + r * (1 + self.memory.row_gap), beats_per_row)
+        from sim import band
+
+        cols = self.width if cols is None else cols
+        address = decide + self.STEPS[kind] + self.mul  # the address is ready (SCAN)
+        start = address - self.mul - 2  # the scan starts with the multiply
+        last, before = max(address, start + rows * cols) + 2, -(10**9)
+        for run in band.runs(self.keep[first : first + rows, col : col + cols], self.cap):
+            at = max(
+                start + run.scan + self.RUN_DELAY, address + 1, before + 1 + self.memory.row_gap
+            )
+            last = max(last, self.bus.fetch(at, run.pixels * self.chunks))
+            before = at
         return last + 1 + self.SETTLE
 
     def _run_ahead(self, until: int, last: int | None = None) -> None:
@@ -406,8 +423,8 @@ class BandGate:
             start = max(self.fsm_free, self.evicted + 1 + self.drain)
             if start > until:
                 return
-            row, beats = self.pending.pop(0)
-            done = self._request(start, "ahead", 1, beats) + self.STALE
+            row = self.pending.pop(0)
+            done = self._request(start, "ahead", row, 1) + self.STALE
             self.row_ready[row] = self.fsm_free = done
             if row == last:
                 return
@@ -420,7 +437,7 @@ class BandGate:
         self._run_ahead(t)
         if event is None or event.kind == "ahead":
             hi = int(self.his[i])
-            if hi >= 0 and any(row == hi for row, _ in self.pending):
+            if hi >= 0 and hi in self.pending:
                 self._run_ahead(10**12, last=hi)
             ready = self.row_ready.get(hi, 0) + 1 if hi >= 0 else 0
             if self.raised and self.chunks == 1:
@@ -435,18 +452,16 @@ class BandGate:
         # it waits: the rows due ahead first, then the drain, then its own fetch
         self._run_ahead(10**12)
         decide = max(t - 1, self.fsm_free, self.last_taken + 1 + self.drain)
-        beats = event.pixels * self.chunks
         if event.kind == "slow":
-            done = self._request(decide, "slow", event.rows, beats)
+            done = self._request(decide, "slow", event.first, event.rows, event.col, event.pixels)
             self.slow += 1
         else:  # a new band: the point's rows at once, the rest of the band ahead of the points
             hi = int(self.his[i])
             now = max(1, min(event.rows, hi - event.first + 1))
-            done = self._request(decide, "refill", now, beats) + self.STALE
+            done = self._request(decide, "refill", event.first, now) + self.STALE
             self.rows += event.rows
             self.row_ready = {}
-            rest = range(event.first + now, event.first + event.rows)
-            self.pending = [(row, beats) for row in rest]
+            self.pending = list(range(event.first + now, event.first + event.rows))
         self.fsm_free = done
         ready = max(t, done + 1)
         self.waited += ready - t
@@ -464,8 +479,7 @@ class BandGate:
         self.raised = event is not None
         if event is not None:  # it pulled rows into the band: due once the old ones drain
             self.evicted = t - 1
-            beats = event.pixels * self.chunks
-            self.pending += [(row, beats) for row in range(event.first, event.first + event.rows)]
+            self.pending += list(range(event.first, event.first + event.rows))
             self.rows += event.rows
 
 
@@ -473,9 +487,13 @@ def head_bits_of(cfg: DefaConfig) -> int:
     return max(1, (cfg.heads - 1).bit_length())
 
 
-def predict_streamed(cfg: DefaConfig, qc, tau_p_q: int, order, memory: Memory) -> dict:
+def predict_streamed(
+    cfg: DefaConfig, qc, tau_p_q: int, order, memory: Memory, pixel_mask=None
+) -> dict:
     """The cycle model with the maps in external memory: the jobs ``order`` (``(query,
-    head)`` pairs, as sent), each level's band window (``BandGate``) over ``memory``."""
+    head)`` pairs, as sent), each level's band window (``BandGate``) over ``memory``;
+    ``pixel_mask`` (all levels' pixels, flattened as the value rows; True: kept; default all):
+    FWP's mask, whose masked pixels are not fetched."""
     from sim import band  # (sim/band.py has no dependency on this module)
 
     if not cfg.streamed:
@@ -485,17 +503,32 @@ def predict_streamed(cfg: DefaConfig, qc, tau_p_q: int, order, memory: Memory) -
     hs = np.array([h for _, h in order])
     bus = _Bus(memory)
     gates = []
+    sizes = [int(h) * int(w) for h, w in qc.shapes]
+    starts = np.cumsum([0, *sizes])
+    if pixel_mask is None:
+        pixel_mask = np.ones(starts[-1], bool)
+    elif np.shape(pixel_mask) != (starts[-1],):
+        raise ValueError(f"pixel_mask has shape {np.shape(pixel_mask)}: the maps have {starts[-1]}")
     for level, (h, w) in enumerate(qc.shapes):
+        level_keep = np.asarray(pixel_mask[starts[level] : starts[level + 1]], bool)
+        level_keep = level_keep.reshape(int(h), int(w))
         k = keep[qs, hs, level]
         ref = np.broadcast_to(qc.ref_w[qs, None, level], k.shape + (2,))[k]
         off = qc.offsets[qs, hs, level][k]
         heads = np.broadcast_to(hs[:, None], k.shape)[k]
         x0, y0 = band.corner_rows(ref, off, cfg.coord_frac_bits)
         trace = band.band_trace(
-            cfg.window_rows[level], int(h), int(w), heads, x0, y0, reach=cfg.band_reach(level)
+            cfg.window_rows[level],
+            int(h),
+            int(w),
+            heads,
+            x0,
+            y0,
+            reach=cfg.band_reach(level),
+            keep=level_keep,
         )
         on_map = (x0 >= -1) & (x0 < int(w)) & (y0 >= -1) & (y0 < int(h))
         his = np.where(on_map, np.minimum(y0 + 1, int(h) - 1), -1)
-        gates.append(BandGate(cfg, trace.events, his, memory, bus))
+        gates.append(BandGate(cfg, level, trace.events, his, memory, bus, level_keep))
     kept = keep[qs, hs].sum(-1)
     return predict(cfg, kept, bands=gates)

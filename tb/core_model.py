@@ -35,13 +35,20 @@ def job_order(qc: bittrue.QuantizedCore, kind: str = "query") -> list[tuple[int,
     return band_order(qc.ref_w, m)
 
 
-def band_counts(cfg: DefaConfig, qc: bittrue.QuantizedCore, tau_p_q: int, order) -> dict:
-    """Rows the band windows fetch and slow-path points, over every level, for the jobs in
-    ``order`` (``sim.band``: kept points, in job order, point order within a job)."""
+def band_counts(
+    cfg: DefaConfig, qc: bittrue.QuantizedCore, tau_p_q: int, order, pixel_mask=None
+) -> dict:
+    """Rows the band windows fetch, slow-path points and the maps' bus beats read, over every
+    level, for the jobs in ``order`` (``sim.band``: kept points, in job order, point order
+    within a job); ``pixel_mask`` (every level's pixels, True: kept; default all): FWP's."""
     keep = qc.probs >= tau_p_q
-    rows = slow = 0
+    rows = slow = pixels = 0
     per_level = []
+    start = 0
     for level, (h, w) in enumerate(qc.shapes):
+        size = int(h) * int(w)
+        mask = None if pixel_mask is None else pixel_mask[start : start + size]
+        start += size
         qs = np.array([q for q, _ in order])
         hs = np.array([hd for _, hd in order])
         k = keep[qs, hs, level]  # (jobs, P)
@@ -50,17 +57,33 @@ def band_counts(cfg: DefaConfig, qc: bittrue.QuantizedCore, tau_p_q: int, order)
         x0, y0 = band.corner_rows(ref[k], off[k], cfg.coord_frac_bits)
         heads = np.broadcast_to(hs[:, None], k.shape)[k]
         trace = band.band_trace(
-            cfg.window_rows[level], int(h), int(w), heads, x0, y0, reach=cfg.band_reach(level)
+            cfg.window_rows[level],
+            int(h),
+            int(w),
+            heads,
+            x0,
+            y0,
+            reach=cfg.band_reach(level),
+            keep=None if mask is None else np.asarray(mask, bool).reshape(int(h), int(w)),
         )
         rows += trace.rows_fetched
         slow += trace.slow_points
+        pixels += trace.pixels_fetched
         per_level.append((trace.rows_fetched, trace.slow_points))
-    return {"rows_fetched": rows, "slow_points": slow, "per_level": per_level}
+    return {
+        "rows_fetched": rows,
+        "slow_points": slow,
+        "beats_read": pixels * cfg.cycles_per_point,
+        "per_level": per_level,
+    }
 
 
-def expected(cfg: DefaConfig, qc: bittrue.QuantizedCore, tau_p_q: int) -> bittrue.BitTrueResult:
-    """The bit-true core with PAP at the CSR value ``tau_p_q`` (0: dense)."""
-    return bittrue.core(cfg, qc, tau_p_q=tau_p_q)
+def expected(
+    cfg: DefaConfig, qc: bittrue.QuantizedCore, tau_p_q: int, pixel_mask=None
+) -> bittrue.BitTrueResult:
+    """The bit-true core with PAP at the CSR value ``tau_p_q`` (0: dense) and FWP's
+    ``pixel_mask`` (default: every pixel kept)."""
+    return bittrue.core(cfg, qc, tau_p_q=tau_p_q, pixel_mask=pixel_mask)
 
 
 def random_quantized(

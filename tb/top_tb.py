@@ -25,7 +25,6 @@ from cocotb.triggers import FallingEdge, ReadOnly
 from cocotbext.axi import AxiBus, AxiRam, AxiRamRead, AxiReadBus
 
 from fpga.host import MemoryRun, band_order
-from sim import bittrue
 from tb import core_model
 from tb.harness import Harness, load_manifest
 
@@ -153,8 +152,8 @@ class TopTB(Harness):
         cycles = await self.wait_done(irq=irq)
         return {"plan": plan, "cycles": cycles, "out": RUN.outputs(self.slots(plan), plan.queries)}
 
-    def check_outputs(self, qc, tau_p: int, out, what: str):
-        want = core_model.expected(CFG, qc, tau_p).out
+    def check_outputs(self, qc, tau_p: int, out, what: str, pixel_mask=None):
+        want = core_model.expected(CFG, qc, tau_p, pixel_mask).out
         if not np.array_equal(out, want):
             bad = np.argwhere(out != want)[0]
             q, h = int(bad[0]), int(bad[1])
@@ -162,9 +161,12 @@ class TopTB(Harness):
                 f"{what}: query {q} head {h}: got {out[q, h].tolist()}, want {want[q, h].tolist()}"
             )
 
-    async def check_counters(self, qc, tau_p: int, what: str):
-        want = core_model.expected(CFG, qc, tau_p)
-        band = core_model.band_counts(CFG, qc, tau_p, band_order(qc.ref_w, CFG.heads))
+    async def check_counters(self, qc, tau_p: int, what: str, pixel_mask=None):
+        """The counters against the models; ``BEATS_READ``: the kept pixels' beats of the
+        rows and slow paths fetched (FWP's masked pixels are not read)."""
+        want = core_model.expected(CFG, qc, tau_p, pixel_mask)
+        order = band_order(qc.ref_w, CFG.heads)
+        band = core_model.band_counts(CFG, qc, tau_p, order, pixel_mask)
         jobs = qc.probs.shape[0] * CFG.heads
         expect = {
             "JOBS_IN": jobs,
@@ -172,6 +174,7 @@ class TopTB(Harness):
             "POINTS_KEPT": want.points_kept,
             "POINTS_PRUNED": want.points_pruned,
             "OFF_MAP": want.points_off_map,
+            "BEATS_READ": band["beats_read"],
         }
         for level, (rows, slow) in enumerate(band["per_level"]):
             expect[f"ROWS_FETCHED{level}"] = rows
@@ -214,29 +217,37 @@ async def runs(dut):
 
 
 @cocotb.test()
-async def all_masked(dut):
-    """FWP masks every pixel of every level (MASK commands): a run reads its bands as before
-    but samples zeros: every slot 0, as the bit-true model with an all-zero pixel mask says;
-    after CLEAR the next run is whole again."""
+async def masked(dut):
+    """FWP masks pixels (MASK commands): a random part of every level's pixels, then every
+    pixel. Masked pixels are not read from memory (``BEATS_READ`` counts the kept pixels of
+    the rows fetched, as ``sim.band`` does) and read as zero: every slot as the bit-true model
+    with that pixel mask says (all zeros when every pixel is masked); after CLEAR the next run
+    is whole again."""
     tb = TopTB(dut, cocotb.RANDOM_SEED + 2)
     await tb.start()
     await tb.fwp_command("CLEAR")
     queries = 8
-    qc = _workload(tb, queries)
-    for level, (h, w) in enumerate(qc.shapes):
-        for y in range(int(h)):
-            for x in range(int(w)):
-                await tb.fwp_command("MASK", level=level, x=x, y=y, keep=0)
-    result = await tb.run(qc, CFG.tau_p_q)
-    await tb.expect_errors(set(), "all masked")
-    nv = int(sum(int(h) * int(w) for h, w in qc.shapes))
-    want = bittrue.core(CFG, qc, tau_p_q=CFG.tau_p_q, pixel_mask=np.zeros(nv, bool)).out
-    if not np.array_equal(result["out"], want) or want.any():
-        tb.fail(f"all masked: got {result['out'][0, 0].tolist()}, want zeros")
-    await tb.fwp_command("CLEAR")
+    for fraction in (0.4, 1.0):
+        qc = _workload(tb, queries)
+        mask = []
+        for level, (h, w) in enumerate(qc.shapes):
+            masked = tb.rng.random((int(h), int(w))) < fraction
+            mask.append(~masked.ravel())
+            for y, x in zip(*np.nonzero(masked), strict=True):
+                await tb.fwp_command("MASK", level=level, x=int(x), y=int(y), keep=0)
+        keep = np.concatenate(mask)
+        result = await tb.run(qc, CFG.tau_p_q)
+        what = f"{fraction:.0%} masked"
+        await tb.expect_errors(set(), what)
+        tb.check_outputs(qc, CFG.tau_p_q, result["out"], what, pixel_mask=keep)
+        await tb.check_counters(qc, CFG.tau_p_q, what, pixel_mask=keep)
+        if fraction == 1.0 and result["out"].any():
+            tb.fail(f"all masked: got {result['out'][0, 0].tolist()}, want zeros")
+        await tb.fwp_command("CLEAR")
     qc = _workload(tb, queries)
     result = await tb.run(qc, CFG.tau_p_q)
     tb.check_outputs(qc, CFG.tau_p_q, result["out"], "the run after CLEAR")
+    await tb.check_counters(qc, CFG.tau_p_q, "the run after CLEAR")
 
 
 @cocotb.test()

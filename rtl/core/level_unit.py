@@ -118,6 +118,11 @@ class LevelUnit(wiring.Component):
             wiring.connect(m, point_inbox.out, window.points)
             wiring.connect(m, window.issued, sampler.points)
             wiring.connect(m, window.fill, sampler.fill)
+            m.d.comb += [
+                sampler.probe_x.eq(window.probe_x),
+                sampler.probe_y.eq(window.probe_y),
+                window.probe_keep.eq(sampler.probe_keep),
+            ]
             wiring.connect(m, window.requests, wiring.flipped(self.requests))
             wiring.connect(m, wiring.flipped(self.beats), window.beats)
         else:

@@ -110,7 +110,12 @@ class Sampler(wiring.Component):
                 # the consumer's ready again, one equal bit per slice of the output queue
                 "partials_ready_slices": In(slices_of(partial_layout(cfg, tag_bits))),
                 **(
-                    {"fill": In(stream.Signature(fill_layout(cfg, level)))}
+                    {
+                        "fill": In(stream.Signature(fill_layout(cfg, level))),
+                        "probe_x": In(unsigned(side_bits(cfg))),
+                        "probe_y": In(unsigned(side_bits(cfg))),
+                        "probe_keep": Out(1),
+                    }
                     if cfg.streamed
                     else {"load": In(stream.Signature(load_layout(cfg, level)))}
                 ),
@@ -163,10 +168,16 @@ class Sampler(wiring.Component):
             m.d.sync += result_valid.eq(0)
 
         if cfg.streamed:
-            # A band's fills go straight in (the band window decides what and when); FWP
-            # still zeroes a masked corner's coefficient as it is read.
+            # A band's fills go straight in (the band window decides what and when, and
+            # probes the mask to fetch no masked pixel); FWP still zeroes a masked corner's
+            # coefficient as it is read.
             wiring.connect(m, wiring.flipped(self.fill), buffer.fill)
-            m.d.comb += [fwp.probe_x.eq(0), fwp.probe_y.eq(0), self.load_masked.eq(0)]
+            m.d.comb += [
+                fwp.probe_x.eq(self.probe_x),
+                fwp.probe_y.eq(self.probe_y),
+                self.probe_keep.eq(fwp.probe_keep),
+                self.load_masked.eq(0),
+            ]
         else:
             self._loads(m, buffer, fwp)
         self._pipeline(m, coord, coeff, buffer, fwp)

@@ -55,7 +55,7 @@ one add per cycle.
 from __future__ import annotations
 
 from amaranth.hdl import Module, Mux, Signal, signed, unsigned
-from amaranth.lib import data, stream, wiring
+from amaranth.lib import data, fifo, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from gen.config import DefaConfig
@@ -71,6 +71,12 @@ SETTLE = 4
 
 
 class BandWindow(wiring.Component):
+    #: a run of kept pixels asks for at most this many bursts: a long run's request leaves
+    #: once that much of it is scanned
+    RUN_BURSTS = 4
+    RUN_QUEUE = 4  # runs scanned, not yet asked for
+    PLACE_QUEUE = 8  # runs asked for whose beats have not all come
+
     @staticmethod
     def beats_bits_of(cfg: DefaConfig, level: int) -> int:
         """Bits of a request's beat count: a band's rows of the widest map."""
@@ -116,6 +122,9 @@ class BandWindow(wiring.Component):
                 "height": In(unsigned(side_bits(cfg))),
                 "base": In(unsigned(cfg.addr_bits)),
                 "reset_band": In(1),
+                "probe_x": Out(unsigned(side_bits(cfg))),
+                "probe_y": Out(unsigned(side_bits(cfg))),
+                "probe_keep": In(1),
                 "refill": Out(1),
                 "slow": Out(1),
                 "wait": Out(1),
@@ -127,7 +136,6 @@ class BandWindow(wiring.Component):
         cfg = self._cfg
         f = cfg.coord_frac_bits
         r = self.rows
-        chunks = cfg.cycles_per_point
         m = Module()
         index = signed(cfg.coord_bits - f + 1)
         side = unsigned(side_bits(cfg))
@@ -286,7 +294,8 @@ class BandWindow(wiring.Component):
         fetch_head = Signal.like(band_head)  # the head whose rows are fetched
 
         # The memory side: the band's new bounds (or the slow path's rows), the first row's
-        # address (shift-and-add), a request per row, the beats counted by row.
+        # address (shift-and-add), then the rows' mask scanned into runs of kept pixels, a
+        # request per run, the beats placed by the runs' queue.
         switch = Signal()
         cand = Signal(signed(side.width + 2))
         new_top = Signal(side)
@@ -299,24 +308,20 @@ class BandWindow(wiring.Component):
         multiplicand = Signal(cfg.addr_bits)
         multiplier = Signal(head_bits(cfg) + side.width + 1)  # the first row's index in memory
         step = Signal(range(max(self.mul_steps, SETTLE) + 2))
-        addr = Signal(cfg.addr_bits)
+        row_addr = Signal(cfg.addr_bits)  # the first row's column 0
         x_first = Signal(side)  # the first and last column of each row fetched
         x_last = Signal(side)
-        col_bytes = Signal(cfg.addr_bits)
-        beats_per_row = Signal(self.beats_bits)
-        requests_left = Signal(range(r + 1))
-        rows_left = Signal(range(r + 1))
+        rows = Signal(range(r + 1))  # rows to fetch
         is_patch = Signal()
-        x = Signal(side)
-        chunk = Signal(range(max(2, chunks)))  # (one bit, 0, with one chunk per point)
-        ring = Signal(range(r))
-        row_done = Signal()  # a fetched row's last beat arrives
+        start_scan = Signal()
+        scan_done = Signal()  # every run of the fetch is asked for
+        fetched = Signal()  # and every beat of it has come
+        addr_ready = Signal()  # row_addr holds the first row's address
+        scan = self._scan(
+            m, start_scan, first, rows, x_first, x_last, row_addr, addr_ready, row_bytes, is_patch
+        )
+        m.d.comb += [scan_done.eq(scan["done"]), fetched.eq(scan["fetched"])]
 
-        # the request leaves from registers (``requests.valid`` too)
-        m.d.comb += [
-            self.requests.payload.addr.eq(addr),
-            self.requests.payload.beats.eq(beats_per_row),
-        ]
         m.d.sync += self.slow.eq(0)
         with m.FSM() as fsm:
             with m.State("IDLE"):
@@ -387,19 +392,14 @@ class BandWindow(wiring.Component):
             with m.State("ROWS"):
                 m.d.sync += [
                     head_rows.eq(fetch_head * height),
-                    beats_per_row.eq((x_last - x_first + 1) * chunks),
-                    col_bytes.eq(x_first * self.pixel_bytes),
-                    requests_left.eq(end - first),
-                    rows_left.eq(end - first),
-                    x.eq(x_first),
-                    chunk.eq(0),
-                    ring.eq(first),
+                    rows.eq(end - first),
                     product.eq(0),
                     multiplicand.eq(row_bytes),
                     step.eq(0),
                 ]
                 m.next = "MULTIPLY"
-            with m.State("MULTIPLY"):
+            with m.State("MULTIPLY"):  # (the scan starts meanwhile)
+                m.d.comb += start_scan.eq(step == 0)
                 m.d.sync += multiplier.eq(head_rows + first)
                 with m.If(step != 0):
                     with m.If(multiplier[0]):
@@ -412,20 +412,14 @@ class BandWindow(wiring.Component):
                 with m.If(step == self.mul_steps):
                     m.next = "ADDRESS"
             with m.State("ADDRESS"):
-                m.d.sync += [
-                    addr.eq(self.base + product + col_bytes),
-                    step.eq(0),
-                    self.requests.valid.eq(1),
-                ]
-                m.next = "REQUEST"
-            with m.State("REQUEST"):
-                with m.If(self.requests.ready):
-                    m.d.sync += [addr.eq(addr + row_bytes), requests_left.eq(requests_left - 1)]
-                    with m.If(requests_left == 1):
-                        m.d.sync += self.requests.valid.eq(0)
-                        m.next = "RECEIVE"
+                m.d.sync += [row_addr.eq(self.base + product), addr_ready.eq(1), step.eq(0)]
+                m.next = "SCAN"
+            with m.State("SCAN"):
+                with m.If(scan_done):
+                    m.d.sync += addr_ready.eq(0)
+                    m.next = "RECEIVE"
             with m.State("RECEIVE"):
-                with m.If((rows_left == 0) | ((rows_left == 1) & row_done)):
+                with m.If(fetched):
                     m.next = "SETTLE"
             with m.State("SETTLE"):
                 m.d.sync += step.eq(step + 1)
@@ -447,28 +441,188 @@ class BandWindow(wiring.Component):
             fsm.ongoing("IDLE") & ~stale & ~behind & (evict_quiet == drain) & ~(s2_valid & ~go)
         )
 
-        # Beats: their place (column, chunk, ring row) counted as they come, then a register.
+        return m
+
+    def _scan(
+        self, m, start, first, rows, x_first, x_last, row_addr, addr_ready, row_bytes, is_patch
+    ):
+        """The fetch's rows ``first ..`` (``rows`` of them, columns ``x_first .. x_last``),
+        from ``start`` on: each pixel's mask bit probed (one per cycle, row by row, while the
+        run queue has room for what is in flight), the kept pixels gathered into runs (a
+        masked pixel, a row's end or ``cap`` pixels end one) with their addresses from the
+        fetch's start, a request per run once ``addr_ready`` (``row_addr``: row ``first``'s
+        column 0), and each run's beats placed in the buffer as they come. Returns ``done``
+        (every run asked for) and ``fetched`` (every beat come)."""
+        cfg = self._cfg
+        r = self.rows
+        side = unsigned(side_bits(cfg))
+        chunks = cfg.cycles_per_point
+        cap = max(1, self.RUN_BURSTS * cfg.max_burst // chunks)
+        ring_bits = max(1, (r - 1).bit_length())
+        run_layout = data.StructLayout(
+            {"first": side, "end": side.width + 1, "ring": ring_bits, "addr": cfg.addr_bits}
+        )
+        place_layout = data.StructLayout(
+            {"first": side, "last": side, "ring": ring_bits, "patch": 1}
+        )
+        m.submodules.runs = runs = fifo.SyncFIFOBuffered(
+            width=run_layout.size, depth=self.RUN_QUEUE
+        )
+        m.submodules.places = places = fifo.SyncFIFOBuffered(
+            width=place_layout.size, depth=self.PLACE_QUEUE
+        )
+
+        # Issue: pixel (sx, srow) probed; ``at_last``: sx is the row's last column.
+        scanning = Signal()
+        sx = Signal(side)
+        srow = Signal(side)
+        sring = Signal(ring_bits)
+        saddr = Signal(cfg.addr_bits)
+        sleft = Signal(range(r + 1))
+        at_last = Signal()
+        single = Signal()  # one column per row
+        x_before_last = Signal(side)
+        issue = Signal()
+        m.d.comb += [
+            issue.eq(scanning & (runs.level <= self.RUN_QUEUE - 2)),
+            self.probe_x.eq(sx),
+            self.probe_y.eq(srow),
+        ]
+        # the probed pixel, a cycle later with its mask bit
+        pv = Signal()
+        px = Signal(side)
+        pend = Signal(side.width + 1)  # px + 1
+        pring = Signal(ring_bits)
+        paddr = Signal(cfg.addr_bits)
+        plast = Signal()
+        m.d.sync += [pv.eq(issue), self.refill.eq(issue & at_last & ~is_patch)]
+        with m.If(issue):
+            m.d.sync += [
+                px.eq(sx),
+                pend.eq(sx + 1),
+                pring.eq(sring),
+                paddr.eq(saddr),
+                plast.eq(at_last),
+            ]
+            with m.If(at_last):
+                m.d.sync += [
+                    sx.eq(x_first),
+                    at_last.eq(single),
+                    srow.eq(srow + 1),
+                    sring.eq(sring + 1),
+                    saddr.eq(saddr + row_bytes),
+                    sleft.eq(sleft - 1),
+                ]
+                with m.If(sleft == 1):
+                    m.d.sync += scanning.eq(0)
+            with m.Else():
+                m.d.sync += [sx.eq(sx + 1), at_last.eq(sx == x_before_last)]
+        with m.If(start):
+            m.d.sync += [
+                scanning.eq(rows != 0),
+                sx.eq(x_first),
+                at_last.eq(x_first == x_last),
+                single.eq(x_first == x_last),
+                x_before_last.eq(x_last - 1),
+                srow.eq(first),
+                sring.eq(first),
+                saddr.eq(0),
+                sleft.eq(rows),
+            ]
+
+        # Runs: kept pixels in a row, at most ``cap``; one ends at a masked pixel (before it),
+        # at the row's end or at ``cap`` pixels.
+        in_run = Signal()
+        run_first = Signal(side)
+        run_len = Signal(range(cap + 1))
+        emitted = data.View(run_layout, runs.w_data)
+
+        def emit(first, end):
+            # (every field in the same branch: a field driven apart would be a Verilog
+            # process of its own, which Icarus runs only once its input first changes)
+            return [
+                runs.w_en.eq(1),
+                emitted.first.eq(first),
+                emitted.end.eq(end),
+                emitted.ring.eq(pring),
+                emitted.addr.eq(paddr + first * self.pixel_bytes),
+            ]
+
+        with m.If(pv):
+            with m.If(self.probe_keep):
+                with m.If(plast | (in_run & (run_len == cap - 1)) | (cap == 1)):
+                    m.d.comb += emit(Mux(in_run, run_first, px), pend)
+                    m.d.sync += in_run.eq(0)
+                with m.Else():
+                    with m.If(in_run):
+                        m.d.sync += run_len.eq(run_len + 1)
+                    with m.Else():
+                        m.d.sync += [run_first.eq(px), run_len.eq(1), in_run.eq(1)]
+            with m.Elif(in_run):
+                m.d.comb += emit(run_first, px)
+                m.d.sync += in_run.eq(0)
+
+        # Requests: a run's, from registers, once there is room to place its beats.
+        run = data.View(run_layout, runs.r_data)
+        take = Signal()
+        m.d.comb += [
+            take.eq(
+                runs.r_rdy
+                & addr_ready
+                & (~self.requests.valid | self.requests.ready)
+                & places.w_rdy
+            ),
+            runs.r_en.eq(take),
+            places.w_en.eq(take),
+        ]
+        placed = data.View(place_layout, places.w_data)
+        m.d.comb += [
+            placed.first.eq(run.first),
+            placed.last.eq(run.end - 1),
+            placed.ring.eq(run.ring),
+            placed.patch.eq(is_patch),
+        ]
+        with m.If(take):
+            m.d.sync += [
+                self.requests.payload.addr.eq(row_addr + run.addr),
+                self.requests.payload.beats.eq((run.end - run.first) * chunks),
+                self.requests.valid.eq(1),
+            ]
+        with m.Elif(self.requests.ready):
+            m.d.sync += self.requests.valid.eq(0)
+
+        # Beats: their place (column, chunk, ring row) from the oldest run asked for, then a
+        # register.
+        place = data.View(place_layout, places.r_data)
+        fresh = Signal(init=1)  # the next beat starts a run
+        fx = Signal(side)
+        chunk = Signal(range(max(2, chunks)))  # (one bit, 0, with one chunk per point)
+        col = Signal(side)
         fill = Signal(self.fill.payload.shape())
         fill_valid = Signal()
         m.d.comb += [
+            col.eq(Mux(fresh, place.first, fx)),
             self.beats.ready.eq(1),
             self.fill.payload.eq(fill),
             self.fill.valid.eq(fill_valid),
-            row_done.eq(self.beats.valid & (chunk == chunks - 1) & (x == x_last)),
         ]
-        m.d.sync += [fill_valid.eq(self.beats.valid), self.refill.eq(row_done & ~is_patch)]
+        m.d.sync += fill_valid.eq(self.beats.valid)
         with m.If(self.beats.valid):
             m.d.sync += [
-                fill.x.eq(x),
-                fill.row.eq(ring),
+                fill.x.eq(col),
+                fill.row.eq(place.ring),
                 fill.chunk.eq(chunk),
-                fill.patch.eq(is_patch),
+                fill.patch.eq(place.patch),
                 fill.data.eq(self.beats.payload.data),
             ]
             with m.If(chunk == chunks - 1):
-                m.d.sync += [chunk.eq(0), x.eq(Mux(x == x_last, x_first, x + 1))]
+                m.d.sync += [chunk.eq(0), fx.eq(col + 1), fresh.eq(col == place.last)]
+                m.d.comb += places.r_en.eq(col == place.last)
             with m.Else():
-                m.d.sync += chunk.eq(chunk + 1)
-            with m.If(row_done):
-                m.d.sync += [ring.eq(ring + 1), rows_left.eq(rows_left - 1)]
-        return m
+                m.d.sync += [chunk.eq(chunk + 1), fx.eq(col), fresh.eq(0)]
+        with m.If(start):
+            m.d.sync += in_run.eq(0)
+        return {
+            "done": ~scanning & ~pv & (runs.level == 0) & ~self.requests.valid,
+            "fetched": places.level == 0,
+        }

@@ -83,6 +83,11 @@ class StreamedSampler(wiring.Component):
         wiring.connect(m, window.requests, reader.requests)
         wiring.connect(m, reader.data, window.beats)
         wiring.connect(m, window.fill, sampler.fill)
+        m.d.comb += [
+            sampler.probe_x.eq(window.probe_x),
+            sampler.probe_y.eq(window.probe_y),
+            window.probe_keep.eq(sampler.probe_keep),
+        ]
         wiring.connect(m, sampler.partials, wiring.flipped(self.partials))
         wiring.connect(m, wiring.flipped(self.axi), reader.axi)
         wiring.connect(m, wiring.flipped(self.fwp), sampler.fwp)
