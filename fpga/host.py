@@ -272,6 +272,26 @@ def map_images(qc) -> list[bytes]:
     return images
 
 
+def _kept_runs(addr: int, image: bytes, keep: np.ndarray, heads: int) -> list[tuple[int, bytes]]:
+    """The regions of a map ``image`` at ``addr`` (``[head][row][column][channel]``) that hold
+    kept pixels (``keep``, rows x columns): one per run of kept pixels in a head's row."""
+    height, width = keep.shape
+    pixel = len(image) // (heads * height * width)
+    regions = []
+    for head in range(heads):
+        for row in range(height):
+            cols = np.flatnonzero(keep[row])
+            if not len(cols):
+                continue
+            breaks = np.flatnonzero(np.diff(cols) > 1)
+            for first, last in zip(
+                cols[np.r_[0, breaks + 1]], cols[np.r_[breaks, len(cols) - 1]], strict=True
+            ):
+                at = ((head * height + row) * width + int(first)) * pixel
+                regions.append((addr + at, image[at : at + (int(last) - int(first) + 1) * pixel]))
+    return regions
+
+
 def band_order(ref_w: np.ndarray, heads: int) -> list[tuple[int, int]]:
     """The (query, head) jobs in the order a band window wants: head-major passes, each over
     the queries in raster order of their reference points on the finest level (``ref_w``:
@@ -327,10 +347,13 @@ class MemoryRun:
             out += self.job.pack(fields).to_bytes(self.job_bytes, "little")
         return bytes(out)
 
-    def plan(self, qc, *, base: int = 0, order=None, gaps=None) -> Plan:
+    def plan(self, qc, *, base: int = 0, order=None, gaps=None, pixel_mask=None) -> Plan:
         """Maps, jobs and output slots one after the other from ``base`` (rounded up to a
         beat), ``gaps`` (bytes, one per region: maps..., jobs) between them; ``order``:
-        the jobs (default ``band_order``)."""
+        the jobs (default ``band_order``). ``pixel_mask`` (every level's pixels, True: kept),
+        FWP's mask as the accelerator holds it: a masked pixel is not stored (each map is
+        written as runs of kept pixels, the masked ones' bytes left as they are: the
+        accelerator never reads them)."""
         nq, heads = qc.probs.shape[:2]
         if nq > 1 << self.tag_bits:
             raise ValueError(
@@ -343,8 +366,16 @@ class MemoryRun:
         gaps = list(gaps) if gaps is not None else [0] * (levels + 1)
         plan = Plan(queries=nq, jobs=len(order))
         addr = self._align(base)
+        nv = int(sum(int(h) * int(w) for h, w in qc.shapes))
+        if pixel_mask is not None and np.shape(pixel_mask) != (nv,):
+            raise ValueError(f"pixel_mask has shape {np.shape(pixel_mask)}: the maps have {nv}")
         for level, ((h, w), image) in enumerate(zip(qc.shapes, map_images(qc), strict=True)):
-            plan.regions.append((addr, image))
+            if pixel_mask is None:
+                plan.regions.append((addr, image))
+            else:
+                start = int(qc.level_start[level])
+                keep = np.asarray(pixel_mask[start : start + int(h) * int(w)], bool)
+                plan.regions += _kept_runs(addr, image, keep.reshape(int(h), int(w)), heads)
             plan.registers[f"SHAPE{level}"] = int(h) << 16 | int(w)
             plan.registers[f"MAP_BASE{level}"] = addr
             addr = self._align(addr + len(image) + gaps[level])

@@ -117,13 +117,17 @@ class TopTB(Harness):
         if got != want or status != (2 | (4 if want else 0)):
             self.fail(f"{what}: STATUS {status:#x}, ERROR {sorted(got)}, want {sorted(want)}")
 
-    def place(self, qc, tau_p: int):
+    def place(self, qc, tau_p: int, pixel_mask=None):
         """A run's plan at a random base with random gaps, written into the memory, and the
-        slots cleared to a marker (a slot left unwritten shows)."""
+        slots cleared to a marker (a slot left unwritten shows). With FWP's ``pixel_mask`` the
+        maps' span holds random bytes first: only the kept pixels are stored."""
         word = RUN.word_bytes
         gaps = [int(g) * word for g in self.rng.integers(0, 64, len(qc.shapes) + 1)]
         base = int(self.rng.integers(0, 1 << 14)) * word
-        plan = RUN.plan(qc, base=base, gaps=gaps)
+        plan = RUN.plan(qc, base=base, gaps=gaps, pixel_mask=pixel_mask)
+        if pixel_mask is not None:
+            span = plan.registers["JOBS_BASE"] - base
+            self.io.write(base, self.rng.integers(0, 256, span, dtype=np.uint8).tobytes())
         for addr, image in plan.regions:
             self.io.write(addr, image)
         self.io.write(plan.out_base, b"\xa5" * (plan.queries * CFG.heads * RUN.out_bytes))
@@ -142,10 +146,11 @@ class TopTB(Harness):
         """The bytes of a plan's output slots, as the memory holds them."""
         return self.io.read(plan.out_base, plan.queries * CFG.heads * RUN.out_bytes)
 
-    async def run(self, qc, tau_p: int, *, irq: bool = False, misuse=None) -> dict:
-        """One run through the registers; ``misuse(plan)`` (a coroutine) runs once it started.
+    async def run(self, qc, tau_p: int, *, irq: bool = False, misuse=None, pixel_mask=None) -> dict:
+        """One run through the registers; ``misuse(plan)`` (a coroutine) runs once it started;
+        ``pixel_mask``: FWP's, as the accelerator holds it (masked pixels not stored).
         Returns the outputs read back and the plan."""
-        plan = self.place(qc, tau_p)
+        plan = self.place(qc, tau_p, pixel_mask)
         await self.launch(plan.registers, irq=irq)
         if misuse is not None:
             await misuse(plan)
@@ -219,10 +224,11 @@ async def runs(dut):
 @cocotb.test()
 async def masked(dut):
     """FWP masks pixels (MASK commands): a random part of every level's pixels, then every
-    pixel. Masked pixels are not read from memory (``BEATS_READ`` counts the kept pixels of
-    the rows fetched, as ``sim.band`` does) and read as zero: every slot as the bit-true model
-    with that pixel mask says (all zeros when every pixel is masked); after CLEAR the next run
-    is whole again."""
+    pixel. Masked pixels are neither stored (the host writes only the kept ones over random
+    bytes) nor read from memory (``BEATS_READ`` counts the kept pixels of the rows fetched,
+    as ``sim.band`` does), and read as zero: every slot as the bit-true model with that pixel
+    mask says (all zeros when every pixel is masked); after CLEAR the next run is whole
+    again."""
     tb = TopTB(dut, cocotb.RANDOM_SEED + 2)
     await tb.start()
     await tb.fwp_command("CLEAR")
@@ -236,7 +242,7 @@ async def masked(dut):
             for y, x in zip(*np.nonzero(masked), strict=True):
                 await tb.fwp_command("MASK", level=level, x=int(x), y=int(y), keep=0)
         keep = np.concatenate(mask)
-        result = await tb.run(qc, CFG.tau_p_q)
+        result = await tb.run(qc, CFG.tau_p_q, pixel_mask=keep)
         what = f"{fraction:.0%} masked"
         await tb.expect_errors(set(), what)
         tb.check_outputs(qc, CFG.tau_p_q, result["out"], what, pixel_mask=keep)

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from gen.config import preset
-from sim.band import band_trace, corner_rows, memory_layout
+from sim.band import band_trace, corner_rows, memory_layout, runs
 
 
 def _trace(rows, height, width, points, reach=None):
@@ -83,3 +83,52 @@ def test_memory_layout_is_head_row_column_channel():
         memory_layout(values * 4, h, w)
     with pytest.raises(ValueError, match="3x3"):
         memory_layout(values, 3, 3)
+
+
+def test_runs_of_kept_pixels_by_hand():
+    keep = np.array([[1, 1, 0, 1, 1, 1], [0, 0, 0, 0, 0, 0], [1, 1, 1, 1, 1, 1]], bool)
+    # row 0: [0, 2) ends at the masked pixel 2, [3, 6) at the row's end; row 1: none; row 2
+    # in runs of at most 4
+    got = [(r.scan, r.pixels) for r in runs(keep, 4)]
+    assert got == [(2, 2), (5, 3), (15, 4), (17, 2)]
+    assert runs(np.zeros((2, 3), bool), 4) == []
+
+
+def test_masked_pixels_are_not_fetched():
+    rng = np.random.default_rng(3)
+    keep = rng.random((10, 5)) < 0.6
+    points = [(0, 1, 0), (0, 1, 1), (0, 2, 4), (0, 2, 5), (0, 0, 8), (0, 3, 2)]
+    head = np.array([h for h, _, _ in points])
+    x0 = np.array([x for _, x, _ in points])
+    y0 = np.array([y for _, _, y in points])
+    full = band_trace(4, 10, 5, head, x0, y0, reach=3)
+    masked = band_trace(4, 10, 5, head, x0, y0, reach=3, keep=keep)
+    # the same rows and slow paths; the pixels fetched are the kept ones among them: every
+    # row once, and the slow point (0, 3, 2)'s corners rows 2-3, columns 3-4
+    assert [(e.kind, e.first, e.rows) for e in masked.events] == [
+        (e.kind, e.first, e.rows) for e in full.events
+    ]
+    assert full.slow_points == masked.slow_points == 1
+    assert masked.pixels_fetched == keep.sum() + keep[2:4, 3:5].sum()
+    with pytest.raises(ValueError, match="10x5"):
+        band_trace(4, 10, 5, head, x0, y0, keep=keep[:5])
+
+
+def test_host_stores_only_kept_pixels():
+    from fpga.host import _kept_runs
+
+    h, w, heads, dim = 3, 4, 2, 2
+    rng = np.random.default_rng(1)
+    values = rng.integers(-128, 128, (h * w, heads, dim))
+    image = memory_layout(values, h, w)
+    keep = np.array([[1, 0, 1, 1], [0, 0, 0, 0], [1, 1, 1, 1]], bool)
+    stored = bytearray(len(image))
+    for addr, part in _kept_runs(100, image, keep, heads):
+        stored[addr - 100 : addr - 100 + len(part)] = part
+    want = bytearray(len(image))
+    for head in range(heads):
+        for y, x in zip(*np.nonzero(keep), strict=True):
+            at = ((head * h + y) * w + x) * dim
+            want[at : at + dim] = image[at : at + dim]
+    assert stored == want
+    assert len(_kept_runs(0, image, keep, heads)) == heads * 3  # [0], [2, 4) and row 2
