@@ -24,7 +24,7 @@ import json
 from pathlib import Path
 
 from gen.config import DefaConfig, preset
-from sim import perf
+from sim import bittrue, perf
 from sim import workload as wl
 from sim.window import Window, study
 from tb import core_model
@@ -180,18 +180,38 @@ def _hardware(cfg: DefaConfig, w: wl.Workload, window_rows, fmax_mhz) -> dict:
         for name, bandwidth in MEMORIES.items():
             rates[name] = min(1.0, bandwidth / (fmax_mhz * 1e6 * word))
     out = {"window_rows": list(window_rows), "capacity_bytes": big.buffer_bits // 8}
-    for name, rate in rates.items():
-        p = perf.predict_streamed(big, qc, big.tau_p_q, order, perf.Memory(beats_per_cycle=rate))
+    pixel_bytes = big.head_dim * big.value_bits // 8
+
+    def entry_of(p, rate):
         entry = {
             "beats_per_cycle": rate,
             "cycles": p["cycles"],
             "utilization": max(p["busy"]) / max(1, p["cycles"]),
             "rows_fetched": p["rows_fetched"],
             "slow_points": p["slow_points"],
+            "value_bytes": int(sum(p["pixels_fetched"]) * pixel_bytes),
         }
         if fmax_mhz:
             entry["layer_ms"] = p["cycles"] / (fmax_mhz * 1e3)
-        out[name] = entry
+        return entry
+
+    for name, rate in rates.items():
+        p = perf.predict_streamed(big, qc, big.tau_p_q, order, perf.Memory(beats_per_cycle=rate))
+        out[name] = entry_of(p, rate)
+    # FWP: the mask this layer's own importance gives at the config's tau_f (the hardware
+    # measures it in one layer and applies it to the next, which shares the token set):
+    # masked pixels are neither stored nor fetched
+    importance = bittrue.core(big, qc, tau_p_q=big.tau_p_q).importance
+    mask = bittrue.fwp_mask(big, importance, qc.shapes)
+    p = perf.predict_streamed(
+        big, qc, big.tau_p_q, order, perf.Memory(beats_per_cycle=1.0), pixel_mask=mask
+    )
+    out["fwp"] = {
+        **entry_of(p, 1.0),
+        "tau_f": big.tau_f,
+        "masked_fraction": float(1 - mask.mean()),
+        "saved_fraction": 1 - sum(p["pixels_fetched"]) * pixel_bytes / out["full"]["value_bytes"],
+    }
     return out
 
 
@@ -321,13 +341,20 @@ def format_stream(result: dict) -> str:
             f"{sum(hw['full']['slow_points'])} (cycle model with the memory side)"
         )
         for name, m in hw.items():
-            if not isinstance(m, dict):
+            if not isinstance(m, dict) or name == "fwp":
                 continue
             when = f" = {m['layer_ms']:.1f} ms" if "layer_ms" in m else ""
             lines.append(
                 f"    {name} ({m['beats_per_cycle']:.3f} beats/cycle): {m['cycles']} cycles"
                 f"{when}, sampler utilization {m['utilization']:.3f}"
             )
+        f = hw["fwp"]
+        lines.append(
+            f"  FWP (tau_f {f['tau_f']}: {f['masked_fraction']:.1%} of the pixels masked by this "
+            f"layer's importance): values fetched {f['value_bytes'] / 1e6:.2f} MB instead of "
+            f"{hw['full']['value_bytes'] / 1e6:.2f} ({f['saved_fraction']:.1%} less, masked "
+            f"pixels neither stored nor fetched), {f['cycles']} cycles at the full rate"
+        )
         if kind == "encoder":
             for level, points in r["curve"].items():
                 lines.append(

@@ -502,7 +502,7 @@ def predict_streamed(
     qs = np.array([q for q, _ in order])
     hs = np.array([h for _, h in order])
     bus = _Bus(memory)
-    gates = []
+    gates, pixels = [], []
     sizes = [int(h) * int(w) for h, w in qc.shapes]
     starts = np.cumsum([0, *sizes])
     if pixel_mask is None:
@@ -530,5 +530,8 @@ def predict_streamed(
         on_map = (x0 >= -1) & (x0 < int(w)) & (y0 >= -1) & (y0 < int(h))
         his = np.where(on_map, np.minimum(y0 + 1, int(h) - 1), -1)
         gates.append(BandGate(cfg, level, trace.events, his, memory, bus, level_keep))
+        pixels.append(trace.pixels_fetched)
     kept = keep[qs, hs].sum(-1)
-    return predict(cfg, kept, bands=gates)
+    result = predict(cfg, kept, bands=gates)
+    result["pixels_fetched"] = pixels  # per level: the kept pixels of the rows fetched
+    return result

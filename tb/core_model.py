@@ -144,11 +144,15 @@ def measure(
     tau_p_q: int | None = None,
     axi_pauses: tuple[float, float] | None = None,
     seed: int = 1,
+    masked_layer: bool = False,
+    tau_f_q: int | None = None,
 ) -> dict:
     """The core testbench's ``measure`` test on the workload saved at ``workload`` (jobs
     back to back, outputs always taken): the RTL's counters, as it writes them to
     ``results``. ``tau_p_q``: the PAP CSR (default the config's); ``axi_pauses``: the memory
-    model's pause rates on AR and R, with the maps in memory (default the testbench's)."""
+    model's pause rates on AR and R, with the maps in memory (default the testbench's);
+    ``masked_layer`` (maps in memory): the jobs again through DERIVE's mask, its counters
+    as ``masked_layer``; ``tau_f_q``: the FWP CSR (default the config's)."""
     from tb.runner import run  # (not at import: the testbench itself imports this module)
 
     env = {"DEFA_WORKLOAD": str(workload), "DEFA_RESULTS": str(results)}
@@ -156,6 +160,10 @@ def measure(
         env["DEFA_TAU_P"] = str(tau_p_q)
     if axi_pauses is not None:
         env["DEFA_AXI_PAUSES"] = ",".join(str(p) for p in axi_pauses)
+    if masked_layer:
+        env["DEFA_MASKED_LAYER"] = "1"
+    if tau_f_q is not None:
+        env["DEFA_TAU_F"] = str(tau_f_q)
     run(
         cfg,
         simulator,

@@ -174,7 +174,7 @@ class CoreTB(Harness):
             result[name] = [(word >> (i * bits)) & ((1 << bits) - 1) for i in range(CFG.levels)]
         return result
 
-    async def stream_jobs(self, qc, want, *, gap=0.0, stall=0.0, reset_at=None):
+    async def stream_jobs(self, qc, want, *, gap=0.0, stall=0.0, reset_at=None, pixel_mask=None):
         """Send every job of ``qc``, compare every output with ``want`` (a BitTrueResult).
         Returns the counters as they stand after the last output (``cycles`` counts the clock
         edges from the counter clear up to and including the one that took the last output)."""
@@ -182,7 +182,7 @@ class CoreTB(Harness):
         order = core_model.job_order(qc, self.order_kind)
         self.order = order
         if STREAMED:
-            self.band = core_model.band_counts(CFG, qc, self._tau_p, order)
+            self.band = core_model.band_counts(CFG, qc, self._tau_p, order, pixel_mask)
         words = [self.job.pack(job_fields(qc, q, h, TAG_MASK)) for q, h in order]
 
         def check(word, index, _beat):
@@ -226,6 +226,7 @@ class CoreTB(Harness):
             expect.update(
                 rows_fetched=[rows for rows, _ in self.band["per_level"]],
                 slow_points=[slow for _, slow in self.band["per_level"]],
+                beats_read=self.band["beats_read"],
             )
         got = {k: counters[k] for k in expect}
         if got != expect:
@@ -330,7 +331,7 @@ async def _fwp_layer(tb: CoreTB, qc, layer: int, tau_f: int, keep):
     await tb.clear_counters()
     await tb.configure(qc, CFG.tau_p_q, tau_f)
     gap, stall = (float(v) for v in tb.rng.choice([0.0, 0.3], 2))
-    counters = await tb.stream_jobs(qc, want, gap=gap, stall=stall)
+    counters = await tb.stream_jobs(qc, want, gap=gap, stall=stall, pixel_mask=keep)
     tb.check_counters(counters, want, qc.queries * CFG.heads)
     words_per_pixel = CFG.heads * CFG.cycles_per_point
     masked_loads = 0 if STREAMED else int((~keep).sum()) * words_per_pixel
@@ -377,19 +378,30 @@ async def measure(dut):
     else:
         qc = core_model.random_quantized(CFG, tb.rng, 40)
     tau = int(os.environ.get("DEFA_TAU_P", str(CFG.tau_p_q)))
+    tau_f = int(os.environ.get("DEFA_TAU_F", str(CFG.tau_f_q)))
     want = core_model.expected(CFG, qc, tau)
-    await tb.configure(qc, tau)
+    await tb.configure(qc, tau, tau_f)
     await tb.clear_counters()
     counters = await tb.stream_jobs(qc, want)
     tb.check_counters(counters, want, qc.queries * CFG.heads)
     _, derive_cycles = await tb.fwp_command("DERIVE")
     masked = (await tb.counters())["pixels_masked"]
-    want_masked = int((~bittrue.fwp_mask(CFG, want.importance, qc.shapes)).sum())
+    want_masked = int((~bittrue.fwp_mask(CFG, want.importance, qc.shapes, tau_f)).sum())
     if masked != want_masked:
         tb.fail(f"DERIVE masked {masked} pixels, the model {want_masked}")
     counters.update(
         pixels_masked=masked, pixels=int(qc.value.shape[0]), derive_cycles=derive_cycles
     )
+    if STREAMED and os.environ.get("DEFA_MASKED_LAYER") == "1":
+        # the same jobs again through DERIVE's mask (the maps stored anew: the bands start
+        # over): masked pixels are not fetched
+        keep = bittrue.fwp_mask(CFG, want.importance, qc.shapes, tau_f)
+        masked_want = core_model.expected(CFG, qc, tau, keep)
+        await tb.configure(qc, tau, tau_f)
+        await tb.clear_counters()
+        again = await tb.stream_jobs(qc, masked_want, pixel_mask=keep)
+        tb.check_counters(again, masked_want, qc.queries * CFG.heads)
+        counters["masked_layer"] = again
     dut._log.info(f"measure: {counters}")
     if os.environ.get("DEFA_RESULTS"):
         Path(os.environ["DEFA_RESULTS"]).write_text(json.dumps(counters))

@@ -7,7 +7,7 @@ import pytest
 from configs import FPGA, ODD, TINY, TINY_BAND, TINY_LANES4, TINY_PROBS
 
 from gen.config import preset
-from sim import perf
+from sim import bittrue, perf
 from sim import workload as wl
 from tb import core_model
 
@@ -62,18 +62,34 @@ def test_streamed_cycle_model_within_two_percent(name, cfg, kind, hw, seed, tmp_
     """The memory side of the cycle model (perf.predict_streamed, perf.AXI_RAM) against the
     RTL with its maps in cocotbext-axi's AxiRamRead (no pauses): within 2% (the issue's
     bound; the window's waits depend on the memory's timing, which the model approximates),
-    the rows fetched and the slow paths exact."""
+    the rows fetched and the slow paths exact; then the same jobs through the FWP mask DERIVE
+    gives at tau_f 0.9 (most pixels masked: the fetches are runs of kept pixels), the same."""
     w = wl.for_config(cfg, kind, input_hw=hw, seed=seed)
     path = wl.save(w, tmp_path / "w.npz")
-    rtl = core_model.measure(cfg, "verilator", path, tmp_path / "measure.json", axi_pauses=(0, 0))
+    tau_f_q = round(0.9 * (1 << cfg.tau_f_bits))
+    rtl = core_model.measure(
+        cfg,
+        "verilator",
+        path,
+        tmp_path / "measure.json",
+        axi_pauses=(0, 0),
+        masked_layer=True,
+        tau_f_q=tau_f_q,
+    )
     qc = core_model.workload_quantized(cfg, w)
     order = core_model.job_order(qc, "band")
-    model = perf.predict_streamed(cfg, qc, cfg.tau_p_q, order, perf.AXI_RAM)
-    error = model["cycles"] / rtl["cycles"] - 1
-    print(f"{name}: rtl {rtl['cycles']} model {model['cycles']} ({error:+.2%})")
-    assert model["rows_fetched"] == rtl["rows_fetched"]
-    assert model["slow_points"] == rtl["slow_points"]
-    assert abs(error) <= 0.02
+    importance = bittrue.core(cfg, qc, tau_p_q=cfg.tau_p_q).importance
+    keep = bittrue.fwp_mask(cfg, importance, qc.shapes, tau_f_q)
+    for what, mask, got in (("", None, rtl), (" masked", keep, rtl["masked_layer"])):
+        model = perf.predict_streamed(cfg, qc, cfg.tau_p_q, order, perf.AXI_RAM, pixel_mask=mask)
+        error = model["cycles"] / got["cycles"] - 1
+        print(f"{name}{what}: rtl {got['cycles']} model {model['cycles']} ({error:+.2%})")
+        assert model["rows_fetched"] == got["rows_fetched"]
+        assert model["slow_points"] == got["slow_points"]
+        assert sum(model["pixels_fetched"]) * cfg.cycles_per_point == got["beats_read"]
+        assert abs(error) <= 0.02
+    print(f"masked {1 - keep.mean():.1%} of the pixels")
+    assert keep.mean() < 0.6
 
 
 def test_model_basics():
