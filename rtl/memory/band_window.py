@@ -16,34 +16,39 @@ Contract:
   point that pulls the band down.
 * A point that passes with rows in the band pulls its top down to ``min(max(top, hi - reach
   + 1), max(0, H - R))`` (``reach = cfg.band_reach(level)``); the rows entering the band, up
-  to ``min(top + R, H)``, are fetched ahead, one request per row, once the sampler's latency
+  to ``min(top + R, H)``, are fetched ahead, row by row, once the sampler's latency
   has passed since the top last moved (no point issued before can still read the ring rows
   they replace). Points keep passing meanwhile.
 * Otherwise the point waits: first for every row due ahead, then until the points issued
   before it have left the sampler's buffer reads (its latency after the last one):
   - another head, or a row at or below the band's end: a new band (top 0 for another head,
     the same formula); of its rows ``[max(loaded, top'), min(top' + R, H))`` those down to
-    the point's (``hi``) are fetched at once, one request per row, then the point passes
-    and the rest are fetched ahead as above (their slots hold no row of the band, so no
-    drain is due);
+      the point's (``hi``) are fetched at once, row by row, then the point passes and the
+    rest are fetched ahead as above (their slots hold no row of the band, so no drain is
+    due);
   - a row above the band (``lo < top``, the same head): the slow path. Its on-map corners
-    are read (a request per on-map row, its one or two on-map pixels) into the buffer's
-    patch, and the point passes with ``patch`` set: its corners are read from there.
+    are read (its one or two on-map pixels in each on-map row) into the buffer's patch,
+    and the point passes with ``patch`` set: its corners are read from there.
   Rows fetched and slow paths depend only on the points' order (``sim.band.band_trace``).
 * Memory (``requests``, ``beats``): map ``l`` lives at ``base`` as ``[head][row][column]
   [channel]`` (``value_bits`` each), so one head's row is ``width * head_dim`` values in a
-  row: one request. ``beats`` (one buffer word each, channel order) go to the buffer through
-  ``fill`` a cycle later; ``beats.ready`` is always high (the reader's queue holds what it
-  asked for). ``requests`` leaves from registers.
-* A row is usable ``SETTLE`` cycles after its last beat (the fill register and the bank's
-  write stages; the sampler's read comes later still).
-* ``refill`` pulses once per row fetched (as its last beat arrives), ``slow`` once per
+  row, a run of its pixels one request. ``beats`` (one buffer word each, channel order) go
+  to the buffer through ``fill`` a cycle later; ``beats.ready`` is always high (the reader's
+  queue holds what it asked for). ``requests`` leaves from registers.
+* A fetch is usable ``SETTLE`` cycles after the cycle that follows its last beat (the fill
+  register and the bank's write stages; the sampler's read comes later still).
+* ``refill`` pulses once per row fetched (as its last mask bit is probed), ``slow`` once per
   slow-path point, ``wait`` is high in every cycle a point waits here for memory (draining
   the sampler included); ``idle``: no fetch under way or due (rows are fetched ahead after
   the last point has passed: wait for ``idle`` before reading counters or changing the map).
+* FWP: a fetch asks only for kept pixels. Its rows' mask bits are probed (``probe_x``,
+  ``probe_y`` from registers; ``probe_keep`` the cycle after), one pixel per cycle, and each
+  run of kept pixels (ended by a masked pixel, the row's end or ``RUN_BURSTS`` bursts) is
+  one request, its beats placed by a queue of runs; a masked pixel's slot keeps what it
+  held (the sampler reads a masked corner as 0).
 * ``width``, ``height``, ``base``: the level's shape and map address (CSRs); hold them
-  steady while points are in flight. ``reset_band``: forget the band (a new map in memory),
-  at the latest in the cycle a new shape arrives.
+  steady while points are in flight. ``reset_band``: forget the band (a new map in memory,
+  or a new FWP mask), at the latest in the cycle a new shape arrives.
 
 Timing: every decision is taken from registers (the point's rows and the compares against
 the band are registered as it enters, the band's state is registers, nothing leaves the block

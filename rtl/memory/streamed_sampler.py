@@ -5,8 +5,11 @@ Contract: the sampler's (``Sampler``) for ``points`` and ``partials``, with the 
 ``base`` (``BandWindow``'s layout) instead of loaded; a point that needs rows not on chip
 waits for them (``BandWindow``). ``axi``: the reader's AR and R channels; ``error``: its
 sticky status (``AxiReader``), ``clear`` clears it. ``refill``, ``slow``, ``wait``: the band's
-counter events; ``new_map``: forget the band (pulse it when the map in memory, its shape or
-``base`` changed). ``fwp``: the sampler's FWP commands (CLEAR, DERIVE, READ, MASK).
+counter events; ``new_map``: forget the band (pulse it when the map in memory, its shape,
+``base`` or the FWP mask changed: a band holds only the pixels the mask kept when it was
+fetched). ``fwp``: the sampler's FWP commands (CLEAR, DERIVE, READ, MASK); the band window
+reads the mask through the FWP state's second read port (``probe``) and fetches no masked
+pixel.
 """
 
 from __future__ import annotations
