@@ -27,7 +27,9 @@ Contract:
   saturated from the carry, is registered as the write (t' + 7). Mask writes are registered
   as well.
 * Load side: ``probe_x``, ``probe_y`` at cycle t; ``probe_keep`` (that pixel's mask bit) at
-  t + 1.
+  t + 1. ``any_masked`` (a register): some pixel may be masked (set by a MASK of 0 and by
+  DERIVE masking a pixel, cleared as CLEAR and DERIVE start): while it is low every mask bit
+  is 1, so a reader of the map may skip the probes.
 * Commands (``command`` stream of ``FwpOp``): one at a time, ``command.ready`` is raised when
   it is done; ``active`` is high meanwhile, and the sampler side must be idle then.
 
@@ -103,6 +105,7 @@ class ImportanceMap(wiring.Component):
                 "height": In(unsigned(side_bits(cfg))),
                 "tau_f": In(unsigned(cfg.tau_f_bits)),
                 "masked": Out(range(5)),
+                "any_masked": Out(1),
                 "active": Out(1),
             }
         )
@@ -296,22 +299,27 @@ class ImportanceMap(wiring.Component):
                 scan_done.eq(0),
             ]
 
+        with m.If(self.masked != 0):
+            m.d.sync += self.any_masked.eq(1)
         with m.FSM() as fsm:
             with m.State("IDLE"):
                 with m.If(self.command.valid):
                     with m.Switch(cmd.op):
                         with m.Case(FwpOp.CLEAR):
                             start_scan(_Pass.CLEAR)
+                            m.d.sync += self.any_masked.eq(0)
                             m.next = "SCAN"
                         with m.Case(FwpOp.DERIVE):
                             start_scan(_Pass.SUM)
-                            m.d.sync += level_sum.eq(0)
+                            m.d.sync += [level_sum.eq(0), self.any_masked.eq(0)]
                             m.next = "SCAN"
                         with m.Case(FwpOp.READ):
                             m.d.sync += read_issue.eq(1)
                             m.next = "READ"
                         with m.Case(FwpOp.MASK):
                             m.d.sync += mask_write.eq(1)
+                            with m.If(~cmd.keep):
+                                m.d.sync += self.any_masked.eq(1)
                             m.next = "WRITE"
             with m.State("SCAN"):
                 with m.If(~scan_done):

@@ -122,6 +122,7 @@ class LevelUnit(wiring.Component):
                 sampler.probe_x.eq(window.probe_x),
                 sampler.probe_y.eq(window.probe_y),
                 window.probe_keep.eq(sampler.probe_keep),
+                window.any_masked.eq(sampler.any_masked),
             ]
             wiring.connect(m, window.requests, wiring.flipped(self.requests))
             wiring.connect(m, wiring.flipped(self.beats), window.beats)

@@ -115,6 +115,7 @@ class Sampler(wiring.Component):
                         "probe_x": In(unsigned(side_bits(cfg))),
                         "probe_y": In(unsigned(side_bits(cfg))),
                         "probe_keep": Out(1),
+                        "any_masked": Out(1),
                     }
                     if cfg.streamed
                     else {"load": In(stream.Signature(load_layout(cfg, level)))}
@@ -176,6 +177,7 @@ class Sampler(wiring.Component):
                 fwp.probe_x.eq(self.probe_x),
                 fwp.probe_y.eq(self.probe_y),
                 self.probe_keep.eq(fwp.probe_keep),
+                self.any_masked.eq(fwp.any_masked),
                 self.load_masked.eq(0),
             ]
         else:

@@ -43,9 +43,11 @@ Contract:
   the last point has passed: wait for ``idle`` before reading counters or changing the map).
 * FWP: a fetch asks only for kept pixels. Its rows' mask bits are probed (``probe_x``,
   ``probe_y`` from registers; ``probe_keep`` the cycle after), one pixel per cycle, and each
-  run of kept pixels (ended by a masked pixel, the row's end or ``RUN_BURSTS`` bursts) is
-  one request, its beats placed by a queue of runs; a masked pixel's slot keeps what it
-  held (the sampler reads a masked corner as 0).
+  run of kept pixels (ended by a masked pixel, the row's end or, unless the rows are fetched
+  ahead, ``RUN_BURSTS`` bursts) is one request, its beats placed by a queue of runs; a
+  masked pixel's slot keeps what it held (the sampler reads a masked corner as 0). While
+  ``any_masked`` (the FWP state's: some pixel may be masked) is low as a fetch starts, its
+  rows are not probed: a row each cycle, each one request.
 * ``width``, ``height``, ``base``: the level's shape and map address (CSRs); hold them
   steady while points are in flight. ``reset_band``: forget the band (a new map in memory,
   or a new FWP mask), at the latest in the cycle a new shape arrives.
@@ -76,8 +78,9 @@ SETTLE = 4
 
 
 class BandWindow(wiring.Component):
-    #: a run of kept pixels asks for at most this many bursts: a long run's request leaves
-    #: once that much of it is scanned
+    #: a fetch a point waits for asks for at most this many bursts per run: a long run's
+    #: request leaves once that much of it is scanned (a row fetched ahead is not in a hurry:
+    #: its runs are whole, a row without masked pixels one request)
     RUN_BURSTS = 4
     RUN_QUEUE = 4  # runs scanned, not yet asked for
     PLACE_QUEUE = 8  # runs asked for whose beats have not all come
@@ -130,6 +133,7 @@ class BandWindow(wiring.Component):
                 "probe_x": Out(unsigned(side_bits(cfg))),
                 "probe_y": Out(unsigned(side_bits(cfg))),
                 "probe_keep": In(1),
+                "any_masked": In(1),
                 "refill": Out(1),
                 "slow": Out(1),
                 "wait": Out(1),
@@ -323,7 +327,17 @@ class BandWindow(wiring.Component):
         fetched = Signal()  # and every beat of it has come
         addr_ready = Signal()  # row_addr holds the first row's address
         scan = self._scan(
-            m, start_scan, first, rows, x_first, x_last, row_addr, addr_ready, row_bytes, is_patch
+            m,
+            start_scan,
+            first,
+            rows,
+            x_first,
+            x_last,
+            row_addr,
+            addr_ready,
+            row_bytes,
+            is_patch,
+            capped=~prefetching,
         )
         m.d.comb += [scan_done.eq(scan["done"]), fetched.eq(scan["fetched"])]
 
@@ -449,15 +463,27 @@ class BandWindow(wiring.Component):
         return m
 
     def _scan(
-        self, m, start, first, rows, x_first, x_last, row_addr, addr_ready, row_bytes, is_patch
+        self,
+        m,
+        start,
+        first,
+        rows,
+        x_first,
+        x_last,
+        row_addr,
+        addr_ready,
+        row_bytes,
+        is_patch,
+        *,
+        capped,
     ):
         """The fetch's rows ``first ..`` (``rows`` of them, columns ``x_first .. x_last``),
         from ``start`` on: each pixel's mask bit probed (one per cycle, row by row, while the
         run queue has room for what is in flight), the kept pixels gathered into runs (a
-        masked pixel, a row's end or ``cap`` pixels end one) with their addresses from the
-        fetch's start, a request per run once ``addr_ready`` (``row_addr``: row ``first``'s
-        column 0), and each run's beats placed in the buffer as they come. Returns ``done``
-        (every run asked for) and ``fetched`` (every beat come)."""
+        masked pixel, a row's end or, with ``capped``, ``cap`` pixels end one) with their
+        addresses from the fetch's start, a request per run once ``addr_ready`` (``row_addr``:
+        row ``first``'s column 0), and each run's beats placed in the buffer as they come.
+        Returns ``done`` (every run asked for) and ``fetched`` (every beat come)."""
         cfg = self._cfg
         r = self.rows
         side = unsigned(side_bits(cfg))
@@ -477,7 +503,11 @@ class BandWindow(wiring.Component):
             width=place_layout.size, depth=self.PLACE_QUEUE
         )
 
-        # Issue: pixel (sx, srow) probed; ``at_last``: sx is the row's last column.
+        # Issue: pixel (sx, srow) probed; ``at_last``: sx is the row's last column. ``whole``:
+        # nothing is masked, a row per cycle, each one run.
+        whole = Signal()
+        x_end = Signal(side.width + 1)
+        row_step = Signal()
         scanning = Signal()
         sx = Signal(side)
         srow = Signal(side)
@@ -489,6 +519,7 @@ class BandWindow(wiring.Component):
         x_before_last = Signal(side)
         issue = Signal()
         m.d.comb += [
+            row_step.eq(at_last | whole),
             issue.eq(scanning & (runs.level <= self.RUN_QUEUE - 2)),
             self.probe_x.eq(sx),
             self.probe_y.eq(srow),
@@ -500,7 +531,7 @@ class BandWindow(wiring.Component):
         pring = Signal(ring_bits)
         paddr = Signal(cfg.addr_bits)
         plast = Signal()
-        m.d.sync += [pv.eq(issue), self.refill.eq(issue & at_last & ~is_patch)]
+        m.d.sync += [pv.eq(issue), self.refill.eq(issue & row_step & ~is_patch)]
         with m.If(issue):
             m.d.sync += [
                 px.eq(sx),
@@ -509,7 +540,7 @@ class BandWindow(wiring.Component):
                 paddr.eq(saddr),
                 plast.eq(at_last),
             ]
-            with m.If(at_last):
+            with m.If(row_step):
                 m.d.sync += [
                     sx.eq(x_first),
                     at_last.eq(single),
@@ -525,6 +556,8 @@ class BandWindow(wiring.Component):
         with m.If(start):
             m.d.sync += [
                 scanning.eq(rows != 0),
+                whole.eq(~self.any_masked),
+                x_end.eq(x_last + 1),
                 sx.eq(x_first),
                 at_last.eq(x_first == x_last),
                 single.eq(x_first == x_last),
@@ -553,9 +586,11 @@ class BandWindow(wiring.Component):
                 emitted.addr.eq(paddr + first * self.pixel_bytes),
             ]
 
-        with m.If(pv):
+        with m.If(pv & whole):
+            m.d.comb += emit(x_first, x_end)
+        with m.Elif(pv):
             with m.If(self.probe_keep):
-                with m.If(plast | (in_run & (run_len == cap - 1)) | (cap == 1)):
+                with m.If(plast | (capped & ((in_run & (run_len == cap - 1)) | (cap == 1)))):
                     m.d.comb += emit(Mux(in_run, run_first, px), pend)
                     m.d.sync += in_run.eq(0)
                 with m.Else():

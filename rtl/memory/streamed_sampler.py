@@ -90,6 +90,7 @@ class StreamedSampler(wiring.Component):
             sampler.probe_x.eq(window.probe_x),
             sampler.probe_y.eq(window.probe_y),
             window.probe_keep.eq(sampler.probe_keep),
+            window.any_masked.eq(sampler.any_masked),
         ]
         wiring.connect(m, sampler.partials, wiring.flipped(self.partials))
         wiring.connect(m, wiring.flipped(self.axi), reader.axi)
