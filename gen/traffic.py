@@ -38,6 +38,7 @@ ROWS = (6, 8, 10, 12, 14, 16, 20, 24, 32)
 KNEE = 1.05
 TARGET = 1.2  # encoder traffic over compulsory (the external-memory issue)
 UTILIZATION = 0.9  # busiest sampler's busy cycles over the layer's, memory not the limit
+FWP_CURVE = (0.5, 0.9)  # FWP thresholds beside the config's whose traffic the bench prints
 BASELINES = Path(__file__).resolve().parents[1] / "fpga" / "baselines.json"
 
 
@@ -212,6 +213,20 @@ def _hardware(cfg: DefaConfig, w: wl.Workload, window_rows, fmax_mhz) -> dict:
         "masked_fraction": float(1 - mask.mean()),
         "saved_fraction": 1 - sum(p["pixels_fetched"]) * pixel_bytes / out["full"]["value_bytes"],
     }
+    # and at higher thresholds (the band model's bytes: no cycles)
+    out["fwp_curve"] = []
+    for tau_f in FWP_CURVE:
+        mask = bittrue.fwp_mask(big, importance, qc.shapes, round(tau_f * (1 << big.tau_f_bits)))
+        band = core_model.band_counts(big, qc, big.tau_p_q, order, mask)
+        fetched = band["beats_read"] * word
+        out["fwp_curve"].append(
+            {
+                "tau_f": tau_f,
+                "masked_fraction": float(1 - mask.mean()),
+                "value_bytes": int(fetched),
+                "saved_fraction": 1 - fetched / out["full"]["value_bytes"],
+            }
+        )
     return out
 
 
@@ -354,6 +369,13 @@ def format_stream(result: dict) -> str:
             f"layer's importance): values fetched {f['value_bytes'] / 1e6:.2f} MB instead of "
             f"{hw['full']['value_bytes'] / 1e6:.2f} ({f['saved_fraction']:.1%} less, masked "
             f"pixels neither stored nor fetched), {f['cycles']} cycles at the full rate"
+        )
+        lines.append(
+            "  FWP at tau_f "
+            + ", ".join(
+                f"{c['tau_f']}: {c['masked_fraction']:.1%} masked, {c['value_bytes'] / 1e6:.2f} MB"
+                for c in hw["fwp_curve"]
+            )
         )
         if kind == "encoder":
             for level, points in r["curve"].items():

@@ -257,6 +257,17 @@ def test_bench_stream_prints_traffic_against_compulsory(capsys):
         assert hw["full"]["cycles"] >= r["cycles"]["pap"]
         assert hw["ulx3s-sdram"]["cycles"] >= hw["full"]["cycles"]
         assert 0 < hw["full"]["utilization"] <= 1
+        # bands as tall as the maps fetch every kept pixel of each head's maps once: FWP's
+        # bytes are the kept pixels' (the mask from the bit-true model, as the bench says)
+        if kind == "encoder":
+            assert hw["full"]["value_bytes"] == whole
+            for f in (hw["fwp"], *hw["fwp_curve"]):
+                kept = round((1 - f["masked_fraction"]) * pixels)
+                assert f["value_bytes"] == cfg.heads * kept * cfg.head_dim, f
+            fractions = [hw["fwp"]["masked_fraction"]] + [
+                c["masked_fraction"] for c in hw["fwp_curve"]
+            ]
+            assert fractions == sorted(fractions) and fractions[-1] > 0
     assert result["runs"]["decoder"]["queries"] == 7
     assert main(["bench", "stream", "--preset", "tiny", "--rtl-jobs", "-1"]) == 2
     assert "rtl_jobs=-1" in capsys.readouterr().err
