@@ -372,9 +372,9 @@ class BandGate:
     #: cycles from the window's decision (IDLE) to the first row's address: refill, slow
     #: path, ahead (and the multiply's steps, ``self.mul``; the scan starts with the multiply)
     STEPS = {"refill": 9, "slow": 5, "ahead": 4}
-    #: from a run's end scanned to its request: the probe, the runs queue (two registers)
-    #: and the request register
-    RUN_DELAY = 5
+    #: from a run's end scanned to its request: the probe (two registers), the runs queue
+    #: (two) and the request register
+    RUN_DELAY = 6
     #: a fetch into the band changes its state, and the window decides from flags registered
     #: a cycle earlier: one cycle more before the next decision (no change for a slow path)
     STALE = 1

@@ -27,9 +27,11 @@ Contract:
   saturated from the carry, is registered as the write (t' + 7). Mask writes are registered
   as well.
 * Load side: ``probe_x``, ``probe_y`` at cycle t; ``probe_keep`` (that pixel's mask bit) at
-  t + 1. ``any_masked`` (a register): some pixel may be masked (set by a MASK of 0 and by
-  DERIVE masking a pixel, cleared as CLEAR and DERIVE start): while it is low every mask bit
-  is 1, so a reader of the map may skip the probes.
+  t + ``probe_latency``: 1, or with maps in memory (``cfg.streamed``: the band window probes
+  the mask of a whole map, block RAM) 2, the word address registered before the read.
+  ``any_masked`` (a register): some pixel may be masked (set by a MASK of 0 and by DERIVE
+  masking a pixel, cleared as CLEAR and DERIVE start): while it is low every mask bit is 1,
+  so a reader of the map may skip the probes.
 * Commands (``command`` stream of ``FwpOp``): one at a time, ``command.ready`` is raised when
   it is done; ``active`` is high meanwhile, and the sampler side must be idle then.
 
@@ -86,6 +88,8 @@ class ImportanceMap(wiring.Component):
         self._level = level
         self.rows, self.pitch = geometry["rows"], geometry["pitch"]
         self.depth = self.rows * self.pitch
+        #: cycles from ``probe_x``/``probe_y`` to ``probe_keep``
+        self.probe_latency = 2 if cfg.streamed else 1
         index = signed(cfg.coord_bits - cfg.coord_frac_bits)
         command = fwp_command_layout(cfg, level)
         super().__init__(
@@ -180,8 +184,20 @@ class ImportanceMap(wiring.Component):
         masked_now = []
         result_data = Signal(fwp_result_layout(cfg))
 
-        probe_bank = Signal(2)  # the probed pixel's bank, one cycle later with its mask bit
-        m.d.sync += probe_bank.eq(Cat(self.probe_x[0], self.probe_y[0]))
+        # the probed pixel's bank, with its mask bit; with a registered address, the word
+        # address and the bank a cycle earlier
+        probe_bank = Signal(2)
+        probe_word = Signal(addr_bits)
+        if self.probe_latency == 2:
+            probe_bank_early = Signal(2)
+            m.d.sync += [
+                probe_bank_early.eq(Cat(self.probe_x[0], self.probe_y[0])),
+                probe_bank.eq(probe_bank_early),
+                probe_word.eq(address(self.probe_y[1:], self.probe_x[1:])),
+            ]
+        else:
+            m.d.sync += probe_bank.eq(Cat(self.probe_x[0], self.probe_y[0]))
+            m.d.comb += probe_word.eq(address(self.probe_y[1:], self.probe_x[1:]))
 
         for b in range(4):
             bx, by = b & 1, b >> 1
@@ -245,7 +261,7 @@ class ImportanceMap(wiring.Component):
                 bank.command.valid.eq(mask_write & (cmd_bank == b) & cmd_inside),
                 bank.command.addr.eq(address(cmd.y[1:], cmd.x[1:])),
                 bank.command.keep.eq(cmd.keep),
-                bank.probe_addr.eq(address(self.probe_y[1:], self.probe_x[1:])),
+                bank.probe_addr.eq(probe_word),
             ]
             term = Signal(ib, name=f"term{b}")
             m.d.sync += term.eq(Mux(scanned & inside & (scan_pass == _Pass.SUM), bank.count, 0))

@@ -42,7 +42,7 @@ Contract:
   the sampler included); ``idle``: no fetch under way or due (rows are fetched ahead after
   the last point has passed: wait for ``idle`` before reading counters or changing the map).
 * FWP: a fetch asks only for kept pixels. Its rows' mask bits are probed (``probe_x``,
-  ``probe_y`` from registers; ``probe_keep`` the cycle after), one pixel per cycle, and each
+  ``probe_y`` from registers; ``probe_keep`` two cycles after), one pixel per cycle, and each
   run of kept pixels (ended by a masked pixel, the row's end or, unless the rows are fetched
   ahead, ``RUN_BURSTS`` bursts) is one request, its beats placed by a queue of runs; a
   masked pixel's slot keeps what it held (the sampler reads a masked corner as 0). While
@@ -520,11 +520,12 @@ class BandWindow(wiring.Component):
         issue = Signal()
         m.d.comb += [
             row_step.eq(at_last | whole),
-            issue.eq(scanning & (runs.level <= self.RUN_QUEUE - 2)),
+            issue.eq(scanning & (runs.level <= self.RUN_QUEUE - 3)),
             self.probe_x.eq(sx),
             self.probe_y.eq(srow),
         ]
-        # the probed pixel, a cycle later with its mask bit
+        # the probed pixel, a cycle later, and again a cycle later with its mask bit (the FWP
+        # state registers the probe's word address: ``ImportanceMap.probe_latency``)
         pv = Signal()
         px = Signal(side)
         pend = Signal(side.width + 1)  # px + 1
@@ -553,6 +554,20 @@ class BandWindow(wiring.Component):
                     m.d.sync += scanning.eq(0)
             with m.Else():
                 m.d.sync += [sx.eq(sx + 1), at_last.eq(sx == x_before_last)]
+        qv = Signal()
+        qx = Signal.like(px)
+        qend = Signal.like(pend)
+        qring = Signal.like(pring)
+        qaddr = Signal.like(paddr)
+        qlast = Signal()
+        m.d.sync += [
+            qv.eq(pv),
+            qx.eq(px),
+            qend.eq(pend),
+            qring.eq(pring),
+            qaddr.eq(paddr),
+            qlast.eq(plast),
+        ]
         with m.If(start):
             m.d.sync += [
                 scanning.eq(rows != 0),
@@ -582,24 +597,24 @@ class BandWindow(wiring.Component):
                 runs.w_en.eq(1),
                 emitted.first.eq(first),
                 emitted.end.eq(end),
-                emitted.ring.eq(pring),
-                emitted.addr.eq(paddr + first * self.pixel_bytes),
+                emitted.ring.eq(qring),
+                emitted.addr.eq(qaddr + first * self.pixel_bytes),
             ]
 
-        with m.If(pv & whole):
+        with m.If(qv & whole):
             m.d.comb += emit(x_first, x_end)
-        with m.Elif(pv):
+        with m.Elif(qv):
             with m.If(self.probe_keep):
-                with m.If(plast | (capped & ((in_run & (run_len == cap - 1)) | (cap == 1)))):
-                    m.d.comb += emit(Mux(in_run, run_first, px), pend)
+                with m.If(qlast | (capped & ((in_run & (run_len == cap - 1)) | (cap == 1)))):
+                    m.d.comb += emit(Mux(in_run, run_first, qx), qend)
                     m.d.sync += in_run.eq(0)
                 with m.Else():
                     with m.If(in_run):
                         m.d.sync += run_len.eq(run_len + 1)
                     with m.Else():
-                        m.d.sync += [run_first.eq(px), run_len.eq(1), in_run.eq(1)]
+                        m.d.sync += [run_first.eq(qx), run_len.eq(1), in_run.eq(1)]
             with m.Elif(in_run):
-                m.d.comb += emit(run_first, px)
+                m.d.comb += emit(run_first, qx)
                 m.d.sync += in_run.eq(0)
 
         # Requests: a run's, from registers, once there is room to place its beats.
@@ -663,6 +678,6 @@ class BandWindow(wiring.Component):
         with m.If(start):
             m.d.sync += in_run.eq(0)
         return {
-            "done": ~scanning & ~pv & (runs.level == 0) & ~self.requests.valid,
+            "done": ~scanning & ~pv & ~qv & (runs.level == 0) & ~self.requests.valid,
             "fetched": places.level == 0,
         }
