@@ -14,7 +14,17 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-__all__ = ["BandEvent", "BandTrace", "Run", "band_trace", "corner_rows", "memory_layout", "runs"]
+__all__ = [
+    "BandEvent",
+    "BandTrace",
+    "LevelTrace",
+    "Run",
+    "band_trace",
+    "corner_rows",
+    "level_traces",
+    "memory_layout",
+    "runs",
+]
 
 
 def corner_rows(ref: np.ndarray, off: np.ndarray, frac_bits: int) -> tuple[np.ndarray, np.ndarray]:
@@ -144,6 +154,55 @@ def band_trace(
             end = end_now
         band_head, valid = h, True
     return trace
+
+
+@dataclass(frozen=True)
+class LevelTrace:
+    """One level's band trace for a job order, with what it was computed from: the kept
+    points' corners (``x0``, ``y0``, in job order) and the level's FWP mask (``keep``,
+    ``height x width``, True: kept)."""
+
+    trace: BandTrace
+    x0: np.ndarray
+    y0: np.ndarray
+    keep: np.ndarray
+
+
+def level_traces(cfg, qc, tau_p_q: int, order, pixel_mask=None) -> list[LevelTrace]:
+    """Every level's band (``cfg.window_rows``) over the points PAP keeps at ``tau_p_q`` of
+    the jobs in ``order`` ((query, head) pairs, as sent; points in order within a job) of the
+    quantized workload ``qc``; ``pixel_mask`` (all levels' pixels, flattened as the value
+    rows; True: kept; default all): FWP's mask."""
+    sizes = [int(h) * int(w) for h, w in qc.shapes]
+    starts = np.cumsum([0, *sizes])
+    if pixel_mask is None:
+        pixel_mask = np.ones(starts[-1], bool)
+    elif np.shape(pixel_mask) != (starts[-1],):
+        raise ValueError(f"pixel_mask has shape {np.shape(pixel_mask)}: the maps have {starts[-1]}")
+    kept = qc.probs >= tau_p_q
+    qs = np.array([q for q, _ in order])
+    hs = np.array([h for _, h in order])
+    out = []
+    for level, (h, w) in enumerate(qc.shapes):
+        keep = np.asarray(pixel_mask[starts[level] : starts[level + 1]], bool)
+        keep = keep.reshape(int(h), int(w))
+        k = kept[qs, hs, level]  # (jobs, P)
+        ref = np.broadcast_to(qc.ref_w[qs, None, level], k.shape + (2,))[k]
+        off = qc.offsets[qs, hs, level][k]
+        heads = np.broadcast_to(hs[:, None], k.shape)[k]
+        x0, y0 = corner_rows(ref, off, cfg.coord_frac_bits)
+        trace = band_trace(
+            cfg.window_rows[level],
+            int(h),
+            int(w),
+            heads,
+            x0,
+            y0,
+            reach=cfg.band_reach(level),
+            keep=keep,
+        )
+        out.append(LevelTrace(trace, x0, y0, keep))
+    return out
 
 
 def memory_layout(values: np.ndarray, height: int, width: int) -> bytes:

@@ -46,6 +46,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from gen.config import DefaConfig
+from sim import band
 from sim.bittrue import LOG2E_Q
 
 __all__ = [
@@ -379,7 +380,7 @@ class BandGate:
     #: a cycle earlier: one cycle more before the next decision (no change for a slow path)
     STALE = 1
 
-    def __init__(self, cfg: DefaConfig, level: int, events, his, memory: Memory, bus, keep):
+    def __init__(self, cfg: DefaConfig, events, his, memory: Memory, bus, keep):
         self.drain = sampler_latency(cfg)
         self.mul = head_bits_of(cfg) + cfg.max_side.bit_length() + 1
         self.chunks = cfg.cycles_per_point
@@ -403,8 +404,6 @@ class BandGate:
 
     def _request(self, decide: int, kind: str, first: int, rows: int, col=0, cols=None) -> int:
         """The cycle the fetch decided in ``decide`` is settled (the window idle again)."""
-        from sim import band
-
         cols = self.width if cols is None else cols
         address = decide + self.STEPS[kind] + self.mul  # the address is ready (SCAN)
         start = address - self.mul - 2  # the scan starts with the multiply
@@ -518,43 +517,19 @@ def predict_streamed(
     head)`` pairs, as sent), each level's band window (``BandGate``) over ``memory``;
     ``pixel_mask`` (all levels' pixels, flattened as the value rows; True: kept; default all):
     FWP's mask, whose masked pixels are not fetched."""
-    from sim import band  # (sim/band.py has no dependency on this module)
-
     if not cfg.streamed:
         raise ValueError("predict_streamed needs window_rows (maps in external memory)")
+    bus = _Bus(memory)
+    gates, pixels = [], []
+    traces = band.level_traces(cfg, qc, tau_p_q, order, pixel_mask)
+    for (h, w), lt in zip(qc.shapes, traces, strict=True):
+        on_map = (lt.x0 >= -1) & (lt.x0 < int(w)) & (lt.y0 >= -1) & (lt.y0 < int(h))
+        his = np.where(on_map, np.minimum(lt.y0 + 1, int(h) - 1), -1)
+        gates.append(BandGate(cfg, lt.trace.events, his, memory, bus, lt.keep))
+        pixels.append(lt.trace.pixels_fetched)
     keep = qc.probs >= tau_p_q
     qs = np.array([q for q, _ in order])
     hs = np.array([h for _, h in order])
-    bus = _Bus(memory)
-    gates, pixels = [], []
-    sizes = [int(h) * int(w) for h, w in qc.shapes]
-    starts = np.cumsum([0, *sizes])
-    if pixel_mask is None:
-        pixel_mask = np.ones(starts[-1], bool)
-    elif np.shape(pixel_mask) != (starts[-1],):
-        raise ValueError(f"pixel_mask has shape {np.shape(pixel_mask)}: the maps have {starts[-1]}")
-    for level, (h, w) in enumerate(qc.shapes):
-        level_keep = np.asarray(pixel_mask[starts[level] : starts[level + 1]], bool)
-        level_keep = level_keep.reshape(int(h), int(w))
-        k = keep[qs, hs, level]
-        ref = np.broadcast_to(qc.ref_w[qs, None, level], k.shape + (2,))[k]
-        off = qc.offsets[qs, hs, level][k]
-        heads = np.broadcast_to(hs[:, None], k.shape)[k]
-        x0, y0 = band.corner_rows(ref, off, cfg.coord_frac_bits)
-        trace = band.band_trace(
-            cfg.window_rows[level],
-            int(h),
-            int(w),
-            heads,
-            x0,
-            y0,
-            reach=cfg.band_reach(level),
-            keep=level_keep,
-        )
-        on_map = (x0 >= -1) & (x0 < int(w)) & (y0 >= -1) & (y0 < int(h))
-        his = np.where(on_map, np.minimum(y0 + 1, int(h) - 1), -1)
-        gates.append(BandGate(cfg, level, trace.events, his, memory, bus, level_keep))
-        pixels.append(trace.pixels_fetched)
     kept = keep[qs, hs].sum(-1)
     result = predict(cfg, kept, bands=gates)
     result["pixels_fetched"] = pixels  # per level: the kept pixels of the rows fetched

@@ -41,35 +41,13 @@ def band_counts(
     """Rows the band windows fetch, slow-path points and the maps' bus beats read, over every
     level, for the jobs in ``order`` (``sim.band``: kept points, in job order, point order
     within a job); ``pixel_mask`` (every level's pixels, True: kept; default all): FWP's."""
-    keep = qc.probs >= tau_p_q
     rows = slow = pixels = 0
     per_level = []
-    start = 0
-    for level, (h, w) in enumerate(qc.shapes):
-        size = int(h) * int(w)
-        mask = None if pixel_mask is None else pixel_mask[start : start + size]
-        start += size
-        qs = np.array([q for q, _ in order])
-        hs = np.array([hd for _, hd in order])
-        k = keep[qs, hs, level]  # (jobs, P)
-        ref = np.broadcast_to(qc.ref_w[qs, None, level], k.shape + (2,))
-        off = qc.offsets[qs, hs, level]
-        x0, y0 = band.corner_rows(ref[k], off[k], cfg.coord_frac_bits)
-        heads = np.broadcast_to(hs[:, None], k.shape)[k]
-        trace = band.band_trace(
-            cfg.window_rows[level],
-            int(h),
-            int(w),
-            heads,
-            x0,
-            y0,
-            reach=cfg.band_reach(level),
-            keep=None if mask is None else np.asarray(mask, bool).reshape(int(h), int(w)),
-        )
-        rows += trace.rows_fetched
-        slow += trace.slow_points
-        pixels += trace.pixels_fetched
-        per_level.append((trace.rows_fetched, trace.slow_points))
+    for lt in band.level_traces(cfg, qc, tau_p_q, order, pixel_mask):
+        rows += lt.trace.rows_fetched
+        slow += lt.trace.slow_points
+        pixels += lt.trace.pixels_fetched
+        per_level.append((lt.trace.rows_fetched, lt.trace.slow_points))
     return {
         "rows_fetched": rows,
         "slow_points": slow,
