@@ -17,6 +17,11 @@ Number formats (all fixed point, two's complement where signed):
 * accumulators: signed ``acc_bits``; the config refuses a width that could overflow.
 * core output: signed, ``out_frac_bits`` fraction bits in units of the value scale, saturated
   to ``out_bits``; one rounding (half up) from the accumulator.
+* fused layer (``sim.layer``): the inputs x and query are signed ``act_bits`` codes with one
+  recorded scale each; weights signed ``weight_bits`` codes with one scale per output channel;
+  projections accumulate exactly in ``proj_acc_bits`` and round once, by a ``requant_bits``
+  multiplier and a shift per output channel; the layer's output words are signed
+  ``layer_out_bits`` with one recorded scale.
 """
 
 from __future__ import annotations
@@ -49,6 +54,9 @@ _INT_RANGES: dict[str, tuple[int, int]] = {
     "coeff_bits": (4, 20),
     "value_bits": (2, 16),
     "weight_bits": (2, 16),
+    "act_bits": (2, 16),
+    "requant_bits": (4, 24),
+    "layer_out_bits": (4, 32),
     "acc_bits": (8, 64),
     "out_frac_bits": (0, 16),
     "importance_bits": (4, 32),
@@ -91,7 +99,14 @@ class DefaConfig:
     prob_bits: int = 12
     coeff_bits: int = 12
     value_bits: int = 8
+    #: fused layer: weights of the four projections (one scale per output channel)
     weight_bits: int = 8
+    #: fused layer: the input map x and the queries as signed codes (one scale per tensor)
+    act_bits: int = 8
+    #: fused layer: width of each output channel's requantization multiplier
+    requant_bits: int = 16
+    #: fused layer: the output projection's words (one scale per tensor)
+    layer_out_bits: int = 16
     acc_bits: int = 32
     out_frac_bits: int = 4
     #: per-pixel FWP importance counter width (saturating), in units of 2**-coeff_bits.
@@ -215,6 +230,14 @@ class DefaConfig:
                 f"tau_f={self.tau_f} rounds to 1.0 with tau_f_bits={self.tau_f_bits}: allowed "
                 f"tau_f < {((1 << self.tau_f_bits) - 0.5) / (1 << self.tau_f_bits)} "
                 f"(or raise tau_f_bits)"
+            )
+        if self.proj_acc_bits + self.requant_bits > 62:
+            raise ValueError(
+                f"requant_bits={self.requant_bits} with {self.proj_acc_bits}-bit projection "
+                f"accumulators (d_model={self.d_model}, act_bits={self.act_bits}, "
+                f"weight_bits={self.weight_bits}, out_bits={self.out_bits}) exceeds the "
+                f"62-bit requantization product: allowed requant_bits <= "
+                f"{62 - self.proj_acc_bits}"
             )
         if self.importance_bits < self.coeff_bits + 1:
             raise ValueError(
@@ -382,6 +405,15 @@ class DefaConfig:
     def out_bits(self) -> int:
         """Signed width of a core output word (saturating)."""
         return self.value_bits + self.out_frac_bits + 1
+
+    @property
+    def proj_acc_bits(self) -> int:
+        """Signed width of a projection's accumulator: ``d_model`` products of the widest input
+        (``act_bits`` codes, or the core's ``out_bits`` words into the output projection) and
+        ``weight_bits`` weights, plus a bias of at most the same magnitude."""
+        widest = max(self.act_bits, self.out_bits)
+        bound = 2 * self.d_model * (1 << (widest - 1)) * (1 << (self.weight_bits - 1))
+        return bound.bit_length() + 1
 
     @property
     def value_max(self) -> int:

@@ -27,6 +27,8 @@ __all__ = [
     "encoder",
     "fit_input",
     "for_config",
+    "LayerInputs",
+    "layer_inputs",
     "level_shapes",
     "level_strides",
     "load",
@@ -221,6 +223,14 @@ def _values(rng, shapes, heads, head_dim, outlier_rate, outlier_gain, smooth):
     """Value maps: per-channel scales (log-normal), spatially smooth plus noise, rare outliers."""
     channels = heads * head_dim
     chan_scale = np.exp(rng.normal(0.0, 0.5, channels))
+    value = _smooth_maps(rng, shapes, channels, smooth) * chan_scale
+    outliers = rng.random(value.shape) < outlier_rate
+    value = np.where(outliers, value * outlier_gain, value)
+    return value.reshape(-1, heads, head_dim)
+
+
+def _smooth_maps(rng, shapes, channels, smooth):
+    """Unit-variance maps (Nv, channels), spatially smooth plus noise."""
     maps = []
     for h, w in shapes:
         base = rng.standard_normal((h, w, channels))
@@ -231,10 +241,7 @@ def _values(rng, shapes, heads, head_dim, outlier_rate, outlier_gain, smooth):
             ) / 2
         base /= base.std() + 1e-12
         maps.append(base.reshape(h * w, channels))
-    value = np.concatenate(maps) * chan_scale
-    outliers = rng.random(value.shape) < outlier_rate
-    value = np.where(outliers, value * outlier_gain, value)
-    return value.reshape(-1, heads, head_dim)
+    return np.concatenate(maps)
 
 
 def _offsets(rng, nq, heads, levels, points, spread):
@@ -368,6 +375,85 @@ def decoder(
         logits=logits.astype(dtype),
         name=f"decoder-{queries}q-seed{seed}",
     )
+
+
+@dataclass(frozen=True, eq=False)
+class LayerInputs:
+    """What one fused layer reads (``sim.layer``): the multi-scale input map ``x`` (Nv, C),
+    the ``query`` rows (Nq, C) with their positional embeddings already added, reference
+    points ``ref`` (Nq, L, 2) normalized (x, y), and the level ``shapes`` (L, 2)."""
+
+    x: np.ndarray
+    query: np.ndarray
+    ref: np.ndarray
+    shapes: np.ndarray
+    name: str = "layer"
+
+
+def _sine_embedding(points: np.ndarray, d_model: int) -> np.ndarray:
+    """DETR's sine positional embedding of normalized (x, y) points (N, 2): d_model/2 channels
+    per axis, sin and cos at geometric frequencies (temperature 10000, scale 2*pi)."""
+    half = d_model // 2
+    freq = 10000.0 ** (2 * (np.arange(half) // 2) / max(half, 1))
+    parts = []
+    for axis in (1, 0):  # y first, as DETR
+        angle = points[:, axis, None] * 2 * np.pi / freq
+        parts.append(np.where(np.arange(half) % 2 == 0, np.sin(angle), np.cos(angle)))
+    pos = np.concatenate(parts, -1)
+    return np.pad(pos, ((0, 0), (0, d_model - pos.shape[1])))
+
+
+def layer_inputs(
+    kind: str = "encoder",
+    *,
+    input_hw=(800, 1333),
+    strides=(8, 16, 32, 64),
+    d_model=256,
+    queries: int | None = None,
+    seed=0,
+    model_seed=0,
+    smooth=2,
+) -> LayerInputs:
+    """A seeded Deformable-DETR-like layer input: ``seed`` draws the image, ``model_seed`` what
+    belongs to the network (each channel's scale, log-normal, and the level embeddings), so
+    inputs of one model share their statistics (as calibration assumes). ``x``: smooth feature
+    maps times the channel scales. ``encoder``: one query per pixel of every level
+    (``queries`` keeps a seeded subset), the pixel's features plus the sine embedding of its
+    centre and a level embedding, reference points on the pixel grid of the query's own level.
+    ``decoder``: ``queries`` (default 300) object queries, random content plus the sine
+    embedding of a reference point anywhere in (0, 1)."""
+    if kind not in ("encoder", "decoder"):
+        raise ValueError(f"kind={kind!r} is not allowed: use 'encoder' or 'decoder'")
+    if not isinstance(d_model, int) or d_model < 2:
+        raise ValueError(f"d_model={d_model!r} is out of range: allowed an integer >= 2")
+    rng, model = np.random.default_rng(seed), np.random.default_rng(model_seed)
+    shapes = level_shapes(input_hw, strides)
+    levels = len(strides)
+    chan_scale = np.exp(model.normal(0.0, 0.5, d_model))
+    level_embed = model.standard_normal((levels, d_model))
+    x = _smooth_maps(rng, shapes, d_model, smooth) * chan_scale
+    if kind == "encoder":
+        centers, level_of = [], []
+        for level, (h, w) in enumerate(shapes):
+            ys, xs = np.meshgrid((np.arange(h) + 0.5) / h, (np.arange(w) + 0.5) / w, indexing="ij")
+            centers.append(np.stack([xs.ravel(), ys.ravel()], -1))
+            level_of.append(np.full(h * w, level))
+        centers, level_of = np.concatenate(centers), np.concatenate(level_of)
+        query = x + _sine_embedding(centers, d_model) + level_embed[level_of]
+        pick = np.arange(len(centers))
+        if queries is not None:
+            if not 1 <= queries <= len(centers):
+                raise ValueError(f"queries={queries} is out of range: allowed [1, {len(centers)}]")
+            pick = np.sort(rng.choice(len(centers), queries, replace=False))
+        query, ref = query[pick], centers[pick]
+    else:
+        queries = 300 if queries is None else queries
+        if not isinstance(queries, int) or queries < 1:
+            raise ValueError(f"queries={queries!r} is out of range: allowed an integer >= 1")
+        ref = rng.random((queries, 2))
+        query = rng.standard_normal((queries, d_model)) + _sine_embedding(ref, d_model)
+    ref = np.repeat(ref[:, None, :], levels, axis=1)
+    return LayerInputs(x, query, ref, shapes, f"{kind}-layer-{input_hw[0]}x{input_hw[1]}-s{seed}")
 
 
 def fit_input(max_shapes) -> tuple[int, int]:

@@ -6,6 +6,7 @@ other."""
 import os
 
 import numpy as np
+import oracles
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -188,11 +189,6 @@ def test_fwp_mask_rule():
 
 @pytest.mark.parametrize("dtype,tol", [(np.float64, 1e-10), (np.float32, 1e-5)])
 def test_layer_matches_transformers(dtype, tol):
-    DeformableDetrConfig = oracle("transformers").DeformableDetrConfig
-    DeformableDetrMultiscaleDeformableAttention = oracle(
-        "transformers.models.deformable_detr.modeling_deformable_detr"
-    ).DeformableDetrMultiscaleDeformableAttention
-
     d_model, heads, levels, points = 64, 4, 3, 4
     shapes = np.array([(9, 13), (5, 7), (3, 4)])
     ls = golden.level_start_of(shapes)
@@ -202,31 +198,7 @@ def test_layer_matches_transformers(dtype, tol):
     query = rng.standard_normal((nq, d_model)).astype(dtype)
     x = rng.standard_normal((nv, d_model)).astype(dtype)
     ref = rng.uniform(0, 1, (nq, levels, 2)).astype(dtype)
-
-    config = DeformableDetrConfig(
-        d_model=d_model, num_feature_levels=levels, disable_custom_kernels=True
-    )
-    layer = DeformableDetrMultiscaleDeformableAttention(config, num_heads=heads, n_points=points)
-    tdtype = torch.float64 if dtype == np.float64 else torch.float32
-    layer = layer.to(tdtype).eval()
-    with torch.no_grad():
-        for linear, w, b in (
-            (layer.value_proj, params.value_w, params.value_b),
-            (layer.sampling_offsets, params.offset_w, params.offset_b),
-            (layer.attention_weights, params.attention_w, params.attention_b),
-            (layer.output_proj, params.output_w, params.output_b),
-        ):
-            linear.weight.copy_(torch.from_numpy(w.T.copy()))
-            linear.bias.copy_(torch.from_numpy(b))
-        want, _ = layer(
-            hidden_states=torch.from_numpy(query[None]),
-            encoder_hidden_states=torch.from_numpy(x[None]),
-            reference_points=torch.from_numpy(ref[None]),
-            spatial_shapes=torch.from_numpy(shapes),
-            spatial_shapes_list=[tuple(int(v) for v in s) for s in shapes],
-            level_start_index=torch.from_numpy(ls),
-        )
-    want = want[0].double().numpy()
+    want = oracles.run(oracles.layer_with(params, dtype), query, ref, x, shapes)
     got = golden.msda_layer(params, query, ref, x, shapes, ls)
     assert got.dtype == dtype
     assert _rel(got.astype(np.float64), want) <= tol
