@@ -326,6 +326,8 @@ BLOCK_HELP = {
     "streamed_sampler": "one level's sampler reading its map from external memory: band "
     "window, sampler, AXI4 reader (needs window_rows; --level)",
     "linked": "the top behind the UART host link (what a board carries)",
+    "projection": "the fused layer's value projection unit: proj_lanes int8 products a "
+    "cycle, per-channel requantization (rtl/layer/projection.py)",
 }
 
 EXIT_CODES = """exit status:

@@ -55,6 +55,7 @@ _INT_RANGES: dict[str, tuple[int, int]] = {
     "value_bits": (2, 16),
     "weight_bits": (2, 16),
     "act_bits": (2, 16),
+    "proj_lanes": (1, 4096),
     "requant_bits": (4, 24),
     "layer_out_bits": (4, 32),
     "acc_bits": (8, 64),
@@ -107,6 +108,8 @@ class DefaConfig:
     requant_bits: int = 16
     #: fused layer: the output projection's words (one scale per tensor)
     layer_out_bits: int = 16
+    #: fused layer: products per cycle of each projection unit (must divide ``d_model``)
+    proj_lanes: int = 32
     acc_bits: int = 32
     out_frac_bits: int = 4
     #: per-pixel FWP importance counter width (saturating), in units of 2**-coeff_bits.
@@ -166,6 +169,11 @@ class DefaConfig:
             raise ValueError(
                 f"lanes={self.lanes} must divide head_dim={self.head_dim} (d_model/heads): "
                 f"allowed {_divisors(self.head_dim)}"
+            )
+        if self.d_model % self.proj_lanes:
+            raise ValueError(
+                f"proj_lanes={self.proj_lanes} must divide d_model={self.d_model}: allowed "
+                f"{_divisors(self.d_model)}"
             )
         self._validate_shapes()
         self._validate_window()

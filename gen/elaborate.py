@@ -25,6 +25,7 @@ from rtl.core.layouts import FwpOp, job_layout
 from rtl.core.level_buffer import buffer_geometry
 from rtl.core.sampler import Sampler
 from rtl.core.softmax import softmax_latency
+from rtl.layer.projection import ProjectionUnit
 from rtl.lib.block_ram import VERILOG as BLOCK_RAM_VERILOG
 from rtl.lib.block_ram import VERILOG_MODULE as BLOCK_RAM_MODULE
 from rtl.link.csr_bank import config_hash, csr_addr_bits, csr_map
@@ -112,6 +113,16 @@ def _streamed_sampler(cfg: DefaConfig, level: int):
     return top, _sampler_extra(cfg, level, top)
 
 
+def _projection(cfg: DefaConfig, level: int):
+    top = ProjectionUnit.of(cfg, "value")
+    return top, {
+        "lanes": top.lanes,
+        "chunks": top.chunks,
+        "latency": top.latency,
+        "queue_depth": top.queue_depth,
+    }
+
+
 def _core(cfg: DefaConfig, level: int):
     top = Core(cfg)
     return top, _core_extra(cfg, top.tag_bits)
@@ -181,6 +192,7 @@ BLOCKS = {
     "sampler": _sampler,
     "streamed_sampler": _streamed_sampler,
     "linked": _linked,
+    "projection": _projection,
 }
 
 

@@ -1,0 +1,318 @@
+"""A projection unit: one of the fused layer's projections (value, offsets, attention logits,
+output) as a pipelined int8 dot-product array with per-output-channel requantization.
+
+Contract (the numbers are ``sim.layer``'s, step 3):
+
+* ``rows``: a row of ``n_in`` activation codes arrives as ``chunks = n_in / lanes`` beats of
+  ``lanes`` codes, in order. Two rows are held (one filling while the other is projected), so
+  a row streams in while the previous one is computed.
+* ``out``: each row's ``n_out`` output words in channel order, ``last`` on the row's final
+  one: ``y[o] = clip(round_shift((sum_i a[i] * w[i, o] + bias[o]) * mult[o], shift[o]), lo,
+  hi)`` (round half up), exact: the products, their sum and the bias in ``acc_bits``.
+* Throughput: one output channel every ``chunks`` cycles (``lanes`` products per cycle), so a
+  row takes ``n_out * chunks`` cycles; the unit never stalls inside: a channel starts only
+  while the output queue has room for its word (credits), so ``out.ready`` low only pauses
+  the starts. ``latency``: cycles from a channel's last chunk starting to its word in the
+  queue's storage, which presents it two cycles later.
+* Weights: word ``o * chunks + k`` of the weight memory (``w_en``/``w_addr``/``w_data``)
+  holds ``w[k*lanes : (k+1)*lanes, o]``; channel ``o``'s ``bias``, ``mult`` and ``shift`` are
+  written at ``c_addr`` o (``c_en``). Write them while the unit is idle (``idle``: no row
+  held or arriving, nothing in flight).
+
+Timing: the multipliers are ``Multiplier`` (DSP blocks with their registers on ECP5), the
+weights a ``BlockRam`` (its output register), the products summed by a registered tree, the
+requantizing multiply split into 17-bit pieces of the accumulator (one DSP each), the
+rounding shift a barrel of two bits per stage: every stage one adder, compare or 4-way select.
+"""
+
+from __future__ import annotations
+
+from amaranth.hdl import Module, Mux, Signal, signed, unsigned
+from amaranth.lib import data, memory, stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from gen.config import DefaConfig
+from rtl.lib.block_ram import BlockRam
+from rtl.lib.credit_queue import CreditQueue
+from rtl.lib.multiplier import Multiplier
+from rtl.lib.stages import Stages, tree_stages
+
+__all__ = ["KINDS", "ProjectionUnit", "channel_layout"]
+
+#: the fused layer's projections
+KINDS = ("value", "offsets", "logits", "output")
+
+#: the accumulator is multiplied by ``mult`` in pieces of this many bits (a DSP operand,
+#: unsigned but for the top piece)
+PIECE = 17
+
+
+def channel_layout(acc_bits: int, requant_bits: int, shift_bits: int) -> data.StructLayout:
+    """One output channel's constants: bias (accumulator units), multiplier and shift."""
+    return data.StructLayout(
+        {"bias": signed(acc_bits), "mult": unsigned(requant_bits), "shift": unsigned(shift_bits)}
+    )
+
+
+class ProjectionUnit(wiring.Component):
+    def __init__(
+        self,
+        *,
+        n_in: int,
+        n_out: int,
+        lanes: int,
+        in_bits: int,
+        weight_bits: int,
+        acc_bits: int,
+        requant_bits: int,
+        lo: int,
+        hi: int,
+    ):
+        problems = [
+            f"{name}={value} is out of range: allowed >= {low}"
+            for name, value, low in (
+                ("n_in", n_in, 1),
+                ("n_out", n_out, 1),
+                ("lanes", lanes, 1),
+                ("in_bits", in_bits, 2),
+                ("weight_bits", weight_bits, 2),
+                ("requant_bits", requant_bits, 1),
+            )
+            if value < low
+        ]
+        if not problems and n_in % lanes:
+            problems.append(f"lanes={lanes} must divide n_in={n_in}")
+        if not problems and not lo <= 0 <= hi:
+            problems.append(f"lo={lo}, hi={hi}: the output range must hold 0")
+        if problems:
+            self._MustUse__silence = True  # a refused component is not an unused one
+            raise ValueError("; ".join(problems))
+        self.n_in, self.n_out, self.lanes = n_in, n_out, lanes
+        self.chunks = n_in // lanes
+        self.in_bits, self.weight_bits, self.acc_bits = in_bits, weight_bits, acc_bits
+        self.requant_bits, self.lo, self.hi = requant_bits, lo, hi
+        #: the largest shift (``sim.layer.requantizer`` caps it at acc_bits + requant_bits)
+        self.max_shift = acc_bits + requant_bits
+        self.shift_bits = self.max_shift.bit_length()
+        self.out_bits = max(lo.bit_length(), hi.bit_length()) + 1
+        self.pieces = -(-acc_bits // PIECE)
+        self._product_bits = acc_bits + requant_bits + 1
+        self._barrel = -(-max(1, (self.max_shift - 1).bit_length()) // 2)
+        # issue -> word written: memories 2, products 2, tree, accumulate 1, bias 1, pieces 2,
+        # their sum, barrel, rounding 1, saturate 2
+        self.latency = (
+            2 + 2 + tree_stages(lanes) + 1 + 1 + 2 + tree_stages(self.pieces) + self._barrel + 1 + 2
+        )
+        self.queue_depth = -(-self.latency // self.chunks) + 4
+        super().__init__(
+            {
+                "rows": In(stream.Signature(data.ArrayLayout(signed(in_bits), lanes))),
+                "out": Out(
+                    stream.Signature(
+                        data.StructLayout({"data": signed(self.out_bits), "last": unsigned(1)})
+                    )
+                ),
+                "w_en": In(1),
+                "w_addr": In(range(max(2, n_out * self.chunks))),
+                "w_data": In(data.ArrayLayout(signed(weight_bits), lanes)),
+                "c_en": In(1),
+                "c_addr": In(range(max(2, n_out))),
+                "c_data": In(channel_layout(acc_bits, requant_bits, self.shift_bits)),
+                "idle": Out(1, init=1),
+            }
+        )
+
+    @classmethod
+    def of(cls, cfg: DefaConfig, kind: str) -> ProjectionUnit:
+        """The projection ``kind`` of ``cfg``'s layer (the formats of ``sim.layer``): value
+        (x -> value codes), offsets (query -> offset words), logits (query -> logit words),
+        output (core output words -> layer output words); ``proj_lanes`` products a cycle."""
+        if kind not in KINDS:
+            raise ValueError(f"kind={kind!r} is not a projection: allowed {list(KINDS)}")
+        c, per_head = cfg.d_model, cfg.heads * cfg.levels * cfg.points
+        logit_top = (1 << (cfg.logit_bits - 1)) - 1
+        out_top = (1 << (cfg.layer_out_bits - 1)) - 1
+        n_out, in_bits, lo, hi = {
+            "value": (c, cfg.act_bits, -cfg.value_max, cfg.value_max),
+            "offsets": (2 * per_head, cfg.act_bits, cfg.offset_min, cfg.offset_max),
+            "logits": (per_head, cfg.act_bits, -logit_top - 1, logit_top),
+            "output": (c, cfg.out_bits, -out_top, out_top),
+        }[kind]
+        return cls(
+            n_in=c,
+            n_out=n_out,
+            lanes=cfg.proj_lanes,
+            in_bits=in_bits,
+            weight_bits=cfg.weight_bits,
+            acc_bits=cfg.proj_acc_bits,
+            requant_bits=cfg.requant_bits,
+            lo=lo,
+            hi=hi,
+        )
+
+    def elaborate(self, platform):
+        m = Module()
+        chunks, lanes = self.chunks, self.lanes
+        s = Stages(m)
+
+        # -- the two row buffers: one fills from ``rows`` while the other is projected --------
+        m.submodules.row_store = row_store = memory.Memory(
+            shape=data.ArrayLayout(signed(self.in_bits), lanes), depth=2 * chunks, init=[]
+        )
+        row_write, row_read = row_store.write_port(), row_store.read_port()
+        full = Signal(2, name="full")  # a bank holds a whole row
+        w_bank = Signal(1, name="w_bank")
+        w_chunk = Signal(range(max(2, chunks)), name="w_chunk")
+        m.d.comb += [
+            self.rows.ready.eq(~Mux(w_bank, full[1], full[0])),
+            row_write.addr.eq(w_bank * chunks + w_chunk),
+            row_write.data.eq(self.rows.payload),
+            row_write.en.eq(self.rows.valid & self.rows.ready),
+        ]
+        set_full = Signal(2)
+        clear_full = Signal(2)
+        with m.If(self.rows.valid & self.rows.ready):
+            with m.If(w_chunk == chunks - 1):
+                m.d.sync += [w_chunk.eq(0), w_bank.eq(~w_bank)]
+                m.d.comb += set_full.bit_select(w_bank, 1).eq(1)
+            with m.Else():
+                m.d.sync += w_chunk.eq(w_chunk + 1)
+        m.d.sync += full.eq((full | set_full) & ~clear_full)
+
+        # -- the output queue, entered as a channel starts ------------------------------------
+        m.submodules.queue = queue = CreditQueue(self.out.payload.shape(), self.queue_depth)
+        wiring.connect(m, queue.out, wiring.flipped(self.out))
+
+        # -- issue: one (channel, chunk) per cycle, channel-major -----------------------------
+        r_bank = Signal(1, name="r_bank")
+        chunk = Signal(range(max(2, chunks)), name="chunk")
+        channel = Signal(range(max(2, self.n_out)), name="channel")
+        w_index = Signal(range(max(2, self.n_out * chunks)), name="w_index")
+        first, last_chunk = chunk == 0, chunk == chunks - 1
+        row_end = last_chunk & (channel == self.n_out - 1)
+        go = Signal(name="go")
+        m.d.comb += [
+            go.eq(Mux(r_bank, full[1], full[0]) & (~first | queue.room)),
+            queue.enter.eq(go & first),
+        ]
+        with m.If(go):
+            m.d.sync += [chunk.eq(Mux(last_chunk, 0, chunk + 1)), w_index.eq(w_index + 1)]
+            with m.If(last_chunk):
+                m.d.sync += channel.eq(channel + 1)
+            with m.If(row_end):
+                m.d.sync += [channel.eq(0), w_index.eq(0), r_bank.eq(~r_bank)]
+                m.d.comb += clear_full.bit_select(r_bank, 1).eq(1)
+
+        # -- memories (latency 2): the row's chunk and the weights ----------------------------
+        m.submodules.weights = weights = BlockRam(self.w_data.shape(), self.n_out * chunks)
+        m.d.comb += [
+            weights.w_en.eq(self.w_en),
+            weights.w_addr.eq(self.w_addr),
+            weights.w_data.eq(self.w_data),
+            weights.r_addr.eq(w_index),
+            row_read.addr.eq(r_bank * chunks + chunk),
+        ]
+        row_chunk = s.reg(row_read.data, row_read.data.shape(), "row_chunk")
+        weight_chunk = weights.r_data
+        # control beside the data
+        ctl = data.StructLayout(
+            {"valid": 1, "first": 1, "last_chunk": 1, "row_end": 1, "channel": self.c_addr.shape()}
+        )
+        issued = Signal(ctl, name="issued")
+        m.d.comb += [
+            issued.valid.eq(go),
+            issued.first.eq(first),
+            issued.last_chunk.eq(last_chunk),
+            issued.row_end.eq(row_end),
+            issued.channel.eq(channel),
+        ]
+        at_data = s.delay(issued, 2, "at_data")
+
+        # -- products (latency 2) and their sum ---------------------------------------------
+        products = []
+        for lane in range(lanes):
+            mult = Multiplier(signed(self.in_bits), signed(self.weight_bits))
+            m.submodules[f"mult{lane}"] = mult
+            m.d.comb += [mult.a.eq(row_chunk[lane]), mult.b.eq(weight_chunk[lane])]
+            products.append(mult.p)
+        at_products = s.delay(at_data, 2, "at_products")
+        acc_shape = signed(self.acc_bits)
+        dot, depth = s.tree(products, lambda a, b: a + b, acc_shape, "dot")
+        at_dot = s.delay(at_products, depth, "at_dot")
+
+        # -- accumulate over the chunks; the sum leaves on the channel's last chunk -----------
+        acc = Signal(acc_shape, name="acc")
+        with m.If(at_dot.valid):
+            m.d.sync += acc.eq(Mux(at_dot.first, dot, acc + dot))
+        at_acc = s.reg(at_dot, ctl, "at_acc")
+        done = Signal(name="done")
+        m.d.comb += done.eq(at_acc.valid & at_acc.last_chunk)
+
+        # -- the channel's constants, read to arrive with the sum ----------------------------
+        m.submodules.channel_store = channel_store = memory.Memory(
+            shape=self.c_data.shape(), depth=max(2, self.n_out), init=[]
+        )
+        c_write, c_read = channel_store.write_port(), channel_store.read_port()
+        m.d.comb += [
+            c_write.addr.eq(self.c_addr),
+            c_write.data.eq(self.c_data),
+            c_write.en.eq(self.c_en),
+        ]
+        # read as the sum enters the accumulator: the word lands with ``at_acc``
+        m.d.comb += c_read.addr.eq(at_dot.channel)
+        constants = c_read.data
+
+        # -- bias, then the requantizing multiply in pieces ----------------------------------
+        biased = s.reg(acc + constants.bias, acc_shape, "biased")
+        end = s.reg(done, 1, "end_b")
+        row_end = s.reg(at_acc.row_end, 1, "row_end_b")
+        mult_of = s.reg(constants.mult, constants.mult.shape(), "mult_b")
+        shift_of = s.reg(constants.shift, constants.shift.shape(), "shift_b")
+        partials = []
+        for k in range(self.pieces):
+            top = k == self.pieces - 1
+            piece = biased[k * PIECE : min(self.acc_bits, (k + 1) * PIECE)]
+            piece = piece.as_signed() if top else piece
+            pm = Multiplier(piece.shape(), unsigned(self.requant_bits))
+            m.submodules[f"requant{k}"] = pm
+            m.d.comb += [pm.a.eq(piece), pm.b.eq(mult_of)]
+            partials.append(pm.p.as_signed() << (k * PIECE) if top else pm.p << (k * PIECE))
+        product_shape = signed(self._product_bits)
+        ctl2 = data.StructLayout({"end": 1, "row_end": 1, "shift": shift_of.shape()})
+        lane2 = Signal(ctl2, name="requant_ctl")
+        m.d.comb += [lane2.end.eq(end), lane2.row_end.eq(row_end), lane2.shift.eq(shift_of)]
+        at_partials = s.delay(lane2, 2, "at_partials")
+        product, depth2 = s.tree(partials, lambda a, b: a + b, product_shape, "product")
+        at_product = s.delay(at_partials, depth2, "at_product")
+
+        # -- round half up by the shift: >> max(s-1, 0) in a barrel, then (v + 1) >> 1 -------
+        amount = Signal(self.shift_bits, name="amount")
+        m.d.comb += amount.eq(Mux(at_product.shift == 0, 0, at_product.shift - 1))
+        value, ctl_now, amount_now = product, at_product, amount
+        for step in range(self._barrel):
+            digit = amount_now[2 * step : 2 * step + 2]
+            shifted = [value.shift_right(d << (2 * step)) for d in range(4)]
+            chosen = Signal(product_shape, name=f"barrel{step}")
+            with m.Switch(digit):
+                for d in range(4):
+                    with m.Case(d):
+                        m.d.comb += chosen.eq(shifted[d])
+            value = s.reg(chosen, product_shape, f"barrel{step}r")
+            ctl_now = s.reg(ctl_now, ctl2, f"barrel{step}_ctl")
+            amount_now = s.reg(amount_now, amount.shape(), f"barrel{step}_amount")
+        rounded = s.reg(Mux(ctl_now.shift == 0, value, (value + 1) >> 1), product_shape, "rounded")
+        ctl_now = s.reg(ctl_now, ctl2, "rounded_ctl")
+
+        # -- saturate: compare, then select ----------------------------------------------------
+        over = s.reg(rounded > self.hi, 1, "over")
+        under = s.reg(rounded < self.lo, 1, "under")
+        kept = s.reg(rounded, product_shape, "kept")
+        ctl_sat = s.reg(ctl_now, ctl2, "sat_ctl")
+        word = Signal(self.out.payload.shape(), name="word")
+        m.d.sync += [
+            word.data.eq(Mux(over, self.hi, Mux(under, self.lo, kept))),
+            word.last.eq(ctl_sat.row_end),
+        ]
+        m.d.comb += [queue.w_data.eq(word), queue.w_en_next.eq(ctl_sat.end)]
+        m.d.comb += self.idle.eq((full == 0) & (w_chunk == 0) & queue.idle)
+        return m

@@ -1,0 +1,174 @@
+"""The projection unit (``rtl/layer/projection.py``) in the Amaranth simulator against the
+bit-true layer model's projection (``sim.layer.Projection``), written apart from the same
+contract: bit-exact words, order, ``last``, throughput and latency."""
+
+import numpy as np
+import pytest
+from amaranth.sim import Simulator
+
+from gen.config import preset
+from rtl.layer.projection import ProjectionUnit
+from sim import layer as fused
+
+CFG = preset("tiny")
+
+
+def _unit_and_model(rng, n_in, n_out, lanes, in_bits, lo, hi, acc_bits):
+    weights = rng.integers(-127, 128, (n_in, n_out))
+    bias = rng.integers(-(1 << (acc_bits - 3)), 1 << (acc_bits - 3), n_out)
+    gain = np.exp2(rng.uniform(-acc_bits + 2, 0, n_out))
+    cfg = CFG.replace(requant_bits=16)
+    mult, shift = fused.requantizer(cfg, gain, "test")
+    shift = np.minimum(shift, acc_bits + 16)
+    model = fused.Projection(weights, bias, mult, shift, lo, hi)
+    unit = ProjectionUnit(
+        n_in=n_in,
+        n_out=n_out,
+        lanes=lanes,
+        in_bits=in_bits,
+        weight_bits=8,
+        acc_bits=acc_bits,
+        requant_bits=16,
+        lo=lo,
+        hi=hi,
+    )
+    return unit, model
+
+
+def _simulate(unit, model, rows, rng, *, gaps: bool, stalls: bool):
+    """Load the unit's memories, stream ``rows`` in (with random gaps), take the words out
+    (with random pauses); returns (words, lasts, cycle of each word, cycle each row's last
+    beat went in)."""
+    chunks, lanes = unit.chunks, unit.lanes
+    got, lasts, when, fed = [], [], [], []
+    total = rows.shape[0] * unit.n_out
+
+    async def load_and_feed(ctx):
+        for o in range(unit.n_out):
+            for k in range(chunks):
+                ctx.set(unit.w_addr, o * chunks + k)
+                ctx.set(unit.w_data, [int(v) for v in model.weight[k * lanes : (k + 1) * lanes, o]])
+                ctx.set(unit.w_en, 1)
+                await ctx.tick()
+            ctx.set(unit.c_addr, o)
+            ctx.set(
+                unit.c_data,
+                {
+                    "bias": int(model.bias[o]),
+                    "mult": int(model.mult[o]),
+                    "shift": int(model.shift[o]),
+                },
+            )
+            ctx.set(unit.c_en, 1)
+            await ctx.tick()
+            ctx.set(unit.c_en, 0)
+        ctx.set(unit.w_en, 0)
+        cycle = 0
+        for row in rows:
+            for k in range(chunks):
+                while gaps and rng.random() < 0.3:
+                    ctx.set(unit.rows.valid, 0)
+                    await ctx.tick()
+                ctx.set(unit.rows.payload, [int(v) for v in row[k * lanes : (k + 1) * lanes]])
+                ctx.set(unit.rows.valid, 1)
+                await ctx.tick().until(unit.rows.ready)
+                cycle = now[0]
+            fed.append(cycle)
+            ctx.set(unit.rows.valid, 0)
+
+    async def drain(ctx):
+        while len(got) < total:
+            ready = not (stalls and rng.random() < 0.4)
+            ctx.set(unit.out.ready, ready)
+            await ctx.tick()
+        ctx.set(unit.out.ready, 0)
+
+    now = [0]  # cycles, counted by the monitor
+
+    async def monitor(ctx):
+        async for _, _, valid, ready, payload in ctx.tick().sample(
+            unit.out.valid, unit.out.ready, unit.out.payload
+        ):
+            now[0] += 1
+            if valid and ready:
+                got.append(payload.data)
+                lasts.append(payload.last)
+                when.append(now[0])
+            if len(got) == total:
+                break
+
+    sim = Simulator(unit)
+    sim.add_clock(1e-6)
+    sim.add_testbench(load_and_feed)
+    sim.add_testbench(drain)
+    sim.add_process(monitor)
+    sim.run()
+    return np.array(got), lasts, when, fed
+
+
+@pytest.mark.parametrize(
+    "n_in,n_out,lanes,in_bits,lo,hi,acc_bits",
+    [
+        (32, 6, 8, 8, -127, 127, 27),  # value codes (tiny's d_model, narrower out)
+        (24, 5, 24, 8, -(1 << 17), (1 << 17) - 1, 27),  # one chunk per channel, offset words
+        (12, 3, 4, 13, -32767, 32767, 30),  # the output projection's 13-bit inputs
+        (8, 4, 1, 8, -5, 300, 20),  # one lane, an asymmetric range
+    ],
+    ids=["value", "offsets", "output", "one-lane"],
+)
+def test_projection_unit_matches_the_model(n_in, n_out, lanes, in_bits, lo, hi, acc_bits):
+    seed = n_in * 100 + n_out
+    rng = np.random.default_rng(seed)
+    unit, model = _unit_and_model(rng, n_in, n_out, lanes, in_bits, lo, hi, acc_bits)
+    top = (1 << (in_bits - 1)) - 1
+    rows = rng.integers(-top, top + 1, (5, n_in))
+    rows[0] = top  # the largest products
+    rows[1] = -top
+    want = model(rows).reshape(-1)
+    got, lasts, _, _ = _simulate(unit, model, rows, rng, gaps=True, stalls=True)
+    assert np.array_equal(got, want), f"seed {seed}"
+    assert lasts == [int((i + 1) % n_out == 0) for i in range(len(want))], f"seed {seed}"
+    assert (want == lo).any() or (want == hi).any() or lo == -127  # saturation exercised
+
+
+def test_projection_unit_throughput_and_latency():
+    """With the output always ready, a row takes ``n_out * chunks`` cycles, and the first word
+    leaves ``latency + 2`` cycles after its channel's last chunk starts: ``chunks`` cycles
+    after the row's last beat went in (the issue starts the cycle after)."""
+    rng = np.random.default_rng(7)
+    unit, model = _unit_and_model(rng, 32, 6, 8, 8, -127, 127, 27)
+    rows = rng.integers(-127, 128, (6, 32))
+    got, _, when, fed = _simulate(unit, model, rows, rng, gaps=False, stalls=False)
+    assert np.array_equal(got, model(rows).reshape(-1))
+    per_row = unit.n_out * unit.chunks
+    steady = np.diff(when)[unit.n_out :]  # after the first row
+    assert set(steady.tolist()) == {unit.chunks}, steady
+    assert when[-1] - when[unit.n_out - 1] == (len(rows) - 1) * per_row
+    assert when[0] == fed[0] + unit.chunks + unit.latency + 2
+
+
+def test_projection_unit_refuses_bad_shapes():
+    with pytest.raises(ValueError, match="lanes=5 must divide n_in=32"):
+        ProjectionUnit(
+            n_in=32,
+            n_out=4,
+            lanes=5,
+            in_bits=8,
+            weight_bits=8,
+            acc_bits=27,
+            requant_bits=16,
+            lo=-127,
+            hi=127,
+        )
+    with pytest.raises(ValueError, match="the output range must hold 0"):
+        ProjectionUnit(
+            n_in=32,
+            n_out=4,
+            lanes=4,
+            in_bits=8,
+            weight_bits=8,
+            acc_bits=27,
+            requant_bits=16,
+            lo=1,
+            hi=127,
+        )
