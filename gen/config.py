@@ -108,7 +108,8 @@ class DefaConfig:
     requant_bits: int = 16
     #: fused layer: the output projection's words (one scale per tensor)
     layer_out_bits: int = 16
-    #: fused layer: products per cycle of each projection unit (must divide ``d_model``)
+    #: fused layer: products per cycle of each projection unit (a row of ``d_model`` inputs
+    #: takes ``ceil(d_model / proj_lanes)`` cycles per output channel)
     proj_lanes: int = 32
     acc_bits: int = 32
     out_frac_bits: int = 4
@@ -169,11 +170,6 @@ class DefaConfig:
             raise ValueError(
                 f"lanes={self.lanes} must divide head_dim={self.head_dim} (d_model/heads): "
                 f"allowed {_divisors(self.head_dim)}"
-            )
-        if self.d_model % self.proj_lanes:
-            raise ValueError(
-                f"proj_lanes={self.proj_lanes} must divide d_model={self.d_model}: allowed "
-                f"{_divisors(self.d_model)}"
             )
         self._validate_shapes()
         self._validate_window()

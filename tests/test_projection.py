@@ -40,6 +40,9 @@ def _simulate(unit, model, rows, rng, *, gaps: bool, stalls: bool):
     (with random pauses); returns (words, lasts, cycle of each word, cycle each row's last
     beat went in)."""
     chunks, lanes = unit.chunks, unit.lanes
+    pad = chunks * lanes - unit.n_in  # the last chunk's codes past n_in, weights 0
+    padded_w = np.pad(model.weight, ((0, pad), (0, 0)))
+    rows = np.pad(rows, ((0, 0), (0, pad)), constant_values=99)  # garbage times weight 0
     got, lasts, when, fed = [], [], [], []
     total = rows.shape[0] * unit.n_out
 
@@ -47,7 +50,7 @@ def _simulate(unit, model, rows, rng, *, gaps: bool, stalls: bool):
         for o in range(unit.n_out):
             for k in range(chunks):
                 ctx.set(unit.w_addr, o * chunks + k)
-                ctx.set(unit.w_data, [int(v) for v in model.weight[k * lanes : (k + 1) * lanes, o]])
+                ctx.set(unit.w_data, [int(v) for v in padded_w[k * lanes : (k + 1) * lanes, o]])
                 ctx.set(unit.w_en, 1)
                 await ctx.tick()
             ctx.set(unit.c_addr, o)
@@ -113,8 +116,9 @@ def _simulate(unit, model, rows, rng, *, gaps: bool, stalls: bool):
         (24, 5, 24, 8, -(1 << 17), (1 << 17) - 1, 27),  # one chunk per channel, offset words
         (12, 3, 4, 13, -32767, 32767, 30),  # the output projection's 13-bit inputs
         (8, 4, 1, 8, -5, 300, 20),  # one lane, an asymmetric range
+        (13, 3, 5, 8, -127, 127, 24),  # a padded last chunk
     ],
-    ids=["value", "offsets", "output", "one-lane"],
+    ids=["value", "offsets", "output", "one-lane", "padded"],
 )
 def test_projection_unit_matches_the_model(n_in, n_out, lanes, in_bits, lo, hi, acc_bits):
     seed = n_in * 100 + n_out
@@ -148,27 +152,10 @@ def test_projection_unit_throughput_and_latency():
 
 
 def test_projection_unit_refuses_bad_shapes():
-    with pytest.raises(ValueError, match="lanes=5 must divide n_in=32"):
-        ProjectionUnit(
-            n_in=32,
-            n_out=4,
-            lanes=5,
-            in_bits=8,
-            weight_bits=8,
-            acc_bits=27,
-            requant_bits=16,
-            lo=-127,
-            hi=127,
-        )
+    args = dict(n_in=32, n_out=4, lanes=4, in_bits=8, weight_bits=8, acc_bits=27, requant_bits=16)
+    with pytest.raises(ValueError, match="lanes=0 is out of range: allowed >= 1"):
+        ProjectionUnit(**{**args, "lanes": 0}, lo=-127, hi=127)
     with pytest.raises(ValueError, match="the output range must hold 0"):
-        ProjectionUnit(
-            n_in=32,
-            n_out=4,
-            lanes=4,
-            in_bits=8,
-            weight_bits=8,
-            acc_bits=27,
-            requant_bits=16,
-            lo=1,
-            hi=127,
-        )
+        ProjectionUnit(**args, lo=1, hi=127)
+    with pytest.raises(ValueError, match="kind='keys' is not a projection"):
+        ProjectionUnit.of(CFG, "keys")

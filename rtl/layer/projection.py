@@ -3,8 +3,9 @@ output) as a pipelined int8 dot-product array with per-output-channel requantiza
 
 Contract (the numbers are ``sim.layer``'s, step 3):
 
-* ``rows``: a row of ``n_in`` activation codes arrives as ``chunks = n_in / lanes`` beats of
-  ``lanes`` codes, in order. Two rows are held (one filling while the other is projected), so
+* ``rows``: a row of ``n_in`` activation codes arrives as ``chunks = ceil(n_in / lanes)``
+  beats of ``lanes`` codes, in order (the last one padded: its codes past ``n_in`` multiply
+  weights written as 0). Two rows are held (one filling while the other is projected), so
   a row streams in while the previous one is computed.
 * ``out``: each row's ``n_out`` output words in channel order, ``last`` on the row's final
   one: ``y[o] = clip(round_shift((sum_i a[i] * w[i, o] + bias[o]) * mult[o], shift[o]), lo,
@@ -15,9 +16,9 @@ Contract (the numbers are ``sim.layer``'s, step 3):
   the starts. ``latency``: cycles from a channel's last chunk starting to its word in the
   queue's storage, which presents it two cycles later.
 * Weights: word ``o * chunks + k`` of the weight memory (``w_en``/``w_addr``/``w_data``)
-  holds ``w[k*lanes : (k+1)*lanes, o]``; channel ``o``'s ``bias``, ``mult`` and ``shift`` are
-  written at ``c_addr`` o (``c_en``). Write them while the unit is idle (``idle``: no row
-  held or arriving, nothing in flight).
+  holds ``w[k*lanes : (k+1)*lanes, o]`` (0 past ``n_in``); channel ``o``'s ``bias``,
+  ``mult`` and ``shift`` are written at ``c_addr`` o (``c_en``). Write them while the unit
+  is idle (``idle``: no row held or arriving, nothing in flight).
 
 Timing: the multipliers are ``Multiplier`` (DSP blocks with their registers on ECP5), the
 weights a ``BlockRam`` (its output register), the products summed by a registered tree, the
@@ -80,15 +81,13 @@ class ProjectionUnit(wiring.Component):
             )
             if value < low
         ]
-        if not problems and n_in % lanes:
-            problems.append(f"lanes={lanes} must divide n_in={n_in}")
         if not problems and not lo <= 0 <= hi:
             problems.append(f"lo={lo}, hi={hi}: the output range must hold 0")
         if problems:
             self._MustUse__silence = True  # a refused component is not an unused one
             raise ValueError("; ".join(problems))
         self.n_in, self.n_out, self.lanes = n_in, n_out, lanes
-        self.chunks = n_in // lanes
+        self.chunks = -(-n_in // lanes)
         self.in_bits, self.weight_bits, self.acc_bits = in_bits, weight_bits, acc_bits
         self.requant_bits, self.lo, self.hi = requant_bits, lo, hi
         #: the largest shift (``sim.layer.requantizer`` caps it at acc_bits + requant_bits)
