@@ -62,7 +62,9 @@ __all__ = [
     "BandGate",
     "Memory",
     "predict",
+    "predict_projection",
     "predict_streamed",
+    "projection_latency",
     "sampler_latency",
     "softmax_depth",
     "softmax_latency",
@@ -132,6 +134,38 @@ def softmax_depth(cfg: DefaConfig) -> int:
     ``cycles_per_point`` cycles but no less than 16."""
     round_trip = softmax_latency(cfg) + 3
     return min(round_trip, max(16, -(-round_trip // cfg.cycles_per_point)))
+
+
+def projection_latency(cfg: DefaConfig, n_in: int | None = None) -> int:
+    """A projection unit's pipeline (``rtl/layer/projection.py``), from a channel's last chunk
+    starting to its word in the output queue's storage: the row and weight reads (2), the
+    products (2), their sum (a tree over ``proj_lanes``), the accumulator and the bias (2),
+    the requantizing products (2) and their sum (a tree over the accumulator's 17-bit
+    pieces), the rounding shift (two bits of shift per stage), the rounding step, saturation
+    (2)."""
+    acc, req = cfg.proj_acc_bits, cfg.requant_bits
+    pieces = -(-acc // 17)
+    barrel = -(-max(1, (acc + req - 1).bit_length()) // 2)
+    return 2 + 2 + _tree(cfg.proj_lanes) + 2 + 2 + _tree(pieces) + barrel + 1 + 2
+
+
+def predict_projection(cfg: DefaConfig, rows: int, n_out: int) -> dict:
+    """Cycles of one projection unit over ``rows`` rows of ``d_model`` inputs with ``n_out``
+    outputs each, the rows offered back to back and the outputs always taken: a row's
+    ``ceil(d_model / proj_lanes)`` beats arrive (the first row's set the start), then every
+    output channel takes that many cycles, one channel after another (the next row arrives
+    meanwhile: two row buffers); the last word is readable ``projection_latency + 2`` cycles
+    after its last chunk started. Returns cycles, MACs (row x n_out x d_model) and the
+    multiplier utilization."""
+    if rows < 0 or n_out < 1:
+        raise ValueError(f"rows={rows}, n_out={n_out}: allowed rows >= 0, n_out >= 1")
+    chunks = -(-cfg.d_model // cfg.proj_lanes)
+    if rows == 0:
+        return {"cycles": 0, "macs": 0, "utilization": 0.0}
+    busy = rows * n_out * chunks
+    cycles = chunks + busy + projection_latency(cfg) + 2
+    macs = rows * n_out * cfg.d_model
+    return {"cycles": cycles, "macs": macs, "utilization": macs / (cycles * cfg.proj_lanes)}
 
 
 #: cycles between the counter clear and the first job offered, plus the output's edge

@@ -9,6 +9,7 @@ from amaranth.sim import Simulator
 from gen.config import preset
 from rtl.layer.projection import ProjectionUnit
 from sim import layer as fused
+from sim import perf
 
 CFG = preset("tiny")
 
@@ -135,20 +136,33 @@ def test_projection_unit_matches_the_model(n_in, n_out, lanes, in_bits, lo, hi, 
     assert (want == lo).any() or (want == hi).any() or lo == -127  # saturation exercised
 
 
-def test_projection_unit_throughput_and_latency():
-    """With the output always ready, a row takes ``n_out * chunks`` cycles, and the first word
-    leaves ``latency + 2`` cycles after its channel's last chunk starts: ``chunks`` cycles
-    after the row's last beat went in (the issue starts the cycle after)."""
+@pytest.mark.parametrize(
+    "cfg,kind",
+    [(CFG.replace(proj_lanes=8), "value"), (CFG.replace(proj_lanes=5), "offsets")],
+    ids=["tiny-value", "tiny-offsets-padded"],
+)
+def test_projection_unit_throughput_and_latency(cfg, kind):
+    """With the output always ready, one channel every ``chunks`` cycles; the first word
+    leaves ``latency + 2`` cycles after its channel's last chunk starts (``chunks`` cycles
+    after the row's last beat went in); the whole run takes what the cycle model
+    (``sim.perf.predict_projection``) predicts, counted from the first beat's cycle."""
     rng = np.random.default_rng(7)
-    unit, model = _unit_and_model(rng, 32, 6, 8, 8, -127, 127, 27)
-    rows = rng.integers(-127, 128, (6, 32))
+    unit = ProjectionUnit.of(cfg, kind)
+    assert unit.latency == perf.projection_latency(cfg)
+    top = (1 << (unit.in_bits - 1)) - 1
+    weights = rng.integers(-127, 128, (unit.n_in, unit.n_out))
+    gain = np.exp2(rng.uniform(-20, -8, unit.n_out))
+    mult, shift = fused.requantizer(cfg, gain, "test")
+    bias = rng.integers(-1000, 1000, unit.n_out)
+    model = fused.Projection(weights, bias, mult, shift, unit.lo, unit.hi)
+    rows = rng.integers(-top, top + 1, (4, unit.n_in))
     got, _, when, fed = _simulate(unit, model, rows, rng, gaps=False, stalls=False)
     assert np.array_equal(got, model(rows).reshape(-1))
-    per_row = unit.n_out * unit.chunks
-    steady = np.diff(when)[unit.n_out :]  # after the first row
+    steady = np.diff(when)
     assert set(steady.tolist()) == {unit.chunks}, steady
-    assert when[-1] - when[unit.n_out - 1] == (len(rows) - 1) * per_row
     assert when[0] == fed[0] + unit.chunks + unit.latency + 2
+    predicted = perf.predict_projection(cfg, len(rows), unit.n_out)
+    assert when[-1] - fed[0] + unit.chunks == predicted["cycles"]
 
 
 def test_projection_unit_refuses_bad_shapes():
