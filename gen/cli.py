@@ -275,7 +275,13 @@ def _cmd_sweep(args) -> int:
     return 0
 
 
-_BENCH_PRESETS = {"golden": "detr", "core": "fpga", "sampler": "tiny", "stream": "fpga"}
+_BENCH_PRESETS = {
+    "golden": "detr",
+    "core": "fpga",
+    "sampler": "tiny",
+    "stream": "fpga",
+    "layer": "fpga",
+}
 
 
 def _cmd_bench(args) -> int:
@@ -309,6 +315,20 @@ def _cmd_bench(args) -> int:
             rtl_jobs=args.rtl_jobs,
         )
         text = traffic.format_stream
+    elif args.what == "layer":
+        from gen import layer_bench
+
+        recorded = not overrides_of(args.preset, cfg)
+        result = layer_bench.layer_bench(
+            cfg,
+            name=args.preset if recorded else None,
+            input_hw=args.input,
+            decoder_queries=args.decoder_queries,
+            seed=args.seed,
+            window_rows=args.rows,
+            repeat=args.repeat,
+        )
+        text = layer_bench.format_layer
     else:
         result = bench.sampler_bench(cfg, seed=args.seed, points=args.points)
         text = bench.format_sampler
@@ -510,17 +530,18 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("bench", help="benchmarks that print figures")
     p.add_argument(
         "what",
-        choices=("golden", "sampler", "core", "stream"),
+        choices=("golden", "sampler", "core", "stream", "layer"),
         help="golden: float vs bit-true vs torch kernel on an encoder workload shaped by the "
         "config (the models have no buffers: max_shapes follows --input); sampler: the "
         "sampler RTL on Icarus and Verilator; core: the core RTL on an encoder workload, "
         "dense and with PAP; stream: external-memory traffic and time per layer with level "
-        "windows (models) on an --input encoder and a decoder",
+        "windows (models) on an --input encoder and a decoder; layer: the fused layer "
+        "(projections and core, models) against the same layer on this CPU (torch)",
     )
     _add_config_args(
         p,
         default=None,
-        note="(default: detr for golden, fpga for core and stream, tiny for sampler)",
+        note="(default: detr for golden, fpga for core, stream and layer, tiny for sampler)",
     )
     p.add_argument("--points", type=int, default=2000, help="sampler: points streamed")
     p.add_argument("--input", type=_hw, default=(800, 1333), metavar="HxW", help="golden input")
@@ -535,9 +556,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--rows",
         type=_int_list,
         metavar="R0,R1,...",
-        help="stream: band rows per level (default: the knee of each level's curve)",
+        help="stream: band rows per level (default: the knee of each level's curve); layer: "
+        "the band windows (default: the config's, else 32,16,16,16)",
     )
-    p.add_argument("--decoder-queries", type=int, default=300, help="stream: the decoder's queries")
+    p.add_argument(
+        "--decoder-queries", type=int, default=300, help="stream, layer: the decoder's queries"
+    )
     p.add_argument(
         "--rtl-jobs",
         type=int,

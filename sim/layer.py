@@ -302,6 +302,7 @@ class LayerResult:
     value: np.ndarray  # (Nv, M, Dh) value codes (0 where FWP masked)
     offsets: np.ndarray  # (Nq, M, L, P, 2) offset words
     logits: np.ndarray  # (Nq, M, L*P) logit words
+    core_inputs: bittrue.QuantizedCore  # what the core took (the cycle model's input)
     core: bittrue.BitTrueResult
     out: np.ndarray  # (Nq, C) output words
     macs: dict[str, tuple[int, int]]  # phase -> (done, skipped by FWP / PAP)
@@ -365,4 +366,4 @@ def layer(
         "sampling": (core.points_kept * per_point, core.points_pruned * per_point),
         "output": (nq * c * c, 0),
     }
-    return LayerResult(x_q, query_q, value.reshape(nv, m, dh), offsets, logits, core, out, macs)
+    return LayerResult(x_q, query_q, value.reshape(nv, m, dh), offsets, logits, qc, core, out, macs)

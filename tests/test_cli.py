@@ -2,6 +2,7 @@ import json
 import subprocess
 import sys
 from importlib.metadata import version
+from pathlib import Path
 
 import pytest
 
@@ -10,6 +11,8 @@ from gen.config import DefaConfig, preset
 from sim import perf
 from sim import workload as wl
 from tb import core_model
+
+REPO = Path(__file__).resolve().parents[1]
 
 
 def test_help_lists_subcommands():
@@ -70,6 +73,32 @@ def test_bench_golden_prints_figures(capsys):
     assert result["rel_l2"]["torch_fp32_vs_float"] < 1e-5
     assert result["rel_l2"]["bittrue_vs_float"] < 0.015
     assert main(["bench", "golden", "--repeat", "0"]) == 2
+
+
+def test_bench_layer_prints_figures(capsys):
+    """The fused layer's model figures on a small fpga input: MACs that add up, phases whose
+    bounds are ordered, the samplers' and softmax's DSPs as synthesis recorded them, and the
+    CPU measured."""
+    args = ["bench", "layer", "--input", "256x256", "--decoder-queries", "50", "--repeat", "1"]
+    assert main([*args, "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    cfg = preset("fpga")
+    recorded = json.loads((REPO / "fpga" / "baselines.json").read_text())["presets"]["fpga"]
+    dsps = result["dsps"]
+    assert dsps["samplers"] + dsps["softmax"] == recorded["ecp5"]["dsp"]
+    for kind in ("encoder", "decoder"):
+        r = result["runs"][kind]
+        value = r["macs"]["value"]
+        assert value["done"] + value["skipped"] == r["pixels"] * cfg.d_model**2
+        assert value["skipped"] == round(r["masked_fraction"] * r["pixels"]) * cfg.d_model**2
+        assert r["macs"]["output"]["done"] == r["queries"] * cfg.d_model**2
+        cycles = r["cycles"]
+        phases = [cycles[k] for k in ("value_projection", "query_projections", "sampling")]
+        phases.append(cycles["output_projection"])
+        assert cycles["sequential"] == sum(phases) > cycles["overlapped"] >= max(phases)
+        assert r["rel_l2"]["dense"] < 0.05 and r["cpu"]["seconds"] > 0
+    assert main([*args, "--repeat", "0"]) == 2
+    assert "repeat=0 is out of range" in capsys.readouterr().err
 
 
 def test_generate_is_deterministic_and_lint_clean(tmp_path, capsys):
