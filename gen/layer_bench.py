@@ -269,6 +269,6 @@ def format_layer(result: dict) -> str:
             lines.append(
                 f"  {name}: layer {mem['layer_ms_overlapped']:.1f} ms overlapped, "
                 f"{mem['layer_ms_sequential']:.1f} ms sequential (memory {mem['memory_ms']:.1f} "
-                f"ms); the CPU is {mem['cpu_over_fpga']:.2f}x the FPGA's time"
+                f"ms): {mem['cpu_over_fpga']:.2f}x the CPU's speed (overlapped)"
             )
     return "\n".join(lines)
