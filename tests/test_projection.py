@@ -8,6 +8,7 @@ from amaranth.sim import Simulator
 
 from gen.config import preset
 from rtl.layer.projection import ProjectionUnit
+from rtl.layer.query_projector import QueryProjector
 from rtl.layer.value_loader import ValueLoader
 from sim import layer as fused
 from sim import perf
@@ -37,37 +38,43 @@ def _unit_and_model(rng, n_in, n_out, lanes, in_bits, lo, hi, acc_bits):
     return unit, model
 
 
+async def _load_constants(ctx, ports, model, chunks: int, lanes: int):
+    """Write a projection's weights (padded with 0 past n_in) and per-channel constants
+    through ``ports`` (``w_en``, ``w_addr``, ``w_data``, ``c_en``, ``c_addr``, ``c_data``)."""
+    pad = chunks * lanes - model.weight.shape[0]
+    weight = np.pad(model.weight, ((0, pad), (0, 0)))
+    for o in range(weight.shape[1]):
+        for k in range(chunks):
+            ctx.set(ports["w_addr"], o * chunks + k)
+            ctx.set(ports["w_data"], [int(v) for v in weight[k * lanes : (k + 1) * lanes, o]])
+            ctx.set(ports["w_en"], 1)
+            await ctx.tick()
+        ctx.set(ports["w_en"], 0)
+        ctx.set(ports["c_addr"], o)
+        constants = {"bias": int(model.bias[o]), "mult": int(model.mult[o])}
+        ctx.set(ports["c_data"], {**constants, "shift": int(model.shift[o])})
+        ctx.set(ports["c_en"], 1)
+        await ctx.tick()
+        ctx.set(ports["c_en"], 0)
+
+
+def _ports(dut, prefix=""):
+    names = ("w_en", "w_addr", "w_data", "c_en", "c_addr", "c_data")
+    return {name: getattr(dut, prefix + name) for name in names}
+
+
 def _simulate(unit, model, rows, rng, *, gaps: bool, stalls: bool):
     """Load the unit's memories, stream ``rows`` in (with random gaps), take the words out
     (with random pauses); returns (words, lasts, cycle of each word, cycle each row's last
     beat went in)."""
     chunks, lanes = unit.chunks, unit.lanes
     pad = chunks * lanes - unit.n_in  # the last chunk's codes past n_in, weights 0
-    padded_w = np.pad(model.weight, ((0, pad), (0, 0)))
     rows = np.pad(rows, ((0, 0), (0, pad)), constant_values=99)  # garbage times weight 0
     got, lasts, when, fed = [], [], [], []
     total = rows.shape[0] * unit.n_out
 
     async def load_and_feed(ctx):
-        for o in range(unit.n_out):
-            for k in range(chunks):
-                ctx.set(unit.w_addr, o * chunks + k)
-                ctx.set(unit.w_data, [int(v) for v in padded_w[k * lanes : (k + 1) * lanes, o]])
-                ctx.set(unit.w_en, 1)
-                await ctx.tick()
-            ctx.set(unit.c_addr, o)
-            ctx.set(
-                unit.c_data,
-                {
-                    "bias": int(model.bias[o]),
-                    "mult": int(model.mult[o]),
-                    "shift": int(model.shift[o]),
-                },
-            )
-            ctx.set(unit.c_en, 1)
-            await ctx.tick()
-            ctx.set(unit.c_en, 0)
-        ctx.set(unit.w_en, 0)
+        await _load_constants(ctx, _ports(unit), model, chunks, lanes)
         cycle = 0
         for row in rows:
             for k in range(chunks):
@@ -208,30 +215,12 @@ def test_value_loader_writes_the_projected_map_as_buffer_words(cfg):
                         want.append((level, px, py, head, chunk, list(value[p, lo : lo + lanes])))
                 p += 1
     got = []
-    pad = unit.chunks * unit.lanes - c
-    padded_w = np.pad(weights, ((0, pad), (0, 0)))
-    rows = np.pad(x, ((0, 0), (0, pad)))
+    rows = np.pad(x, ((0, 0), (0, unit.chunks * unit.lanes - c)))
 
     async def feed(ctx):
         ctx.set(dut.widths, [w for _, w in shapes])
         ctx.set(dut.heights, [h for h, _ in shapes])
-        for o in range(c):
-            for k in range(unit.chunks):
-                ctx.set(dut.w_addr, o * unit.chunks + k)
-                ctx.set(
-                    dut.w_data, [int(v) for v in padded_w[k * unit.lanes : (k + 1) * unit.lanes, o]]
-                )
-                ctx.set(dut.w_en, 1)
-                await ctx.tick()
-            ctx.set(dut.c_addr, o)
-            ctx.set(
-                dut.c_data,
-                {"bias": int(model.bias[o]), "mult": int(mult[o]), "shift": int(shift[o])},
-            )
-            ctx.set(dut.c_en, 1)
-            await ctx.tick()
-            ctx.set(dut.c_en, 0)
-        ctx.set(dut.w_en, 0)
+        await _load_constants(ctx, _ports(dut), model, unit.chunks, unit.lanes)
         for row in rows:
             for k in range(unit.chunks):
                 ctx.set(dut.x.payload, [int(v) for v in row[k * unit.lanes : (k + 1) * unit.lanes]])
@@ -263,3 +252,99 @@ def test_value_loader_writes_the_projected_map_as_buffer_words(cfg):
     sim.run()
     assert got == want, f"seed {seed}"
     assert (value == unit.hi).any() or (value == unit.lo).any(), "saturation not exercised"
+
+
+def _random_projection(rng, unit, gain_log2):
+    weights = rng.integers(-127, 128, (unit.n_in, unit.n_out))
+    mult, shift = fused.requantizer(CFG, np.exp2(rng.uniform(*gain_log2, unit.n_out)), "test")
+    bias = rng.integers(-3000, 3000, unit.n_out)
+    return fused.Projection(weights, bias, mult, shift, unit.lo, unit.hi)
+
+
+@pytest.mark.parametrize(
+    "cfg",
+    [CFG.replace(proj_lanes=8), CFG.replace(proj_lanes=32, points=3, levels=2)],
+    ids=["tiny-proj8", "tiny-3points"],
+)
+def test_query_projector_assembles_the_jobs(cfg):
+    """The query projector's jobs: per query, one per head in order, with its tag and
+    reference point and the offset and logit words of the model's projections
+    (``sim.layer.Projection``), with random gaps on the queries and pauses on the jobs."""
+    seed = cfg.proj_lanes + cfg.points
+    rng = np.random.default_rng(seed)
+    dut = QueryProjector(cfg)
+    off_model = _random_projection(rng, dut.offsets, (-4, 2))  # offsets saturate too
+    log_model = _random_projection(rng, dut.logits, (-12, -6))
+    nq, m, lv, p = 4, cfg.heads, cfg.levels, cfg.points
+    queries = rng.integers(-127, 128, (nq, cfg.d_model))
+    refs = [
+        {
+            "tag": int(rng.integers(0, 1 << 16)),
+            "ref_x": [int(v) for v in rng.integers(0, 1 << 10, lv)],
+            "ref_y": [int(v) for v in rng.integers(0, 1 << 10, lv)],
+        }
+        for _ in range(nq)
+    ]
+    offsets = off_model(queries).reshape(nq, m, lv, p, 2)
+    logits = log_model(queries).reshape(nq, m, lv, p)
+    want = [
+        (
+            refs[q]["tag"],
+            h,
+            refs[q]["ref_x"],
+            refs[q]["ref_y"],
+            offsets[q, h, ..., 0].tolist(),
+            offsets[q, h, ..., 1].tolist(),
+            logits[q, h].tolist(),
+        )
+        for q in range(nq)
+        for h in range(m)
+    ]
+    assert (offsets == dut.offsets.hi).any() or (offsets == dut.offsets.lo).any()
+    chunks, lanes = dut.offsets.chunks, dut.offsets.lanes
+    rows = np.pad(queries, ((0, 0), (0, chunks * lanes - cfg.d_model)))
+    got = []
+
+    async def feed(ctx):
+        await _load_constants(ctx, _ports(dut, "offsets_"), off_model, chunks, lanes)
+        await _load_constants(ctx, _ports(dut, "logits_"), log_model, chunks, lanes)
+        for q in range(nq):
+            ctx.set(dut.refs.payload, refs[q])
+            ctx.set(dut.refs.valid, 1)
+            await ctx.tick().until(dut.refs.ready)
+            ctx.set(dut.refs.valid, 0)
+            for k in range(chunks):
+                while rng.random() < 0.3:
+                    await ctx.tick()
+                ctx.set(dut.queries.payload, [int(v) for v in rows[q, k * lanes : (k + 1) * lanes]])
+                ctx.set(dut.queries.valid, 1)
+                await ctx.tick().until(dut.queries.ready)
+                ctx.set(dut.queries.valid, 0)
+
+    async def drain(ctx):
+        while len(got) < len(want):
+            ctx.set(dut.jobs.ready, rng.random() < 0.5)
+            await ctx.tick()
+        ctx.set(dut.jobs.ready, 0)
+
+    async def monitor(ctx):
+        async for _, _, valid, ready, job in ctx.tick().sample(
+            dut.jobs.valid, dut.jobs.ready, dut.jobs.payload
+        ):
+            if valid and ready:
+                off_x = [[int(v) for v in level] for level in job.off_x]
+                off_y = [[int(v) for v in level] for level in job.off_y]
+                logit = [[int(v) for v in level] for level in job.logit]
+                got.append(
+                    (job.tag, job.head, list(job.ref_x), list(job.ref_y), off_x, off_y, logit)
+                )
+            if len(got) == len(want):
+                break
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-6)
+    sim.add_testbench(feed)
+    sim.add_testbench(drain)
+    sim.add_process(monitor)
+    sim.run()
+    assert got == want, f"seed {seed}"
