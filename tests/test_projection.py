@@ -7,6 +7,7 @@ import pytest
 from amaranth.sim import Simulator
 
 from gen.config import preset
+from rtl.layer.output_projector import OutputProjector
 from rtl.layer.projection import ProjectionUnit
 from rtl.layer.query_projector import QueryProjector
 from rtl.layer.value_loader import ValueLoader
@@ -36,6 +37,15 @@ def _unit_and_model(rng, n_in, n_out, lanes, in_bits, lo, hi, acc_bits):
         hi=hi,
     )
     return unit, model
+
+
+#: cycles a drain waits for the words before the test fails (a hang is a failure)
+LIMIT = 100_000
+
+
+def _bounded():
+    yield from range(LIMIT)
+    raise AssertionError(f"no end after {LIMIT} cycles: the block stopped producing")
 
 
 async def _load_constants(ctx, ports, model, chunks: int, lanes: int):
@@ -89,7 +99,9 @@ def _simulate(unit, model, rows, rng, *, gaps: bool, stalls: bool):
             ctx.set(unit.rows.valid, 0)
 
     async def drain(ctx):
-        while len(got) < total:
+        for _ in _bounded():
+            if len(got) >= total:
+                break
             ready = not (stalls and rng.random() < 0.4)
             ctx.set(unit.out.ready, ready)
             await ctx.tick()
@@ -229,7 +241,9 @@ def test_value_loader_writes_the_projected_map_as_buffer_words(cfg):
         ctx.set(dut.x.valid, 0)
 
     async def drain(ctx):
-        while len(got) < len(want):
+        for _ in _bounded():
+            if len(got) >= len(want):
+                break
             ready = rng.random() < 0.6
             ctx.set(dut.load.ready, ready)
             await ctx.tick()
@@ -322,7 +336,9 @@ def test_query_projector_assembles_the_jobs(cfg):
                 ctx.set(dut.queries.valid, 0)
 
     async def drain(ctx):
-        while len(got) < len(want):
+        for _ in _bounded():
+            if len(got) >= len(want):
+                break
             ctx.set(dut.jobs.ready, rng.random() < 0.5)
             await ctx.tick()
         ctx.set(dut.jobs.ready, 0)
@@ -348,3 +364,68 @@ def test_query_projector_assembles_the_jobs(cfg):
     sim.add_process(monitor)
     sim.run()
     assert got == want, f"seed {seed}"
+
+
+@pytest.mark.parametrize(
+    "cfg",
+    [CFG.replace(proj_lanes=8), CFG.replace(proj_lanes=5)],
+    ids=["tiny-proj8", "tiny-proj5-padded"],
+)
+def test_output_projector_projects_each_query(cfg):
+    """The output projector's words: per query (its heads from the core, in order), the
+    model's output projection of its row of core words, with its tag and ``last``, with random
+    gaps on the core's outputs and pauses on the words."""
+    seed = 40 + cfg.proj_lanes
+    rng = np.random.default_rng(seed)
+    dut = OutputProjector(cfg)
+    unit = dut.projection
+    model = _random_projection(rng, unit, (-8, -4))
+    nq, m, dh = 3, cfg.heads, cfg.head_dim
+    top = (1 << (cfg.out_bits - 1)) - 1
+    core = rng.integers(-top, top + 1, (nq, m * dh))
+    tags = [int(t) for t in rng.integers(0, 1 << 16, nq)]
+    words = model(core)
+    want = [
+        (tags[q], int(words[q, o]), int(o == cfg.d_model - 1))
+        for q in range(nq)
+        for o in range(cfg.d_model)
+    ]
+    got = []
+
+    async def feed(ctx):
+        await _load_constants(ctx, _ports(dut), model, unit.chunks, unit.lanes)
+        for q in range(nq):
+            for h in range(m):
+                while rng.random() < 0.3:
+                    await ctx.tick()
+                values = [int(v) for v in core[q, h * dh : (h + 1) * dh]]
+                ctx.set(dut.core_out.payload, {"tag": tags[q], "head": h, "values": values})
+                ctx.set(dut.core_out.valid, 1)
+                await ctx.tick().until(dut.core_out.ready)
+                ctx.set(dut.core_out.valid, 0)
+
+    async def drain(ctx):
+        for _ in _bounded():
+            if len(got) >= len(want):
+                break
+            ctx.set(dut.out.ready, rng.random() < 0.7)
+            await ctx.tick()
+        ctx.set(dut.out.ready, 0)
+
+    async def monitor(ctx):
+        async for _, _, valid, ready, word in ctx.tick().sample(
+            dut.out.valid, dut.out.ready, dut.out.payload
+        ):
+            if valid and ready:
+                got.append((word.tag, word.data, word.last))
+            if len(got) == len(want):
+                break
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-6)
+    sim.add_testbench(feed)
+    sim.add_testbench(drain)
+    sim.add_process(monitor)
+    sim.run()
+    assert got == want, f"seed {seed}"
+    assert (words == unit.hi).any() or (words == unit.lo).any(), "saturation not exercised"
