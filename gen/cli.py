@@ -348,6 +348,8 @@ BLOCK_HELP = {
     "linked": "the top behind the UART host link (what a board carries)",
     "projection": "the fused layer's value projection unit: proj_lanes int8 products a "
     "cycle, per-channel requantization (rtl/layer/projection.py)",
+    "layer": "the fused layer with whole maps on chip: value, offset, attention and output "
+    "projections around the core (rtl/layer/fused_layer.py; no window_rows)",
 }
 
 EXIT_CODES = """exit status:

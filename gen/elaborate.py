@@ -25,6 +25,7 @@ from rtl.core.layouts import FwpOp, job_layout
 from rtl.core.level_buffer import buffer_geometry
 from rtl.core.sampler import Sampler
 from rtl.core.softmax import softmax_latency
+from rtl.layer.fused_layer import FusedLayer
 from rtl.layer.projection import ProjectionUnit
 from rtl.lib.block_ram import VERILOG as BLOCK_RAM_VERILOG
 from rtl.lib.block_ram import VERILOG_MODULE as BLOCK_RAM_MODULE
@@ -123,6 +124,22 @@ def _projection(cfg: DefaConfig, level: int):
     }
 
 
+def _layer(cfg: DefaConfig, level: int):
+    top = FusedLayer(cfg)
+    return top, {
+        **_core_extra(cfg, top.core.tag_bits),
+        "projections": {
+            name: {"lanes": unit.lanes, "chunks": unit.chunks, "latency": unit.latency}
+            for name, unit in (
+                ("value", top.loader.projection),
+                ("offsets", top.queries_.offsets),
+                ("logits", top.queries_.logits),
+                ("output", top.output.projection),
+            )
+        },
+    }
+
+
 def _core(cfg: DefaConfig, level: int):
     top = Core(cfg)
     return top, _core_extra(cfg, top.tag_bits)
@@ -193,6 +210,7 @@ BLOCKS = {
     "streamed_sampler": _streamed_sampler,
     "linked": _linked,
     "projection": _projection,
+    "layer": _layer,
 }
 
 

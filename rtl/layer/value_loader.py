@@ -117,16 +117,21 @@ class ValueLoader(wiring.Component):
         # -- the next group's place: chunk, head, then the pixel, row and level --------------
         last_chunk = chunk == cfg.cycles_per_point - 1
         last_head = head == cfg.heads - 1
-        widths, heights = self.widths, self.heights
+        width = Signal(unsigned(side_bits(cfg)), name="width")  # the current level's shape
+        height = Signal(unsigned(side_bits(cfg)), name="height")
+        with m.Switch(level):
+            for lv in range(cfg.levels):
+                with m.Case(lv):
+                    m.d.comb += [width.eq(self.widths[lv]), height.eq(self.heights[lv])]
         with m.If(move):
             m.d.sync += chunk.eq(0 if cfg.cycles_per_point == 1 else chunk + 1)
             with m.If(last_chunk):
                 m.d.sync += [chunk.eq(0), head.eq(head + 1)]
                 with m.If(last_head):
                     m.d.sync += [head.eq(0), x.eq(x + 1)]
-                    with m.If(x == widths[level] - 1):
+                    with m.If(x == width - 1):
                         m.d.sync += [x.eq(0), y.eq(y + 1)]
-                        with m.If(y == heights[level] - 1):
+                        with m.If(y == height - 1):
                             m.d.sync += [y.eq(0), level.eq(level + 1)]
                             with m.If(level == cfg.levels - 1):
                                 m.d.sync += level.eq(0)
