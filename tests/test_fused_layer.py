@@ -52,7 +52,7 @@ def _chunks(row, lanes):
 @pytest.mark.slow
 @pytest.mark.parametrize(
     "cfg,input_hw",
-    [(preset("tiny", proj_lanes=16), (24, 32)), (ODD.replace(proj_lanes=5), (16, 48))],
+    [(preset("tiny", proj_lanes=16), (24, 32)), (ODD.replace(proj_lanes=10), (16, 48))],
     ids=["tiny", "odd-padded-rows"],
 )
 def test_fused_layer_matches_the_bit_true_layer(cfg, input_hw):
