@@ -21,7 +21,8 @@ Contract (the numbers are ``sim.layer``'s, step 3):
   is idle (``idle``: no row held or arriving, nothing in flight).
 
 Timing: the multipliers are ``Multiplier`` (DSP blocks with their registers on ECP5), the
-weights a ``BlockRam`` (its output register), the products summed by a registered tree, the
+weights and the channels' constants ``BlockRam`` (their output registers), ``rows.ready`` a
+register, the products summed by a registered tree, the
 requantizing multiply split into 17-bit pieces of the accumulator (one DSP each), the
 rounding shift a barrel of two bits per stage: every stage one adder, compare or 4-way select.
 """
@@ -98,7 +99,7 @@ class ProjectionUnit(wiring.Component):
         self._product_bits = acc_bits + requant_bits + 1
         self._barrel = -(-max(1, (self.max_shift - 1).bit_length()) // 2)
         # issue -> word written: memories 2, products 2, tree, accumulate 1, bias 1, pieces 2,
-        # their sum, barrel, rounding 1, saturate 2
+        # their sum, barrel, rounding 1, saturate 2 (the constants' read overlaps the tree)
         self.latency = (
             2 + 2 + tree_stages(lanes) + 1 + 1 + 2 + tree_stages(self.pieces) + self._barrel + 1 + 2
         )
@@ -162,8 +163,9 @@ class ProjectionUnit(wiring.Component):
         full = Signal(2, name="full")  # a bank holds a whole row
         w_bank = Signal(1, name="w_bank")
         w_chunk = Signal(range(max(2, chunks)), name="w_chunk")
+        accepting = Signal(name="accepting", init=1)  # ~full[w_bank], as a register
         m.d.comb += [
-            self.rows.ready.eq(~Mux(w_bank, full[1], full[0])),
+            self.rows.ready.eq(accepting),
             row_write.addr.eq(w_bank * chunks + w_chunk),
             row_write.data.eq(self.rows.payload),
             row_write.en.eq(self.rows.valid & self.rows.ready),
@@ -176,7 +178,16 @@ class ProjectionUnit(wiring.Component):
                 m.d.comb += set_full.bit_select(w_bank, 1).eq(1)
             with m.Else():
                 m.d.sync += w_chunk.eq(w_chunk + 1)
-        m.d.sync += full.eq((full | set_full) & ~clear_full)
+        full_next = Signal(2, name="full_next")
+        w_bank_next = Signal(1, name="w_bank_next")
+        m.d.comb += [
+            full_next.eq((full | set_full) & ~clear_full),
+            w_bank_next.eq(w_bank ^ set_full.any()),
+        ]
+        m.d.sync += [
+            full.eq(full_next),
+            accepting.eq(~Mux(w_bank_next, full_next[1], full_next[0])),
+        ]
 
         # -- the output queue, entered as a channel starts ------------------------------------
         m.submodules.queue = queue = CreditQueue(self.out.payload.shape(), self.queue_depth)
@@ -247,26 +258,32 @@ class ProjectionUnit(wiring.Component):
         done = Signal(name="done")
         m.d.comb += done.eq(at_acc.valid & at_acc.last_chunk)
 
-        # -- the channel's constants, read to arrive with the sum ----------------------------
-        m.submodules.channel_store = channel_store = memory.Memory(
-            shape=self.c_data.shape(), depth=max(2, self.n_out), init=[]
-        )
-        c_write, c_read = channel_store.write_port(), channel_store.read_port()
+        # -- the channel's constants (block RAM, latency 2), read to arrive with the sum -----
+        m.submodules.channel_store = channel_store = BlockRam(self.c_data.shape(), self.n_out)
         m.d.comb += [
-            c_write.addr.eq(self.c_addr),
-            c_write.data.eq(self.c_data),
-            c_write.en.eq(self.c_en),
+            channel_store.w_en.eq(self.c_en),
+            channel_store.w_addr.eq(self.c_addr),
+            channel_store.w_data.eq(self.c_data),
+            channel_store.r_addr.eq(s.delay(issued.channel, 3 + depth, "constants_at")),
         ]
-        # read as the sum enters the accumulator: the word lands with ``at_acc``
-        m.d.comb += c_read.addr.eq(at_dot.channel)
-        constants = c_read.data
+        constants = Signal(self.c_data.shape(), name="constants")
+        m.d.comb += constants.eq(channel_store.r_data)
 
         # -- bias, then the requantizing multiply in pieces ----------------------------------
         biased = s.reg(acc + constants.bias, acc_shape, "biased")
-        end = s.reg(done, 1, "end_b")
-        row_end = s.reg(at_acc.row_end, 1, "row_end_b")
         mult_of = s.reg(constants.mult, constants.mult.shape(), "mult_b")
-        shift_of = s.reg(constants.shift, constants.shift.shape(), "shift_b")
+        # the rounding shift is taken as >> max(s-1, 0), then (v + 1) >> 1 unless s is 0
+        ctl2 = data.StructLayout(
+            {"end": 1, "row_end": 1, "exact": 1, "amount": unsigned(self.shift_bits)}
+        )
+        lane2 = Signal(ctl2, name="requant_ctl")
+        m.d.comb += [
+            lane2.end.eq(done),
+            lane2.row_end.eq(at_acc.row_end),
+            lane2.exact.eq(constants.shift == 0),
+            lane2.amount.eq(Mux(constants.shift == 0, 0, constants.shift - 1)),
+        ]
+        at_biased = s.reg(lane2, ctl2, "at_biased")
         partials = []
         for k in range(self.pieces):
             top = k == self.pieces - 1
@@ -277,19 +294,14 @@ class ProjectionUnit(wiring.Component):
             m.d.comb += [pm.a.eq(piece), pm.b.eq(mult_of)]
             partials.append(pm.p.as_signed() << (k * PIECE) if top else pm.p << (k * PIECE))
         product_shape = signed(self._product_bits)
-        ctl2 = data.StructLayout({"end": 1, "row_end": 1, "shift": shift_of.shape()})
-        lane2 = Signal(ctl2, name="requant_ctl")
-        m.d.comb += [lane2.end.eq(end), lane2.row_end.eq(row_end), lane2.shift.eq(shift_of)]
-        at_partials = s.delay(lane2, 2, "at_partials")
+        at_partials = s.delay(at_biased, 2, "at_partials")
         product, depth2 = s.tree(partials, lambda a, b: a + b, product_shape, "product")
         at_product = s.delay(at_partials, depth2, "at_product")
 
-        # -- round half up by the shift: >> max(s-1, 0) in a barrel, then (v + 1) >> 1 -------
-        amount = Signal(self.shift_bits, name="amount")
-        m.d.comb += amount.eq(Mux(at_product.shift == 0, 0, at_product.shift - 1))
-        value, ctl_now, amount_now = product, at_product, amount
+        # -- round half up: a barrel of two bits of shift per stage, then the last bit --------
+        value, ctl_now = product, at_product
         for step in range(self._barrel):
-            digit = amount_now[2 * step : 2 * step + 2]
+            digit = ctl_now.amount[2 * step : 2 * step + 2]
             shifted = [value.shift_right(d << (2 * step)) for d in range(4)]
             chosen = Signal(product_shape, name=f"barrel{step}")
             with m.Switch(digit):
@@ -298,8 +310,7 @@ class ProjectionUnit(wiring.Component):
                         m.d.comb += chosen.eq(shifted[d])
             value = s.reg(chosen, product_shape, f"barrel{step}r")
             ctl_now = s.reg(ctl_now, ctl2, f"barrel{step}_ctl")
-            amount_now = s.reg(amount_now, amount.shape(), f"barrel{step}_amount")
-        rounded = s.reg(Mux(ctl_now.shift == 0, value, (value + 1) >> 1), product_shape, "rounded")
+        rounded = s.reg(Mux(ctl_now.exact, value, (value + 1) >> 1), product_shape, "rounded")
         ctl_now = s.reg(ctl_now, ctl2, "rounded_ctl")
 
         # -- saturate: compare, then select ----------------------------------------------------
