@@ -111,6 +111,9 @@ class DefaConfig:
     #: fused layer: products per cycle of each projection unit (a row of ``d_model`` inputs
     #: takes ``ceil(d_model / proj_lanes)`` cycles per output channel)
     proj_lanes: int = 32
+    #: fused layer: the projection units' products on DSP blocks (False: LUT multipliers,
+    #: leaving the DSPs to the samplers and softmax; the requantizing products stay on DSPs)
+    proj_dsp: bool = True
     acc_bits: int = 32
     out_frac_bits: int = 4
     #: per-pixel FWP importance counter width (saturating), in units of 2**-coeff_bits.
@@ -179,6 +182,8 @@ class DefaConfig:
                 raise ValueError(f"{name} must be a number in [0, 1), got {value!r}")
             if not (math.isfinite(value) and 0.0 <= value < 1.0):
                 raise ValueError(f"{name}={value} is out of range: allowed [0, 1)")
+        if not isinstance(self.proj_dsp, bool):
+            raise ValueError(f"proj_dsp must be true or false, got {self.proj_dsp!r}")
         if not isinstance(self.softmax, bool):
             raise ValueError(f"softmax must be true or false, got {self.softmax!r}")
         if self.value_scale not in ("channel", "head"):

@@ -60,8 +60,9 @@ def _sized(cfg: DefaConfig, shapes, window_rows) -> DefaConfig:
 
 def dsps(cfg: DefaConfig) -> dict:
     """MULT18X18D blocks per function: four corner products per sampler lane, one per softmax
-    point, and per projection unit ``proj_lanes`` products plus the requantizing pieces."""
-    per_unit = cfg.proj_lanes + -(-cfg.proj_acc_bits // _PIECE)
+    point, and per projection unit ``proj_lanes`` products (unless ``proj_dsp`` is off: LUT
+    multipliers) plus the requantizing pieces."""
+    per_unit = cfg.proj_lanes * cfg.proj_dsp + -(-cfg.proj_acc_bits // _PIECE)
     out = {
         "samplers": 4 * cfg.lanes * cfg.levels,
         "softmax": cfg.points_per_head if cfg.softmax else 0,

@@ -69,6 +69,7 @@ class ProjectionUnit(wiring.Component):
         requant_bits: int,
         lo: int,
         hi: int,
+        dsp: bool = True,
     ):
         problems = [
             f"{name}={value} is out of range: allowed >= {low}"
@@ -91,6 +92,7 @@ class ProjectionUnit(wiring.Component):
         self.chunks = -(-n_in // lanes)
         self.in_bits, self.weight_bits, self.acc_bits = in_bits, weight_bits, acc_bits
         self.requant_bits, self.lo, self.hi = requant_bits, lo, hi
+        self.dsp = dsp  # the products on DSP blocks (else LUTs); the requantizing ones always
         #: the largest shift (``sim.layer.requantizer`` caps it at acc_bits + requant_bits)
         self.max_shift = acc_bits + requant_bits
         self.shift_bits = self.max_shift.bit_length()
@@ -148,6 +150,7 @@ class ProjectionUnit(wiring.Component):
             requant_bits=cfg.requant_bits,
             lo=lo,
             hi=hi,
+            dsp=cfg.proj_dsp,
         )
 
     def elaborate(self, platform):
@@ -241,7 +244,7 @@ class ProjectionUnit(wiring.Component):
         # -- products (latency 2) and their sum ---------------------------------------------
         products = []
         for lane in range(lanes):
-            mult = Multiplier(signed(self.in_bits), signed(self.weight_bits))
+            mult = Multiplier(signed(self.in_bits), signed(self.weight_bits), dsp=self.dsp)
             m.submodules[f"mult{lane}"] = mult
             m.d.comb += [mult.a.eq(row_chunk[lane]), mult.b.eq(weight_chunk[lane])]
             products.append(mult.p)

@@ -9,6 +9,8 @@ Contract:
 * Operands of any width; on ECP5 those of at most 18 bits (signed or unsigned: a signed
   operand is sign-extended, an unsigned one zero-extended, and the DSP told which) use one
   MULT18X18D, wider ones the generic form (Yosys then builds the multiply).
+* ``dsp=False``: the generic form on every platform (Yosys builds the product from LUTs
+  where the synthesis flow keeps DSP blocks for others: ``gen.synth``'s ``datapath`` mode).
 * Elaborated for a platform whose ``family`` is ``"ecp5"``, it instantiates MULT18X18D with
   ``REG_INPUTA/B`` and ``REG_OUTPUT`` on CLK0/CE0/RST0 (clock and reset of the ``sync``
   domain, CE0 high, synchronous reset): nextpnr then times the multiply inside the block (a
@@ -36,7 +38,8 @@ def is_ecp5(platform) -> bool:
 class Multiplier(wiring.Component):
     latency = 2
 
-    def __init__(self, a_shape, b_shape):
+    def __init__(self, a_shape, b_shape, *, dsp: bool = True):
+        self._dsp = dsp
         a_shape, b_shape = Shape.cast(a_shape), Shape.cast(b_shape)
         for name, shape in (("a_shape", a_shape), ("b_shape", b_shape)):
             if shape.width < 1:
@@ -48,7 +51,7 @@ class Multiplier(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         fits = max(self.a.shape().width, self.b.shape().width) <= _WIDTH
-        if not (is_ecp5(platform) and fits):
+        if not (is_ecp5(platform) and fits and self._dsp):
             a_q = Signal.like(self.a, name="a_q")
             b_q = Signal.like(self.b, name="b_q")
             m.d.sync += [a_q.eq(self.a), b_q.eq(self.b), self.p.eq(a_q * b_q)]
