@@ -2,6 +2,8 @@
 bit-true layer model's projection (``sim.layer.Projection``), written apart from the same
 contract: bit-exact words, order, ``last``, throughput and latency."""
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 from amaranth.sim import Simulator
@@ -429,3 +431,16 @@ def test_output_projector_projects_each_query(cfg):
     sim.run()
     assert got == want, f"seed {seed}"
     assert (words == unit.hi).any() or (words == unit.lo).any(), "saturation not exercised"
+
+
+@pytest.mark.parametrize("proj_dsp", [True, False])
+def test_projection_products_go_to_dsps_or_luts(proj_dsp, tmp_path):
+    """On ECP5 the unit's products are MULT18X18D blocks, or with ``proj_dsp`` off generic
+    multiplies (LUTs); the requantizing pieces are DSP blocks either way."""
+    from gen.elaborate import generate
+
+    cfg = CFG.replace(proj_lanes=8, proj_dsp=proj_dsp)
+    pieces = -(-cfg.proj_acc_bits // 17)  # the accumulator in 17-bit pieces
+    verilog = generate(cfg, tmp_path, block="projection", target="ecp5")["verilog"]
+    blocks = Path(verilog).read_text().count("MULT18X18D #(")
+    assert blocks == pieces + (cfg.proj_lanes if proj_dsp else 0)
