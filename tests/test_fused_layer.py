@@ -7,7 +7,6 @@ import pytest
 from amaranth.sim import Simulator
 from configs import ODD
 
-from gen.config import preset
 from rtl.layer.fused_layer import FusedLayer
 from sim import golden
 from sim import layer as fused
@@ -52,8 +51,10 @@ def _chunks(row, lanes):
 @pytest.mark.slow
 @pytest.mark.parametrize(
     "cfg,input_hw",
-    [(preset("tiny", proj_lanes=16), (24, 32)), (ODD.replace(proj_lanes=10), (16, 48))],
-    ids=["tiny", "odd-padded-rows"],
+    # odd alone, for the suite's time (a run takes about 25 s; tiny with 16 lanes passed too
+    # when it was here): 3 heads, 3 levels of 3 points, narrow formats, padded projection rows
+    [(ODD.replace(proj_lanes=10), (16, 48))],
+    ids=["odd-padded-rows"],
 )
 def test_fused_layer_matches_the_bit_true_layer(cfg, input_hw):
     """Float weights and inputs, scales calibrated on four other inputs; the RTL's output
