@@ -16,7 +16,7 @@ Contract:
   (``sim.layer``'s order, transformers').
 * Throughput: the offset unit's, ``2 * L * P * ceil(d_model / proj_lanes)`` cycles per head
   (the attention unit, half as long, waits on its gathered head). A job waits in a register
-  until taken; ``jobs.ready`` reaches only that register's enable.
+  until taken; ``jobs.ready`` reaches only enables of this block's registers.
 * Constants load through ``offsets_*`` and ``logits_*`` (``ProjectionUnit``'s ``w_*``,
   ``c_*``) while ``idle``.
 """

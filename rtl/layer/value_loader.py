@@ -14,8 +14,8 @@ Contract:
   ``idle``.
 * Throughput: the projection's, one channel every ``ceil(d_model / proj_lanes)`` cycles; a
   ``load`` beat waits in a register until taken, and the projection pauses only while a
-  second beat is gathered and the first not yet taken. ``load.ready`` reaches only that
-  register's enable.
+  second beat is gathered and the first not yet taken. ``load.ready`` reaches only enables
+  of this block's registers (no ready leaves it combinationally).
 """
 
 from __future__ import annotations
