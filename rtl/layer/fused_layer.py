@@ -21,17 +21,17 @@ from __future__ import annotations
 
 from amaranth.hdl import Module
 from amaranth.lib import wiring
-from amaranth.lib.wiring import In, Out
+from amaranth.lib.wiring import Out
 
 from gen.config import DefaConfig
 from rtl.core.core import Core
 from rtl.layer.output_projector import OutputProjector
+from rtl.layer.projection import constant_ports, drive_constants
 from rtl.layer.query_projector import QueryProjector
 from rtl.layer.value_loader import ValueLoader
 
 __all__ = ["FusedLayer"]
 
-_CONSTANTS = ("w_en", "w_addr", "w_data", "c_en", "c_addr", "c_data")
 #: the core's ports the layer passes through as they are
 _CORE_PORTS = (
     "widths",
@@ -75,15 +75,19 @@ class FusedLayer(wiring.Component):
         ports["out"] = self.output.signature.members["out"]
         ports["loading"] = Out(1)
         ports["idle"] = Out(1)
-        for prefix, block, inner in (
-            ("value", self.loader, ""),
-            ("offsets", self.queries_, "offsets_"),
-            ("logits", self.queries_, "logits_"),
-            ("output", self.output, ""),
-        ):
-            for name in _CONSTANTS:
-                ports[f"{prefix}_{name}"] = In(getattr(block, inner + name).shape())
+        for prefix, unit, _, _ in self._units():
+            ports |= constant_ports(unit, f"{prefix}_")
         super().__init__(ports)
+
+    def _units(self):
+        """Per projection: the prefix of the layer's ports that load it, the unit, the block
+        that holds it and the prefix of that block's ports."""
+        return (
+            ("value", self.loader.projection, self.loader, ""),
+            ("offsets", self.queries_.offsets, self.queries_, "offsets_"),
+            ("logits", self.queries_.logits, self.queries_, "logits_"),
+            ("output", self.output.projection, self.output, ""),
+        )
 
     def elaborate(self, platform):
         m = Module()
@@ -110,14 +114,8 @@ class FusedLayer(wiring.Component):
         wiring.connect(m, queries.jobs, core.jobs)
         wiring.connect(m, core.outputs, output.core_out)
         wiring.connect(m, output.out, wiring.flipped(self.out))
-        for prefix, block, inner in (
-            ("value", loader, ""),
-            ("offsets", queries, "offsets_"),
-            ("logits", queries, "logits_"),
-            ("output", output, ""),
-        ):
-            for name in _CONSTANTS:
-                m.d.comb += getattr(block, inner + name).eq(getattr(self, f"{prefix}_{name}"))
+        for prefix, _, block, into in self._units():
+            drive_constants(m, block, self, into=into, prefix=f"{prefix}_")
         m.d.comb += [
             self.loading.eq(~loader.idle),
             self.idle.eq(loader.idle & queries.idle & output.idle),

@@ -23,7 +23,7 @@ from amaranth.lib.wiring import In, Out
 
 from gen.config import DefaConfig
 from rtl.core.layouts import output_layout
-from rtl.layer.projection import ProjectionUnit
+from rtl.layer.projection import ProjectionUnit, constant_ports, drive_constants
 
 __all__ = ["OutputProjector", "layer_out_layout"]
 
@@ -46,12 +46,7 @@ class OutputProjector(wiring.Component):
             {
                 "core_out": In(stream.Signature(output_layout(cfg, tag_bits))),
                 "out": Out(stream.Signature(layer_out_layout(cfg, tag_bits))),
-                "w_en": In(1),
-                "w_addr": In(unit.w_addr.shape()),
-                "w_data": In(unit.w_data.shape()),
-                "c_en": In(1),
-                "c_addr": In(unit.c_addr.shape()),
-                "c_data": In(unit.c_data.shape()),
+                **constant_ports(unit),
                 "idle": Out(1),
             }
         )
@@ -60,8 +55,7 @@ class OutputProjector(wiring.Component):
         cfg = self._cfg
         m = Module()
         m.submodules.projection = unit = self.projection
-        for name in ("w_en", "w_addr", "w_data", "c_en", "c_addr", "c_data"):
-            m.d.comb += getattr(unit, name).eq(getattr(self, name))
+        drive_constants(m, unit, self)
         m.submodules.tags = tags = fifo.SyncFIFOBuffered(width=self._tag_bits, depth=TAGS)
 
         # -- gather a query's heads ------------------------------------------------------------

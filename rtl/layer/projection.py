@@ -39,10 +39,32 @@ from rtl.lib.credit_queue import CreditQueue
 from rtl.lib.multiplier import Multiplier
 from rtl.lib.stages import Stages, tree_stages
 
-__all__ = ["KINDS", "ProjectionUnit", "channel_layout"]
+__all__ = [
+    "CONSTANTS",
+    "KINDS",
+    "ProjectionUnit",
+    "channel_layout",
+    "constant_ports",
+    "drive_constants",
+]
 
 #: the fused layer's projections
 KINDS = ("value", "offsets", "logits", "output")
+#: a unit's ports that load its weights and per-channel constants
+CONSTANTS = ("w_en", "w_addr", "w_data", "c_en", "c_addr", "c_data")
+
+
+def constant_ports(unit: ProjectionUnit, prefix: str = "") -> dict:
+    """Signature members, named ``prefix + name``, that pass ``unit``'s constants ports on."""
+    return {prefix + name: In(getattr(unit, name).shape()) for name in CONSTANTS}
+
+
+def drive_constants(m: Module, target, source, *, into: str = "", prefix: str = "") -> None:
+    """Drive ``target``'s constants ports (``into + name``: a unit's, or a block's that passes
+    them on) from ``source``'s ``prefix + name`` ports."""
+    for name in CONSTANTS:
+        m.d.comb += getattr(target, into + name).eq(getattr(source, prefix + name))
+
 
 #: the accumulator is multiplied by ``mult`` in pieces of this many bits (a DSP operand,
 #: unsigned but for the top piece)

@@ -29,11 +29,9 @@ from amaranth.lib.wiring import In, Out
 
 from gen.config import DefaConfig
 from rtl.core.layouts import job_layout
-from rtl.layer.projection import ProjectionUnit
+from rtl.layer.projection import ProjectionUnit, constant_ports, drive_constants
 
 __all__ = ["QueryProjector", "ref_layout"]
-
-_CONSTANT_PORTS = ("w_en", "w_addr", "w_data", "c_en", "c_addr", "c_data")
 
 
 def ref_layout(cfg: DefaConfig, tag_bits: int) -> data.StructLayout:
@@ -65,9 +63,7 @@ class QueryProjector(wiring.Component):
             "jobs": Out(stream.Signature(job_layout(cfg, tag_bits))),
             "idle": Out(1),
         }
-        for unit, prefix in ((self.offsets, "offsets"), (self.logits, "logits")):
-            for name in _CONSTANT_PORTS:
-                ports[f"{prefix}_{name}"] = In(getattr(unit, name).shape())
+        ports |= constant_ports(self.offsets, "offsets_") | constant_ports(self.logits, "logits_")
         super().__init__(ports)
 
     def elaborate(self, platform):
@@ -76,9 +72,8 @@ class QueryProjector(wiring.Component):
         off, log = self.offsets, self.logits
         m.submodules.offsets = off
         m.submodules.logits = log
-        for unit, prefix in ((off, "offsets"), (log, "logits")):
-            for name in _CONSTANT_PORTS:
-                m.d.comb += getattr(unit, name).eq(getattr(self, f"{prefix}_{name}"))
+        drive_constants(m, off, self, prefix="offsets_")
+        drive_constants(m, log, self, prefix="logits_")
         # both units take each query beat together (their readies are registers)
         q = self.queries
         m.d.comb += [

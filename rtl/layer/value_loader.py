@@ -27,7 +27,7 @@ from amaranth.lib.wiring import In, Out
 from gen.config import DefaConfig
 from rtl.core.core import core_load_layout
 from rtl.core.layouts import side_bits
-from rtl.layer.projection import ProjectionUnit
+from rtl.layer.projection import ProjectionUnit, constant_ports, drive_constants
 
 __all__ = ["ValueLoader"]
 
@@ -43,12 +43,7 @@ class ValueLoader(wiring.Component):
                 "load": Out(stream.Signature(core_load_layout(cfg))),
                 "widths": In(data.ArrayLayout(unsigned(side_bits(cfg)), lv)),
                 "heights": In(data.ArrayLayout(unsigned(side_bits(cfg)), lv)),
-                "w_en": In(1),
-                "w_addr": In(unit.w_addr.shape()),
-                "w_data": In(unit.w_data.shape()),
-                "c_en": In(1),
-                "c_addr": In(unit.c_addr.shape()),
-                "c_data": In(unit.c_data.shape()),
+                **constant_ports(unit),
                 "idle": Out(1),
             }
         )
@@ -58,8 +53,7 @@ class ValueLoader(wiring.Component):
         m = Module()
         m.submodules.projection = unit = self.projection
         wiring.connect(m, wiring.flipped(self.x), unit.rows)
-        for name in ("w_en", "w_addr", "w_data", "c_en", "c_addr", "c_data"):
-            m.d.comb += getattr(unit, name).eq(getattr(self, name))
+        drive_constants(m, unit, self)
 
         lanes = cfg.lanes
         words = unit.out
