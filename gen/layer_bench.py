@@ -33,7 +33,8 @@ import numpy as np
 
 from gen.config import DefaConfig, preset
 from gen.demo import rel_l2
-from gen.traffic import MEMORIES, _fmax_mhz
+from gen.traffic import MEMORIES, _fmax_mhz, full_size
+from rtl.layer.projection import PIECE  # the requantizing multiply's pieces
 from sim import bittrue, golden, perf
 from sim import layer as fused
 from sim import workload as wl
@@ -43,26 +44,15 @@ __all__ = ["ECP5_85F_DSPS", "format_layer", "layer_bench"]
 
 #: MULT18X18D blocks of an LFE5U-85F
 ECP5_85F_DSPS = 156
-#: the projections' requantizing multiply takes the accumulator in pieces of this many bits
-_PIECE = 17
 #: seeded inputs the scales are calibrated on (seeds after the measured input's)
 CALIBRATION = 4
-
-
-def _sized(cfg: DefaConfig, shapes, window_rows) -> DefaConfig:
-    """``cfg`` with buffers that hold the maps (the models need them), offsets wide enough to
-    reach across them, and its band windows."""
-    shapes = tuple((int(h), int(w)) for h, w in shapes)
-    need = cfg.replace(max_shapes=shapes, offset_bits=24, coord_frac_bits=1).min_offset_int_bits
-    offset_bits = max(cfg.offset_bits, cfg.coord_frac_bits + need)
-    return cfg.replace(max_shapes=shapes, offset_bits=offset_bits, window_rows=tuple(window_rows))
 
 
 def dsps(cfg: DefaConfig) -> dict:
     """MULT18X18D blocks per function: four corner products per sampler lane, one per softmax
     point, and per projection unit ``proj_lanes`` products (unless ``proj_dsp`` is off: LUT
     multipliers) plus the requantizing pieces."""
-    per_unit = cfg.proj_lanes * cfg.proj_dsp + -(-cfg.proj_acc_bits // _PIECE)
+    per_unit = cfg.proj_lanes * cfg.proj_dsp + -(-cfg.proj_acc_bits // PIECE)
     out = {
         "samplers": 4 * cfg.lanes * cfg.levels,
         "softmax": cfg.points_per_head if cfg.softmax else 0,
@@ -114,7 +104,7 @@ def _workload(cfg, params, kind, input_hw, queries, seed, window_rows, fmax, rep
         kind, input_hw=input_hw, strides=strides, d_model=cfg.d_model, queries=queries, seed=s
     )
     inputs = make(seed)
-    big = _sized(cfg, inputs.shapes, window_rows)
+    big = full_size(cfg, inputs.shapes).replace(window_rows=tuple(window_rows))
     scales = fused.calibrate(big, params, [make(seed + 1 + i) for i in range(CALIBRATION)])
     ql = fused.quantize_layer(big, params, scales)
     ref = golden.msda_layer(

@@ -64,17 +64,18 @@ def _fmax_mhz(name: str | None) -> tuple[float | None, str]:
     return None, "no routed clock recorded"
 
 
-def _full_size(cfg: DefaConfig, w: wl.Workload) -> DefaConfig:
-    """``cfg`` with buffers that hold ``w``'s maps and offsets wide enough to reach across
-    them: the cycle model and the quantization need both; the windows replace the buffers."""
-    shapes = tuple((int(h), int(x)) for h, x in w.shapes)
+def full_size(cfg: DefaConfig, shapes) -> DefaConfig:
+    """``cfg`` with buffers that hold maps of ``shapes`` and offsets wide enough to reach
+    across them: the cycle model and the quantization need both; the windows replace the
+    buffers."""
+    shapes = tuple((int(h), int(x)) for h, x in shapes)
     need = cfg.replace(max_shapes=shapes, offset_bits=24, coord_frac_bits=1).min_offset_int_bits
     offset_bits = max(cfg.offset_bits, cfg.coord_frac_bits + need)
     return cfg.replace(max_shapes=shapes, offset_bits=offset_bits)
 
 
 def _run(cfg: DefaConfig, w: wl.Workload, rows, fmax_mhz) -> dict:
-    big = _full_size(cfg, w)
+    big = full_size(cfg, w.shapes)
     qc = core_model.workload_quantized(big, w)
     keep = qc.probs >= big.tau_p_q  # PAP, as the hardware decides it
     # The curve: every level through every candidate height (or the given ones).
@@ -172,7 +173,7 @@ def _hardware(cfg: DefaConfig, w: wl.Workload, window_rows, fmax_mhz) -> dict:
     the layer, head-major passes in raster order, at the bus's full rate (one beat per cycle:
     memory not the limit) and at each board memory's peak (at the routed clock). Only the
     maps come from memory here (the jobs and outputs still stream in and out)."""
-    big = _full_size(cfg, w).replace(window_rows=tuple(window_rows))
+    big = full_size(cfg, w.shapes).replace(window_rows=tuple(window_rows))
     qc = core_model.workload_quantized(big, w)
     order = core_model.job_order(qc, "band")
     word = big.lanes * big.value_bits // 8
@@ -242,7 +243,7 @@ def rtl_slice(cfg: DefaConfig, window_rows, jobs: int, *, input_hw=(800, 1333), 
 
     shape = _layer_shape(cfg, input_hw, seed)
     w = wl.encoder(**shape)
-    big = _full_size(cfg, w).replace(window_rows=tuple(window_rows))
+    big = full_size(cfg, w.shapes).replace(window_rows=tuple(window_rows))
     queries = -(-jobs // cfg.heads)
     if not 1 <= queries <= w.queries:
         raise ValueError(f"jobs={jobs} is out of range: allowed [1, {w.queries * cfg.heads}]")

@@ -342,9 +342,8 @@ def layer(
     logits = ql.attention(query_q).reshape(nq, m, lv * p)
     probs = bittrue.softmax(cfg, logits).reshape(nq, m, lv, p)
 
-    f = cfg.coord_frac_bits
     wh = np.stack([shapes[:, 1], shapes[:, 0]], -1).astype(np.float64)
-    ref_w = np.floor(ref * wh[None] * (1 << f) + 0.5).astype(np.int64)
+    ref_w = bittrue._round_to_int(ref * wh[None], cfg.coord_frac_bits)  # as quantize_core
     qc = bittrue.QuantizedCore(
         value=value.reshape(nv, m, dh),
         scale=np.asarray(ql.scales.value, dtype=np.float64).reshape(m, dh),
