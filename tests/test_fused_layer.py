@@ -2,10 +2,9 @@
 projector) in the Amaranth simulator, bit-exact against the bit-true layer model
 (``sim.layer.layer``) with PAP, from float weights and inputs through calibration."""
 
-import numpy as np
 import pytest
-from amaranth.sim import Simulator
 from configs import ODD
+from stream_sim import beats_of, collect, constant_ports, load_constants, send
 
 from rtl.layer.fused_layer import FusedLayer
 from sim import golden
@@ -14,38 +13,6 @@ from sim.workload import layer_inputs
 
 #: cycles the output may take before the test fails (a hang is a failure)
 LIMIT = 200_000
-
-
-async def _load(ctx, dut, prefix, model, unit):
-    chunks, lanes = unit.chunks, unit.lanes
-    weight = np.pad(model.weight, ((0, chunks * lanes - model.weight.shape[0]), (0, 0)))
-    port = lambda name: getattr(dut, f"{prefix}_{name}")  # noqa: E731
-    for o in range(weight.shape[1]):
-        for k in range(chunks):
-            ctx.set(port("w_addr"), o * chunks + k)
-            ctx.set(port("w_data"), [int(v) for v in weight[k * lanes : (k + 1) * lanes, o]])
-            ctx.set(port("w_en"), 1)
-            await ctx.tick()
-        ctx.set(port("w_en"), 0)
-        ctx.set(port("c_addr"), o)
-        constants = {"bias": int(model.bias[o]), "mult": int(model.mult[o])}
-        ctx.set(port("c_data"), {**constants, "shift": int(model.shift[o])})
-        ctx.set(port("c_en"), 1)
-        await ctx.tick()
-        ctx.set(port("c_en"), 0)
-
-
-async def _stream(ctx, stream, beats):
-    for beat in beats:
-        ctx.set(stream.payload, beat)
-        ctx.set(stream.valid, 1)
-        await ctx.tick().until(stream.ready)
-    ctx.set(stream.valid, 0)
-
-
-def _chunks(row, lanes):
-    row = np.pad(row, (0, -len(row) % lanes))
-    return [[int(v) for v in row[k : k + lanes]] for k in range(0, len(row), lanes)]
 
 
 @pytest.mark.slow
@@ -75,7 +42,7 @@ def test_fused_layer_matches_the_bit_true_layer(cfg, input_hw):
     ref_w = model.core_inputs.ref_w  # (Nq, L, 2): what the host sends
     dut = FusedLayer(cfg)
     lanes = cfg.proj_lanes
-    got, loaded = [], [False]
+    loaded = [False]
 
     async def drive(ctx):
         shapes = [tuple(int(v) for v in s) for s in inputs.shapes]
@@ -89,8 +56,9 @@ def test_fused_layer_matches_the_bit_true_layer(cfg, input_hw):
             ("logits", ql.attention, dut.queries_.logits),
             ("output", ql.output, dut.output.projection),
         ):
-            await _load(ctx, dut, prefix, proj, unit)
-        await _stream(ctx, dut.x, [c for row in model.x for c in _chunks(row, lanes)])
+            ports = constant_ports(dut, f"{prefix}_")
+            await load_constants(ctx, ports, proj, unit.chunks, unit.lanes)
+        await send(ctx, dut.x, [c for row in model.x for c in beats_of(row, lanes)])
         loaded[0] = True  # the constants are in: the queries may go
         while ctx.get(dut.loading):
             await ctx.tick()
@@ -102,35 +70,21 @@ def test_fused_layer_matches_the_bit_true_layer(cfg, input_hw):
             }
             for q in range(nq)
         ]
-        await _stream(ctx, dut.refs, refs)
+        await send(ctx, dut.refs, refs)
 
     async def feed_queries(ctx):
         while not loaded[0]:
             await ctx.tick()
-        await _stream(ctx, dut.queries, [c for row in model.query for c in _chunks(row, lanes)])
+        await send(ctx, dut.queries, [c for row in model.query for c in beats_of(row, lanes)])
 
-    async def drain(ctx):
-        ctx.set(dut.out.ready, 1)
-        for _ in range(LIMIT):
-            if len(got) >= want.size:
-                return
-            await ctx.tick()
-        raise AssertionError(f"{len(got)} of {want.size} words after {LIMIT} cycles")
-
-    async def monitor(ctx):
-        async for _, _, valid, ready, word in ctx.tick().sample(
-            dut.out.valid, dut.out.ready, dut.out.payload
-        ):
-            if valid and ready:
-                got.append((word.tag, word.data, word.last))
-
-    sim = Simulator(dut)
-    sim.add_clock(1e-6)
-    sim.add_testbench(drive)
-    sim.add_testbench(feed_queries)
-    sim.add_testbench(drain)
-    sim.add_process(monitor)
-    sim.run()
+    got, _ = collect(
+        dut,
+        [drive, feed_queries],
+        dut.out,
+        want.size,
+        record=lambda word: (word.tag, word.data, word.last),
+        limit=LIMIT,
+    )
     c = cfg.d_model
     expect = [(tags[q], int(want[q, o]), int(o == c - 1)) for q in range(nq) for o in range(c)]
     assert got == expect, f"seed {seed}"

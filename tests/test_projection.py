@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from amaranth.sim import Simulator
+from stream_sim import beats_of, collect, constant_ports, load_constants, send
 
 from gen.config import preset
 from rtl.layer.output_projector import OutputProjector
@@ -41,40 +41,6 @@ def _unit_and_model(rng, n_in, n_out, lanes, in_bits, lo, hi, acc_bits):
     return unit, model
 
 
-#: cycles a drain waits for the words before the test fails (a hang is a failure)
-LIMIT = 100_000
-
-
-def _bounded():
-    yield from range(LIMIT)
-    raise AssertionError(f"no end after {LIMIT} cycles: the block stopped producing")
-
-
-async def _load_constants(ctx, ports, model, chunks: int, lanes: int):
-    """Write a projection's weights (padded with 0 past n_in) and per-channel constants
-    through ``ports`` (``w_en``, ``w_addr``, ``w_data``, ``c_en``, ``c_addr``, ``c_data``)."""
-    pad = chunks * lanes - model.weight.shape[0]
-    weight = np.pad(model.weight, ((0, pad), (0, 0)))
-    for o in range(weight.shape[1]):
-        for k in range(chunks):
-            ctx.set(ports["w_addr"], o * chunks + k)
-            ctx.set(ports["w_data"], [int(v) for v in weight[k * lanes : (k + 1) * lanes, o]])
-            ctx.set(ports["w_en"], 1)
-            await ctx.tick()
-        ctx.set(ports["w_en"], 0)
-        ctx.set(ports["c_addr"], o)
-        constants = {"bias": int(model.bias[o]), "mult": int(model.mult[o])}
-        ctx.set(ports["c_data"], {**constants, "shift": int(model.shift[o])})
-        ctx.set(ports["c_en"], 1)
-        await ctx.tick()
-        ctx.set(ports["c_en"], 0)
-
-
-def _ports(dut, prefix=""):
-    names = ("w_en", "w_addr", "w_data", "c_en", "c_addr", "c_data")
-    return {name: getattr(dut, prefix + name) for name in names}
-
-
 def _simulate(unit, model, rows, rng, *, gaps: bool, stalls: bool):
     """Load the unit's memories, stream ``rows`` in (with random gaps), take the words out
     (with random pauses); returns (words, lasts, cycle of each word, cycle each row's last
@@ -82,54 +48,25 @@ def _simulate(unit, model, rows, rng, *, gaps: bool, stalls: bool):
     chunks, lanes = unit.chunks, unit.lanes
     pad = chunks * lanes - unit.n_in  # the last chunk's codes past n_in, weights 0
     rows = np.pad(rows, ((0, 0), (0, pad)), constant_values=99)  # garbage times weight 0
-    got, lasts, when, fed = [], [], [], []
-    total = rows.shape[0] * unit.n_out
+    fed, now = [], [0]
 
     async def load_and_feed(ctx):
-        await _load_constants(ctx, _ports(unit), model, chunks, lanes)
-        cycle = 0
+        await load_constants(ctx, constant_ports(unit), model, chunks, lanes)
+        gap = (lambda: rng.random() < 0.3) if gaps else None
         for row in rows:
-            for k in range(chunks):
-                while gaps and rng.random() < 0.3:
-                    ctx.set(unit.rows.valid, 0)
-                    await ctx.tick()
-                ctx.set(unit.rows.payload, [int(v) for v in row[k * lanes : (k + 1) * lanes]])
-                ctx.set(unit.rows.valid, 1)
-                await ctx.tick().until(unit.rows.ready)
-                cycle = now[0]
-            fed.append(cycle)
-            ctx.set(unit.rows.valid, 0)
+            await send(ctx, unit.rows, beats_of(row, lanes), gap)
+            fed.append(now[0])
 
-    async def drain(ctx):
-        for _ in _bounded():
-            if len(got) >= total:
-                break
-            ready = not (stalls and rng.random() < 0.4)
-            ctx.set(unit.out.ready, ready)
-            await ctx.tick()
-        ctx.set(unit.out.ready, 0)
-
-    now = [0]  # cycles, counted by the monitor
-
-    async def monitor(ctx):
-        async for _, _, valid, ready, payload in ctx.tick().sample(
-            unit.out.valid, unit.out.ready, unit.out.payload
-        ):
-            now[0] += 1
-            if valid and ready:
-                got.append(payload.data)
-                lasts.append(payload.last)
-                when.append(now[0])
-            if len(got) == total:
-                break
-
-    sim = Simulator(unit)
-    sim.add_clock(1e-6)
-    sim.add_testbench(load_and_feed)
-    sim.add_testbench(drain)
-    sim.add_process(monitor)
-    sim.run()
-    return np.array(got), lasts, when, fed
+    words, when = collect(
+        unit,
+        [load_and_feed],
+        unit.out,
+        rows.shape[0] * unit.n_out,
+        ready=lambda: not (stalls and rng.random() < 0.4),
+        record=lambda word: (word.data, word.last),
+        now=now,
+    )
+    return np.array([w for w, _ in words]), [last for _, last in words], when, fed
 
 
 @pytest.mark.parametrize(
@@ -228,44 +165,21 @@ def test_value_loader_writes_the_projected_map_as_buffer_words(cfg):
                         lo = head * dh + chunk * lanes
                         want.append((level, px, py, head, chunk, list(value[p, lo : lo + lanes])))
                 p += 1
-    got = []
-    rows = np.pad(x, ((0, 0), (0, unit.chunks * unit.lanes - c)))
 
     async def feed(ctx):
         ctx.set(dut.widths, [w for _, w in shapes])
         ctx.set(dut.heights, [h for h, _ in shapes])
-        await _load_constants(ctx, _ports(dut), model, unit.chunks, unit.lanes)
-        for row in rows:
-            for k in range(unit.chunks):
-                ctx.set(dut.x.payload, [int(v) for v in row[k * unit.lanes : (k + 1) * unit.lanes]])
-                ctx.set(dut.x.valid, 1)
-                await ctx.tick().until(dut.x.ready)
-        ctx.set(dut.x.valid, 0)
+        await load_constants(ctx, constant_ports(dut), model, unit.chunks, unit.lanes)
+        await send(ctx, dut.x, [beat for row in x for beat in beats_of(row, unit.lanes)])
 
-    async def drain(ctx):
-        for _ in _bounded():
-            if len(got) >= len(want):
-                break
-            ready = rng.random() < 0.6
-            ctx.set(dut.load.ready, ready)
-            await ctx.tick()
-        ctx.set(dut.load.ready, 0)
-
-    async def monitor(ctx):
-        async for _, _, valid, ready, beat in ctx.tick().sample(
-            dut.load.valid, dut.load.ready, dut.load.payload
-        ):
-            if valid and ready:
-                got.append((beat.level, beat.x, beat.y, beat.head, beat.chunk, list(beat.data)))
-            if len(got) == len(want):
-                break
-
-    sim = Simulator(dut)
-    sim.add_clock(1e-6)
-    sim.add_testbench(feed)
-    sim.add_testbench(drain)
-    sim.add_process(monitor)
-    sim.run()
+    got, _ = collect(
+        dut,
+        [feed],
+        dut.load,
+        len(want),
+        ready=lambda: rng.random() < 0.6,
+        record=lambda b: (b.level, b.x, b.y, b.head, b.chunk, list(b.data)),
+    )
     assert got == want, f"seed {seed}"
     assert (value == unit.hi).any() or (value == unit.lo).any(), "saturation not exercised"
 
@@ -318,53 +232,23 @@ def test_query_projector_assembles_the_jobs(cfg):
     ]
     assert (offsets == dut.offsets.hi).any() or (offsets == dut.offsets.lo).any()
     chunks, lanes = dut.offsets.chunks, dut.offsets.lanes
-    rows = np.pad(queries, ((0, 0), (0, chunks * lanes - cfg.d_model)))
-    got = []
 
     async def feed(ctx):
-        await _load_constants(ctx, _ports(dut, "offsets_"), off_model, chunks, lanes)
-        await _load_constants(ctx, _ports(dut, "logits_"), log_model, chunks, lanes)
+        await load_constants(ctx, constant_ports(dut, "offsets_"), off_model, chunks, lanes)
+        await load_constants(ctx, constant_ports(dut, "logits_"), log_model, chunks, lanes)
         for q in range(nq):
-            ctx.set(dut.refs.payload, refs[q])
-            ctx.set(dut.refs.valid, 1)
-            await ctx.tick().until(dut.refs.ready)
-            ctx.set(dut.refs.valid, 0)
-            for k in range(chunks):
-                while rng.random() < 0.3:
-                    await ctx.tick()
-                ctx.set(dut.queries.payload, [int(v) for v in rows[q, k * lanes : (k + 1) * lanes]])
-                ctx.set(dut.queries.valid, 1)
-                await ctx.tick().until(dut.queries.ready)
-                ctx.set(dut.queries.valid, 0)
+            await send(ctx, dut.refs, [refs[q]])
+            await send(ctx, dut.queries, beats_of(queries[q], lanes), lambda: rng.random() < 0.3)
 
-    async def drain(ctx):
-        for _ in _bounded():
-            if len(got) >= len(want):
-                break
-            ctx.set(dut.jobs.ready, rng.random() < 0.5)
-            await ctx.tick()
-        ctx.set(dut.jobs.ready, 0)
+    def record(job):
+        off_x = [[int(v) for v in level] for level in job.off_x]
+        off_y = [[int(v) for v in level] for level in job.off_y]
+        logit = [[int(v) for v in level] for level in job.logit]
+        return (job.tag, job.head, list(job.ref_x), list(job.ref_y), off_x, off_y, logit)
 
-    async def monitor(ctx):
-        async for _, _, valid, ready, job in ctx.tick().sample(
-            dut.jobs.valid, dut.jobs.ready, dut.jobs.payload
-        ):
-            if valid and ready:
-                off_x = [[int(v) for v in level] for level in job.off_x]
-                off_y = [[int(v) for v in level] for level in job.off_y]
-                logit = [[int(v) for v in level] for level in job.logit]
-                got.append(
-                    (job.tag, job.head, list(job.ref_x), list(job.ref_y), off_x, off_y, logit)
-                )
-            if len(got) == len(want):
-                break
-
-    sim = Simulator(dut)
-    sim.add_clock(1e-6)
-    sim.add_testbench(feed)
-    sim.add_testbench(drain)
-    sim.add_process(monitor)
-    sim.run()
+    got, _ = collect(
+        dut, [feed], dut.jobs, len(want), ready=lambda: rng.random() < 0.5, record=record
+    )
     assert got == want, f"seed {seed}"
 
 
@@ -392,43 +276,24 @@ def test_output_projector_projects_each_query(cfg):
         for q in range(nq)
         for o in range(cfg.d_model)
     ]
-    got = []
 
     async def feed(ctx):
-        await _load_constants(ctx, _ports(dut), model, unit.chunks, unit.lanes)
-        for q in range(nq):
-            for h in range(m):
-                while rng.random() < 0.3:
-                    await ctx.tick()
-                values = [int(v) for v in core[q, h * dh : (h + 1) * dh]]
-                ctx.set(dut.core_out.payload, {"tag": tags[q], "head": h, "values": values})
-                ctx.set(dut.core_out.valid, 1)
-                await ctx.tick().until(dut.core_out.ready)
-                ctx.set(dut.core_out.valid, 0)
+        await load_constants(ctx, constant_ports(dut), model, unit.chunks, unit.lanes)
+        beats = [
+            {"tag": tags[q], "head": h, "values": [int(v) for v in core[q, h * dh : (h + 1) * dh]]}
+            for q in range(nq)
+            for h in range(m)
+        ]
+        await send(ctx, dut.core_out, beats, lambda: rng.random() < 0.3)
 
-    async def drain(ctx):
-        for _ in _bounded():
-            if len(got) >= len(want):
-                break
-            ctx.set(dut.out.ready, rng.random() < 0.7)
-            await ctx.tick()
-        ctx.set(dut.out.ready, 0)
-
-    async def monitor(ctx):
-        async for _, _, valid, ready, word in ctx.tick().sample(
-            dut.out.valid, dut.out.ready, dut.out.payload
-        ):
-            if valid and ready:
-                got.append((word.tag, word.data, word.last))
-            if len(got) == len(want):
-                break
-
-    sim = Simulator(dut)
-    sim.add_clock(1e-6)
-    sim.add_testbench(feed)
-    sim.add_testbench(drain)
-    sim.add_process(monitor)
-    sim.run()
+    got, _ = collect(
+        dut,
+        [feed],
+        dut.out,
+        len(want),
+        ready=lambda: rng.random() < 0.7,
+        record=lambda word: (word.tag, word.data, word.last),
+    )
     assert got == want, f"seed {seed}"
     assert (words == unit.hi).any() or (words == unit.lo).any(), "saturation not exercised"
 
