@@ -6,8 +6,8 @@ from __future__ import annotations
 import numpy as np
 from amaranth.sim import Simulator
 
-#: a projection's ports that load its weights and per-channel constants
-CONSTANTS = ("w_en", "w_addr", "w_data", "c_en", "c_addr", "c_data")
+from rtl.layer.projection import CONSTANTS
+
 #: cycles a run waits for its beats before the test fails (a hang is a failure)
 LIMIT = 100_000
 
