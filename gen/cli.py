@@ -350,6 +350,8 @@ BLOCK_HELP = {
     "cycle, per-channel requantization (rtl/layer/projection.py)",
     "layer": "the fused layer with whole maps on chip: value, offset, attention and output "
     "projections around the core (rtl/layer/fused_layer.py; no window_rows)",
+    "layer_top": "the fused layer from memory: constants, map and queries read and outputs "
+    "written by one AXI4 master, a run per start pulse (rtl/layer/layer_top.py)",
 }
 
 EXIT_CODES = """exit status:

@@ -26,6 +26,8 @@ from rtl.core.level_buffer import buffer_geometry
 from rtl.core.sampler import Sampler
 from rtl.core.softmax import softmax_latency
 from rtl.layer.fused_layer import FusedLayer
+from rtl.layer.layer_top import ERRORS as LAYER_ERRORS
+from rtl.layer.layer_top import LayerTop
 from rtl.layer.projection import ProjectionUnit
 from rtl.lib.block_ram import VERILOG as BLOCK_RAM_VERILOG
 from rtl.lib.block_ram import VERILOG_MODULE as BLOCK_RAM_MODULE
@@ -140,6 +142,29 @@ def _layer(cfg: DefaConfig, level: int):
     }
 
 
+def _layer_top(cfg: DefaConfig, level: int):
+    top = LayerTop(cfg)
+    fetch = top.fetch
+    return top, {
+        **_core_extra(cfg, top.tag_bits),
+        "layer_memory": {
+            "word_bytes": top.word_bits // 8,
+            "records": {
+                k.name: {"beats": k.beats, "fields": flatten_layout(k.layout)} for k in fetch.kinds
+            },
+            "constants": [
+                {"kind": k.name, "count": n}
+                for k, n in zip(fetch.kinds, fetch.const_counts, strict=False)
+            ],
+            "chunks": fetch.chunks,
+            "proj_lanes": cfg.proj_lanes,
+            "out_bytes": top.out_bytes,
+            "out_bits": cfg.layer_out_bits,
+            "errors": list(LAYER_ERRORS),
+        },
+    }
+
+
 def _core(cfg: DefaConfig, level: int):
     top = Core(cfg)
     return top, _core_extra(cfg, top.tag_bits)
@@ -211,6 +236,7 @@ BLOCKS = {
     "linked": _linked,
     "projection": _projection,
     "layer": _layer,
+    "layer_top": _layer_top,
 }
 
 

@@ -29,7 +29,7 @@ rounding shift a barrel of two bits per stage: every stage one adder, compare or
 
 from __future__ import annotations
 
-from amaranth.hdl import Module, Mux, Signal, signed, unsigned
+from amaranth.hdl import Cat, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -195,12 +195,18 @@ class ProjectionUnit(wiring.Component):
             row_write.data.eq(self.rows.payload),
             row_write.en.eq(self.rows.valid & self.rows.ready),
         ]
+        # set_full, clear_full: plain expressions (continuous assignments), not conditional
+        # writes: an event-driven simulator evaluates those at time 0 even when their inputs
+        # never change (Icarus left a conditional block's signal X until its first input
+        # event, and ``full`` took the X)
         set_full = Signal(2)
         clear_full = Signal(2)
+        row_taken = Signal()
+        m.d.comb += row_taken.eq(self.rows.valid & self.rows.ready & (w_chunk == chunks - 1))
+        m.d.comb += set_full.eq(Cat(row_taken & ~w_bank, row_taken & w_bank))
         with m.If(self.rows.valid & self.rows.ready):
             with m.If(w_chunk == chunks - 1):
                 m.d.sync += [w_chunk.eq(0), w_bank.eq(~w_bank)]
-                m.d.comb += set_full.bit_select(w_bank, 1).eq(1)
             with m.Else():
                 m.d.sync += w_chunk.eq(w_chunk + 1)
         full_next = Signal(2, name="full_next")
@@ -236,7 +242,9 @@ class ProjectionUnit(wiring.Component):
                 m.d.sync += channel.eq(channel + 1)
             with m.If(row_end):
                 m.d.sync += [channel.eq(0), w_index.eq(0), r_bank.eq(~r_bank)]
-                m.d.comb += clear_full.bit_select(r_bank, 1).eq(1)
+        row_done = Signal()
+        m.d.comb += row_done.eq(go & row_end)
+        m.d.comb += clear_full.eq(Cat(row_done & ~r_bank, row_done & r_bank))
 
         # -- memories (latency 2): the row's chunk and the weights ----------------------------
         m.submodules.weights = weights = BlockRam(self.w_data.shape(), self.n_out * chunks)

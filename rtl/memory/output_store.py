@@ -15,22 +15,20 @@ Contract:
   malformed request), sticky until ``clear``; ``idle``: every output taken is written and
   answered.
 
-Timing: the slot's address takes three registered steps (the index ``tag * heads + head``, the
-byte offset, the sum with ``base``; each one multiply by a constant or one adder) into a
-queue of requests; the beats leave a shift register. Throughput: an output every
-``max(out_beats, 2)`` cycles while the writer keeps up.
+A ``SlotStore`` with ``heads`` parts per tag (its timing and throughput: an output every
+``max(out_beats, 2)`` cycles while the writer keeps up).
 """
 
 from __future__ import annotations
 
-from amaranth.hdl import Module, Signal, signed, unsigned
-from amaranth.lib import data, fifo, stream, wiring
+from amaranth.hdl import Module, signed, unsigned
+from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from gen.config import DefaConfig
 from rtl.core.layouts import output_layout
-from rtl.memory.axi_writer import AxiWriter, axi_write_signature
-from rtl.memory.burst_split import request_layout
+from rtl.memory.axi_writer import axi_write_signature
+from rtl.memory.slot_store import SlotStore
 
 __all__ = ["OutputStore", "out_beats", "slot_layout"]
 
@@ -69,74 +67,31 @@ class OutputStore(wiring.Component):
 
     def elaborate(self, platform):
         cfg = self._cfg
-        word, beats = self.word_bits, self.out_beats
         m = Module()
-        layout = request_layout(cfg.addr_bits, beats.bit_length())
-        m.submodules.writer = writer = AxiWriter(
+        m.submodules.slots = slots = SlotStore(
             addr_bits=cfg.addr_bits,
-            data_bits=word,
-            beats_bits=beats.bit_length(),
+            word_bits=self.word_bits,
+            slot_bits=slot_layout(cfg).size,
+            tag_bits=self.tag_bits,
+            per_tag=cfg.heads,
             max_burst=cfg.max_burst,
-            queue_depth=max(2, 2 * beats),
         )
-        wiring.connect(m, writer.axi, wiring.flipped(self.axi))
-        m.d.comb += [self.error.eq(writer.error), writer.clear.eq(self.clear)]
-        m.submodules.slots = slots = fifo.SyncFIFOBuffered(width=layout.size, depth=4)
-        m.d.comb += [
-            writer.requests.valid.eq(slots.r_rdy),
-            writer.requests.payload.eq(slots.r_data),
-            slots.r_en.eq(writer.requests.ready),
-        ]
-
-        # Take an output when the shift register is empty, the address steps are free and the
-        # slot queue has room.
         out = self.outputs.payload
-        shifting = Signal()
-        index_valid, offset_valid = Signal(), Signal()
-        m.d.comb += self.outputs.ready.eq(~shifting & ~index_valid & ~offset_valid & slots.w_rdy)
-        take = Signal()
-        m.d.comb += take.eq(self.outputs.valid & self.outputs.ready)
-        valid_tag = Signal()
-        m.d.comb += valid_tag.eq(out.tag < self.queries)
-        m.d.sync += [
-            self.taken.eq(take),
-            self.bad_tag.eq(take & ~valid_tag),
-            index_valid.eq(take & valid_tag),
-            offset_valid.eq(index_valid),
-        ]
-
-        # The slot's address: index, byte offset, sum.
-        index = Signal(self.tag_bits + (cfg.heads - 1).bit_length() + 1)
-        offset = Signal(cfg.addr_bits + 1)
-        with m.If(take):
-            m.d.sync += index.eq(out.tag * cfg.heads + out.head)
-        m.d.sync += offset.eq(index * self.out_bytes)
-        slot = Signal(layout)
         m.d.comb += [
-            slot.addr.eq(self.base + offset),
-            slot.beats.eq(beats),
-            slots.w_en.eq(offset_valid),
-            slots.w_data.eq(slot),
+            slots.slots.valid.eq(self.outputs.valid),
+            slots.slots.payload.tag.eq(out.tag),
+            slots.slots.payload.part.eq(out.head),
+            slots.slots.payload.data.eq(out.values.as_value()),
+            self.outputs.ready.eq(slots.slots.ready),
         ]
-
-        # The beats: the values, low channel first.
-        shift = Signal(beats * word)
-        left = Signal(range(beats + 1))
+        wiring.connect(m, slots.axi, wiring.flipped(self.axi))
         m.d.comb += [
-            writer.data.valid.eq(shifting),
-            writer.data.payload.eq(shift[:word]),
+            slots.base.eq(self.base),
+            slots.tags.eq(self.queries),
+            slots.clear.eq(self.clear),
+            self.taken.eq(slots.taken),
+            self.bad_tag.eq(slots.bad_tag),
+            self.error.eq(slots.error),
+            self.idle.eq(slots.idle),
         ]
-        with m.If(take & valid_tag):
-            m.d.sync += [shift.eq(out.values.as_value()), left.eq(beats), shifting.eq(1)]
-        with m.Elif(writer.data.valid & writer.data.ready):
-            m.d.sync += [shift.eq(shift[word:]), left.eq(left - 1)]
-            with m.If(left == 1):
-                m.d.sync += shifting.eq(0)
-
-        # The writer's ``idle`` is a register: a request it took last cycle is not in it yet.
-        handed = Signal()
-        m.d.sync += handed.eq(slots.r_rdy & writer.requests.ready)
-        m.d.sync += self.idle.eq(
-            ~take & ~shifting & ~index_valid & ~offset_valid & ~slots.r_rdy & ~handed & writer.idle
-        )
         return m

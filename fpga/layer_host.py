@@ -1,0 +1,172 @@
+"""The host's side of the fused layer from memory (``rtl/layer/layer_top.py``, its
+``layer_top`` manifest's ``layer_memory`` entry): the memory images of a run (the projections'
+constants, the map x, the queries), the registers to write, and the outputs read back.
+
+    run = LayerRun(manifest)
+    plan = run.plan(ql, result.x, result.query, result.core_inputs.ref_w, shapes, base=0)
+    # write plan.regions into memory, plan.registers into the top, pulse start, wait done
+    out = run.outputs(memory[plan.out_base:], queries)      # (Nq, d_model) output words
+
+Every record is packed as its manifest layout (bit 0 at bit 0 of its first byte, little-endian
+bytes) and zero-padded to whole beats; a projection's weight rows past ``d_model`` are 0.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from gen.payload import Payload
+
+__all__ = ["LayerPlan", "LayerRun"]
+
+#: the constants' projections in memory order, with ``sim.layer.QuantizedLayer``'s names
+_PROJECTIONS = (
+    ("value", "value"),
+    ("offsets", "offset"),
+    ("logits", "attention"),
+    ("output", "output"),
+)
+
+
+@dataclass
+class LayerPlan:
+    """A run laid out: ``regions`` ((byte address, bytes) to write), the top's ``registers``
+    (port name -> value; ``widths``/``heights`` lists) and where the outputs go."""
+
+    queries: int
+    out_base: int = 0
+    regions: list[tuple[int, bytes]] = field(default_factory=list)
+    registers: dict = field(default_factory=dict)
+
+
+class LayerRun:
+    def __init__(self, manifest: dict):
+        if "layer_memory" not in manifest:
+            raise ValueError(
+                "the manifest has no 'layer_memory' entry: LayerRun drives the layer_top block "
+                "(defa generate --block layer_top)"
+            )
+        mem = manifest["layer_memory"]
+        self.word_bytes = mem["word_bytes"]
+        self.records = {
+            name: (Payload(r["fields"]), r["beats"] * self.word_bytes)
+            for name, r in mem["records"].items()
+        }
+        self.constants = [(c["kind"], c["count"]) for c in mem["constants"]]
+        self.chunks, self.lanes = mem["chunks"], mem["proj_lanes"]
+        self.out_bytes, self.out_bits = mem["out_bytes"], mem["out_bits"]
+        self.errors = mem["errors"]
+        self.tag_bits = manifest["tag_bits"]
+        self.d_model = manifest["config"]["d_model"]
+
+    def _pack(self, kind: str, fields: dict) -> bytes:
+        payload, nbytes = self.records[kind]
+        return payload.pack(fields).to_bytes(nbytes, "little")
+
+    def _rows(self, kind: str, codes: np.ndarray) -> bytes:
+        """Rows of activation codes as ``chunks`` records each of ``proj_lanes`` codes."""
+        codes = np.asarray(codes, dtype=np.int64)
+        padded = np.pad(codes, ((0, 0), (0, self.chunks * self.lanes - codes.shape[1])))
+        out = bytearray()
+        payload, _ = self.records[kind]
+        for row in padded:
+            for k in range(self.chunks):
+                out += self._pack(kind, _array(payload, row[k * self.lanes : (k + 1) * self.lanes]))
+        return bytes(out)
+
+    def constants_image(self, ql) -> bytes:
+        """Every projection's weight words then channel constants (``sim.layer`` ``ql``)."""
+        out = bytearray()
+        counts = dict(self.constants)
+        for kind, attr in _PROJECTIONS:
+            proj = getattr(ql, attr)
+            n_in, n_out = proj.weight.shape
+            weight = np.pad(proj.weight, ((0, self.chunks * self.lanes - n_in), (0, 0)))
+            payload, _ = self.records[f"{kind}_w"]
+            if counts[f"{kind}_w"] != n_out * self.chunks or counts[f"{kind}_c"] != n_out:
+                raise ValueError(
+                    f"the {kind} projection has {n_out} outputs: the manifest's layer holds "
+                    f"{counts[f'{kind}_c']} (a layer quantized for another config)"
+                )
+            for o in range(n_out):
+                for k in range(self.chunks):
+                    column = weight[k * self.lanes : (k + 1) * self.lanes, o]
+                    out += self._pack(f"{kind}_w", _array(payload, column))
+            for o in range(n_out):
+                fields = {
+                    "bias": int(proj.bias[o]),
+                    "mult": int(proj.mult[o]),
+                    "shift": int(proj.shift[o]),
+                }
+                out += self._pack(f"{kind}_c", fields)
+        return bytes(out)
+
+    def x_image(self, x: np.ndarray) -> bytes:
+        """The map's pixels ((Nv, d_model) activation codes, the loader's order)."""
+        return self._rows("x", x)
+
+    def query_image(self, query: np.ndarray, ref_w: np.ndarray) -> bytes:
+        """Per query its reference words ((Nq, L, 2): x, y per level) then its rows."""
+        query = np.asarray(query, dtype=np.int64)
+        ref_w = np.asarray(ref_w, dtype=np.int64)
+        if ref_w.shape[0] != query.shape[0]:
+            raise ValueError(f"ref_w has {ref_w.shape[0]} queries, query {query.shape[0]}")
+        payload, _ = self.records["ref"]
+        out = bytearray()
+        for q in range(query.shape[0]):
+            fields = {
+                **payload.pack_array("ref_x", ref_w[q, :, 0]),
+                **payload.pack_array("ref_y", ref_w[q, :, 1]),
+            }
+            out += self._pack("ref", fields)
+            out += self._rows("query", query[q : q + 1])
+        return bytes(out)
+
+    def _align(self, addr: int) -> int:
+        return -(-addr // self.word_bytes) * self.word_bytes
+
+    def plan(self, ql, x, query, ref_w, shapes, *, base: int = 0, gaps=(0, 0, 0)) -> LayerPlan:
+        """Constants, map, queries and the output slots one after the other from ``base``
+        (rounded up to a beat), ``gaps`` bytes between them."""
+        nq = int(np.shape(query)[0])
+        if not 1 <= nq <= 1 << self.tag_bits:
+            raise ValueError(f"queries={nq} is out of range: allowed [1, {1 << self.tag_bits}]")
+        nv = sum(int(h) * int(w) for h, w in shapes)
+        if np.shape(x)[0] != nv:
+            raise ValueError(f"x has {np.shape(x)[0]} pixels: the shapes have {nv}")
+        plan = LayerPlan(queries=nq)
+        addr = self._align(base)
+        images = (self.constants_image(ql), self.x_image(x), self.query_image(query, ref_w))
+        names = ("const_base", "x_base", "query_base")
+        for name, image, gap in zip(names, images, gaps, strict=True):
+            plan.regions.append((addr, image))
+            plan.registers[name] = addr
+            addr = self._align(addr + len(image) + gap)
+        plan.out_base = addr
+        plan.registers["out_base"] = addr
+        plan.registers["queries"] = nq
+        plan.registers["widths"] = [int(w) for _, w in shapes]
+        plan.registers["heights"] = [int(h) for h, _ in shapes]
+        return plan
+
+    def outputs(self, raw: bytes, queries: int) -> np.ndarray:
+        """(queries, d_model) output words from the bytes at ``out_base``."""
+        bits, mask = self.out_bits, (1 << self.out_bits) - 1
+        rows = []
+        for q in range(queries):
+            word = int.from_bytes(raw[q * self.out_bytes : (q + 1) * self.out_bytes], "little")
+            row = [(word >> (i * bits)) & mask for i in range(self.d_model)]
+            rows.append([v - (1 << bits) if v >> (bits - 1) else v for v in row])
+        return np.array(rows, dtype=np.int64).reshape(queries, self.d_model)
+
+    def error_names(self, error: int) -> list[str]:
+        """The names of the ``error`` port's set bits."""
+        return [name for i, name in enumerate(self.errors) if error >> i & 1]
+
+
+def _array(payload: Payload, values) -> dict[str, int]:
+    """A record that is one array (a row of codes, a weight word): its leaves by index."""
+    names = sorted(payload.fields, key=int)
+    return dict(zip(names, (int(v) for v in values), strict=True))

@@ -1,0 +1,266 @@
+"""The fused layer from memory: one AXI4 master reads the projections' constants, the map x and
+the queries, and writes each query's layer output to its slot; a run starts on a pulse and
+ends in ``done`` (DEFA's fused layer as a memory-mapped accelerator, whole maps on chip).
+
+Contract:
+
+* The run's registers: ``widths``/``heights`` (level shapes, each in [1, ``max_shapes``]),
+  ``tau_p``, ``tau_f``, ``const_base``, ``x_base``, ``query_base``, ``out_base`` (byte
+  addresses, multiples of the beat's bytes, ``word_bits // 8``) and ``queries`` (in [1,
+  2**tag_bits]). ``start`` (a pulse) takes them while not ``busy``; hold them steady until
+  ``done``.
+* Memory: what ``LayerFetch`` reads (constants, map, queries: ``record_kinds``); query k's
+  output (``d_model`` words of ``layer_out_bits``, channel 0 at bit 0) at ``out_base + k *
+  out_bytes``, zero-padded to whole beats (``SlotStore``).
+* ``busy`` from the start until ``done``; ``done`` (high until the next start) once every
+  query's output is written and answered. ``error`` (cleared by a start that is taken): bit 0
+  a read answered SLVERR/DECERR (the run still completes), bit 1 a write answered so, bit 2
+  the registers were out of range (nothing run, ``done`` at once), bit 3 a start while busy
+  (ignored).
+* FWP commands and the counters are the core's (``fwp``, ``fwp_result``, ``clear``,
+  ``cycles``...); a masked pixel's value is not stored and reads 0.
+
+Timing: the checks, the pixel count (a product per level, summed one level a cycle) and the
+fetch's start are registered steps; the output words are gathered in a shift register and
+handed whole to the store.
+"""
+
+from __future__ import annotations
+
+from amaranth.hdl import Cat, Module, Signal, unsigned
+from amaranth.lib import data, wiring
+from amaranth.lib.wiring import In, Out
+
+from gen.config import DefaConfig
+from rtl.core.layouts import side_bits
+from rtl.layer.fused_layer import FusedLayer
+from rtl.layer.layer_fetch import LayerFetch
+from rtl.memory.slot_store import SlotStore
+from rtl.top import axi_signature
+
+__all__ = ["ERRORS", "LayerTop"]
+
+#: the ``error`` bits, in order
+ERRORS = ("read", "write", "registers", "start_while_busy")
+
+#: the core's counters and FWP ports the top passes on
+_PASSED = (
+    "fwp",
+    "fwp_result",
+    "clear",
+    "cycles",
+    "jobs_in",
+    "jobs_out",
+    "points_kept",
+    "points_pruned",
+    "off_map",
+    "pixels_masked",
+    "loads_masked",
+)
+
+
+class LayerTop(wiring.Component):
+    def __init__(self, cfg: DefaConfig, *, tag_bits: int = 16):
+        if cfg.addr_bits > 32:
+            self._MustUse__silence = True  # a refused component is not an unused one
+            raise ValueError(
+                f"addr_bits={cfg.addr_bits} is out of range for the layer top: allowed [12, 32]"
+            )
+        self._cfg, self.tag_bits = cfg, tag_bits
+        self.layer = FusedLayer(cfg, tag_bits=tag_bits)
+        units = {
+            "value": self.layer.loader.projection,
+            "offsets": self.layer.queries_.offsets,
+            "logits": self.layer.queries_.logits,
+            "output": self.layer.output.projection,
+        }
+        self.pixel_bits = max(1, sum(h * w for h, w in cfg.max_shapes).bit_length())
+        self.fetch = LayerFetch(cfg, units, tag_bits=tag_bits, pixel_bits=self.pixel_bits)
+        self.word_bits = self.fetch.word_bits
+        self.store = SlotStore(
+            addr_bits=cfg.addr_bits,
+            word_bits=self.word_bits,
+            slot_bits=cfg.d_model * cfg.layer_out_bits,
+            tag_bits=tag_bits,
+            max_burst=cfg.max_burst,
+        )
+        self.out_bytes = self.store.slot_bytes
+        lv = cfg.levels
+        members = dict(self.layer.signature.members)
+        shape = data.ArrayLayout(unsigned(side_bits(cfg)), lv)
+        super().__init__(
+            {
+                "mem": Out(axi_signature(cfg.addr_bits, self.word_bits)),
+                "start": In(1),
+                "widths": In(shape),
+                "heights": In(shape),
+                "tau_p": members["tau_p"],
+                "tau_f": members["tau_f"],
+                "const_base": In(unsigned(cfg.addr_bits)),
+                "x_base": In(unsigned(cfg.addr_bits)),
+                "query_base": In(unsigned(cfg.addr_bits)),
+                "out_base": In(unsigned(cfg.addr_bits)),
+                "queries": In(unsigned(tag_bits + 1)),
+                "busy": Out(1),
+                "done": Out(1),
+                "error": Out(len(ERRORS)),
+                **{name: members[name] for name in _PASSED},
+            }
+        )
+
+    def elaborate(self, platform):
+        cfg = self._cfg
+        m = Module()
+        layer, fetch, store = self.layer, self.fetch, self.store
+        m.submodules.layer = layer
+        m.submodules.fetch = fetch
+        m.submodules.store = store
+
+        # -- passed on: FWP and the counters; the projections' constants from the fetch -----
+        for name in _PASSED:
+            port, inner = getattr(self, name), getattr(layer, name)
+            if name == "fwp":
+                wiring.connect(m, wiring.flipped(port), inner)
+            elif name == "fwp_result":
+                wiring.connect(m, inner, wiring.flipped(port))
+            elif name == "clear":
+                m.d.comb += inner.eq(port)
+            else:
+                m.d.comb += port.eq(inner)
+        for kind in ("value", "offsets", "logits", "output"):
+            for name in ("w_en", "w_addr", "w_data", "c_en", "c_addr", "c_data"):
+                port = f"{kind}_{name}"
+                m.d.comb += getattr(layer, port).eq(getattr(fetch, port))
+        wiring.connect(m, fetch.x, layer.x)
+        wiring.connect(m, fetch.refs, layer.refs)
+        wiring.connect(m, fetch.queries_, layer.queries)
+        m.d.comb += [layer.tau_p.eq(self.tau_p), layer.tau_f.eq(self.tau_f)]
+        m.d.comb += fetch.loading.eq(layer.loading)
+
+        # -- the one AXI4 master: reads are the fetch's, writes the store's ------------------
+        for port in (fetch.axi, store.axi):
+            for name, member in port.signature.members.items():
+                ours, theirs = getattr(self.mem, name), getattr(port, name)
+                if member.flow == Out:
+                    m.d.comb += ours.eq(theirs)
+                else:
+                    m.d.comb += theirs.eq(ours)
+
+        # -- run control ---------------------------------------------------------------------
+        lv = cfg.levels
+        run_widths = Signal.like(self.widths)
+        run_heights = Signal.like(self.heights)
+        m.d.comb += [layer.widths.eq(run_widths), layer.heights.eq(run_heights)]
+        bases = (self.const_base, self.x_base, self.query_base, self.out_base)
+        run_bases = [Signal.like(b, name=f"run_base{i}") for i, b in enumerate(bases)]
+        run_queries = Signal.like(self.queries)
+        m.d.comb += [
+            fetch.const_base.eq(run_bases[0]),
+            fetch.x_base.eq(run_bases[1]),
+            fetch.query_base.eq(run_bases[2]),
+            fetch.queries.eq(run_queries),
+            store.base.eq(run_bases[3]),
+            store.tags.eq(run_queries),
+        ]
+        # steps: 0 idle, 1 taken (check next), 2 checked, 3.. summing the pixels, then run
+        taken = Signal()
+        checked = Signal()
+        bad = Signal()
+        products = [Signal(self.pixel_bits, name=f"pixels{level}") for level in range(lv)]
+        summing = Signal(range(lv + 1))
+        pixels = Signal(self.pixel_bits)
+        running = Signal()
+        written = Signal.like(run_queries)
+        accept = Signal()
+        m.d.comb += accept.eq(self.start & ~self.busy)
+        m.d.sync += [
+            self.error[0].eq(self.error[0] | fetch.error.any()),
+            self.error[1].eq(self.error[1] | store.error.any()),
+        ]
+        m.d.comb += [fetch.clear.eq(accept), store.clear.eq(accept)]
+        m.d.sync += taken.eq(0)  # a pulse (the start below sets it)
+        with m.If(self.start):
+            with m.If(self.busy):
+                m.d.sync += self.error[3].eq(1)
+            with m.Else():
+                m.d.sync += [
+                    run_widths.eq(self.widths),
+                    run_heights.eq(self.heights),
+                    run_queries.eq(self.queries),
+                    *[r.eq(b) for r, b in zip(run_bases, bases, strict=True)],
+                    taken.eq(1),
+                    self.busy.eq(1),
+                    self.done.eq(0),
+                    self.error.eq(0),
+                    written.eq(0),
+                ]
+        align = (self.word_bits // 8 - 1).bit_length()
+        problems = [r[:align] != 0 for r in run_bases] if align else []
+        for level, (h_max, w_max) in enumerate(cfg.max_shapes):
+            w, h = run_widths[level], run_heights[level]
+            problems += [w == 0, h == 0, w > w_max, h > h_max]
+        problems += [run_queries == 0, run_queries > (1 << self.tag_bits)]
+        m.d.sync += checked.eq(taken)
+        with m.If(taken):
+            m.d.sync += bad.eq(Cat(*problems).any())
+            for level in range(lv):
+                m.d.sync += products[level].eq(run_widths[level] * run_heights[level])
+        with m.If(checked):
+            with m.If(bad):
+                m.d.sync += [self.error[2].eq(1), self.busy.eq(0), self.done.eq(1)]
+            with m.Else():
+                m.d.sync += [summing.eq(1), pixels.eq(products[0])]
+        with m.Elif(summing != 0):
+            with m.If(summing == lv):
+                m.d.sync += [summing.eq(0), running.eq(1)]
+            with m.Else():
+                m.d.sync += summing.eq(summing + 1)
+                with m.Switch(summing):
+                    for level in range(1, lv):
+                        with m.Case(level):
+                            m.d.sync += pixels.eq(pixels + products[level])
+        m.d.comb += fetch.pixels.eq(pixels)
+        go = Signal()
+        m.d.sync += go.eq((summing == lv) & (summing != 0))
+        m.d.comb += fetch.start.eq(go)
+
+        # -- the outputs: a query's words gathered, then handed to the store ----------------
+        out = layer.out
+        word_bits = cfg.layer_out_bits
+        gather = Signal(cfg.d_model * word_bits)
+        gathered = Signal()
+        slot_valid = Signal()
+        slot = Signal.like(store.slots.payload)
+        gather_tag = Signal(self.tag_bits)
+        m.d.comb += [
+            out.ready.eq(~gathered),
+            store.slots.valid.eq(slot_valid),
+            store.slots.payload.eq(slot),
+        ]
+        with m.If(out.valid & out.ready):
+            m.d.sync += [
+                gather.eq(Cat(gather[word_bits:], out.payload.data)),
+                gather_tag.eq(out.payload.tag),
+            ]
+            with m.If(out.payload.last):
+                m.d.sync += gathered.eq(1)
+        with m.If(store.slots.valid & store.slots.ready):
+            m.d.sync += slot_valid.eq(0)
+        with m.If(gathered & ~slot_valid):
+            m.d.sync += [
+                slot.tag.eq(gather_tag),
+                slot.data.eq(gather),
+                slot_valid.eq(1),
+                gathered.eq(0),
+            ]
+        with m.If(store.taken):
+            m.d.sync += written.eq(written + 1)
+
+        # -- the end: every output written and answered, the fetch done ----------------------
+        settled = Signal()
+        m.d.sync += settled.eq(
+            running & ~go & (written == run_queries) & fetch.idle & store.idle & ~slot_valid
+        )
+        with m.If(settled & running):
+            m.d.sync += [running.eq(0), self.busy.eq(0), self.done.eq(1)]
+        return m
