@@ -3,7 +3,9 @@ projections' constants, the map and the queries in cocotbext-axi's ``AxiRam`` (r
 every AXI channel), every query's output words bit-exact against ``sim.layer.layer`` (float
 weights and inputs through calibration, PAP and the fused softmax).
 
-Environment: ``DEFA_MANIFEST``; ``DEFA_QUERIES`` (decoder queries in the first run, default 6).
+Environment: ``DEFA_MANIFEST``; ``DEFA_QUERIES`` (decoder queries in the first run, default 6);
+``DEFA_RESULTS`` (a JSON file: each layer's cycles from start to ``done`` beside the phases'
+cycle models, ``sim.perf``).
 
 The stream protocol checker watches the top's streams and, where the simulator shows the
 hierarchy (Icarus; Verilator makes only the top's ports public), the fused layer's inner ones:
@@ -12,8 +14,10 @@ hierarchy (Icarus; Verilator makes only the top's ports public), the fused layer
 
 from __future__ import annotations
 
+import json
 import logging
 import os
+from pathlib import Path
 
 import cocotb
 import numpy as np
@@ -21,7 +25,7 @@ from cocotb.triggers import FallingEdge, ReadOnly
 from cocotbext.axi import AxiBus, AxiRam
 
 from fpga.layer_host import LayerRun
-from sim import golden
+from sim import golden, perf
 from sim import layer as fused
 from sim.workload import layer_inputs
 from tb.harness import Harness, load_manifest
@@ -161,6 +165,26 @@ class LayerTB(Harness):
             self.fail(f"{what}: query {q} channel {o}: got {got[q, o]}, want {want[q, o]}")
 
 
+def _phases(model) -> dict:
+    """The phases' cycles from the models (``gen.layer_bench``'s): each projection unit's
+    (exact against the unit), the core's (whole maps), and the two bounds of their overlap."""
+    cfg, qc = CFG, model.core_inputs
+    nv, nq = model.x.shape[0], model.query.shape[0]
+    per_head = cfg.heads * cfg.levels * cfg.points
+    phases = {
+        "value_projection": perf.predict_projection(cfg, nv, cfg.d_model)["cycles"],
+        "query_projections": perf.predict_projection(cfg, nq, 2 * per_head)["cycles"],
+        "sampling": perf.predict(cfg, perf.kept_points(qc.probs, cfg.tau_p_q))["cycles"],
+        "output_projection": perf.predict_projection(cfg, nq, cfg.d_model)["cycles"],
+    }
+    rest = (phases["query_projections"], phases["sampling"], phases["output_projection"])
+    return {
+        **phases,
+        "sequential": sum(phases.values()),
+        "overlapped": phases["value_projection"] + max(rest),
+    }
+
+
 @cocotb.test()
 async def layers(dut):
     """A decoder layer, then an encoder layer on the same build (the loader starts its next map
@@ -168,6 +192,7 @@ async def layers(dut):
     tb = LayerTB(dut, cocotb.RANDOM_SEED)
     await tb.start()
     queries = int(os.environ.get("DEFA_QUERIES", "6"))
+    figures = {}
     for kind, nq, seed in (("decoder", queries, 11), ("encoder", 4, 12)):
         ql, inputs, model = tb.layer(kind, nq, seed)
         plan = tb.place(ql, inputs, model)
@@ -192,7 +217,10 @@ async def layers(dut):
         dut.clear.value = 0
         if got != expect:
             tb.fail(f"{what}: counters {got}, want {expect}")
-        dut._log.info(f"{what}: {plan.queries} queries in {cycles} cycles")
+        figures[kind] = {"cycles": cycles, "queries": plan.queries, **_phases(model)}
+        dut._log.info(f"{what}: {figures[kind]}")
+    if "DEFA_RESULTS" in os.environ:
+        Path(os.environ["DEFA_RESULTS"]).write_text(json.dumps(figures, indent=2))
 
 
 @cocotb.test()

@@ -1,0 +1,72 @@
+"""The host's images of a fused-layer run (fpga/layer_host.py): sizes from the manifest, words
+where the layouts put them, and clear errors for what does not fit."""
+
+import numpy as np
+import pytest
+from configs import ODD
+
+from fpga.layer_host import LayerRun
+from gen.elaborate import BLOCKS
+from sim import golden
+from sim import layer as fused
+from sim.workload import layer_inputs
+
+
+@pytest.fixture(scope="module")
+def setup():
+    cfg = ODD
+    top, extra = BLOCKS["layer_top"](cfg, 0)
+    manifest = {"config": cfg.to_dict(), "tag_bits": top.tag_bits, **extra}
+    params = golden.LayerParams.random(cfg.d_model, cfg.heads, cfg.levels, cfg.points, 5)
+    strides = tuple(8 << i for i in range(cfg.levels))
+    make = lambda s: layer_inputs(  # noqa: E731
+        "decoder", input_hw=(16, 48), strides=strides, d_model=cfg.d_model, queries=3, seed=s
+    )
+    ql = fused.quantize_layer(cfg, params, fused.calibrate(cfg, params, [make(6)]))
+    inputs = make(5)
+    return cfg, manifest, ql, inputs, fused.layer(cfg, ql, inputs)
+
+
+def test_images_follow_the_manifest(setup):
+    cfg, manifest, ql, inputs, model = setup
+    run = LayerRun(manifest)
+    mem = manifest["layer_memory"]
+    beats = {name: r["beats"] for name, r in mem["records"].items()}
+    word = mem["word_bytes"]
+    consts = run.constants_image(ql)
+    assert len(consts) == sum(c["count"] * beats[c["kind"]] for c in mem["constants"]) * word
+    # the value projection's first weight word: input channels 0.. of output channel 0
+    first = int.from_bytes(consts[: beats["value_w"] * word], "little")
+    lane0 = first & 0xFF
+    assert (lane0 - 256 if lane0 > 127 else lane0) == ql.value.weight[0, 0]
+    nv, nq = model.x.shape[0], model.query.shape[0]
+    assert len(run.x_image(model.x)) == nv * run.chunks * beats["x"] * word
+    queries = run.query_image(model.query, model.core_inputs.ref_w)
+    assert len(queries) == nq * (beats["ref"] + run.chunks * beats["query"]) * word
+    plan = run.plan(ql, model.x, model.query, model.core_inputs.ref_w, inputs.shapes, base=5)
+    addrs = [a for a, _ in plan.regions]
+    assert all(a % word == 0 for a in addrs) and addrs == sorted(addrs)
+    assert plan.registers["x_base"] >= plan.registers["const_base"] + len(consts)
+    assert plan.out_base >= plan.registers["query_base"] + len(queries)
+    # outputs: words of layer_out_bits, channel 0 lowest, signed
+    bits = cfg.layer_out_bits
+    row = np.arange(cfg.d_model) - cfg.d_model // 2
+    raw = sum((int(v) & ((1 << bits) - 1)) << (i * bits) for i, v in enumerate(row))
+    got = run.outputs(raw.to_bytes(run.out_bytes, "little"), 1)
+    assert got.tolist() == [row.tolist()]
+
+
+def test_bad_runs_are_refused(setup):
+    cfg, manifest, ql, inputs, model = setup
+    with pytest.raises(ValueError, match="layer_memory"):
+        LayerRun({"config": manifest["config"], "tag_bits": 16})
+    run = LayerRun(manifest)
+    ref_w = model.core_inputs.ref_w
+    with pytest.raises(ValueError, match="queries=0"):
+        run.plan(ql, model.x, model.query[:0], ref_w[:0], inputs.shapes)
+    with pytest.raises(ValueError, match="pixels"):
+        run.plan(ql, model.x[1:], model.query, ref_w, inputs.shapes)
+    with pytest.raises(ValueError, match="ref_w"):
+        run.query_image(model.query, ref_w[:1])
+    with pytest.raises(ValueError, match="does not fit"):
+        run.x_image(np.full_like(model.x, 1 << 10))
