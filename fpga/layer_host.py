@@ -4,7 +4,8 @@ constants, the map x, the queries), the registers to write, and the outputs read
 
     run = LayerRun(manifest)
     plan = run.plan(ql, result.x, result.query, result.core_inputs.ref_w, shapes, base=0)
-    # write plan.regions into memory, plan.registers into the top, pulse start, wait done
+    # write plan.regions into memory, plan.registers into the registers, CONTROL = 2 (start),
+    # wait for irq or STATUS.done
     out = run.outputs(memory[plan.out_base:], queries)      # (Nq, d_model) output words
 
 Every record is packed as its manifest layout (bit 0 at bit 0 of its first byte, little-endian
@@ -32,8 +33,8 @@ _PROJECTIONS = (
 
 @dataclass
 class LayerPlan:
-    """A run laid out: ``regions`` ((byte address, bytes) to write), the top's ``registers``
-    (port name -> value; ``widths``/``heights`` lists) and where the outputs go."""
+    """A run laid out: ``regions`` ((byte address, bytes) to write), the ``registers`` to write
+    (register name -> value, ``layer_csr_map``'s names) and where the outputs go."""
 
     queries: int
     out_base: int = 0
@@ -139,16 +140,16 @@ class LayerRun:
         plan = LayerPlan(queries=nq)
         addr = self._align(base)
         images = (self.constants_image(ql), self.x_image(x), self.query_image(query, ref_w))
-        names = ("const_base", "x_base", "query_base")
+        names = ("CONST_BASE", "X_BASE", "QUERY_BASE")
         for name, image, gap in zip(names, images, gaps, strict=True):
             plan.regions.append((addr, image))
             plan.registers[name] = addr
             addr = self._align(addr + len(image) + gap)
         plan.out_base = addr
-        plan.registers["out_base"] = addr
-        plan.registers["queries"] = nq
-        plan.registers["widths"] = [int(w) for _, w in shapes]
-        plan.registers["heights"] = [int(h) for h, _ in shapes]
+        plan.registers["OUT_BASE"] = addr
+        plan.registers["QUERIES"] = nq
+        for level, (h, w) in enumerate(shapes):
+            plan.registers[f"SHAPE{level}"] = int(h) << 16 | int(w)
         return plan
 
     def outputs(self, raw: bytes, queries: int) -> np.ndarray:
@@ -162,7 +163,7 @@ class LayerRun:
         return np.array(rows, dtype=np.int64).reshape(queries, self.d_model)
 
     def error_names(self, error: int) -> list[str]:
-        """The names of the ``error`` port's set bits."""
+        """The names of the ``ERROR`` register's set bits."""
         return [name for i, name in enumerate(self.errors) if error >> i & 1]
 
 

@@ -124,6 +124,7 @@ def _cmd_demo(args) -> int:
         seed=args.seed,
         rtl=not args.no_rtl,
         stream=not args.no_stream,
+        layer=not args.no_layer,
     )
     if args.json:
         print(json.dumps(report, indent=2))
@@ -400,6 +401,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--no-stream",
         action="store_true",
         help="skip the maps-in-memory report (defa bench stream on the fpga preset, a minute)",
+    )
+    p.add_argument(
+        "--no-layer",
+        action="store_true",
+        help="skip the fused layer (its RTL on tiny with --no-rtl skipping that part, and "
+        "defa bench layer on the fpga preset: two minutes)",
     )
     p.set_defaults(func=_cmd_demo)
 

@@ -1,7 +1,9 @@
-"""The main job: a realistic workload through the models, with a report.
+"""The main job: a realistic workload through the models and the generated RTL, with a report.
 
-Today: the float golden model, the bit-true model (the RTL's contract) and both prunings.
-The RTL issues extend this with cycle-exact runs of the generated hardware.
+The float golden model, the bit-true model (the RTL's contract) and both prunings; the core's
+RTL on Verilator (every output bit-exact, cycles from its counters); the maps-in-memory figures
+(``defa bench stream``); the fused layer: its top from memory on Verilator, bit-exact against
+the bit-true layer, and ``defa bench layer`` against the same layer on this CPU.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ def run_demo(
     seed: int = 0,
     rtl: bool = True,
     stream: bool = True,
+    layer: bool = True,
     console: Console | None = None,
 ) -> dict:
     console = console or Console()
@@ -134,6 +137,55 @@ def run_demo(
         report["core_rtl"] = _run_core(cfg, seed, console)
     if stream:
         report["stream"] = _run_stream(seed, console)
+    if layer:
+        report["layer"] = _run_layer(seed, console, rtl=rtl)
+    return report
+
+
+def _run_layer(seed: int, console: Console, *, rtl: bool) -> dict:
+    """The fused layer: its top from memory on Verilator (tiny: a decoder and an encoder layer
+    from float weights, every output word bit-exact against ``sim.layer``; cycles beside the
+    phase models), then ``defa bench layer`` (fpga, the 800x1333 encoder and a 300-query
+    decoder against the same layer on this CPU)."""
+    import json
+    import tempfile
+    from pathlib import Path
+
+    from gen import layer_bench
+
+    report = {}
+    if rtl:
+        from tb.runner import run
+
+        with console.status("the fused layer: generating its top (tiny), Verilator, two layers"):
+            with tempfile.TemporaryDirectory() as tmp:
+                results = Path(tmp) / "layer.json"
+                run(
+                    preset("tiny"),
+                    "verilator",
+                    test_module="tb.layer_top_tb",
+                    block="layer_top",
+                    seed=seed + 1,
+                    testcase="layers",
+                    env={"DEFA_RESULTS": str(results)},
+                )
+                report["rtl"] = json.loads(results.read_text())
+        table = Table(title="fused layer RTL (tiny, Verilator; every output word bit-exact)")
+        for column in ("layer", "queries", "RTL cycles", "model: sequential", "overlapped"):
+            table.add_column(column)
+        for kind, fig in report["rtl"].items():
+            table.add_row(
+                kind,
+                str(fig["queries"]),
+                str(fig["cycles"]),
+                str(fig["sequential"]),
+                str(fig["overlapped"]),
+            )
+        console.print(table)
+    with console.status("the fused layer: defa bench layer (fpga, 800x1333; models and CPU)"):
+        report["bench"] = layer_bench.layer_bench(seed=seed)
+    console.print("[bold]fused layer[/] (`defa bench layer`, fpga preset)")
+    console.print(layer_bench.format_layer(report["bench"]))
     return report
 
 

@@ -26,6 +26,7 @@ from rtl.core.level_buffer import buffer_geometry
 from rtl.core.sampler import Sampler
 from rtl.core.softmax import softmax_latency
 from rtl.layer.fused_layer import FusedLayer
+from rtl.layer.layer_registers import layer_csr_addr_bits, layer_csr_map
 from rtl.layer.layer_top import ERRORS as LAYER_ERRORS
 from rtl.layer.layer_top import LayerTop
 from rtl.layer.projection import ProjectionUnit
@@ -162,6 +163,9 @@ def _layer_top(cfg: DefaConfig, level: int):
             "out_bits": cfg.layer_out_bits,
             "errors": list(LAYER_ERRORS),
         },
+        "config_hash": f"{config_hash(cfg):08x}",
+        "csr": [dataclasses.asdict(r) for r in layer_csr_map(cfg, LAYER_ERRORS)],
+        "csr_addr_bits": layer_csr_addr_bits(cfg, LAYER_ERRORS),
     }
 
 

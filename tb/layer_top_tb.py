@@ -37,6 +37,7 @@ MEMORY = 1 << 20
 #: the memory answers SLVERR from here on (the memory-error case)
 FAULTY = MEMORY // 2
 ERROR_BIT = {name: 1 << i for i, name in enumerate(RUN.errors)}
+REGS = {r["name"]: r["addr"] for r in MANIFEST["csr"]}
 
 
 def _faulty(access):
@@ -57,7 +58,7 @@ def _input_hw() -> tuple[int, int]:
 
 class LayerTB(Harness):
     def __init__(self, dut, seed: int):
-        super().__init__(dut, MANIFEST, seed, idle=("fwp__valid", "start", "clear"))
+        super().__init__(dut, MANIFEST, seed, idle=("fwp__valid", "csr__w_stb", "csr__r_stb"))
         self.ram = AxiRam(AxiBus.from_prefix(dut, "mem_"), dut.clk, dut.rst, size=MEMORY)
         for port, name in ((self.ram.read_if, "_read"), (self.ram.write_if, "_write")):
             setattr(port, name, _faulty(getattr(port, name)))
@@ -107,7 +108,7 @@ class LayerTB(Harness):
         inputs = make(seed)
         return ql, inputs, fused.layer(cfg, ql, inputs, pap=True)
 
-    def place(self, ql, inputs, model, *, out_base=None):
+    def place(self, ql, inputs, model):
         base = int(self.rng.integers(0, 4096))
         gaps = [int(self.rng.integers(0, 256)) for _ in range(3)]
         plan = RUN.plan(
@@ -115,30 +116,41 @@ class LayerTB(Harness):
         )
         for addr, image in plan.regions:
             self.ram.write(addr, image)
-        if out_base is not None:
-            plan.out_base = plan.registers["out_base"] = out_base
         # what the run must overwrite: a pattern the outputs never all equal
         self.ram.write(plan.out_base, bytes([0xA5]) * (plan.queries * RUN.out_bytes))
         return plan
 
-    async def launch(self, registers: dict):
+    async def write(self, name: str, value: int):
         dut = self.dut
         await FallingEdge(dut.clk)
-        for name, value in registers.items():
-            port = getattr(dut, name)
-            if isinstance(value, list):
-                fields = self.manifest["ports"][name]["fields"]
-                port.value = sum(int(v) << fields[str(i)]["offset"] for i, v in enumerate(value))
-            else:
-                port.value = value
-        dut.tau_p.value = CFG.tau_p_q
-        dut.tau_f.value = CFG.tau_f_q
-        dut.start.value = 1
+        dut.csr__addr.value = REGS[name]
+        dut.csr__w_data.value = value & 0xFFFF_FFFF
+        dut.csr__w_stb.value = 1
         await FallingEdge(dut.clk)
-        dut.start.value = 0
+        dut.csr__w_stb.value = 0
+
+    async def read(self, name: str) -> int:
+        dut = self.dut
+        await FallingEdge(dut.clk)
+        dut.csr__addr.value = REGS[name]
+        dut.csr__r_stb.value = 1
+        await FallingEdge(dut.clk)
+        dut.csr__r_stb.value = 0
+        await ReadOnly()
+        if not dut.csr__r_data.value.is_resolvable:
+            self.fail(f"register {name} reads {dut.csr__r_data.value}")
+        return int(dut.csr__r_data.value)
+
+    async def launch(self, registers: dict):
+        """The run's registers, the thresholds, then ``CONTROL`` bit 1 (start)."""
+        for name, value in registers.items():
+            await self.write(name, value)
+        await self.write("TAU_P", CFG.tau_p_q)
+        await self.write("TAU_F", CFG.tau_f_q)
+        await self.write("CONTROL", 2)
 
     async def wait_done(self, pixels: int = 0, queries: int = 0) -> int:
-        """Cycles until ``done``; a run past ten times its projections' work is a hang."""
+        """Cycles until ``irq``; a run past ten times its projections' work is a hang."""
         dut = self.dut
         work = (pixels + 3 * queries) * CFG.d_model * RUN.chunks + 4 * sum(
             n for _, n in RUN.constants
@@ -147,15 +159,16 @@ class LayerTB(Harness):
         for cycle in range(patience):
             await FallingEdge(dut.clk)
             await ReadOnly()
-            if dut.done.value.is_resolvable and int(dut.done.value):
+            if dut.irq.value.is_resolvable and int(dut.irq.value):
                 return cycle
         self.fail(f"hang: no done after {patience} cycles")
 
-    def error(self) -> int:
-        value = self.dut.error.value
-        if not value.is_resolvable:
-            self.fail(f"error reads {value}")
-        return int(value)
+    async def error(self) -> int:
+        """``ERROR``, after ``STATUS`` says done and agrees with it."""
+        status, error = await self.read("STATUS"), await self.read("ERROR")
+        if status != (2 | (4 if error else 0)):
+            self.fail(f"STATUS {status:#x} with ERROR {error:#x} after done")
+        return error
 
     def check(self, plan, model, what: str):
         raw = self.ram.read(plan.out_base, plan.queries * RUN.out_bytes)
@@ -199,22 +212,20 @@ async def layers(dut):
         await tb.launch(plan.registers)
         cycles = await tb.wait_done(len(model.x), plan.queries)
         what = f"{kind} layer, seed {seed}"
-        if tb.error():
-            tb.fail(f"{what}: error {RUN.error_names(tb.error())}")
+        if error := await tb.error():
+            tb.fail(f"{what}: error {RUN.error_names(error)}")
         tb.check(plan, model, what)
         jobs = plan.queries * CFG.heads
         stats = model.core
         expect = {
-            "jobs_in": jobs,
-            "jobs_out": jobs,
-            "points_kept": stats.points_kept,
-            "points_pruned": stats.points_pruned,
+            "JOBS_IN": jobs,
+            "JOBS_OUT": jobs,
+            "POINTS_KEPT": stats.points_kept,
+            "POINTS_PRUNED": stats.points_pruned,
+            "OFF_MAP": stats.points_off_map,
         }
-        await FallingEdge(dut.clk)
-        dut.clear.value = 1
-        got = {name: int(getattr(dut, name).value) for name in expect}
-        await FallingEdge(dut.clk)
-        dut.clear.value = 0
+        got = {name: await tb.read(name) for name in expect}
+        await tb.write("CONTROL", 1)  # clear the counters for the next layer
         if got != expect:
             tb.fail(f"{what}: counters {got}, want {expect}")
         figures[kind] = {"cycles": cycles, "queries": plan.queries, **_phases(model)}
@@ -225,40 +236,44 @@ async def layers(dut):
 
 @cocotb.test()
 async def misuse(dut):
-    """Registers out of range end at once in ``registers`` with nothing run; a start while busy
-    is ignored (``start_while_busy``) and the run ends unharmed; outputs where the memory
-    answers SLVERR end in ``write``, never a hang."""
+    """Registers out of range end at once in ``registers`` with nothing run; a start and a
+    register write while busy are ignored (``start_while_busy``, ``write_while_busy``) and the
+    run ends unharmed; outputs where the memory answers SLVERR end in ``write``, never a hang."""
     tb = LayerTB(dut, cocotb.RANDOM_SEED + 1)
     await tb.start()
     ql, inputs, model = tb.layer("decoder", 2, 21)
     plan = tb.place(ql, inputs, model)
     word = RUN.word_bytes
+    regs = plan.registers
+    h0 = regs["SHAPE0"] >> 16
     bad = [
-        ("an unaligned base", {"x_base": plan.registers["x_base"] + (word // 2 or 1)}),
-        ("a level of width 0", {"widths": [0] + plan.registers["widths"][1:]}),
-        ("no queries", {"queries": 0}),
-        (
-            "a level past max_shapes",
-            {"heights": [CFG.max_shapes[0][0] + 1] + plan.registers["heights"][1:]},
-        ),
+        ("an unaligned base", {"X_BASE": regs["X_BASE"] + (word // 2 or 1)}),
+        ("a level of width 0", {"SHAPE0": h0 << 16}),
+        ("no queries", {"QUERIES": 0}),
+        ("more queries than tags", {"QUERIES": (1 << MANIFEST["tag_bits"]) + 1}),
+        ("a level past max_shapes", {"SHAPE0": (CFG.max_shapes[0][0] + 1) << 16 | 1}),
+        ("a base past the address range", {"OUT_BASE": 1 << CFG.addr_bits}),
     ]
     for what, change in bad:
-        await tb.launch({**plan.registers, **change})
+        if what.startswith("a base past") and CFG.addr_bits >= 32:
+            continue
+        await tb.launch({**regs, **change})
         cycles = await tb.wait_done()
-        if tb.error() != ERROR_BIT["registers"] or cycles > 16:
-            tb.fail(f"{what}: error {RUN.error_names(tb.error())} after {cycles} cycles")
-    await tb.launch(plan.registers)
-    for _ in range(50):
-        await FallingEdge(dut.clk)
-    dut.start.value = 1
-    await FallingEdge(dut.clk)
-    dut.start.value = 0
+        error = await tb.error()
+        if error != ERROR_BIT["registers"] or cycles > 16:
+            tb.fail(f"{what}: error {RUN.error_names(error)} after {cycles} cycles")
+    # a start and a register write while busy: both ignored, the run unharmed
+    await tb.launch(regs)
+    await tb.write("CONTROL", 2)
+    await tb.write("OUT_BASE", FAULTY)
     await tb.wait_done(len(model.x), plan.queries)
-    if tb.error() != ERROR_BIT["start_while_busy"]:
-        tb.fail(f"start while busy: error {RUN.error_names(tb.error())}")
+    error = await tb.error()
+    if error != ERROR_BIT["start_while_busy"] | ERROR_BIT["write_while_busy"]:
+        tb.fail(f"start and a write while busy: error {RUN.error_names(error)}")
+    if await tb.read("OUT_BASE") != regs["OUT_BASE"]:
+        tb.fail("a write while busy changed OUT_BASE")
     tb.check(plan, model, "the run a second start hit")
-    plan.out_base = FAULTY
-    await tb.launch({**plan.registers, "out_base": FAULTY})
+    await tb.launch({**regs, "OUT_BASE": FAULTY})
     await tb.wait_done(len(model.x), plan.queries)
-    if not tb.error() & ERROR_BIT["write"]:
-        tb.fail(f"outputs into faulty memory: error {RUN.error_names(tb.error())}")
+    if not await tb.error() & ERROR_BIT["write"]:
+        tb.fail(f"outputs into faulty memory: error {RUN.error_names(await tb.error())}")

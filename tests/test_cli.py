@@ -57,7 +57,9 @@ def test_workload_generate_and_check(tmp_path, capsys):
 def test_demo_reports_on_the_tiny_preset(capsys):
     # models only: the core RTL run is `defa bench core`'s (tests/test_tb_core.py runs it on
     # the fpga preset) and the maps-in-memory report `defa bench stream`'s (tested below)
-    assert main(["demo", "--preset", "tiny", "--json", "--no-rtl", "--no-stream"]) == 0
+    assert (
+        main(["demo", "--preset", "tiny", "--json", "--no-rtl", "--no-stream", "--no-layer"]) == 0
+    )
     out = capsys.readouterr().out
     report = json.loads(out[out.index("{\n") :])
     assert report["rel_l2_bittrue_dense"] < 0.03

@@ -46,8 +46,10 @@ def test_images_follow_the_manifest(setup):
     plan = run.plan(ql, model.x, model.query, model.core_inputs.ref_w, inputs.shapes, base=5)
     addrs = [a for a, _ in plan.regions]
     assert all(a % word == 0 for a in addrs) and addrs == sorted(addrs)
-    assert plan.registers["x_base"] >= plan.registers["const_base"] + len(consts)
-    assert plan.out_base >= plan.registers["query_base"] + len(queries)
+    assert plan.registers["X_BASE"] >= plan.registers["CONST_BASE"] + len(consts)
+    assert plan.out_base >= plan.registers["QUERY_BASE"] + len(queries)
+    h, w = inputs.shapes[1]
+    assert plan.registers["SHAPE1"] == h << 16 | w
     # outputs: words of layer_out_bits, channel 0 lowest, signed
     bits = cfg.layer_out_bits
     row = np.arange(cfg.d_model) - cfg.d_model // 2

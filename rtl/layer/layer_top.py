@@ -4,21 +4,21 @@ ends in ``done`` (DEFA's fused layer as a memory-mapped accelerator, whole maps 
 
 Contract:
 
-* The run's registers: ``widths``/``heights`` (level shapes, each in [1, ``max_shapes``]),
-  ``tau_p``, ``tau_f``, ``const_base``, ``x_base``, ``query_base``, ``out_base`` (byte
-  addresses, multiples of the beat's bytes, ``word_bits // 8``) and ``queries`` (in [1,
-  2**tag_bits]). ``start`` (a pulse) takes them while not ``busy``; hold them steady until
-  ``done``.
+* The registers (``csr``, the map ``layer_csr_map``; ``rtl/layer/layer_registers.py``): the
+  run's ``SHAPE<l>`` (each side in [1, ``max_shapes``]), ``TAU_P``, ``TAU_F``, ``CONST_BASE``,
+  ``X_BASE``, ``QUERY_BASE``, ``OUT_BASE`` (byte addresses, multiples of the beat's bytes,
+  ``word_bits // 8``) and ``QUERIES`` (in [1, 2**tag_bits]); ``CONTROL`` bit 1 starts a run
+  with them (held while it is busy: a write then is refused).
 * Memory: what ``LayerFetch`` reads (constants, map, queries: ``record_kinds``); query k's
-  output (``d_model`` words of ``layer_out_bits``, channel 0 at bit 0) at ``out_base + k *
+  output (``d_model`` words of ``layer_out_bits``, channel 0 at bit 0) at ``OUT_BASE + k *
   out_bytes``, zero-padded to whole beats (``SlotStore``).
-* ``busy`` from the start until ``done``; ``done`` (high until the next start) once every
-  query's output is written and answered. ``error`` (cleared by a start that is taken): bit 0
-  a read answered SLVERR/DECERR (the run still completes), bit 1 a write answered so, bit 2
-  the registers were out of range (nothing run, ``done`` at once), bit 3 a start while busy
-  (ignored).
-* FWP commands and the counters are the core's (``fwp``, ``fwp_result``, ``clear``,
-  ``cycles``...); a masked pixel's value is not stored and reads 0.
+* ``STATUS``: busy from the start until done; done (and ``irq``, high until the next start)
+  once every query's output is written and answered. ``ERROR`` (cleared by a start that is
+  taken), ``ERRORS`` in bit order: a read answered SLVERR/DECERR (the run still completes), a
+  write answered so, the registers out of range (nothing run, done at once), a start while
+  busy (ignored), a register write while busy (ignored).
+* FWP commands are the core's (``fwp``, ``fwp_result``); its counters are registers
+  (``CONTROL`` bit 0 clears them). A masked pixel's value is not stored and reads 0.
 
 Timing: the checks, the pixel count (a product per level, summed one level a cycle) and the
 fetch's start are registered steps; the output words are gathered in a shift register and
@@ -35,28 +35,15 @@ from gen.config import DefaConfig
 from rtl.core.layouts import side_bits
 from rtl.layer.fused_layer import FusedLayer
 from rtl.layer.layer_fetch import LayerFetch
+from rtl.layer.layer_registers import LayerRegisters, layer_csr_addr_bits
+from rtl.link.csr_bank import COUNTERS, csr_signature
 from rtl.memory.slot_store import SlotStore
 from rtl.top import axi_signature
 
 __all__ = ["ERRORS", "LayerTop"]
 
 #: the ``error`` bits, in order
-ERRORS = ("read", "write", "registers", "start_while_busy")
-
-#: the core's counters and FWP ports the top passes on
-_PASSED = (
-    "fwp",
-    "fwp_result",
-    "clear",
-    "cycles",
-    "jobs_in",
-    "jobs_out",
-    "points_kept",
-    "points_pruned",
-    "off_map",
-    "pixels_masked",
-    "loads_masked",
-)
+ERRORS = ("read", "write", "registers", "start_while_busy", "write_while_busy")
 
 
 class LayerTop(wiring.Component):
@@ -85,26 +72,13 @@ class LayerTop(wiring.Component):
             max_burst=cfg.max_burst,
         )
         self.out_bytes = self.store.slot_bytes
-        lv = cfg.levels
-        members = dict(self.layer.signature.members)
-        shape = data.ArrayLayout(unsigned(side_bits(cfg)), lv)
         super().__init__(
             {
                 "mem": Out(axi_signature(cfg.addr_bits, self.word_bits)),
-                "start": In(1),
-                "widths": In(shape),
-                "heights": In(shape),
-                "tau_p": members["tau_p"],
-                "tau_f": members["tau_f"],
-                "const_base": In(unsigned(cfg.addr_bits)),
-                "x_base": In(unsigned(cfg.addr_bits)),
-                "query_base": In(unsigned(cfg.addr_bits)),
-                "out_base": In(unsigned(cfg.addr_bits)),
-                "queries": In(unsigned(tag_bits + 1)),
-                "busy": Out(1),
-                "done": Out(1),
-                "error": Out(len(ERRORS)),
-                **{name: members[name] for name in _PASSED},
+                "csr": In(csr_signature(layer_csr_addr_bits(cfg, ERRORS))),
+                "irq": Out(1),
+                "fwp": self.layer.signature.members["fwp"],
+                "fwp_result": self.layer.signature.members["fwp_result"],
             }
         )
 
@@ -116,17 +90,15 @@ class LayerTop(wiring.Component):
         m.submodules.fetch = fetch
         m.submodules.store = store
 
-        # -- passed on: FWP and the counters; the projections' constants from the fetch -----
-        for name in _PASSED:
-            port, inner = getattr(self, name), getattr(layer, name)
-            if name == "fwp":
-                wiring.connect(m, wiring.flipped(port), inner)
-            elif name == "fwp_result":
-                wiring.connect(m, inner, wiring.flipped(port))
-            elif name == "clear":
-                m.d.comb += inner.eq(port)
-            else:
-                m.d.comb += port.eq(inner)
+        m.submodules.registers = regs = LayerRegisters(cfg, ERRORS)
+        wiring.connect(m, wiring.flipped(self.csr), regs.bus)
+
+        # -- passed on: FWP; the counters to the registers; the constants from the fetch -----
+        wiring.connect(m, wiring.flipped(self.fwp), layer.fwp)
+        wiring.connect(m, layer.fwp_result, wiring.flipped(self.fwp_result))
+        m.d.comb += layer.clear.eq(regs.clear)
+        for _, field, _ in COUNTERS:
+            m.d.comb += getattr(regs, field).eq(getattr(layer, field))
         for kind in ("value", "offsets", "logits", "output"):
             for name in ("w_en", "w_addr", "w_data", "c_en", "c_addr", "c_data"):
                 port = f"{kind}_{name}"
@@ -134,7 +106,7 @@ class LayerTop(wiring.Component):
         wiring.connect(m, fetch.x, layer.x)
         wiring.connect(m, fetch.refs, layer.refs)
         wiring.connect(m, fetch.queries_, layer.queries)
-        m.d.comb += [layer.tau_p.eq(self.tau_p), layer.tau_f.eq(self.tau_f)]
+        m.d.comb += [layer.tau_p.eq(regs.tau_p), layer.tau_f.eq(regs.tau_f)]
         m.d.comb += fetch.loading.eq(layer.loading)
 
         # -- the one AXI4 master: reads are the fetch's, writes the store's ------------------
@@ -148,12 +120,25 @@ class LayerTop(wiring.Component):
 
         # -- run control ---------------------------------------------------------------------
         lv = cfg.levels
-        run_widths = Signal.like(self.widths)
-        run_heights = Signal.like(self.heights)
-        m.d.comb += [layer.widths.eq(run_widths), layer.heights.eq(run_heights)]
-        bases = (self.const_base, self.x_base, self.query_base, self.out_base)
-        run_bases = [Signal.like(b, name=f"run_base{i}") for i, b in enumerate(bases)]
-        run_queries = Signal.like(self.queries)
+        run_widths = Signal(data.ArrayLayout(unsigned(16), lv))  # as written (checked below)
+        run_heights = Signal(data.ArrayLayout(unsigned(16), lv))
+        busy, done = Signal(), Signal()
+        error = Signal(len(ERRORS))
+        m.d.comb += [
+            regs.busy.eq(busy),
+            regs.done.eq(done),
+            regs.error.eq(error),
+            self.irq.eq(done),
+        ]
+        for level in range(lv):  # (the checks below keep a run within side_bits)
+            m.d.comb += [
+                layer.widths[level].eq(run_widths[level]),
+                layer.heights[level].eq(run_heights[level]),
+            ]
+        bases = (regs.const_base, regs.x_base, regs.query_base, regs.out_base)
+        run_bases = [Signal(32, name=f"run_base{i}") for i in range(len(bases))]
+        run_queries = Signal(self.tag_bits + 1)
+        queries_too_many = Signal()  # the register holds more than the tags count
         m.d.comb += [
             fetch.const_base.eq(run_bases[0]),
             fetch.x_base.eq(run_bases[1]),
@@ -172,42 +157,48 @@ class LayerTop(wiring.Component):
         running = Signal()
         written = Signal.like(run_queries)
         accept = Signal()
-        m.d.comb += accept.eq(self.start & ~self.busy)
+        m.d.comb += accept.eq(regs.start & ~busy)
         m.d.sync += [
-            self.error[0].eq(self.error[0] | fetch.error.any()),
-            self.error[1].eq(self.error[1] | store.error.any()),
+            error[0].eq(error[0] | fetch.error.any()),
+            error[1].eq(error[1] | store.error.any()),
+            error[4].eq(error[4] | regs.write_refused),
         ]
         m.d.comb += [fetch.clear.eq(accept), store.clear.eq(accept)]
         m.d.sync += taken.eq(0)  # a pulse (the start below sets it)
-        with m.If(self.start):
-            with m.If(self.busy):
-                m.d.sync += self.error[3].eq(1)
+        with m.If(regs.start):
+            with m.If(busy):
+                m.d.sync += error[3].eq(1)
             with m.Else():
                 m.d.sync += [
-                    run_widths.eq(self.widths),
-                    run_heights.eq(self.heights),
-                    run_queries.eq(self.queries),
+                    *[run_widths[lv_].eq(regs.widths[lv_]) for lv_ in range(lv)],
+                    *[run_heights[lv_].eq(regs.heights[lv_]) for lv_ in range(lv)],
+                    run_queries.eq(regs.queries),
+                    queries_too_many.eq(regs.queries > (1 << self.tag_bits)),
                     *[r.eq(b) for r, b in zip(run_bases, bases, strict=True)],
                     taken.eq(1),
-                    self.busy.eq(1),
-                    self.done.eq(0),
-                    self.error.eq(0),
+                    busy.eq(1),
+                    done.eq(0),
+                    error.eq(0),
                     written.eq(0),
                 ]
         align = (self.word_bits // 8 - 1).bit_length()
-        problems = [r[:align] != 0 for r in run_bases] if align else []
+        problems = [b[:align] != 0 for b in run_bases] if align else []
+        # a base past the address range (the register is 32 bits)
+        problems += [b[cfg.addr_bits :] != 0 for b in run_bases if cfg.addr_bits < 32]
         for level, (h_max, w_max) in enumerate(cfg.max_shapes):
             w, h = run_widths[level], run_heights[level]
             problems += [w == 0, h == 0, w > w_max, h > h_max]
-        problems += [run_queries == 0, run_queries > (1 << self.tag_bits)]
+        problems += [run_queries == 0, queries_too_many]
         m.d.sync += checked.eq(taken)
         with m.If(taken):
             m.d.sync += bad.eq(Cat(*problems).any())
+            side = side_bits(cfg)  # (a run past max_shapes stops at the check)
             for level in range(lv):
-                m.d.sync += products[level].eq(run_widths[level] * run_heights[level])
+                w, h = run_widths[level][:side], run_heights[level][:side]
+                m.d.sync += products[level].eq(w * h)
         with m.If(checked):
             with m.If(bad):
-                m.d.sync += [self.error[2].eq(1), self.busy.eq(0), self.done.eq(1)]
+                m.d.sync += [error[2].eq(1), busy.eq(0), done.eq(1)]
             with m.Else():
                 m.d.sync += [summing.eq(1), pixels.eq(products[0])]
         with m.Elif(summing != 0):
@@ -262,5 +253,5 @@ class LayerTop(wiring.Component):
             running & ~go & (written == run_queries) & fetch.idle & store.idle & ~slot_valid
         )
         with m.If(settled & running):
-            m.d.sync += [running.eq(0), self.busy.eq(0), self.done.eq(1)]
+            m.d.sync += [running.eq(0), busy.eq(0), done.eq(1)]
         return m
