@@ -168,6 +168,22 @@ def predict_projection(cfg: DefaConfig, rows: int, n_out: int) -> dict:
     return {"cycles": cycles, "macs": macs, "utilization": macs / (cycles * cfg.proj_lanes)}
 
 
+def layer_constant_beats(cfg: DefaConfig) -> int:
+    """Memory beats (``lanes * value_bits`` bits) of the fused layer's constants as the layer
+    top reads them before the map (``rtl/layer/layer_fetch.py``): per projection, each output
+    channel's ``ceil(d_model / proj_lanes)`` weight words of ``proj_lanes * weight_bits`` and
+    its bias, multiplier and shift word, each padded to whole beats. At one beat a cycle, the
+    cycles the constants phase takes."""
+    word = cfg.lanes * cfg.value_bits
+    chunks = -(-cfg.d_model // cfg.proj_lanes)
+    acc, req = cfg.proj_acc_bits, cfg.requant_bits
+    channel = acc + req + (acc + req).bit_length()
+    beats = lambda bits: -(-bits // word)  # noqa: E731
+    per_head = cfg.heads * cfg.levels * cfg.points
+    outputs = cfg.d_model + 2 * per_head + per_head + cfg.d_model  # value, offsets, logits, out
+    return outputs * (chunks * beats(cfg.proj_lanes * cfg.weight_bits) + beats(channel))
+
+
 #: cycles between the counter clear and the first job offered, plus the output's edge
 _OFFSET = 2
 

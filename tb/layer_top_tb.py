@@ -5,7 +5,7 @@ weights and inputs through calibration, PAP and the fused softmax).
 
 Environment: ``DEFA_MANIFEST``; ``DEFA_QUERIES`` (decoder queries in the first run, default 6);
 ``DEFA_RESULTS`` (a JSON file: each layer's cycles from start to ``done`` beside the phases'
-cycle models, ``sim.perf``).
+cycle models, ``sim.perf``); ``DEFA_AXI_FULL_SPEED=1``: no pauses (the models' memory).
 
 The stream protocol checker watches the top's streams and, where the simulator shows the
 hierarchy (Icarus; Verilator makes only the top's ports public), the fused layer's inner ones:
@@ -38,6 +38,8 @@ MEMORY = 1 << 20
 FAULTY = MEMORY // 2
 ERROR_BIT = {name: 1 << i for i, name in enumerate(RUN.errors)}
 REGS = {r["name"]: r["addr"] for r in MANIFEST["csr"]}
+#: each AXI channel's pause rate, drawn from these (``DEFA_AXI_FULL_SPEED=1``: none)
+PAUSES = [0.0] if os.environ.get("DEFA_AXI_FULL_SPEED") == "1" else [0.0, 0.2, 0.5]
 
 
 def _faulty(access):
@@ -71,7 +73,7 @@ class LayerTB(Harness):
             self.ram.write_if.b_channel,
         ):
             rng = np.random.default_rng(int(self.rng.integers(1 << 31)))
-            p = float(rng.choice([0.0, 0.2, 0.5]))
+            p = float(rng.choice(PAUSES))
             channel.set_pause_generator(iter(lambda r=rng, p=p: bool(r.random() < p), None))
         self.inner = None
         if cocotb.SIM_NAME.lower().startswith("icarus"):
@@ -179,12 +181,14 @@ class LayerTB(Harness):
 
 
 def _phases(model) -> dict:
-    """The phases' cycles from the models (``gen.layer_bench``'s): each projection unit's
-    (exact against the unit), the core's (whole maps), and the two bounds of their overlap."""
+    """The phases' cycles from the models (``gen.layer_bench``'s): the constants' beats, each
+    projection unit's (exact against the unit), the core's (whole maps), and the two bounds of
+    their overlap (memory at one beat a cycle)."""
     cfg, qc = CFG, model.core_inputs
     nv, nq = model.x.shape[0], model.query.shape[0]
     per_head = cfg.heads * cfg.levels * cfg.points
     phases = {
+        "constants": perf.layer_constant_beats(cfg),
         "value_projection": perf.predict_projection(cfg, nv, cfg.d_model)["cycles"],
         "query_projections": perf.predict_projection(cfg, nq, 2 * per_head)["cycles"],
         "sampling": perf.predict(cfg, perf.kept_points(qc.probs, cfg.tau_p_q))["cycles"],
@@ -194,7 +198,7 @@ def _phases(model) -> dict:
     return {
         **phases,
         "sequential": sum(phases.values()),
-        "overlapped": phases["value_projection"] + max(rest),
+        "overlapped": phases["constants"] + phases["value_projection"] + max(rest),
     }
 
 

@@ -7,7 +7,7 @@ from configs import ODD
 
 from fpga.layer_host import LayerRun
 from gen.elaborate import BLOCKS
-from sim import golden
+from sim import golden, perf
 from sim import layer as fused
 from sim.workload import layer_inputs
 
@@ -34,7 +34,9 @@ def test_images_follow_the_manifest(setup):
     beats = {name: r["beats"] for name, r in mem["records"].items()}
     word = mem["word_bytes"]
     consts = run.constants_image(ql)
-    assert len(consts) == sum(c["count"] * beats[c["kind"]] for c in mem["constants"]) * word
+    const_beats = sum(c["count"] * beats[c["kind"]] for c in mem["constants"])
+    assert len(consts) == const_beats * word
+    assert const_beats == perf.layer_constant_beats(cfg)  # the cycle model's constants phase
     # the value projection's first weight word: input channels 0.. of output channel 0
     first = int.from_bytes(consts[: beats["value_w"] * word], "little")
     lane0 = first & 0xFF
