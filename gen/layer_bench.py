@@ -9,14 +9,14 @@ inputs:
   PAP, and with PAP and FWP (the mask the layer's own importance gives at ``tau_f``);
 * MACs per phase, done and skipped (FWP skips a masked pixel's value projection, PAP a pruned
   point's samples);
-* cycles per phase from the cycle models: the constants' load (``perf.layer_constant_beats``,
-  a beat a cycle), the projection units (``perf.predict_projection``, exact against the RTL
-  unit) and the core with its band windows (``perf.predict_streamed``, within 2% of the RTL,
-  memory at full rate). How the phases overlap is shown as two bounds: ``sequential`` (one
-  phase after the other) and ``overlapped`` (the constants, the value projection, then the
-  query projections, the sampling and the output projection streaming into each other, as
-  the layer top runs them; its RTL, on tiny and odd layers, lands between the two:
-  ``tb/layer_top_tb.py`` records both beside its cycles);
+* cycles per phase from the cycle models: the constants' load
+  (``perf.layer_constant_cycles``, memory at a beat a cycle), the projection units
+  (``perf.predict_projection``, exact against the RTL unit) and the core with its band
+  windows (``perf.predict_streamed``, within 2% of the RTL, memory at full rate). How the
+  phases overlap is shown as two bounds: ``sequential`` (one phase after the other) and
+  ``overlapped`` (the constants, the value projection, then the query projections, the
+  sampling and the output projection streaming into each other, as the layer top runs them;
+  ``tb/layer_top_tb.py`` records both beside its RTL's cycles);
 * DSP blocks per function (samplers, softmax, projections: ``proj_lanes`` products and the
   requantizing pieces per unit) against the ECP5-85F's 156;
 * time per layer at the routed clock and each board memory's peak bandwidth (the bytes of x,
@@ -133,7 +133,7 @@ def _workload(cfg, params, kind, input_hw, queries, seed, window_rows, fmax, rep
     offsets = perf.predict_projection(big, nq, 2 * per_head)
     logits = perf.predict_projection(big, nq, per_head)
     phases = {
-        "constants": perf.layer_constant_beats(big),
+        "constants": perf.layer_constant_cycles(big),
         "value_projection": perf.predict_projection(big, kept_pixels, c)["cycles"],
         "query_projections": max(offsets["cycles"], logits["cycles"]),
         "sampling": core["cycles"],

@@ -168,12 +168,11 @@ def predict_projection(cfg: DefaConfig, rows: int, n_out: int) -> dict:
     return {"cycles": cycles, "macs": macs, "utilization": macs / (cycles * cfg.proj_lanes)}
 
 
-def layer_constant_beats(cfg: DefaConfig) -> int:
-    """Memory beats (``lanes * value_bits`` bits) of the fused layer's constants as the layer
-    top reads them before the map (``rtl/layer/layer_fetch.py``): per projection, each output
-    channel's ``ceil(d_model / proj_lanes)`` weight words of ``proj_lanes * weight_bits`` and
-    its bias, multiplier and shift word, each padded to whole beats. At one beat a cycle, the
-    cycles the constants phase takes."""
+def _constant_records(cfg: DefaConfig) -> list[tuple[int, int]]:
+    """(records, beats each) of the fused layer's constants as the layer top reads them
+    (``rtl/layer/layer_fetch.py``): per projection, each output channel's ``ceil(d_model /
+    proj_lanes)`` weight words of ``proj_lanes * weight_bits`` and its bias, multiplier and
+    shift word, each padded to whole beats of ``lanes * value_bits``."""
     word = cfg.lanes * cfg.value_bits
     chunks = -(-cfg.d_model // cfg.proj_lanes)
     acc, req = cfg.proj_acc_bits, cfg.requant_bits
@@ -181,7 +180,22 @@ def layer_constant_beats(cfg: DefaConfig) -> int:
     beats = lambda bits: -(-bits // word)  # noqa: E731
     per_head = cfg.heads * cfg.levels * cfg.points
     outputs = cfg.d_model + 2 * per_head + per_head + cfg.d_model  # value, offsets, logits, out
-    return outputs * (chunks * beats(cfg.proj_lanes * cfg.weight_bits) + beats(channel))
+    return [
+        (outputs * chunks, beats(cfg.proj_lanes * cfg.weight_bits)),
+        (outputs, beats(channel)),
+    ]
+
+
+def layer_constant_beats(cfg: DefaConfig) -> int:
+    """Memory beats of the fused layer's constants (``_constant_records``)."""
+    return sum(n * b for n, b in _constant_records(cfg))
+
+
+def layer_constant_cycles(cfg: DefaConfig) -> int:
+    """Cycles the layer top takes over its constants with memory at a beat a cycle: a record
+    per ``max(beats, 2)`` cycles (the fetch's output register frees a cycle after its record
+    is written)."""
+    return sum(n * max(b, 2) for n, b in _constant_records(cfg))
 
 
 #: cycles between the counter clear and the first job offered, plus the output's edge

@@ -188,7 +188,7 @@ def _phases(model) -> dict:
     nv, nq = model.x.shape[0], model.query.shape[0]
     per_head = cfg.heads * cfg.levels * cfg.points
     phases = {
-        "constants": perf.layer_constant_beats(cfg),
+        "constants": perf.layer_constant_cycles(cfg),
         "value_projection": perf.predict_projection(cfg, nv, cfg.d_model)["cycles"],
         "query_projections": perf.predict_projection(cfg, nq, 2 * per_head)["cycles"],
         "sampling": perf.predict(cfg, perf.kept_points(qc.probs, cfg.tau_p_q))["cycles"],
