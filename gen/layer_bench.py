@@ -7,8 +7,9 @@ inputs:
 
 * accuracy: rel-L2 of the bit-true layer (``sim.layer``) against the float layer, dense, with
   PAP, and with PAP and FWP (the mask the layer's own importance gives at ``tau_f``);
-* MACs per phase, done and skipped (FWP skips a masked pixel's value projection, PAP a pruned
-  point's samples);
+* MACs per phase, done and skipped by the model (FWP: a masked pixel's value projection, PAP:
+  a pruned point's samples). The layer top as built projects every pixel (a masked pixel's
+  values are not stored): its value projection's cycles count every pixel;
 * cycles per phase from the cycle models: the constants' load
   (``perf.layer_constant_cycles``, memory at a beat a cycle), the projection units
   (``perf.predict_projection``, exact against the RTL unit) and the core with its band
@@ -134,7 +135,8 @@ def _workload(cfg, params, kind, input_hw, queries, seed, window_rows, fmax, rep
     logits = perf.predict_projection(big, nq, per_head)
     phases = {
         "constants": perf.layer_constant_cycles(big),
-        "value_projection": perf.predict_projection(big, kept_pixels, c)["cycles"],
+        # every pixel: the RTL projects masked ones too (and does not store them)
+        "value_projection": perf.predict_projection(big, nv, c)["cycles"],
         "query_projections": max(offsets["cycles"], logits["cycles"]),
         "sampling": core["cycles"],
         "output_projection": perf.predict_projection(big, nq, c)["cycles"],
@@ -148,7 +150,7 @@ def _workload(cfg, params, kind, input_hw, queries, seed, window_rows, fmax, rep
     pixel_bytes = big.head_dim * big.value_bits // 8
     word = lambda bits: -(-bits // 8)  # noqa: E731
     traffic = {
-        "x_read": kept_pixels * c * word(big.act_bits),
+        "x_read": nv * c * word(big.act_bits),
         "value_written": kept_pixels * c * word(big.value_bits),
         "value_fetched": int(sum(core["pixels_fetched"]) * pixel_bytes),
         "queries_read": nq * (c * word(big.act_bits) + big.levels * 2 * word(big.ref_bits)),

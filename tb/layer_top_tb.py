@@ -51,11 +51,13 @@ def _faulty(access):
     return checked
 
 
-def _input_hw() -> tuple[int, int]:
-    """The largest input whose level shapes (strides 8, 16, ...) fit ``max_shapes``."""
+def _input_hw(scale: int = 1) -> tuple[int, int]:
+    """The largest input whose level shapes (strides 8, 16, ...) fit ``max_shapes``; with
+    ``scale``, that many times smaller (at least a pixel per level)."""
     h = min(mh * (8 << i) for i, (mh, _) in enumerate(CFG.max_shapes))
     w = min(mw * (8 << i) for i, (_, mw) in enumerate(CFG.max_shapes))
-    return h, w
+    least = 8 << (CFG.levels - 1)
+    return max(least, h // scale), max(least, w // scale)
 
 
 class LayerTB(Harness):
@@ -93,12 +95,13 @@ class LayerTB(Harness):
         for monitor in self.inner or ():
             monitor.start()
 
-    def layer(self, kind: str, queries: int, seed: int):
-        """A seeded layer: weights, scales from four other inputs, the input and the model."""
+    def layer(self, kind: str, queries: int, seed: int, *, scale: int = 1):
+        """A seeded layer: weights, scales from four other inputs, the input (``_input_hw``)
+        and the model."""
         cfg = CFG
         params = golden.LayerParams.random(cfg.d_model, cfg.heads, cfg.levels, cfg.points, seed)
         strides = tuple(8 << i for i in range(cfg.levels))
-        hw = _input_hw()
+        hw = _input_hw(scale)
 
         def make(s):
             return layer_inputs(
@@ -245,7 +248,8 @@ async def misuse(dut):
     run ends unharmed; outputs where the memory answers SLVERR end in ``write``, never a hang."""
     tb = LayerTB(dut, cocotb.RANDOM_SEED + 1)
     await tb.start()
-    ql, inputs, model = tb.layer("decoder", 2, 21)
+    # small maps: each of the three runs projects the whole map
+    ql, inputs, model = tb.layer("decoder", 2, 21, scale=4)
     plan = tb.place(ql, inputs, model)
     word = RUN.word_bytes
     regs = plan.registers

@@ -95,9 +95,11 @@ def test_bench_layer_prints_figures(capsys):
         assert value["skipped"] == round(r["masked_fraction"] * r["pixels"]) * cfg.d_model**2
         assert r["macs"]["output"]["done"] == r["queries"] * cfg.d_model**2
         cycles = r["cycles"]
-        phases = [cycles[k] for k in ("value_projection", "query_projections", "sampling")]
-        phases.append(cycles["output_projection"])
+        names = ("constants", "value_projection", "query_projections", "sampling")
+        phases = [cycles[k] for k in (*names, "output_projection")]
         assert cycles["sequential"] == sum(phases) > cycles["overlapped"] >= max(phases)
+        # the layer top projects every pixel, masked or not
+        assert cycles["value_projection"] > r["pixels"] * cfg.d_model**2 // cfg.proj_lanes
         assert r["rel_l2"]["dense"] < 0.05 and r["cpu"]["seconds"] > 0
     assert main([*args, "--repeat", "0"]) == 2
     assert "repeat=0 is out of range" in capsys.readouterr().err
