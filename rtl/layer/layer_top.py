@@ -1,6 +1,7 @@
 """The fused layer from memory: one AXI4 master reads the projections' constants, the map x and
-the queries, and writes each query's layer output to its slot; a run starts on a pulse and
-ends in ``done`` (DEFA's fused layer as a memory-mapped accelerator, whole maps on chip).
+the queries, and writes each query's layer output to its slot; a run starts with a register
+write and ends in ``done`` (DEFA's fused layer as a memory-mapped accelerator, whole maps on
+chip).
 
 Contract:
 
@@ -21,8 +22,8 @@ Contract:
   (``CONTROL`` bit 0 clears them). A masked pixel's value is not stored and reads 0.
 
 Timing: the checks, the pixel count (a product per level, summed one level a cycle) and the
-fetch's start are registered steps; the output words are gathered in a shift register and
-handed whole to the store.
+fetch's start are registered steps; the output words are gathered in a shift register the
+store takes whole.
 """
 
 from __future__ import annotations
@@ -215,18 +216,19 @@ class LayerTop(wiring.Component):
         m.d.sync += go.eq((summing == lv) & (summing != 0))
         m.d.comb += fetch.start.eq(go)
 
-        # -- the outputs: a query's words gathered, then handed to the store ----------------
+        # -- the outputs: a query's words gathered in a shift register the store takes whole
+        # (the store copies it into its own beat register at once: the next row's words,
+        # d_model * chunks cycles of the output projection away, never wait on it)
         out = layer.out
         word_bits = cfg.layer_out_bits
         gather = Signal(cfg.d_model * word_bits)
         gathered = Signal()
-        slot_valid = Signal()
-        slot = Signal.like(store.slots.payload)
         gather_tag = Signal(self.tag_bits)
         m.d.comb += [
             out.ready.eq(~gathered),
-            store.slots.valid.eq(slot_valid),
-            store.slots.payload.eq(slot),
+            store.slots.valid.eq(gathered),
+            store.slots.payload.tag.eq(gather_tag),
+            store.slots.payload.data.eq(gather),
         ]
         with m.If(out.valid & out.ready):
             m.d.sync += [
@@ -236,21 +238,14 @@ class LayerTop(wiring.Component):
             with m.If(out.payload.last):
                 m.d.sync += gathered.eq(1)
         with m.If(store.slots.valid & store.slots.ready):
-            m.d.sync += slot_valid.eq(0)
-        with m.If(gathered & ~slot_valid):
-            m.d.sync += [
-                slot.tag.eq(gather_tag),
-                slot.data.eq(gather),
-                slot_valid.eq(1),
-                gathered.eq(0),
-            ]
+            m.d.sync += gathered.eq(0)
         with m.If(store.taken):
             m.d.sync += written.eq(written + 1)
 
         # -- the end: every output written and answered, the fetch done ----------------------
         settled = Signal()
         m.d.sync += settled.eq(
-            running & ~go & (written == run_queries) & fetch.idle & store.idle & ~slot_valid
+            running & ~go & (written == run_queries) & fetch.idle & store.idle & ~gathered
         )
         with m.If(settled & running):
             m.d.sync += [running.eq(0), busy.eq(0), done.eq(1)]
