@@ -68,7 +68,14 @@ class LayerRun:
 
     def _rows(self, kind: str, codes: np.ndarray) -> bytes:
         """Rows of activation codes as ``chunks`` records each of ``proj_lanes`` codes."""
-        codes = np.asarray(codes, dtype=np.int64)
+        codes = np.asarray(codes)
+        if codes.ndim != 2 or codes.shape[1] != self.d_model:
+            raise ValueError(
+                f"{kind} has shape {codes.shape}: rows of d_model={self.d_model} codes expected"
+            )
+        if not np.issubdtype(codes.dtype, np.integer):
+            raise ValueError(f"{kind} holds {codes.dtype} values: integer codes expected")
+        codes = codes.astype(np.int64)
         padded = np.pad(codes, ((0, 0), (0, self.chunks * self.lanes - codes.shape[1])))
         out = bytearray()
         payload, _ = self.records[kind]
@@ -110,10 +117,14 @@ class LayerRun:
 
     def query_image(self, query: np.ndarray, ref_w: np.ndarray) -> bytes:
         """Per query its reference words ((Nq, L, 2): x, y per level) then its rows."""
-        query = np.asarray(query, dtype=np.int64)
-        ref_w = np.asarray(ref_w, dtype=np.int64)
-        if ref_w.shape[0] != query.shape[0]:
-            raise ValueError(f"ref_w has {ref_w.shape[0]} queries, query {query.shape[0]}")
+        query, ref_w = np.asarray(query), np.asarray(ref_w)
+        if query.ndim != 2 or ref_w.ndim != 3 or ref_w.shape[0] != query.shape[0]:
+            raise ValueError(
+                f"ref_w has shape {ref_w.shape}, query {query.shape}: (Nq, L, 2) and (Nq, "
+                f"{self.d_model}) expected"
+            )
+        if not np.issubdtype(ref_w.dtype, np.integer):
+            raise ValueError(f"ref_w holds {ref_w.dtype} values: integer reference words expected")
         payload, _ = self.records["ref"]
         out = bytearray()
         for q in range(query.shape[0]):

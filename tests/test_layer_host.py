@@ -89,3 +89,7 @@ def test_bad_runs_are_refused(setup):
         run.query_image(model.query, ref_w[:1])
     with pytest.raises(ValueError, match="does not fit"):
         run.x_image(np.full_like(model.x, 1 << 10))
+    with pytest.raises(ValueError, match="d_model=24"):
+        run.x_image(model.x[:, 1:])
+    with pytest.raises(ValueError, match="float64"):
+        run.query_image(model.query.astype(float), ref_w)
