@@ -31,7 +31,7 @@ from rtl.memory.job_fetch import JobFetch
 from rtl.memory.output_store import OutputStore
 from rtl.memory.run_control import RunControl
 
-__all__ = ["Top", "axi_signature"]
+__all__ = ["Top", "axi_signature", "join_axi"]
 
 
 def axi_signature(addr_bits: int, data_bits: int) -> wiring.Signature:
@@ -39,6 +39,18 @@ def axi_signature(addr_bits: int, data_bits: int) -> wiring.Signature:
     read = axi_read_signature(addr_bits, data_bits).members
     write = axi_write_signature(addr_bits, data_bits).members
     return wiring.Signature({**dict(read.items()), **dict(write.items())})
+
+
+def join_axi(m: Module, master, read_port, write_port) -> None:
+    """Drive the whole AXI4 ``master`` (``axi_signature``) from a reader's AR/R port and a
+    writer's AW/W/B port (the channels are independent: plain wires, both ways)."""
+    for port in (read_port, write_port):
+        for name, member in port.signature.members.items():
+            ours, theirs = getattr(master, name), getattr(port, name)
+            if member.flow == Out:
+                m.d.comb += ours.eq(theirs)
+            else:
+                m.d.comb += theirs.eq(ours)
 
 
 class Top(wiring.Component):
@@ -122,13 +134,7 @@ class Top(wiring.Component):
         wiring.connect(m, fetch.jobs, core.jobs)
         wiring.connect(m, core.outputs, store.outputs)
         wiring.connect(m, core.axi, wiring.flipped(self.maps))
-        for port in (fetch.axi, store.axi):
-            for name, member in port.signature.members.items():
-                ours, theirs = getattr(self.io, name), getattr(port, name)
-                if member.flow == Out:
-                    m.d.comb += ours.eq(theirs)
-                else:
-                    m.d.comb += theirs.eq(ours)
+        join_axi(m, self.io, fetch.axi, store.axi)
         m.d.comb += [
             core.bases.eq(control.run_bases),
             core.widths.eq(control.run_widths),

@@ -38,6 +38,8 @@ class Harness:
         self.cycles = 0
         self._idle = idle
         self.monitor = StreamMonitor(dut, stream_names(manifest), self.fail)
+        #: register name -> word address (blocks with a register bus)
+        self.registers = {r["name"]: r["addr"] for r in manifest.get("csr", [])}
 
     def payload(self, port: str) -> Payload:
         return Payload(self.manifest["ports"][port]["fields"])
@@ -59,6 +61,29 @@ class Harness:
         for _ in range(cycles):
             await FallingEdge(self.dut.clk)
         self.dut.rst.value = 0
+
+    async def write(self, name: str, value: int):
+        """Write register ``name`` (the manifest's ``csr`` map) over the block's ``csr`` bus."""
+        dut = self.dut
+        await FallingEdge(dut.clk)
+        dut.csr__addr.value = self.registers[name]
+        dut.csr__w_data.value = value & 0xFFFF_FFFF
+        dut.csr__w_stb.value = 1
+        await FallingEdge(dut.clk)
+        dut.csr__w_stb.value = 0
+
+    async def read(self, name: str) -> int:
+        """Read register ``name``; an X or Z bit in the answer fails the test."""
+        dut = self.dut
+        await FallingEdge(dut.clk)
+        dut.csr__addr.value = self.registers[name]
+        dut.csr__r_stb.value = 1
+        await FallingEdge(dut.clk)
+        dut.csr__r_stb.value = 0
+        await ReadOnly()
+        if not dut.csr__r_data.value.is_resolvable:
+            self.fail(f"register {name} reads {dut.csr__r_data.value}")
+        return int(dut.csr__r_data.value)
 
     def fail(self, message: str):
         run_seed = os.environ.get("COCOTB_RANDOM_SEED", "?")

@@ -37,7 +37,6 @@ MEMORY = 1 << 20
 #: the memory answers SLVERR from here on (the memory-error case)
 FAULTY = MEMORY // 2
 ERROR_BIT = {name: 1 << i for i, name in enumerate(RUN.errors)}
-REGS = {r["name"]: r["addr"] for r in MANIFEST["csr"]}
 #: each AXI channel's pause rate, drawn from these (``DEFA_AXI_FULL_SPEED=1``: none)
 PAUSES = [0.0] if os.environ.get("DEFA_AXI_FULL_SPEED") == "1" else [0.0, 0.2, 0.5]
 
@@ -124,27 +123,6 @@ class LayerTB(Harness):
         # what the run must overwrite: a pattern the outputs never all equal
         self.ram.write(plan.out_base, bytes([0xA5]) * (plan.queries * RUN.out_bytes))
         return plan
-
-    async def write(self, name: str, value: int):
-        dut = self.dut
-        await FallingEdge(dut.clk)
-        dut.csr__addr.value = REGS[name]
-        dut.csr__w_data.value = value & 0xFFFF_FFFF
-        dut.csr__w_stb.value = 1
-        await FallingEdge(dut.clk)
-        dut.csr__w_stb.value = 0
-
-    async def read(self, name: str) -> int:
-        dut = self.dut
-        await FallingEdge(dut.clk)
-        dut.csr__addr.value = REGS[name]
-        dut.csr__r_stb.value = 1
-        await FallingEdge(dut.clk)
-        dut.csr__r_stb.value = 0
-        await ReadOnly()
-        if not dut.csr__r_data.value.is_resolvable:
-            self.fail(f"register {name} reads {dut.csr__r_data.value}")
-        return int(dut.csr__r_data.value)
 
     async def launch(self, registers: dict):
         """The run's registers, the thresholds, then ``CONTROL`` bit 1 (start)."""

@@ -30,7 +30,6 @@ from tb.harness import Harness, load_manifest
 
 MANIFEST, CFG = load_manifest()
 RUN = MemoryRun(MANIFEST)
-REGS = {r["name"]: r["addr"] for r in MANIFEST["csr"]}
 MEMORY = 1 << CFG.addr_bits
 #: ``io`` answers SLVERR from here on (the memory-error cases)
 FAULTY = 1 << (CFG.addr_bits - 1)
@@ -74,27 +73,6 @@ class TopTB(Harness):
     async def start(self):
         self.dut.fwp_result__ready.value = 1
         await super().start()
-
-    async def write(self, name: str, value: int):
-        dut = self.dut
-        await FallingEdge(dut.clk)
-        dut.csr__addr.value = REGS[name]
-        dut.csr__w_data.value = value & 0xFFFF_FFFF
-        dut.csr__w_stb.value = 1
-        await FallingEdge(dut.clk)
-        dut.csr__w_stb.value = 0
-
-    async def read(self, name: str) -> int:
-        dut = self.dut
-        await FallingEdge(dut.clk)
-        dut.csr__addr.value = REGS[name]
-        dut.csr__r_stb.value = 1
-        await FallingEdge(dut.clk)
-        dut.csr__r_stb.value = 0
-        await ReadOnly()
-        if not dut.csr__r_data.value.is_resolvable:
-            self.fail(f"register {name} reads {dut.csr__r_data.value}")
-        return int(dut.csr__r_data.value)
 
     async def wait_done(self, *, irq: bool) -> int:
         """Cycles until the run is done (``irq`` or ``STATUS`` polled); a hang fails."""

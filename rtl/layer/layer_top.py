@@ -39,7 +39,7 @@ from rtl.layer.layer_fetch import LayerFetch
 from rtl.layer.layer_registers import LayerRegisters, layer_csr_addr_bits
 from rtl.link.csr_bank import COUNTERS, csr_signature
 from rtl.memory.slot_store import SlotStore
-from rtl.top import axi_signature
+from rtl.top import axi_signature, join_axi
 
 __all__ = ["ERRORS", "LayerTop"]
 
@@ -111,13 +111,7 @@ class LayerTop(wiring.Component):
         m.d.comb += fetch.loading.eq(layer.loading)
 
         # -- the one AXI4 master: reads are the fetch's, writes the store's ------------------
-        for port in (fetch.axi, store.axi):
-            for name, member in port.signature.members.items():
-                ours, theirs = getattr(self.mem, name), getattr(port, name)
-                if member.flow == Out:
-                    m.d.comb += ours.eq(theirs)
-                else:
-                    m.d.comb += theirs.eq(ours)
+        join_axi(m, self.mem, fetch.axi, store.axi)
 
         # -- run control ---------------------------------------------------------------------
         lv = cfg.levels
