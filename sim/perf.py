@@ -168,6 +168,33 @@ def predict_projection(cfg: DefaConfig, rows: int, n_out: int) -> dict:
     return {"cycles": cycles, "macs": macs, "utilization": macs / (cycles * cfg.proj_lanes)}
 
 
+#: cycles from the value loader asking for a pixel's mask bit to the answer in its queue (the
+#: probe register, the core's four cycles, the queue's write)
+PROBE_ROUND_TRIP = 6
+
+
+def predict_value_projection(cfg: DefaConfig, keep) -> dict:
+    """Cycles of the fused layer's value projection over a map whose pixels FWP keeps where
+    ``keep`` (Nv bool, the pixels in the loader's order) is True: the loader asks for the mask
+    bits ahead of the rows, a masked pixel's ``ceil(d_model / proj_lanes)`` rows are dropped a
+    row a cycle while the unit works (so only those ahead of the first kept pixel cost
+    cycles), the kept ones are projected back to back (``predict_projection``). Returns
+    cycles, MACs done and skipped (the masked pixels')."""
+    keep = np.asarray(keep, dtype=bool)
+    if keep.ndim != 1:
+        raise ValueError(f"keep must be a 1-d bool array, got shape {keep.shape}")
+    chunks = -(-cfg.d_model // cfg.proj_lanes)
+    kept = int(keep.sum())
+    lead = int(np.argmax(keep)) if kept else len(keep)  # masked pixels before the first kept
+    cycles = PROBE_ROUND_TRIP + lead * chunks + predict_projection(cfg, kept, cfg.d_model)["cycles"]
+    per_pixel = cfg.d_model * cfg.d_model
+    return {
+        "cycles": cycles,
+        "macs": kept * per_pixel,
+        "skipped_macs": (len(keep) - kept) * per_pixel,
+    }
+
+
 def _constant_records(cfg: DefaConfig) -> list[tuple[int, int]]:
     """(records, beats each) of the fused layer's constants as the layer top reads them
     (``rtl/layer/layer_fetch.py``): per projection, each output channel's ``ceil(d_model /

@@ -1,7 +1,9 @@
 """cocotb regression of the fused layer from memory (``defa_layer_top``): whole layers with the
 projections' constants, the map and the queries in cocotbext-axi's ``AxiRam`` (random pauses on
 every AXI channel), every query's output words bit-exact against ``sim.layer.layer`` (float
-weights and inputs through calibration, PAP and the fused softmax).
+weights and inputs through calibration, PAP and the fused softmax; the second layer's map
+masked by FWP's DERIVE over the first one's importance, so its masked pixels skip the value
+projection).
 
 Environment: ``DEFA_MANIFEST``; ``DEFA_QUERIES`` (decoder queries in the first run, default 6);
 ``DEFA_RESULTS`` (a JSON file: each layer's cycles from start to ``done`` beside the phases'
@@ -25,7 +27,7 @@ from cocotb.triggers import FallingEdge, ReadOnly
 from cocotbext.axi import AxiBus, AxiRam
 
 from fpga.layer_host import LayerRun
-from sim import golden, perf
+from sim import bittrue, golden, perf
 from sim import layer as fused
 from sim.workload import layer_inputs
 from tb.harness import Harness, load_manifest
@@ -94,9 +96,9 @@ class LayerTB(Harness):
         for monitor in self.inner or ():
             monitor.start()
 
-    def layer(self, kind: str, queries: int, seed: int, *, scale: int = 1):
+    def layer(self, kind: str, queries: int, seed: int, *, scale: int = 1, mask=None):
         """A seeded layer: weights, scales from four other inputs, the input (``_input_hw``)
-        and the model."""
+        and the model (``mask``: FWP's, all levels' pixels, True kept)."""
         cfg = CFG
         params = golden.LayerParams.random(cfg.d_model, cfg.heads, cfg.levels, cfg.points, seed)
         strides = tuple(8 << i for i in range(cfg.levels))
@@ -110,7 +112,7 @@ class LayerTB(Harness):
         scales = fused.calibrate(cfg, params, [make(seed + 1 + i) for i in range(4)])
         ql = fused.quantize_layer(cfg, params, scales)
         inputs = make(seed)
-        return ql, inputs, fused.layer(cfg, ql, inputs, pap=True)
+        return ql, inputs, fused.layer(cfg, ql, inputs, pap=True, pixel_mask=mask)
 
     def place(self, ql, inputs, model):
         base = int(self.rng.integers(0, 4096))
@@ -161,7 +163,7 @@ class LayerTB(Harness):
             self.fail(f"{what}: query {q} channel {o}: got {got[q, o]}, want {want[q, o]}")
 
 
-def _phases(model) -> dict:
+def _phases(model, mask=None) -> dict:
     """The phases' cycles from the models (``gen.layer_bench``'s): the constants' beats, each
     projection unit's (exact against the unit), the core's (whole maps), and the two bounds of
     their overlap (memory at one beat a cycle)."""
@@ -170,7 +172,9 @@ def _phases(model) -> dict:
     per_head = cfg.heads * cfg.levels * cfg.points
     phases = {
         "constants": perf.layer_constant_cycles(cfg),
-        "value_projection": perf.predict_projection(cfg, nv, cfg.d_model)["cycles"],
+        "value_projection": perf.predict_value_projection(
+            cfg, np.ones(nv, dtype=bool) if mask is None else mask
+        )["cycles"],
         "query_projections": perf.predict_projection(cfg, nq, 2 * per_head)["cycles"],
         "sampling": perf.predict(cfg, perf.kept_points(qc.probs, cfg.tau_p_q))["cycles"],
         "output_projection": perf.predict_projection(cfg, nq, cfg.d_model)["cycles"],
@@ -186,13 +190,16 @@ def _phases(model) -> dict:
 @cocotb.test()
 async def layers(dut):
     """A decoder layer, then an encoder layer on the same build (the loader starts its next map
-    at level 0): every output word bit-exact, the counters against the model."""
+    at level 0), its map masked by DERIVE over the decoder's importance: every output word
+    bit-exact, the counters against the model (the masked pixels: DERIVE's and the probes')."""
     tb = LayerTB(dut, cocotb.RANDOM_SEED)
     await tb.start()
+    await tb.fwp_command("CLEAR")
     queries = int(os.environ.get("DEFA_QUERIES", "6"))
     figures = {}
+    mask = None
     for kind, nq, seed in (("decoder", queries, 11), ("encoder", 4, 12)):
-        ql, inputs, model = tb.layer(kind, nq, seed)
+        ql, inputs, model = tb.layer(kind, nq, seed, mask=mask)
         plan = tb.place(ql, inputs, model)
         await tb.launch(plan.registers)
         cycles = await tb.wait_done(len(model.x), plan.queries)
@@ -202,19 +209,33 @@ async def layers(dut):
         tb.check(plan, model, what)
         jobs = plan.queries * CFG.heads
         stats = model.core
+        masked = 0 if mask is None else int((~mask).sum())
         expect = {
             "JOBS_IN": jobs,
             "JOBS_OUT": jobs,
             "POINTS_KEPT": stats.points_kept,
             "POINTS_PRUNED": stats.points_pruned,
             "OFF_MAP": stats.points_off_map,
+            "PIXELS_MASKED": masked,
+            "LOADS_MASKED": masked,
         }
         got = {name: await tb.read(name) for name in expect}
-        await tb.write("CONTROL", 1)  # clear the counters for the next layer
         if got != expect:
             tb.fail(f"{what}: counters {got}, want {expect}")
-        figures[kind] = {"cycles": cycles, "queries": plan.queries, **_phases(model)}
+        figures[kind] = {
+            "cycles": cycles,
+            "queries": plan.queries,
+            "pixels": len(model.x),
+            "masked": masked,
+            **_phases(model, mask),
+        }
         dut._log.info(f"{what}: {figures[kind]}")
+        await tb.write("CONTROL", 1)  # clear the counters for the next layer
+        if kind == "decoder":  # the next map's mask: DERIVE over this layer's importance
+            await tb.fwp_command("DERIVE")
+            mask = bittrue.fwp_mask(CFG, stats.importance, inputs.shapes)
+            if not 0 < (~mask).sum() < len(mask):
+                tb.fail(f"{what}: DERIVE's mask keeps {int(mask.sum())} of {len(mask)} pixels")
     if "DEFA_RESULTS" in os.environ:
         Path(os.environ["DEFA_RESULTS"]).write_text(json.dumps(figures, indent=2))
 
@@ -226,6 +247,7 @@ async def misuse(dut):
     run ends unharmed; outputs where the memory answers SLVERR end in ``write``, never a hang."""
     tb = LayerTB(dut, cocotb.RANDOM_SEED + 1)
     await tb.start()
+    await tb.fwp_command("CLEAR")  # (the mask survives reset: nothing masked here)
     # small maps: each of the three runs projects the whole map
     ql, inputs, model = tb.layer("decoder", 2, 21, scale=4)
     plan = tb.place(ql, inputs, model)

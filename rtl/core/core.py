@@ -27,6 +27,11 @@ Contract:
   with ``fwp.ready``; READ answers on ``fwp_result`` (a register) first, and completes once
   the answer is taken. ``tau_f``: the DERIVE threshold
   (CSR, ``tau_f_bits`` fraction). A masked pixel reads 0, and a load into it is not stored.
+* Mask probes (``probes=True``, whole maps: the fused layer's value projection skips masked
+  pixels): ``probe`` asks for the mask bit of pixel (``x``, ``y``) of ``level``; it is taken
+  in a cycle without a ``load`` (``probe.ready`` is ``~load.valid``) and answered in order on
+  ``probe_keep`` (always ready: 1 kept, 0 masked) ``PROBE_LATENCY`` cycles later. A pixel
+  outside its level's buffer answers kept.
 * Maps in external memory (``cfg.window_rows``): no ``load``; each level unit keeps a band
   of its map (``BandWindow``) read through ``axi`` (AXI4 AR/R, one burst reader shared round
   robin by the levels) from ``bases[l]`` (layout ``[head][row][column][channel]``);
@@ -38,7 +43,8 @@ Contract:
   and ``beats_read``.
 * Counters (``counter_bits``, wrapping; ``clear`` zeroes them): ``cycles``, ``jobs_in``,
   ``jobs_out``, ``points_kept``, ``points_pruned``, ``off_map`` (kept points entirely off the
-  map), ``pixels_masked`` (by DERIVE), ``loads_masked`` (load words not stored) and per level
+  map), ``pixels_masked`` (by DERIVE), ``loads_masked`` (load words not stored, and probes
+  answered masked: pixels the fused layer did not project) and per level
   ``busy`` (a chunk entered the sampler) and ``stall`` (a point waited at the sampler's input:
   its output queue full, the level's sums not yet taken by the aggregator, or an FWP command).
   An event shows in its counter ``COUNTER_LAG`` cycles after it happened.
@@ -71,12 +77,22 @@ from rtl.memory.band_window import BandWindow
 from rtl.memory.burst_split import request_layout
 from rtl.memory.read_arbiter import ReadArbiter
 
-__all__ = ["COUNTER_BITS", "COUNTER_LAG", "Core", "core_load_layout"]
+__all__ = [
+    "COUNTER_BITS",
+    "COUNTER_LAG",
+    "PROBE_LATENCY",
+    "Core",
+    "core_load_layout",
+    "probe_layout",
+]
 
 COUNTER_BITS = 32
 #: an event in cycle t shows in its counter from cycle t + COUNTER_LAG on (``cycles`` counts
 #: every cycle as it comes)
 COUNTER_LAG = 3
+#: cycles from a mask probe taken to its answer on ``probe_keep`` (the level unit's load
+#: register, the sampler's with the mask's read, the level unit's answer register, the core's)
+PROBE_LATENCY = 4
 
 
 def core_load_layout(cfg: DefaConfig) -> data.StructLayout:
@@ -94,13 +110,22 @@ def core_load_layout(cfg: DefaConfig) -> data.StructLayout:
     )
 
 
+def probe_layout(cfg: DefaConfig) -> data.StructLayout:
+    """A mask probe: the pixel (``x``, ``y``) of ``level`` (fields as ``core_load_layout``'s)."""
+    return data.StructLayout({n: core_load_layout(cfg)[n].shape for n in ("level", "x", "y")})
+
+
 class Core(wiring.Component):
-    def __init__(self, cfg: DefaConfig, *, tag_bits: int = 16):
+    def __init__(self, cfg: DefaConfig, *, tag_bits: int = 16, probes: bool = False):
         if not 1 <= tag_bits <= 64:
             self._MustUse__silence = True  # a refused component is not an unused one
             raise ValueError(f"tag_bits={tag_bits} is out of range: allowed [1, 64]")
+        if probes and cfg.streamed:
+            self._MustUse__silence = True
+            raise ValueError("probes=True needs whole maps on chip: window_rows must be empty")
         self._cfg = cfg
         self._tag_bits = tag_bits
+        self._probes = probes
         lv = cfg.levels
         counter = unsigned(COUNTER_BITS)
         if cfg.streamed:
@@ -118,6 +143,9 @@ class Core(wiring.Component):
             }
         else:
             memory = {"load": In(stream.Signature(core_load_layout(cfg)))}
+            if probes:
+                memory["probe"] = In(stream.Signature(probe_layout(cfg)))
+                memory["probe_keep"] = Out(stream.Signature(1, always_ready=True))
         super().__init__(
             {
                 "jobs": In(stream.Signature(job_layout(cfg, tag_bits))),
@@ -297,24 +325,54 @@ class Core(wiring.Component):
         return m
 
     def _loads(self, m, units):
-        """Whole maps on chip: each load word to its level's buffer."""
+        """Whole maps on chip: each load word to its level's buffer; with probes, a probe takes
+        the load path in a cycle without a load, and the levels' answers come back through
+        registers."""
         cfg = self._cfg
         m.d.comb += self.load.ready.eq(1)
         load = self.load.payload
-        level_hit = Signal(cfg.levels)  # one-hot of the load's level
-        m.d.comb += level_hit.eq(1 << load.level)
+        # what reaches the levels this cycle (plain selects, no conditional block: Icarus
+        # leaves such a block X until one of its inputs changes)
+        word = Signal(core_load_layout(cfg))
+        asking = Signal()  # a probe, not a load
+        probe = self.probe.payload if self._probes else None
+        for name, _ in word.shape():
+            chosen = load[name]
+            if self._probes and name in ("level", "x", "y"):
+                chosen = Mux(self.load.valid, load[name], probe[name])
+            m.d.comb += word[name].eq(chosen)
+        if self._probes:
+            m.d.comb += [self.probe.ready.eq(~self.load.valid), asking.eq(self.probe.valid)]
+        level_hit = Signal(cfg.levels)  # one-hot of the word's level
+        m.d.comb += level_hit.eq(1 << word.level)
+        outside = Signal()  # a probe outside its level's buffer: the core answers it
+        hits = []
         for level, unit in enumerate(units):
             height, width = cfg.max_shapes[level]
+            inside = level_hit[level] & (word.x < width) & (word.y < height)
+            hits.append(inside)
             m.d.comb += [
-                unit.load.valid.eq(
-                    self.load.valid & level_hit[level] & (load.x < width) & (load.y < height)
-                ),
-                unit.load.payload.x.eq(load.x),
-                unit.load.payload.y.eq(load.y),
-                unit.load.payload.head.eq(load.head),
-                unit.load.payload.chunk.eq(load.chunk),
-                unit.load.payload.data.eq(load.data),
+                unit.load.valid.eq((self.load.valid | asking) & inside),
+                unit.load.payload.x.eq(word.x),
+                unit.load.payload.y.eq(word.y),
+                unit.load.payload.head.eq(word.head),
+                unit.load.payload.chunk.eq(word.chunk),
+                unit.load.payload.data.eq(word.data),
+                unit.load.payload.probe.eq(asking & ~self.load.valid),
             ]
+        if not self._probes:
+            return
+        m.d.comb += outside.eq(asking & ~self.load.valid & ~Cat(*hits).any())
+        # the core's own answers travel as long as the levels' (PROBE_LATENCY - 1 registers,
+        # then the answer register)
+        stray = Signal(PROBE_LATENCY - 1)
+        m.d.sync += stray.eq(Cat(outside, stray[:-1]))
+        answered = Cat(*(unit.probed for unit in units)).any()
+        kept = Cat(*(unit.probed & unit.probed_keep for unit in units)).any()
+        m.d.sync += [
+            self.probe_keep.valid.eq(answered | stray[-1]),
+            self.probe_keep.payload.eq(kept | stray[-1]),
+        ]
 
     #: bursts the map reader keeps in flight
     OUTSTANDING = 4

@@ -87,7 +87,8 @@ def partial_layout(cfg: DefaConfig, tag_bits: int = TAG_BITS) -> data.StructLayo
 
 
 def load_layout(cfg: DefaConfig, level: int) -> data.StructLayout:
-    """One write into a level buffer: ``lanes`` channels of one head at pixel (x, y)."""
+    """One write into a level buffer: ``lanes`` channels of one head at pixel (x, y); with
+    ``probe`` set, no write but a question for the pixel's mask bit (the sampler answers)."""
     height, width = cfg.max_shapes[level]
     return data.StructLayout(
         {
@@ -96,6 +97,7 @@ def load_layout(cfg: DefaConfig, level: int) -> data.StructLayout:
             "head": unsigned(head_bits(cfg)),
             "chunk": unsigned(chunk_bits(cfg)),
             "data": data.ArrayLayout(signed(cfg.value_bits), cfg.lanes),
+            "probe": unsigned(1),
         }
     )
 

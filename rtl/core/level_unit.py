@@ -19,7 +19,8 @@ shape and ``tau_f`` CSRs (local copies, a cycle late: hold them steady while job
 flight), loads (a cycle later into the sampler), and the status pulses, one cycle after the
 event: ``busy`` (a chunk entered the sampler), ``stall`` (a point waited at the sampler's
 input), ``off_map`` (a kept point fell entirely off the map), ``masked`` and
-``load_masked`` (FWP, the sampler's). ``fwp``/``fwp_result``: the sampler's (the core
+``load_masked`` (FWP, the sampler's), and a probe's answer (``probed``, ``probed_keep``).
+``fwp``/``fwp_result``: the sampler's (the core
 registers commands per level).
 """
 
@@ -67,7 +68,11 @@ class LevelUnit(wiring.Component):
                 "memory_idle": Out(1, init=1),
             }
         else:
-            memory = {"load": In(stream.Signature(load_layout(cfg, level)))}
+            memory = {
+                "load": In(stream.Signature(load_layout(cfg, level))),
+                "probed": Out(1),
+                "probed_keep": Out(1),
+            }
         super().__init__(
             {
                 "entries": In(crossing(entry_layout(cfg))),
@@ -158,7 +163,12 @@ class LevelUnit(wiring.Component):
         else:
             load = copy_register(load_layout(cfg, self._level), name="load_local")
             m.d.comb += [sampler.load.payload.eq(load), self.load.ready.eq(1)]
-            m.d.sync += [load.eq(self.load.payload), sampler.load.valid.eq(self.load.valid)]
+            m.d.sync += [
+                load.eq(self.load.payload),
+                sampler.load.valid.eq(self.load.valid),
+                self.probed.eq(sampler.probed),
+                self.probed_keep.eq(sampler.probed_keep),
+            ]
         m.d.sync += [
             self.masked.eq(sampler.masked),
             self.load_masked.eq(sampler.load_masked),

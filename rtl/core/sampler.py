@@ -29,7 +29,9 @@ Contract:
 * ``width``, ``height``: the level's shape (1 .. max_shapes[level]); hold them steady while
   points are in flight. ``load``: writes the level buffer (see ``LevelBuffer``) four cycles
   after acceptance, unless FWP masks the pixel: then the word is not stored and
-  ``load_masked`` pulses.
+  ``load_masked`` pulses. A ``load`` word with ``probe`` set writes nothing: one cycle after
+  acceptance ``probed`` pulses with ``probed_keep``, the pixel's mask bit (1 outside the
+  level's buffer; ``load_masked`` pulses for a masked one).
 * FWP (see ``ImportanceMap``): every point updates the importance counters of its four
   corners with its coefficients; a masked corner reads as 0. An ``fwp`` command waits for the
   pipeline to drain, holds new points back (at a point boundary, from the cycle after
@@ -118,7 +120,11 @@ class Sampler(wiring.Component):
                         "any_masked": Out(1),
                     }
                     if cfg.streamed
-                    else {"load": In(stream.Signature(load_layout(cfg, level)))}
+                    else {
+                        "load": In(stream.Signature(load_layout(cfg, level))),
+                        "probed": Out(1),
+                        "probed_keep": Out(1),
+                    }
                 ),
                 "width": In(unsigned(side_bits(cfg))),
                 "height": In(unsigned(side_bits(cfg))),
@@ -186,20 +192,22 @@ class Sampler(wiring.Component):
         return m
 
     def _loads(self, m, buffer, fwp):
-        """Loads: the pixel's mask bit is probed while the word waits one cycle."""
+        """Loads: the pixel's mask bit is probed while the word waits one cycle; a probe word
+        (``probe``) writes nothing and answers on ``probed``/``probed_keep`` then."""
         load = Signal(self.load.payload.shape())
         load_valid = Signal()
         height, width = self._cfg.max_shapes[self._level]
+        inside = (load.x < width) & (load.y < height)
         m.d.sync += [load.eq(self.load.payload), load_valid.eq(self.load.valid)]
         m.d.comb += [
             self.load.ready.eq(1),
             fwp.probe_x.eq(self.load.payload.x),
             fwp.probe_y.eq(self.load.payload.y),
             buffer.load.payload.eq(load),
-            buffer.load.valid.eq(load_valid & fwp.probe_keep),
-            self.load_masked.eq(
-                load_valid & ~fwp.probe_keep & (load.x < width) & (load.y < height)
-            ),
+            buffer.load.valid.eq(load_valid & ~load.probe & fwp.probe_keep),
+            self.load_masked.eq(load_valid & ~fwp.probe_keep & inside),
+            self.probed.eq(load_valid & load.probe),
+            self.probed_keep.eq(fwp.probe_keep | ~inside),
         ]
 
     def _pipeline(self, m, coord, coeff, buffer, fwp):

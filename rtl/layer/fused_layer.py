@@ -13,8 +13,9 @@ Contract (``sim.layer.layer`` is the bit-true model):
 * Start the queries once the map's last load has been taken (``loading`` low): a job may
   sample any pixel. The projections' constants load through ``value_*``, ``offsets_*``,
   ``logits_*`` and ``output_*`` (each ``ProjectionUnit``'s ``w_*``/``c_*``) while ``idle``.
-* FWP: ``fwp``/``fwp_result``/``tau_f`` as the core's (a masked pixel's load is not stored,
-  and reads 0); the counters are the core's.
+* FWP: ``fwp``/``fwp_result``/``tau_f`` as the core's; a pixel masked when its rows arrive
+  skips the value projection (the loader probes the core's mask ahead of the rows; the
+  core's ``loads_masked`` counts it) and reads 0. The counters are the core's.
 """
 
 from __future__ import annotations
@@ -63,7 +64,7 @@ class FusedLayer(wiring.Component):
                 "band design's fused layer is not built yet)"
             )
         self._cfg = cfg
-        self.core = Core(cfg, tag_bits=tag_bits)
+        self.core = Core(cfg, tag_bits=tag_bits, probes=True)
         self.loader = ValueLoader(cfg)
         self.queries_ = QueryProjector(cfg, tag_bits=tag_bits)
         self.output = OutputProjector(cfg, tag_bits=tag_bits)
@@ -109,6 +110,8 @@ class FusedLayer(wiring.Component):
         m.d.comb += [loader.widths.eq(self.widths), loader.heights.eq(self.heights)]
         wiring.connect(m, wiring.flipped(self.x), loader.x)
         wiring.connect(m, loader.load, core.load)
+        wiring.connect(m, loader.probe, core.probe)
+        wiring.connect(m, core.probe_keep, loader.probe_keep)
         wiring.connect(m, wiring.flipped(self.queries), queries.queries)
         wiring.connect(m, wiring.flipped(self.refs), queries.refs)
         wiring.connect(m, queries.jobs, core.jobs)
