@@ -7,12 +7,12 @@ inputs:
 
 * accuracy: rel-L2 of the bit-true layer (``sim.layer``) against the float layer, dense, with
   PAP, and with PAP and FWP (the mask the layer's own importance gives at ``tau_f``);
-* MACs per phase, done and skipped by the model (FWP: a masked pixel's value projection, PAP:
-  a pruned point's samples). The layer top as built projects every pixel (a masked pixel's
-  values are not stored): its value projection's cycles count every pixel;
+* MACs per phase, done and skipped (FWP: a masked pixel's value projection, which the layer
+  top skips as it does; PAP: a pruned point's samples);
 * cycles per phase from the cycle models: the constants' load
   (``perf.layer_constant_cycles``, memory at a beat a cycle), the projection units
-  (``perf.predict_projection``, exact against the RTL unit) and the core with its band
+  (``perf.predict_projection``, exact against the RTL unit; the value projection over FWP's
+  kept pixels, ``perf.predict_value_projection``) and the core with its band
   windows (``perf.predict_streamed``, within 2% of the RTL, memory at full rate). How the
   phases overlap is shown as two bounds: ``sequential`` (one phase after the other) and
   ``overlapped`` (the constants, the value projection, then the query projections, the
@@ -135,8 +135,8 @@ def _workload(cfg, params, kind, input_hw, queries, seed, window_rows, fmax, rep
     logits = perf.predict_projection(big, nq, per_head)
     phases = {
         "constants": perf.layer_constant_cycles(big),
-        # every pixel: the RTL projects masked ones too (and does not store them)
-        "value_projection": perf.predict_projection(big, nv, c)["cycles"],
+        # FWP's masked pixels skip it (the loader drops their rows)
+        "value_projection": perf.predict_value_projection(big, mask)["cycles"],
         "query_projections": max(offsets["cycles"], logits["cycles"]),
         "sampling": core["cycles"],
         "output_projection": perf.predict_projection(big, nq, c)["cycles"],
@@ -237,8 +237,9 @@ def layer_bench(
 def format_layer(result: dict) -> str:
     d = result["dsps"]
     lines = [
-        f"{result['config']}; input {result['input']} (model figures; the layer's RTL is not "
-        f"built yet); clock: {result['clock']}",
+        f"{result['config']}; input {result['input']} (figures from the cycle models, which "
+        f"the layer top's regression records beside its RTL's cycles); clock: "
+        f"{result['clock']}",
         f"DSPs: samplers {d['samplers']}, softmax {d['softmax']}, projections "
         f"{d['projections']} = {d['total']} (ECP5-85F: {d['budget_ecp5_85f']})",
     ]

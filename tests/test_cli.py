@@ -98,8 +98,10 @@ def test_bench_layer_prints_figures(capsys):
         names = ("constants", "value_projection", "query_projections", "sampling")
         phases = [cycles[k] for k in (*names, "output_projection")]
         assert cycles["sequential"] == sum(phases) > cycles["overlapped"] >= max(phases)
-        # the layer top projects every pixel, masked or not
-        assert cycles["value_projection"] > r["pixels"] * cfg.d_model**2 // cfg.proj_lanes
+        # the layer top projects the kept pixels only (FWP skips the masked ones)
+        kept = r["pixels"] - round(r["masked_fraction"] * r["pixels"])
+        per_pixel = cfg.d_model**2 // cfg.proj_lanes
+        assert kept * per_pixel < cycles["value_projection"] < (kept + 1) * per_pixel
         assert r["rel_l2"]["dense"] < 0.05 and r["cpu"]["seconds"] > 0
     assert main([*args, "--repeat", "0"]) == 2
     assert "repeat=0 is out of range" in capsys.readouterr().err

@@ -93,3 +93,11 @@ def test_bad_runs_are_refused(setup):
         run.x_image(model.x[:, 1:])
     with pytest.raises(ValueError, match="float64"):
         run.query_image(model.query.astype(float), ref_w)
+
+
+def test_layer_top_refuses_output_words_that_straddle_beats():
+    """The store packs whole words into the bus word (lanes * value_bits)."""
+    from rtl.layer.layer_top import LayerTop
+
+    with pytest.raises(ValueError, match=r"layer_out_bits=12 must divide the bus word"):
+        LayerTop(ODD.replace(layer_out_bits=12))

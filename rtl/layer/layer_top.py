@@ -12,7 +12,8 @@ Contract:
   with them (held while it is busy: a write then is refused).
 * Memory: what ``LayerFetch`` reads (constants, map, queries: ``record_kinds``); query k's
   output (``d_model`` words of ``layer_out_bits``, channel 0 at bit 0) at ``OUT_BASE + k *
-  out_bytes``, zero-padded to whole beats (``SlotStore``).
+  out_bytes``, zero-padded to whole beats (``WordStore``: ``layer_out_bits`` divides the
+  bus word, ``lanes * value_bits``).
 * ``STATUS``: busy from the start until done; done (and ``irq``, high until the next start)
   once every query's output is written and answered. ``ERROR`` (cleared by a start that is
   taken), ``ERRORS`` in bit order: a read answered SLVERR/DECERR (the run still completes), a
@@ -22,8 +23,7 @@ Contract:
   (``CONTROL`` bit 0 clears them). A masked pixel's value is not stored and reads 0.
 
 Timing: the checks, the pixel count (a product per level, summed one level a cycle) and the
-fetch's start are registered steps; the output words are gathered in a shift register the
-store takes whole.
+fetch's start are registered steps; the output words are packed into beats as they come.
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ from rtl.layer.fused_layer import FusedLayer
 from rtl.layer.layer_fetch import LayerFetch
 from rtl.layer.layer_registers import LayerRegisters, layer_csr_addr_bits
 from rtl.link.csr_bank import COUNTERS, csr_signature
-from rtl.memory.slot_store import SlotStore
+from rtl.memory.word_store import WordStore
 from rtl.top import axi_signature, join_axi
 
 __all__ = ["ERRORS", "LayerTop"]
@@ -54,6 +54,12 @@ class LayerTop(wiring.Component):
             raise ValueError(
                 f"addr_bits={cfg.addr_bits} is out of range for the layer top: allowed [12, 32]"
             )
+        if (cfg.lanes * cfg.value_bits) % cfg.layer_out_bits:
+            self._MustUse__silence = True
+            raise ValueError(
+                f"layer_out_bits={cfg.layer_out_bits} must divide the bus word (lanes * "
+                f"value_bits = {cfg.lanes * cfg.value_bits} bits) for the layer top"
+            )
         self._cfg, self.tag_bits = cfg, tag_bits
         self.layer = FusedLayer(cfg, tag_bits=tag_bits)
         units = {
@@ -65,10 +71,11 @@ class LayerTop(wiring.Component):
         self.pixel_bits = max(1, sum(h * w for h, w in cfg.max_shapes).bit_length())
         self.fetch = LayerFetch(cfg, units, tag_bits=tag_bits, pixel_bits=self.pixel_bits)
         self.word_bits = self.fetch.word_bits
-        self.store = SlotStore(
+        self.store = WordStore(
             addr_bits=cfg.addr_bits,
-            word_bits=self.word_bits,
-            slot_bits=cfg.d_model * cfg.layer_out_bits,
+            beat_bits=self.word_bits,
+            word_bits=cfg.layer_out_bits,
+            slot_words=cfg.d_model,
             tag_bits=tag_bits,
             max_burst=cfg.max_burst,
         )
@@ -210,37 +217,20 @@ class LayerTop(wiring.Component):
         m.d.sync += go.eq((summing == lv) & (summing != 0))
         m.d.comb += fetch.start.eq(go)
 
-        # -- the outputs: a query's words gathered in a shift register the store takes whole
-        # (the store copies it into its own beat register at once: the next row's words,
-        # d_model * chunks cycles of the output projection away, never wait on it)
+        # -- the outputs: each query's words packed into beats as they come (``WordStore``)
         out = layer.out
-        word_bits = cfg.layer_out_bits
-        gather = Signal(cfg.d_model * word_bits)
-        gathered = Signal()
-        gather_tag = Signal(self.tag_bits)
         m.d.comb += [
-            out.ready.eq(~gathered),
-            store.slots.valid.eq(gathered),
-            store.slots.payload.tag.eq(gather_tag),
-            store.slots.payload.data.eq(gather),
+            store.words.valid.eq(out.valid),
+            out.ready.eq(store.words.ready),
+            store.words.payload.tag.eq(out.payload.tag),
+            store.words.payload.data.eq(out.payload.data),
         ]
-        with m.If(out.valid & out.ready):
-            m.d.sync += [
-                gather.eq(Cat(gather[word_bits:], out.payload.data)),
-                gather_tag.eq(out.payload.tag),
-            ]
-            with m.If(out.payload.last):
-                m.d.sync += gathered.eq(1)
-        with m.If(store.slots.valid & store.slots.ready):
-            m.d.sync += gathered.eq(0)
         with m.If(store.taken):
             m.d.sync += written.eq(written + 1)
 
         # -- the end: every output written and answered, the fetch done ----------------------
         settled = Signal()
-        m.d.sync += settled.eq(
-            running & ~go & (written == run_queries) & fetch.idle & store.idle & ~gathered
-        )
+        m.d.sync += settled.eq(running & ~go & (written == run_queries) & fetch.idle & store.idle)
         with m.If(settled & running):
             m.d.sync += [running.eq(0), busy.eq(0), done.eq(1)]
         return m
