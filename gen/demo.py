@@ -174,12 +174,14 @@ def _run_layer(seed: int, console: Console, *, rtl: bool) -> dict:
             title="fused layer RTL (tiny, Verilator, memory at full speed; every output word "
             "bit-exact) against the cycle models' bounds"
         )
-        for column in ("layer", "queries", "RTL cycles", "model: sequential", "overlapped"):
+        columns = ("layer", "queries", "pixels masked", "RTL cycles", "model: sequential")
+        for column in (*columns, "overlapped"):
             table.add_column(column)
         for kind, fig in report["rtl"].items():
             table.add_row(
                 kind,
                 str(fig["queries"]),
+                f"{fig['masked']}/{fig['pixels']} (FWP)",
                 str(fig["cycles"]),
                 str(fig["sequential"]),
                 str(fig["overlapped"]),

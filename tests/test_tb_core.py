@@ -63,7 +63,7 @@ def _regression(cfg, simulator: str, jobs: int, tmp_path, fwp_read: str | None =
 @pytest.mark.slow
 def test_fpga_core_regression_and_bench(tmp_path, capsys):
     """The ECP5-85F preset itself, on one Verilator build (two tests side by side had one idle
-    on the other's build lock): a short regression (1000 jobs; its maps are 32x32), then
+    on the other's build lock): a short regression (500 jobs; its maps are 32x32), then
     `defa bench core` without a config, the fpga preset's core (4 levels of 4 points, 4
     chunks per point) on a 64x64 encoder (340 jobs, about 5500 cycles; the default, the
     largest its buffers hold, takes 16x the simulation): dense utilization near 1 (the
@@ -72,7 +72,7 @@ def test_fpga_core_regression_and_bench(tmp_path, capsys):
     # (a tenth of its 1360 pixels, and each level's first and last, read back after each
     # FWP layer: the readback was most of this run; every other Verilator run reads every
     # pixel)
-    _regression(FPGA, "verilator", 1000, tmp_path, fwp_read="0.1")
+    _regression(FPGA, "verilator", 500, tmp_path, fwp_read="0.1")
     assert main(["bench", "core", "--core-input", "64x64", "--json"]) == 0
     captured = capsys.readouterr()
     result = json.loads(captured.out)
