@@ -140,31 +140,41 @@ def test_projection_unit_refuses_bad_shapes():
     ids=["tiny-proj8", "tiny-lanes4"],
 )
 def test_value_loader_writes_the_projected_map_as_buffer_words(cfg):
-    """The value loader's ``load`` beats: every pixel of every level (raster order, the
+    """The value loader's ``load`` beats: every kept pixel of every level (raster order, the
     current shapes), head by head and chunk by chunk, carrying the value projection of the
-    model (``sim.layer.Projection``), with random pauses on ``load``."""
+    model (``sim.layer.Projection``), with random pauses on ``load``. The mask probes are
+    answered as the core does (in order, four cycles after they are taken, taken at random):
+    each pixel is asked once, in order, and an FWP-masked pixel (a third of them, the first
+    one included) gets no word."""
     seed = cfg.lanes
     rng = np.random.default_rng(seed)
     dut = ValueLoader(cfg)
     unit = dut.projection
     shapes = [(3, 4), (2, 3)]
     pixels = sum(h * w for h, w in shapes)
+    keep = rng.random(pixels) > 0.33
+    keep[0] = False
     c, lanes, dh = cfg.d_model, cfg.lanes, cfg.head_dim
     weights = rng.integers(-127, 128, (c, c))
     mult, shift = fused.requantizer(cfg, np.exp2(rng.uniform(-11, -8, c)), "value")
     model = fused.Projection(weights, rng.integers(-3000, 3000, c), mult, shift, unit.lo, unit.hi)
     x = rng.integers(-127, 128, (pixels, c))
     value = model(x)
-    want = []
+    want, places = [], []
     p = 0
     for level, (h, w) in enumerate(shapes):
         for py in range(h):
             for px in range(w):
+                places.append((level, px, py))
                 for head in range(cfg.heads):
                     for chunk in range(cfg.cycles_per_point):
                         lo = head * dh + chunk * lanes
-                        want.append((level, px, py, head, chunk, list(value[p, lo : lo + lanes])))
+                        if keep[p]:
+                            want.append(
+                                (level, px, py, head, chunk, list(value[p, lo : lo + lanes]))
+                            )
                 p += 1
+    asked = []
 
     async def feed(ctx):
         ctx.set(dut.widths, [w for _, w in shapes])
@@ -172,14 +182,34 @@ def test_value_loader_writes_the_projected_map_as_buffer_words(cfg):
         await load_constants(ctx, constant_ports(dut), model, unit.chunks, unit.lanes)
         await send(ctx, dut.x, [beat for row in x for beat in beats_of(row, unit.lanes)])
 
+    async def core(ctx):
+        due = []  # (cycle, keep) answers in flight
+        cycle = 0
+        while len(asked) < pixels or due:
+            ready = bool(rng.random() < 0.7)
+            ctx.set(dut.probe.ready, ready)
+            answer = due and due[0][0] == cycle
+            ctx.set(dut.probe_keep.valid, bool(answer))
+            ctx.set(dut.probe_keep.payload, int(due[0][1]) if answer else 0)
+            if answer:
+                due.pop(0)
+            if ready and ctx.get(dut.probe.valid):
+                probe = ctx.get(dut.probe.payload)
+                asked.append((probe.level, probe.x, probe.y))
+                due.append((cycle + 4, keep[len(asked) - 1] if len(asked) <= pixels else 1))
+            await ctx.tick()
+            cycle += 1
+        ctx.set(dut.probe_keep.valid, 0)
+
     got, _ = collect(
         dut,
-        [feed],
+        [feed, core],
         dut.load,
         len(want),
         ready=lambda: rng.random() < 0.6,
         record=lambda b: (b.level, b.x, b.y, b.head, b.chunk, list(b.data)),
     )
+    assert asked == places, f"seed {seed}"
     assert got == want, f"seed {seed}"
     assert (value == unit.hi).any() or (value == unit.lo).any(), "saturation not exercised"
 
