@@ -20,7 +20,7 @@ Contract:
   write answered so, the registers out of range (nothing run, done at once), a start while
   busy (ignored), a register write while busy (ignored).
 * FWP commands are the core's (``fwp``, ``fwp_result``); its counters are registers
-  (``CONTROL`` bit 0 clears them). A masked pixel's value is not stored and reads 0.
+  (``CONTROL`` bit 0 clears them). A masked pixel skips the value projection and reads 0.
 
 Timing: the checks, the pixel count (a product per level, summed one level a cycle) and the
 fetch's start are registered steps; the output words are packed into beats as they come.
