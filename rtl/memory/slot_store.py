@@ -30,7 +30,55 @@ from amaranth.lib.wiring import In, Out
 from rtl.memory.axi_writer import AxiWriter, axi_write_signature
 from rtl.memory.burst_split import request_layout
 
-__all__ = ["SlotStore", "slot_record_layout"]
+__all__ = ["SlotStore", "slot_record_layout", "slot_writer", "store_ports"]
+
+
+def store_ports(addr_bits: int, beat_bits: int, tag_bits: int) -> dict:
+    """The members a store of slots has besides its input stream (see ``SlotStore``)."""
+    return {
+        "base": In(unsigned(addr_bits)),
+        "tags": In(unsigned(tag_bits + 1)),
+        "axi": Out(axi_write_signature(addr_bits, beat_bits)),
+        "taken": Out(1),
+        "bad_tag": Out(1),
+        "error": Out(2),
+        "clear": In(1),
+        "idle": Out(1, init=1),
+    }
+
+
+def slot_writer(m: Module, store, *, beats: int, queue_depth: int, offset, offset_valid):
+    """The writing half of a store of slots (``store``: its ``store_ports``): an ``AxiWriter``
+    on ``store.axi`` (its ``error``, ``clear``) and a queue of 4 requests, ``store.base +
+    offset`` for ``beats`` beats pushed where ``offset_valid``, handed to the writer. Returns
+    (the writer, the request queue, ``settled``: no request waits in the queue or went to the
+    writer last cycle, which its ``idle``, a register, does not show yet, and the writer is
+    idle)."""
+    addr_bits = len(store.base)
+    layout = request_layout(addr_bits, beats.bit_length())
+    m.submodules.writer = writer = AxiWriter(
+        addr_bits=addr_bits,
+        data_bits=len(store.axi.wdata),
+        beats_bits=beats.bit_length(),
+        max_burst=store.max_burst,
+        queue_depth=queue_depth,
+    )
+    wiring.connect(m, writer.axi, wiring.flipped(store.axi))
+    m.d.comb += [store.error.eq(writer.error), writer.clear.eq(store.clear)]
+    m.submodules.requests = requests = fifo.SyncFIFOBuffered(width=layout.size, depth=4)
+    request = Signal(layout)
+    m.d.comb += [
+        writer.requests.valid.eq(requests.r_rdy),
+        writer.requests.payload.eq(requests.r_data),
+        requests.r_en.eq(writer.requests.ready),
+        request.addr.eq(store.base + offset),
+        request.beats.eq(beats),
+        requests.w_en.eq(offset_valid),
+        requests.w_data.eq(request),
+    ]
+    handed = Signal()
+    m.d.sync += handed.eq(requests.r_rdy & writer.requests.ready)
+    return writer, requests, ~requests.r_rdy & ~handed & writer.idle
 
 
 def slot_record_layout(tag_bits: int, per_tag: int, slot_bits: int) -> data.StructLayout:
@@ -59,42 +107,28 @@ class SlotStore(wiring.Component):
         super().__init__(
             {
                 "slots": In(stream.Signature(slot_record_layout(tag_bits, per_tag, slot_bits))),
-                "base": In(unsigned(addr_bits)),
-                "tags": In(unsigned(tag_bits + 1)),
-                "axi": Out(axi_write_signature(addr_bits, word_bits)),
-                "taken": Out(1),
-                "bad_tag": Out(1),
-                "error": Out(2),
-                "clear": In(1),
-                "idle": Out(1, init=1),
+                **store_ports(addr_bits, word_bits, tag_bits),
             }
         )
 
     def elaborate(self, platform):
         word, beats = self.word_bits, self.slot_beats
         m = Module()
-        layout = request_layout(self.addr_bits, beats.bit_length())
-        m.submodules.writer = writer = AxiWriter(
-            addr_bits=self.addr_bits,
-            data_bits=word,
-            beats_bits=beats.bit_length(),
-            max_burst=self.max_burst,
+        index_valid, offset_valid = Signal(), Signal()
+        offset = Signal(self.addr_bits + 1)
+        writer, requests, settled = slot_writer(
+            m,
+            self,
+            beats=beats,
             queue_depth=max(2, 2 * beats),
+            offset=offset,
+            offset_valid=offset_valid,
         )
-        wiring.connect(m, writer.axi, wiring.flipped(self.axi))
-        m.d.comb += [self.error.eq(writer.error), writer.clear.eq(self.clear)]
-        m.submodules.requests = requests = fifo.SyncFIFOBuffered(width=layout.size, depth=4)
-        m.d.comb += [
-            writer.requests.valid.eq(requests.r_rdy),
-            writer.requests.payload.eq(requests.r_data),
-            requests.r_en.eq(writer.requests.ready),
-        ]
 
         # Take a record when the shift register is empty, the address steps are free and the
         # request queue has room.
         record = self.slots.payload
         shifting = Signal()
-        index_valid, offset_valid = Signal(), Signal()
         m.d.comb += self.slots.ready.eq(~shifting & ~index_valid & ~offset_valid & requests.w_rdy)
         take = Signal()
         m.d.comb += take.eq(self.slots.valid & self.slots.ready)
@@ -109,17 +143,9 @@ class SlotStore(wiring.Component):
 
         # The slot's address: index, byte offset, sum.
         index = Signal(self.tag_bits + (self.per_tag - 1).bit_length() + 1)
-        offset = Signal(self.addr_bits + 1)
         with m.If(take):
             m.d.sync += index.eq(record.tag * self.per_tag + record.part)
         m.d.sync += offset.eq(index * self.slot_bytes)
-        request = Signal(layout)
-        m.d.comb += [
-            request.addr.eq(self.base + offset),
-            request.beats.eq(beats),
-            requests.w_en.eq(offset_valid),
-            requests.w_data.eq(request),
-        ]
 
         # The beats: the data, low bits first.
         shift = Signal(beats * word)
@@ -135,16 +161,5 @@ class SlotStore(wiring.Component):
             with m.If(left == 1):
                 m.d.sync += shifting.eq(0)
 
-        # The writer's ``idle`` is a register: a request it took last cycle is not in it yet.
-        handed = Signal()
-        m.d.sync += handed.eq(requests.r_rdy & writer.requests.ready)
-        m.d.sync += self.idle.eq(
-            ~take
-            & ~shifting
-            & ~index_valid
-            & ~offset_valid
-            & ~requests.r_rdy
-            & ~handed
-            & writer.idle
-        )
+        m.d.sync += self.idle.eq(~take & ~shifting & ~index_valid & ~offset_valid & settled)
         return m

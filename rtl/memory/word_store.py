@@ -30,11 +30,10 @@ otherwise a word every other cycle.
 from __future__ import annotations
 
 from amaranth.hdl import Cat, Const, Module, Mux, Signal, unsigned
-from amaranth.lib import data, fifo, stream, wiring
-from amaranth.lib.wiring import In, Out
+from amaranth.lib import data, stream, wiring
+from amaranth.lib.wiring import In
 
-from rtl.memory.axi_writer import AxiWriter, axi_write_signature
-from rtl.memory.burst_split import request_layout
+from rtl.memory.slot_store import slot_writer, store_ports
 
 __all__ = ["WordStore", "word_record_layout"]
 
@@ -72,36 +71,18 @@ class WordStore(wiring.Component):
         super().__init__(
             {
                 "words": In(stream.Signature(word_record_layout(tag_bits, word_bits))),
-                "base": In(unsigned(addr_bits)),
-                "tags": In(unsigned(tag_bits + 1)),
-                "axi": Out(axi_write_signature(addr_bits, beat_bits)),
-                "taken": Out(1),
-                "bad_tag": Out(1),
-                "error": Out(2),
-                "clear": In(1),
-                "idle": Out(1, init=1),
+                **store_ports(addr_bits, beat_bits, tag_bits),
             }
         )
 
     def elaborate(self, platform):
         m = Module()
         beats, per_beat, width = self.slot_beats, self.per_beat, self.word_bits
-        layout = request_layout(self.addr_bits, beats.bit_length())
-        m.submodules.writer = writer = AxiWriter(
-            addr_bits=self.addr_bits,
-            data_bits=self.beat_bits,
-            beats_bits=beats.bit_length(),
-            max_burst=self.max_burst,
-            queue_depth=4,
+        tag_valid, offset_valid = Signal(), Signal()
+        offset = Signal(self.addr_bits + 1, name="slot_offset")
+        writer, requests, settled = slot_writer(
+            m, self, beats=beats, queue_depth=4, offset=offset, offset_valid=offset_valid
         )
-        wiring.connect(m, writer.axi, wiring.flipped(self.axi))
-        m.d.comb += [self.error.eq(writer.error), writer.clear.eq(self.clear)]
-        m.submodules.requests = requests = fifo.SyncFIFOBuffered(width=layout.size, depth=4)
-        m.d.comb += [
-            writer.requests.valid.eq(requests.r_rdy),
-            writer.requests.payload.eq(requests.r_data),
-            requests.r_en.eq(writer.requests.ready),
-        ]
 
         # -- where the word goes: its index in the record and its lane in the beat ----------
         index = Signal(range(max(2, self.slot_words)), name="index")
@@ -110,7 +91,6 @@ class WordStore(wiring.Component):
         last = index == self.slot_words - 1
         writing = Signal(name="writing")  # this record's tag is valid (set on its first word)
         out_valid = Signal(name="out_valid")  # a beat waits for the writer's queue
-        tag_valid, offset_valid = Signal(), Signal()
         full = (lane == per_beat - 1) | last  # this word closes a beat
         m.d.comb += self.words.ready.eq(
             ~(out_valid & full) & (~first | (~tag_valid & ~offset_valid & requests.w_rdy))
@@ -132,18 +112,10 @@ class WordStore(wiring.Component):
 
         # -- the slot's address: the tag, the byte offset, the sum -----------------------------
         tag = Signal(self.tag_bits, name="slot_tag")
-        offset = Signal(self.addr_bits + 1, name="slot_offset")
         m.d.sync += [tag_valid.eq(take & first & good), offset_valid.eq(tag_valid)]
         with m.If(take & first):
             m.d.sync += tag.eq(word.tag)
         m.d.sync += offset.eq(tag * self.slot_bytes)
-        request = Signal(layout)
-        m.d.comb += [
-            request.addr.eq(self.base + offset),
-            request.beats.eq(beats),
-            requests.w_en.eq(offset_valid),
-            requests.w_data.eq(request),
-        ]
 
         # -- the beats: each word into its lane; a full beat (or the record's last) moves on ---
         gather = Signal(self.beat_bits, name="gather")
@@ -166,17 +138,5 @@ class WordStore(wiring.Component):
         with m.If(take & full & good):
             m.d.sync += [out.eq(Mux(last, closing & keep, closing)), out_valid.eq(1)]
 
-        # The writer's ``idle`` is a register: a request it took last cycle is not in it yet.
-        handed = Signal()
-        m.d.sync += handed.eq(requests.r_rdy & writer.requests.ready)
-        m.d.sync += self.idle.eq(
-            ~take
-            & first
-            & ~out_valid
-            & ~tag_valid
-            & ~offset_valid
-            & ~requests.r_rdy
-            & ~handed
-            & writer.idle
-        )
+        m.d.sync += self.idle.eq(~take & first & ~out_valid & ~tag_valid & ~offset_valid & settled)
         return m
