@@ -10,6 +10,13 @@ constants, the map x, the queries), the registers to write, and the outputs read
 
 Every record is packed as its manifest layout (bit 0 at bit 0 of its first byte, little-endian
 bytes) and zero-padded to whole beats; a projection's weight rows past ``d_model`` are 0.
+
+``LayerDevice`` drives the board build (the ``layer_linked`` manifest: the layer with its
+memory on chip behind the host link) over a byte transport: memory words, registers, a run.
+
+    dev = LayerDevice(SerialTransport("/dev/ttyUSB0"), manifest)   # defa_layer_linked.json
+    dev.check_identity()
+    out = dev.run(plan)                  # plan from LayerRun.plan: (Nq, d_model) output words
 """
 
 from __future__ import annotations
@@ -18,9 +25,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from fpga.host import Device, LinkError
 from gen.payload import Payload
 
-__all__ = ["LayerPlan", "LayerRun"]
+__all__ = ["LayerDevice", "LayerPlan", "LayerRun"]
 
 #: the constants' projections in memory order, with ``sim.layer.QuantizedLayer``'s names
 _PROJECTIONS = (
@@ -176,6 +184,75 @@ class LayerRun:
     def error_names(self, error: int) -> list[str]:
         """The names of the ``ERROR`` register's set bits."""
         return [name for i, name in enumerate(self.errors) if error >> i & 1]
+
+
+class LayerDevice(Device):
+    """The fused layer's board build over a byte transport (``fpga.host.Device``'s registers
+    and FWP commands, plus the on-chip memory and whole runs)."""
+
+    def __init__(self, transport, manifest: dict):
+        if "ram" not in manifest or "link" not in manifest:
+            raise ValueError(
+                "the manifest has no 'ram' and 'link' entries: LayerDevice drives the "
+                "layer_linked block (defa generate --block layer_linked)"
+            )
+        super().__init__(transport, manifest)
+        self.layer = LayerRun(manifest)
+        self.words, self.word_bytes = manifest["ram"]["words"], manifest["ram"]["word_bytes"]
+
+    def _span(self, addr: int, nbytes: int) -> range:
+        size = self.words * self.word_bytes
+        if addr % self.word_bytes or nbytes % self.word_bytes:
+            raise ValueError(
+                f"memory access at 0x{addr:x} of {nbytes} bytes: address and length must be "
+                f"multiples of the word ({self.word_bytes} bytes)"
+            )
+        if addr < 0 or nbytes < 0 or addr + nbytes > size:
+            raise ValueError(
+                f"memory access at 0x{addr:x} of {nbytes} bytes is out of range: allowed "
+                f"[0, 0x{size:x}) (the build's {self.words} words of {self.word_bytes} bytes)"
+            )
+        return range(addr // self.word_bytes, (addr + nbytes) // self.word_bytes)
+
+    def write_memory(self, addr: int, image: bytes) -> None:
+        """Whole words of ``image`` from byte address ``addr``."""
+        frames = bytearray()
+        for i, word in enumerate(self._span(addr, len(image))):
+            chunk = image[i * self.word_bytes : (i + 1) * self.word_bytes]
+            data = int.from_bytes(chunk, "little")
+            frames += self.protocol.beat("mem_write", {"addr": word, "data": data})
+        self.transport.write(bytes(frames))
+
+    def read_memory(self, addr: int, nbytes: int) -> bytes:
+        """``nbytes`` (whole words) from byte address ``addr``."""
+        words = self._span(addr, nbytes)
+        self.transport.write(b"".join(self.protocol.beat("mem_read", {"addr": w}) for w in words))
+        return b"".join(self._next("mem_data").to_bytes(self.word_bytes, "little") for _ in words)
+
+    def run(self, plan: LayerPlan, *, tau_p: int, tau_f: int, polls: int = 10_000) -> np.ndarray:
+        """Write the plan's images and registers, the thresholds, start, wait for done (at most
+        ``polls`` reads of ``STATUS``), then read the outputs back: (Nq, d_model) words. A run
+        that ends with ``ERROR`` set raises ``LinkError`` naming the bits."""
+        for addr, image in plan.regions:
+            pad = -len(image) % self.word_bytes
+            self.write_memory(addr, image + bytes(pad))
+        for name, value in plan.registers.items():
+            self.write_csr(name, value)
+        self.write_csr("TAU_P", tau_p)
+        self.write_csr("TAU_F", tau_f)
+        self.write_csr("CONTROL", 2)
+        for _ in range(polls):
+            status = self.read_csr("STATUS")
+            if status & 2:
+                break
+        else:
+            raise LinkError(f"the run did not finish: STATUS 0x{status:x} after {polls} polls")
+        if status & 4:
+            names = self.layer.error_names(self.read_csr("ERROR"))
+            raise LinkError(f"the run ended with errors: {', '.join(names)}")
+        nbytes = plan.queries * self.layer.out_bytes
+        raw = self.read_memory(plan.out_base, nbytes + -nbytes % self.word_bytes)
+        return self.layer.outputs(raw, plan.queries)
 
 
 def _array(payload: Payload, values) -> dict[str, int]:

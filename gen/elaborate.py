@@ -33,7 +33,7 @@ from rtl.layer.projection import ProjectionUnit
 from rtl.lib.block_ram import VERILOG as BLOCK_RAM_VERILOG
 from rtl.lib.block_ram import VERILOG_MODULE as BLOCK_RAM_MODULE
 from rtl.link.csr_bank import config_hash, csr_addr_bits, csr_map
-from rtl.link.host_link import OPCODES
+from rtl.link.layer_linked import LayerLinked
 from rtl.link.linked import Linked
 from rtl.memory.job_fetch import job_beats
 from rtl.memory.output_store import out_beats, slot_layout
@@ -145,8 +145,12 @@ def _layer(cfg: DefaConfig, level: int):
 
 def _layer_top(cfg: DefaConfig, level: int):
     top = LayerTop(cfg)
+    return top, _layer_top_extra(cfg, top)
+
+
+def _layer_top_extra(cfg: DefaConfig, top: LayerTop) -> dict:
     fetch = top.fetch
-    return top, {
+    return {
         **_core_extra(cfg, top.tag_bits),
         "layer_memory": {
             "word_bytes": top.word_bits // 8,
@@ -218,18 +222,30 @@ def _memory_extra(cfg: DefaConfig, tag_bits: int) -> dict:
     }
 
 
-def _linked(cfg: DefaConfig, level: int):
-    top = Linked(cfg)
-    layouts = {**top.link.inputs, **top.link.outputs_}
-    extra = _top_extra(cfg, top.tag_bits)
-    extra["link"] = {
-        "opcodes": OPCODES,
+def _link_extra(link) -> dict:
+    """The link's opcodes and stream layouts (``fpga.host.Protocol`` reads them)."""
+    layouts = {**link.inputs, **link.outputs_}
+    return {
+        "opcodes": link.opcodes,
         "streams": {
-            name: {"payload_width": lay.size, "fields": flatten_layout(lay)}
+            name: {"payload_width": Shape.cast(lay).width, "fields": flatten_layout(lay)}
             for name, lay in layouts.items()
         },
     }
-    return top, extra
+
+
+def _linked(cfg: DefaConfig, level: int):
+    top = Linked(cfg)
+    return top, {**_top_extra(cfg, top.tag_bits), "link": _link_extra(top.link)}
+
+
+def _layer_linked(cfg: DefaConfig, level: int):
+    top = LayerLinked(cfg)
+    return top, {
+        **_layer_top_extra(cfg, top.top),
+        "link": _link_extra(top.link),
+        "ram": {"words": top.ram.words, "word_bytes": top.ram.data_bits // 8},
+    }
 
 
 BLOCKS = {
@@ -238,6 +254,7 @@ BLOCKS = {
     "sampler": _sampler,
     "streamed_sampler": _streamed_sampler,
     "linked": _linked,
+    "layer_linked": _layer_linked,
     "projection": _projection,
     "layer": _layer,
     "layer_top": _layer_top,

@@ -3,13 +3,13 @@ linked accelerator (HostLink + Top, tiny preset) in the Amaranth simulator, outp
 counters against the bit-true model."""
 
 import json
-from collections import deque
 from pathlib import Path
 
 import numpy as np
 import pytest
 from amaranth.hdl import Module
 from amaranth.sim import Simulator
+from link_sim import SimTransport
 
 from fpga.host import Device, LinkError, Protocol
 from gen.config import preset
@@ -53,44 +53,6 @@ def test_uart_loopback(divisor):
     assert got == sent
     with pytest.raises(ValueError, match="divisor=1 is out of range"):
         UartTx(1)
-
-
-class SimTransport:
-    """A byte transport into the Amaranth simulation of a ``Linked`` accelerator."""
-
-    def __init__(self, dut: Linked, limit: int = 400_000):
-        self.to_device: deque[int] = deque()
-        self.from_device: deque[int] = deque()
-        self.limit = limit
-        self.sim = Simulator(dut)
-        self.sim.add_clock(1e-6)
-
-        async def pump(ctx):
-            ctx.set(dut.tx.ready, 1)
-            while True:
-                offer = bool(self.to_device)
-                if offer:
-                    ctx.set(dut.rx.payload, self.to_device[0])
-                ctx.set(dut.rx.valid, offer)
-                taken = offer and ctx.get(dut.rx.ready)
-                out = ctx.get(dut.tx.payload) if ctx.get(dut.tx.valid) else None
-                await ctx.tick()
-                if taken:
-                    self.to_device.popleft()
-                if out is not None:
-                    self.from_device.append(out)
-
-        self.sim.add_testbench(pump, background=True)
-
-    def write(self, data: bytes) -> None:
-        self.to_device.extend(data)
-
-    def read(self, n: int) -> bytes:
-        steps = 0
-        while len(self.from_device) < n and steps < self.limit:
-            self.sim.advance()
-            steps += 1
-        return bytes(self.from_device.popleft() for _ in range(min(n, len(self.from_device))))
 
 
 @pytest.mark.slow

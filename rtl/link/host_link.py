@@ -1,16 +1,18 @@
-"""Host link: a byte protocol (over a UART on a board) to the accelerator's register bus and
-streams. ``fpga/host.py`` is the host side.
+"""Host link: a byte protocol (over a UART on a board) to a register bus and streams.
+``fpga/host.py`` is the host side; ``HostLink.opcodes`` (the ``linked`` manifests' ``link``
+entry) names the codes.
 
 Host to device, one frame after another (multi-byte values little-endian):
 
 * ``0x01 A D0 D1 D2 D3``: write register A (word address) with D;
 * ``0x02 A``: read register A; the device answers ``0x82 D0 D1 D2 D3``;
-* ``0x10 + p`` and ``ceil(width_p / 8)`` bytes: one beat on input stream p (0 ``jobs``,
-  1 ``load``, 2 ``fwp``), the payload's bits from bit 0 up.
+* ``0x10 + p`` and ``ceil(width_p / 8)`` bytes: one beat on input stream p (in the order the
+  link was given them; the core's link: 0 ``jobs``, 1 ``load``, 2 ``fwp``; the layer's: 0
+  ``mem_write``, 1 ``mem_read``), the payload's bits from bit 0 up.
 
-Device to host: ``0x82 ...`` (a register read), ``0x90`` + payload bytes (one ``outputs``
-beat), ``0x91`` + payload bytes (one ``fwp_result`` beat). An unknown opcode byte is dropped
-and counted (``errors``).
+Device to host: ``0x82 ...`` (a register read), ``0x90 + q`` + payload bytes (one beat of
+output stream q: the core's 0 ``outputs``, 1 ``fwp_result``; the layer's 0 ``mem_data``). An
+unknown opcode byte is dropped and counted (``errors``).
 
 Flow: the link waits while a stream it feeds is not ready (bytes wait in the UART/byte
 stream, nothing is lost); output beats are sent as the byte stream takes them, a register
@@ -19,7 +21,7 @@ answer first.
 
 from __future__ import annotations
 
-from amaranth.hdl import Module, Signal
+from amaranth.hdl import Module, Shape, Signal, Value
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -28,15 +30,9 @@ from rtl.core.core import core_load_layout
 from rtl.core.layouts import fwp_command_layout, fwp_result_layout, job_layout, output_layout
 from rtl.link.csr_bank import csr_addr_bits, csr_signature
 
-__all__ = ["HostLink", "OPCODES"]
+__all__ = ["HostLink", "core_link"]
 
-OPCODES = {
-    "write": 0x01,
-    "read": 0x02,
-    "reply": 0x82,
-    "in": {"jobs": 0x10, "load": 0x11, "fwp": 0x12},
-    "out": {"outputs": 0x90, "fwp_result": 0x91},
-}
+WRITE, READ, REPLY, IN_BASE, OUT_BASE = 0x01, 0x02, 0x82, 0x10, 0x90
 
 
 def _bytes(width: int) -> int:
@@ -44,21 +40,30 @@ def _bytes(width: int) -> int:
 
 
 class HostLink(wiring.Component):
-    def __init__(self, cfg: DefaConfig, *, tag_bits: int = 16):
-        self._cfg = cfg
-        self.inputs = {
-            "jobs": job_layout(cfg, tag_bits),
-            "load": core_load_layout(cfg),
-            "fwp": fwp_command_layout(cfg),
-        }
-        self.outputs_ = {
-            "outputs": output_layout(cfg, tag_bits),
-            "fwp_result": fwp_result_layout(cfg),
+    """The link to a register bus of ``csr_bits`` address bits, beats into the ``inputs``
+    streams and out of the ``outputs`` streams (name -> payload layout, in opcode order)."""
+
+    def __init__(self, inputs: dict, outputs: dict, csr_bits: int):
+        if csr_bits > 8:
+            self._MustUse__silence = True  # a refused component is not an unused one
+            raise ValueError(f"csr_bits={csr_bits} is out of range: allowed [1, 8] (one byte)")
+        if len(inputs) > 16 or len(outputs) > 16:
+            self._MustUse__silence = True
+            raise ValueError(
+                f"{len(inputs)} input and {len(outputs)} output streams: allowed 16 each"
+            )
+        self.inputs, self.outputs_ = dict(inputs), dict(outputs)
+        self.opcodes = {
+            "write": WRITE,
+            "read": READ,
+            "reply": REPLY,
+            "in": {name: IN_BASE + i for i, name in enumerate(self.inputs)},
+            "out": {name: OUT_BASE + i for i, name in enumerate(self.outputs_)},
         }
         members = {
             "rx": In(stream.Signature(8)),
             "tx": Out(stream.Signature(8)),
-            "csr": Out(csr_signature(csr_addr_bits(cfg))),
+            "csr": Out(csr_signature(csr_bits)),
             "errors": Out(16),
         }
         for name, layout in self.inputs.items():
@@ -69,9 +74,9 @@ class HostLink(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        rx, tx = self.rx, self.tx
-        in_bytes = {n: _bytes(lay.size) for n, lay in self.inputs.items()}
-        out_bytes = {n: _bytes(lay.size) for n, lay in self.outputs_.items()}
+        rx, tx, OPCODES = self.rx, self.tx, self.opcodes
+        in_bytes = {n: _bytes(Shape.cast(lay).width) for n, lay in self.inputs.items()}
+        out_bytes = {n: _bytes(Shape.cast(lay).width) for n, lay in self.outputs_.items()}
         rx_max = max(5, *in_bytes.values())
         rx_buf = Signal(8 * rx_max)
         rx_index = Signal(range(rx_max + 1))
@@ -84,7 +89,7 @@ class HostLink(wiring.Component):
 
         for name in self.inputs:
             port = getattr(self, name)
-            m.d.comb += port.payload.eq(rx_buf[: port.payload.shape().size])
+            m.d.comb += port.payload.eq(rx_buf[: Shape.cast(self.inputs[name]).width])
         m.d.comb += [self.csr.addr.eq(rx_buf[:8]), self.csr.w_data.eq(rx_buf[8:40])]
 
         with m.FSM() as rx_fsm:
@@ -155,7 +160,7 @@ class HostLink(wiring.Component):
                         m.d.comb += port.ready.eq(1)
                         m.d.sync += [
                             tx_header.eq(code),
-                            tx_buf.eq(port.payload.as_value()),
+                            tx_buf.eq(Value.cast(port.payload)),
                             tx_count.eq(out_bytes[name]),
                         ]
                         m.next = "HEADER"
@@ -172,3 +177,17 @@ class HostLink(wiring.Component):
                         m.next = "IDLE"
         m.d.comb += tx.valid.eq(tx_fsm.ongoing("HEADER") | tx_fsm.ongoing("BODY"))
         return m
+
+
+def core_link(cfg: DefaConfig, *, tag_bits: int = 16) -> HostLink:
+    """The accelerator's link (``rtl/top.py``'s ``Top`` with its maps on chip): jobs, value
+    loads and FWP commands in; outputs and FWP answers out."""
+    return HostLink(
+        {
+            "jobs": job_layout(cfg, tag_bits),
+            "load": core_load_layout(cfg),
+            "fwp": fwp_command_layout(cfg),
+        },
+        {"outputs": output_layout(cfg, tag_bits), "fwp_result": fwp_result_layout(cfg)},
+        csr_addr_bits(cfg),
+    )

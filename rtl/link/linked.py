@@ -8,7 +8,7 @@ from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from gen.config import DefaConfig
-from rtl.link.host_link import HostLink
+from rtl.link.host_link import core_link
 from rtl.top import Top
 
 __all__ = ["Linked"]
@@ -18,7 +18,7 @@ class Linked(wiring.Component):
     def __init__(self, cfg: DefaConfig, *, tag_bits: int = 16):
         self._cfg = cfg
         self.tag_bits = tag_bits
-        self.link = HostLink(cfg, tag_bits=tag_bits)
+        self.link = core_link(cfg, tag_bits=tag_bits)
         super().__init__(
             {
                 "rx": In(stream.Signature(8)),
