@@ -1,7 +1,10 @@
 """The accelerator on a Radiona ULX3S (ECP5-85F): the linked accelerator (``rtl/link/linked.py``)
 behind the board's FTDI UART, clocked by the 25 MHz oscillator; LED 0 blinks while the link
 is alive, LED 1 lights on a protocol error. Built with amaranth-boards and the YoWASP tools
-(``defa build --board ulx3s-85f``); ``fpga/host.py`` talks to it.
+(``defa build --board ulx3s-85f``); ``fpga/host.py`` talks to it. With ``layer=True``
+(``defa build --layer``) the fused layer with its memory on chip instead
+(``rtl/link/layer_linked.py``; LED 2 is its done), driven by ``fpga/layer_host.py``'s
+``LayerDevice``; its multipliers and block RAMs are left to the placer.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from gen.config import DefaConfig
 from gen.placement import plan, yosys_commands
 from gen.synth import dsp_premap
 from gen.tools import tool_path
+from rtl.link.layer_linked import LayerLinked
 from rtl.link.linked import Linked
 from rtl.link.uart_rx import UartRx
 from rtl.link.uart_tx import UartTx
@@ -27,16 +31,16 @@ BOARDS = {"ulx3s-85f": "ULX3S_85F_Platform"}
 
 
 class BoardTop(Elaboratable):
-    def __init__(self, cfg: DefaConfig, *, baud: int = 115200):
+    def __init__(self, cfg: DefaConfig, *, baud: int = 115200, layer: bool = False):
         divisor = round(CLOCK_HZ / baud)
         if divisor < 4:
             self._MustUse__silence = True  # a refused design is not an unused one
             raise ValueError(f"baud={baud} is out of range: allowed <= {CLOCK_HZ // 4}")
-        self.cfg, self.baud, self.divisor = cfg, baud, divisor
+        self.cfg, self.baud, self.divisor, self.layer = cfg, baud, divisor, layer
 
     def elaborate(self, platform):
         m = Module()
-        m.submodules.accel = accel = Linked(self.cfg)
+        m.submodules.accel = accel = LayerLinked(self.cfg) if self.layer else Linked(self.cfg)
         m.submodules.uart_rx = rx = UartRx(self.divisor)
         m.submodules.uart_tx = tx = UartTx(self.divisor)
         wiring.connect(m, rx.data, accel.rx)
@@ -47,7 +51,8 @@ class BoardTop(Elaboratable):
         m.d.comb += [rx.rx.eq(rx_pin.i), tx_pin.o.eq(tx.tx)]
         heartbeat = Signal(25)
         m.d.sync += heartbeat.eq(heartbeat + 1)
-        for index, value in ((0, heartbeat[-1]), (1, accel.errors != 0)):
+        leds = [heartbeat[-1], accel.errors != 0] + ([accel.irq] if self.layer else [])
+        for index, value in enumerate(leds):
             led = io.Buffer("o", platform.request("led", index, dir="-"))
             m.submodules[f"led{index}"] = led
             m.d.comb += led.o.eq(value)
@@ -58,15 +63,26 @@ class BoardTop(Elaboratable):
 CORE_PATH = "accel.top.core."
 
 
-def board_script(cfg: DefaConfig, name: str, device: str) -> str:
-    """Yosys commands after the board design is read: the DSP pre-mapping, then the core's
-    multipliers and block RAMs pinned as in the out-of-context runs (``gen.placement``)."""
+def board_script(cfg: DefaConfig, name: str, device: str, *, layer: bool = False) -> str:
+    """Yosys commands after the board design is read: the DSP pre-mapping, then (the core's
+    build) the core's multipliers and block RAMs pinned as in the out-of-context runs
+    (``gen.placement``)."""
+    if layer:
+        return "\n".join(dsp_premap(name))
     placement = {CORE_PATH + cell: bel for cell, bel in plan(cfg, "core", device).items()}
     return "\n".join([*dsp_premap(name), *yosys_commands(name, placement)])
 
 
-def build(cfg: DefaConfig, out_dir: str | Path, *, board: str = "ulx3s-85f", baud: int = 115200):
-    """Synthesize, place, route and pack a bitstream; returns the build products' paths."""
+def build(
+    cfg: DefaConfig,
+    out_dir: str | Path,
+    *,
+    board: str = "ulx3s-85f",
+    baud: int = 115200,
+    layer: bool = False,
+):
+    """Synthesize, place, route and pack a bitstream (``layer``: the fused layer's build);
+    returns the build products' paths."""
     if board not in BOARDS:
         raise ValueError(f"board={board!r} is not supported: allowed {sorted(BOARDS)}")
     import amaranth_boards.ulx3s as boards
@@ -82,11 +98,11 @@ def build(cfg: DefaConfig, out_dir: str | Path, *, board: str = "ulx3s-85f", bau
     platform = getattr(boards, BOARDS[board])()
     name = "defa_" + board.replace("-", "_")
     platform.build(
-        BoardTop(cfg, baud=baud),
+        BoardTop(cfg, baud=baud, layer=layer),
         name=name,
         build_dir=str(out_dir),
         do_program=False,
-        script_after_read=board_script(cfg, name, platform.device),
+        script_after_read=board_script(cfg, name, platform.device, layer=layer),
         synth_opts="-nodsp",
         # router1 did not converge on these designs in 15 minutes; router2 does
         nextpnr_opts="--report report.json --seed 1 --router router2",

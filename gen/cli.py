@@ -233,15 +233,20 @@ def _cmd_build(args) -> int:
     from gen.synth import _pnr_summary
 
     cfg = config_from_args(args)
-    out = Path(args.output or f"build/{args.board}-{args.preset}")
+    suffix = "-layer" if args.layer else ""
+    out = Path(args.output or f"build/{args.board}-{args.preset}{suffix}")
     with steps(f"defa build {args.board}", quiet=args.quiet) as step:
         step("elaborate, synthesize, place and route, pack (amaranth-boards + YoWASP)")
-        paths = build(cfg, out, board=args.board, baud=args.baud)
+        paths = build(cfg, out, board=args.board, baud=args.baud, layer=args.layer)
     report = _pnr_summary(json.loads(Path(paths["report"]).read_text()))
     print(f"bitstream {paths['bitstream']}")
     print(f"Fmax {report['fmax_mhz']:.1f} MHz (board clock 25 MHz); host link {args.baud} baud")
-    print("host side: fpga/host.py (Device + SerialTransport) with the manifest of")
-    print(f"  defa generate --block linked --preset {args.preset}")
+    if args.layer:
+        print("host side: fpga/layer_host.py (LayerDevice + SerialTransport) with the manifest of")
+        print(f"  defa generate --block layer_linked --preset {args.preset}")
+    else:
+        print("host side: fpga/host.py (Device + SerialTransport) with the manifest of")
+        print(f"  defa generate --block linked --preset {args.preset}")
     return 0
 
 
@@ -514,7 +519,13 @@ def build_parser() -> argparse.ArgumentParser:
     _add_config_args(p, default="tiny")
     p.add_argument("--board", default="ulx3s-85f", help="ulx3s-85f (Radiona ULX3S, ECP5-85F)")
     p.add_argument("--baud", type=int, default=115200, help="UART baud rate (default 115200)")
-    p.add_argument("-o", "--output", help="build directory (default build/BOARD-PRESET)")
+    p.add_argument(
+        "--layer",
+        action="store_true",
+        help="the fused layer (projections, core, its memory on chip behind the link) "
+        "instead of the core",
+    )
+    p.add_argument("-o", "--output", help="build directory (default build/BOARD-PRESET[-layer])")
     p.add_argument("--quiet", action="store_true", help="no progress output")
     p.set_defaults(func=_cmd_build)
 

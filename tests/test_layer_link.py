@@ -166,3 +166,28 @@ def test_layer_device_refuses_bad_requests(linked):
         dev.read_memory(size - 16, 32)
     with pytest.raises(ValueError, match="LayerDevice drives the layer_linked block"):
         LayerDevice(None, {k: v for k, v in manifest.items() if k != "ram"})
+
+
+def test_board_top_carries_the_layer():
+    """The layer's board design elaborates against the ULX3S pins (UART, three LEDs) with the
+    layer, its memory and the link inside, and its Yosys script pre-maps the DSPs without
+    pinning cells (no tools run here)."""
+    import amaranth_boards.ulx3s as boards
+
+    from fpga.ulx3s import BoardTop, board_script
+
+    cfg = preset("tiny")
+    platform = boards.ULX3S_85F_Platform()
+    plan = platform.prepare(
+        BoardTop(cfg, layer=True),
+        name="defa_ulx3s",
+        script_after_read=board_script(cfg, "defa_ulx3s", platform.device, layer=True),
+        synth_opts="-nodsp",
+    )
+    script = plan.files["defa_ulx3s.ys"]
+    assert "setattr -set defa_dsp 1" in script and "setattr -set BEL" not in script
+    rtlil = next(text for name, text in plan.files.items() if name.endswith(".il"))
+    for module in ("accel.ram", "accel.link", "accel.top.layer.core", "accel.top.fetch"):
+        assert f"module \\defa_ulx3s.{module}\n" in rtlil, module
+    lpf = plan.files["defa_ulx3s.lpf"]
+    assert lpf.count("led_2") >= 1 and "uart_0__rx" in lpf
