@@ -16,6 +16,7 @@ from amaranth.hdl import Elaboratable, Module, Signal
 from amaranth.lib import io, wiring
 
 from gen.config import DefaConfig
+from gen.layer_bench import ECP5_85F_DSPS, dsps
 from gen.placement import plan, yosys_commands
 from gen.synth import dsp_premap
 from gen.tools import tool_path
@@ -73,6 +74,20 @@ def board_script(cfg: DefaConfig, name: str, device: str, *, layer: bool = False
     return "\n".join([*dsp_premap(name), *yosys_commands(name, placement)])
 
 
+def check_dsps(cfg: DefaConfig, *, layer: bool = False) -> None:
+    """Refuse a design whose multipliers do not fit the 85F's MULT18X18D blocks, before the
+    tools run (nextpnr would stop at placement)."""
+    need = dsps(cfg) if layer else {**dsps(cfg), "projections": 0}
+    total = sum(v for k, v in need.items() if k != "total")
+    if total > ECP5_85F_DSPS:
+        parts = ", ".join(f"{k} {v}" for k, v in need.items() if k != "total")
+        raise ValueError(
+            f"the design needs {total} MULT18X18D ({parts}): allowed <= {ECP5_85F_DSPS} on the "
+            f"ECP5-85F; set proj_dsp=false (the projections on LUT multipliers), or fewer "
+            f"proj_lanes or lanes"
+        )
+
+
 def build(
     cfg: DefaConfig,
     out_dir: str | Path,
@@ -85,6 +100,7 @@ def build(
     returns the build products' paths."""
     if board not in BOARDS:
         raise ValueError(f"board={board!r} is not supported: allowed {sorted(BOARDS)}")
+    check_dsps(cfg, layer=layer)
     import amaranth_boards.ulx3s as boards
 
     env = {

@@ -191,3 +191,16 @@ def test_board_top_carries_the_layer():
         assert f"module \\defa_ulx3s.{module}\n" in rtlil, module
     lpf = plan.files["defa_ulx3s.lpf"]
     assert lpf.count("led_2") >= 1 and "uart_0__rx" in lpf
+
+
+def test_board_build_refuses_too_many_multipliers():
+    """tiny's layer wants 268 MULT18X18D (128 sampler products, 4 softmax, 4 projection units of
+    32 lanes and 2 pieces): refused before the tools run, with the ways out; the projections
+    on LUT multipliers fit (140)."""
+    from fpga.ulx3s import check_dsps
+
+    cfg = preset("tiny")
+    with pytest.raises(ValueError, match=r"needs 268 MULT18X18D .* allowed <= 156 .*proj_dsp"):
+        check_dsps(cfg, layer=True)
+    check_dsps(cfg.replace(proj_dsp=False), layer=True)
+    check_dsps(cfg)  # the core's build: 132
