@@ -169,8 +169,11 @@ def _cmd_synth(args) -> int:
         target["device"] = args.device
     if args.speed is not None:
         target["speed"] = args.speed
-    if args.record and args.block != "core":
-        raise ValueError(f"--record stores a preset's core figures: block={args.block!r}")
+    if args.record and args.block != "core" and not args.design:
+        raise ValueError(
+            f"--record files a preset's core figures under its name: block={args.block!r} "
+            "is recorded as a design, named with --as"
+        )
     changed = overrides_of(args.preset, cfg)
     if args.record and changed and not args.design:
         raise ValueError(
@@ -178,10 +181,10 @@ def _cmd_synth(args) -> int:
             f"preset {args.preset!r}: {changed}; record the preset as it is, or name the "
             "design with --as"
         )
-    if args.design and not (args.record and changed):
+    if args.design and not (args.record and (changed or args.block != "core")):
         raise ValueError(
             f"--as {args.design!r} names a design recorded with --record: it needs --record "
-            "and a --config/--set change of the preset"
+            "and a --config/--set change of the preset or a block other than the core"
         )
     if args.design in PRESETS:
         raise ValueError(f"--as {args.design!r} is a preset's name: allowed another name")
@@ -222,6 +225,7 @@ def _cmd_synth(args) -> int:
             result,
             design=args.design,
             overrides=changed if args.design else None,
+            block=args.block,
         )
     print(json.dumps(result, indent=2, sort_keys=True) if args.json else format_synth(result))
     return 0

@@ -216,7 +216,7 @@ def layer_bench(
             f"the layer bench times the CPU with the oracles ({e.name} is missing): "
             "pip install 'defa[oracles]' and torch-ms-deform-attn (see scripts/bootstrap.sh)"
         ) from None
-    fmax, clock = _fmax_mhz(name)
+    fmax, clock = _fmax_mhz(name, "layer")
     params = golden.LayerParams.random(cfg.d_model, cfg.heads, cfg.levels, cfg.points, seed)
     runs = {
         kind: _workload(cfg, params, kind, input_hw, queries, seed, window_rows, fmax, repeat)

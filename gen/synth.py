@@ -556,9 +556,11 @@ def record_baseline(
     *,
     design: str | None = None,
     overrides: dict | None = None,
+    block: str = "core",
 ) -> None:
     """Store ``result``'s figures under ``preset_name`` in the baselines file ``path``; with
-    ``design``, under that name among the designs (a preset with ``overrides``)."""
+    ``design``, under that name among the designs (a preset with ``overrides``; ``block``
+    when not the core)."""
     data = json.loads(path.read_text()) if path.exists() else {}
     data.setdefault("tolerance", TOLERANCE)
     section = data.setdefault("designs" if design else "presets", {})
@@ -567,6 +569,8 @@ def record_baseline(
     entry.update(_figures(result), device=result["device"], dsp=result["dsp"])
     if design:
         entry.update(preset=preset_name, overrides=overrides or {})
+        if block != "core":
+            entry["block"] = block
     section[name] = entry
     path.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
 

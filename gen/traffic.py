@@ -46,21 +46,24 @@ def _word_bytes(bits: int) -> int:
     return -(-bits // 8)
 
 
-def _fmax_mhz(name: str | None) -> tuple[float | None, str]:
-    """The routed Fmax that times preset ``name``'s design with its maps in memory: the one
-    recorded for the band design ``<name>-bands`` (``defa synth --record ... --as``), else
-    the preset's own (whole maps: its band windows not routed), and which it is."""
+def _fmax_mhz(name: str | None, design: str = "bands") -> tuple[float | None, str]:
+    """The routed Fmax that times preset ``name``'s design ``<name>-<design>`` (``bands``: with
+    its maps in memory; ``layer``: the fused layer's top) as recorded (``defa synth --record
+    ... --as``), else the preset's own (whole maps: the design not routed), and which it is."""
     if name is None or not BASELINES.exists():
         return None, "no routed clock recorded"
     data = json.loads(BASELINES.read_text())
-    design = data.get("designs", {}).get(f"{name}-bands")
-    if design and "fmax_mhz" in design:
-        seeds = design.get("fmax_by_seed", {})
+    what = {"bands": "band design", "layer": "layer top"}[design]
+    entry = data.get("designs", {}).get(f"{name}-{design}")
+    if entry and "fmax_mhz" in entry:
+        seeds = entry.get("fmax_by_seed", {})
         how = f"median of seeds {', '.join(seeds)}" if len(seeds) > 1 else "one seed"
-        return design["fmax_mhz"], f"the band design {name}-bands as routed ({how})"
+        changes = ", ".join(f"{k}={v}" for k, v in entry.get("overrides", {}).items())
+        how = f"{changes}; {how}" if changes else how
+        return entry["fmax_mhz"], f"the {what} {name}-{design} as routed ({how})"
     entry = data["presets"].get(name)
     if entry and "fmax_mhz" in entry:
-        return entry["fmax_mhz"], f"preset {name} with whole maps (its band design not routed)"
+        return entry["fmax_mhz"], f"preset {name} with whole maps (its {what} not routed)"
     return None, "no routed clock recorded"
 
 

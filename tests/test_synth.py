@@ -105,6 +105,22 @@ def test_a_design_is_recorded_apart_and_times_the_stream_figures(monkeypatch, tm
     assert design["fmax_mhz"] == 80.0 and design["ecp5"]["bram"] == 200
     mhz, clock = traffic._fmax_mhz("fpga")
     assert mhz == 80.0 and "fpga-bands as routed" in clock
+    # the layer top: its own design; until recorded the preset's clock, and said so
+    assert traffic._fmax_mhz("fpga", "layer") == (
+        100.0,
+        "preset fpga with whole maps (its layer top not routed)",
+    )
+    result["nextpnr"]["fmax_mhz"] = 60.0
+    flow.record_baseline(
+        path, "fpga", result, design="fpga-layer", overrides={"lanes": 2}, block="layer_top"
+    )
+    layer = json.loads(path.read_text())["designs"]["fpga-layer"]
+    assert layer["block"] == "layer_top" and layer["fmax_mhz"] == 60.0
+    assert traffic._fmax_mhz("fpga", "layer") == (
+        60.0,
+        "the layer top fpga-layer as routed (lanes=2; one seed)",
+    )
+    assert traffic._fmax_mhz("fpga")[0] == 80.0  # the band design's own
 
 
 def test_missing_tool_names_its_package(monkeypatch, tmp_path, capsys):
@@ -126,6 +142,7 @@ def test_missing_tool_names_its_package(monkeypatch, tmp_path, capsys):
         (["--record", "b.json", "--set", "lanes=4"], ["changed preset 'tiny'", "--as"]),
         (["--as", "tiny-x"], ["--as 'tiny-x'", "needs --record"]),
         (["--record", "b.json", "--set", "lanes=4", "--as", "fpga"], ["preset's name"]),
+        (["--record", "b.json", "--block", "layer_top"], ["block='layer_top'", "--as"]),
     ],
 )
 def test_bad_options_are_refused(args, words, tmp_path, capsys):
