@@ -8,10 +8,11 @@ Host to device, one frame after another (multi-byte values little-endian):
 * ``0x02 A``: read register A; the device answers ``0x82 D0 D1 D2 D3``;
 * ``0x10 + p`` and ``ceil(width_p / 8)`` bytes: one beat on input stream p (in the order the
   link was given them; the core's link: 0 ``jobs``, 1 ``load``, 2 ``fwp``; the layer's: 0
-  ``mem_write``, 1 ``mem_read``), the payload's bits from bit 0 up.
+  ``mem_write``, 1 ``mem_read``, 2 ``fwp``), the payload's bits from bit 0 up.
 
 Device to host: ``0x82 ...`` (a register read), ``0x90 + q`` + payload bytes (one beat of
-output stream q: the core's 0 ``outputs``, 1 ``fwp_result``; the layer's 0 ``mem_data``). An
+output stream q: the core's 0 ``outputs``, 1 ``fwp_result``; the layer's 0 ``mem_data``, 1
+``fwp_result``). An
 unknown opcode byte is dropped and counted (``errors``).
 
 Flow: the link waits while a stream it feeds is not ready (bytes wait in the UART/byte
