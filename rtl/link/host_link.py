@@ -12,8 +12,7 @@ Host to device, one frame after another (multi-byte values little-endian):
 
 Device to host: ``0x82 ...`` (a register read), ``0x90 + q`` + payload bytes (one beat of
 output stream q: the core's 0 ``outputs``, 1 ``fwp_result``; the layer's 0 ``mem_data``, 1
-``fwp_result``). An
-unknown opcode byte is dropped and counted (``errors``).
+``fwp_result``). An unknown opcode byte is dropped and counted (``errors``).
 
 Flow: the link waits while a stream it feeds is not ready (bytes wait in the UART/byte
 stream, nothing is lost); output beats are sent as the byte stream takes them, a register
