@@ -362,6 +362,8 @@ BLOCK_HELP = {
     "projections around the core (rtl/layer/fused_layer.py; no window_rows)",
     "layer_top": "the fused layer from memory: constants, map and queries read and outputs "
     "written by one AXI4 master, a run per start pulse (rtl/layer/layer_top.py)",
+    "layer_linked": "the layer top with its memory on chip behind the UART host link (what "
+    "defa build --layer carries; rtl/link/layer_linked.py)",
 }
 
 EXIT_CODES = """exit status:

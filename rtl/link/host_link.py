@@ -21,7 +21,7 @@ answer first.
 
 from __future__ import annotations
 
-from amaranth.hdl import Module, Shape, Signal, Value
+from amaranth.hdl import Array, Module, Shape, Signal, Value
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -141,6 +141,7 @@ class HostLink(wiring.Component):
         # Transmitter: a header byte, then the payload bytes, one frame at a time.
         tx_max = max(4, *out_bytes.values())
         tx_buf = Signal(8 * tx_max)
+        tx_bytes = [tx_buf[8 * i : 8 * i + 8] for i in range(tx_max)]
         tx_header = Signal(8)
         tx_index = Signal(range(tx_max + 1))
         tx_count = Signal(range(tx_max + 1))
@@ -170,7 +171,8 @@ class HostLink(wiring.Component):
                     m.d.sync += tx_index.eq(0)
                     m.next = "BODY"
             with m.State("BODY"):
-                m.d.comb += tx.payload.eq(tx_buf.word_select(tx_index, 8))
+                # (a byte out of a register file: a select per byte, no shifter truncated to 8)
+                m.d.comb += tx.payload.eq(Array(tx_bytes)[tx_index])
                 with m.If(tx.ready):
                     m.d.sync += tx_index.eq(tx_index + 1)
                     with m.If(tx_index + 1 == tx_count):
