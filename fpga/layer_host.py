@@ -16,7 +16,8 @@ memory on chip behind the host link) over a byte transport: memory words, regist
 
     dev = LayerDevice(SerialTransport("/dev/ttyUSB0"), manifest)   # defa_layer_linked.json
     dev.check_identity()
-    out = dev.run(plan)                  # plan from LayerRun.plan: (Nq, d_model) output words
+    out = dev.run(plan, tau_p=cfg.tau_p_q, tau_f=cfg.tau_f_q)  # plan: LayerRun.plan's
+    # out: (Nq, d_model) output words, read back from the on-chip memory
 """
 
 from __future__ import annotations
