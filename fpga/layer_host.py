@@ -234,6 +234,8 @@ class LayerDevice(Device):
         """Write the plan's images and registers, the thresholds, start, wait for done (at most
         ``polls`` reads of ``STATUS``), then read the outputs back: (Nq, d_model) words. A run
         that ends with ``ERROR`` set raises ``LinkError`` naming the bits."""
+        if polls < 1:
+            raise ValueError(f"polls={polls} is out of range: allowed >= 1")
         for addr, image in plan.regions:
             pad = -len(image) % self.word_bytes
             self.write_memory(addr, image + bytes(pad))

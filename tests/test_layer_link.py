@@ -31,6 +31,14 @@ def test_axi_ram_bursts_host_words_and_decode_errors():
     words = [int(v) for v in rng.integers(0, 1 << 32, 8, dtype=np.uint64)]
     log = {}
 
+    async def address(ctx, channel: str, word: int, beats: int):
+        """A burst's address (``channel`` ``ar`` or ``aw``): word ``word``, ``beats`` beats."""
+        ctx.set(getattr(bus, f"{channel}addr"), word * 4)
+        ctx.set(getattr(bus, f"{channel}len"), beats - 1)
+        ctx.set(getattr(bus, f"{channel}valid"), 1)
+        await ctx.tick().until(getattr(bus, f"{channel}ready"))
+        ctx.set(getattr(bus, f"{channel}valid"), 0)
+
     async def bench(ctx):
         for addr, word in enumerate(words):
             ctx.set(dut.write.payload.addr, addr)
@@ -39,11 +47,7 @@ def test_axi_ram_bursts_host_words_and_decode_errors():
             await ctx.tick().until(dut.write.ready)
         ctx.set(dut.write.valid, 0)
         # a read burst of 4 words from word 2, rready low every other cycle
-        ctx.set(bus.araddr, 2 * 4)
-        ctx.set(bus.arlen, 3)
-        ctx.set(bus.arvalid, 1)
-        await ctx.tick().until(bus.arready)
-        ctx.set(bus.arvalid, 0)
+        await address(ctx, "ar", 2, 4)
         beats, cycle = [], 0
         while len(beats) < 4:
             ready = cycle % 2 == 0
@@ -57,11 +61,7 @@ def test_axi_ram_bursts_host_words_and_decode_errors():
         ctx.set(bus.rready, 0)
         log["read"] = beats
         # a write burst of 2 words at word 6: the first with bytes 0 and 2 only
-        ctx.set(bus.awaddr, 6 * 4)
-        ctx.set(bus.awlen, 1)
-        ctx.set(bus.awvalid, 1)
-        await ctx.tick().until(bus.awready)
-        ctx.set(bus.awvalid, 0)
+        await address(ctx, "aw", 6, 2)
         for i, (data, strb) in enumerate(((0x11223344, 0b0101), (0xCAFEF00D, 0b1111))):
             ctx.set(bus.wdata, data)
             ctx.set(bus.wstrb, strb)
@@ -84,11 +84,7 @@ def test_axi_ram_bursts_host_words_and_decode_errors():
             got.append(data)
         log["host"] = got
         # a burst over the end: words 7, 8 (past 8 words)
-        ctx.set(bus.araddr, 7 * 4)
-        ctx.set(bus.arlen, 1)
-        ctx.set(bus.arvalid, 1)
-        await ctx.tick().until(bus.arready)
-        ctx.set(bus.arvalid, 0)
+        await address(ctx, "ar", 7, 2)
         ctx.set(bus.rready, 1)
         tail = []
         while len(tail) < 2:
@@ -164,6 +160,8 @@ def test_layer_device_refuses_bad_requests(linked):
         dev.write_memory(3, bytes(16))
     with pytest.raises(ValueError, match=rf"out of range: allowed \[0, 0x{size:x}\)"):
         dev.read_memory(size - 16, 32)
+    with pytest.raises(ValueError, match=r"polls=0 is out of range: allowed >= 1"):
+        dev.run(None, tau_p=0, tau_f=0, polls=0)
     with pytest.raises(ValueError, match="LayerDevice drives the layer_linked block"):
         LayerDevice(None, {k: v for k, v in manifest.items() if k != "ram"})
 
